@@ -1,0 +1,1 @@
+"""Storage and analytics: the schema, the store, the write-behind recorder. Never imports gradio."""

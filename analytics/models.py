@@ -1,0 +1,103 @@
+"""The schema, declared once with typed SQLAlchemy 2.0 models, portable between DuckDB and PostgreSQL.
+
+* Keys are UUIDs made by the app (DuckDB has no SERIAL), which also makes retried writes idempotent.
+* Timestamps are timezone-aware UTC.
+* No database-level foreign keys: DuckDB refuses updates of a referenced row (``conversations.updated_at``);
+  relations are plain indexed columns, kept consistent by the single writer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {  # noqa: RUF012
+        uuid.UUID: Uuid,
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+        str: Text,
+        float: Float,
+        int: Integer,
+        bool: Boolean,
+    }
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("auth_provider", "subject"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    auth_provider: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(default="")
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_user_updated", "user_id", "updated_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID]
+    title: Mapped[str] = mapped_column(default="")
+    model_id: Mapped[str | None]
+    system_prompt: Mapped[str] = mapped_column(default="")
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    share_token: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+
+class Message(Base):
+    """One turn. ``superseded_at`` is set on a reply replaced by Retry: kept, with its metrics, but not shown."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation_seq", "conversation_id", "seq"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    conversation_id: Mapped[uuid.UUID]
+    seq: Mapped[int]
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str]
+    status: Mapped[str] = mapped_column(String(16), default="complete")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    superseded_at: Mapped[datetime | None]
+
+
+class Generation(Base):
+    """One model call and its measured performance (times in ms, from ChatLens's own monotonic clock)."""
+
+    __tablename__ = "generations"
+    __table_args__ = (Index("ix_generations_created", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    message_id: Mapped[uuid.UUID]
+    conversation_id: Mapped[uuid.UUID]
+    user_id: Mapped[uuid.UUID]
+    model_id: Mapped[str | None]
+    backend: Mapped[str | None] = mapped_column(String(16))
+    server_url: Mapped[str | None]
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16))
+    queue_wait_ms: Mapped[float]
+    time_to_first_token_ms: Mapped[float | None]
+    duration_ms: Mapped[float]
+    prompt_tokens: Mapped[int | None]
+    output_tokens: Mapped[int]
+    tokens_per_s: Mapped[float | None]
+    finish_reason: Mapped[str | None] = mapped_column(String(32))
+    error_type: Mapped[str | None] = mapped_column(String(32))
+    in_flight_at_start: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

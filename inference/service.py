@@ -1,0 +1,331 @@
+"""ChatService: takes a user's turn, streams the reply from the model server, times it and hands it to a recorder.
+
+Invariants:
+* The user's message is committed (``Recorder.begin_turn``) before the model is called.
+* The assistant message and its metrics are handed over exactly once per turn, whether the stream completes,
+  fails, or is cancelled (Stop, closed tab): partial text is kept with status ``stopped`` / ``error``.
+* Nothing here touches the database or does per-token work beyond appending text: the upstream is read by
+  one task per reply, and the screen gets paced frames (``inference.pacing``).
+* Cancelling the consumer cancels the reader task, which closes the upstream HTTP stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
+
+from inference import errors
+from inference.pacing import FrameBudget
+from inference.types import (
+    ChatMessage,
+    GenerationMetrics,
+    GenerationParams,
+    ModelInfo,
+    TokenChunk,
+    TurnRecord,
+    TurnStart,
+)
+
+log = logging.getLogger(__name__)
+
+Phase = Literal["waiting", "generating", "complete", "stopped", "error"]
+
+
+class TextGenerator(Protocol):
+    base_url: str
+
+    def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncIterator[TokenChunk]: ...
+
+    async def info(self) -> ModelInfo: ...
+
+    async def health(self) -> bool: ...
+
+
+class Recorder(Protocol):
+    async def begin_turn(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID | None, content: str, model_id: str | None
+    ) -> TurnStart: ...
+
+    async def begin_retry(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> TurnStart: ...
+
+    def finish_turn(self, record: TurnRecord) -> Awaitable[None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyFrame:
+    """One screen update of a streaming reply. ``text`` is the whole reply so far."""
+
+    conversation_id: uuid.UUID
+    text: str
+    phase: Phase
+    elapsed_s: float
+    metrics: GenerationMetrics | None = None
+    error: errors.ChatLensError | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.phase in ("complete", "stopped", "error")
+
+
+class _Upstream:
+    """Reads the model stream in its own task; the consumer only looks at what has arrived."""
+
+    def __init__(self, chunks: AsyncIterator[TokenChunk]) -> None:
+        self._chunks = chunks
+        self.parts: list[str] = []
+        self.counted_tokens = 0
+        self.usage_tokens: int | None = None
+        self.prompt_tokens: int | None = None
+        self.finish_reason: str | None = None
+        self.first_token_at: float | None = None
+        self.last_token_at: float | None = None
+        self.error: errors.ChatLensError | None = None
+        self.arrived = asyncio.Event()
+        self.ended = asyncio.Event()
+
+    async def run(self) -> None:
+        try:
+            async with aclosing(self._chunks) as chunks:
+                async for chunk in chunks:
+                    if chunk.text:
+                        now = time.monotonic()
+                        if self.first_token_at is None:
+                            self.first_token_at = now
+                        self.last_token_at = now
+                        self.parts.append(chunk.text)
+                        self.counted_tokens += 1
+                        self.arrived.set()
+                    if chunk.finish_reason:
+                        self.finish_reason = chunk.finish_reason
+                    if chunk.completion_tokens is not None:
+                        self.usage_tokens = chunk.completion_tokens
+                    if chunk.prompt_tokens is not None:
+                        self.prompt_tokens = chunk.prompt_tokens
+        except errors.ChatLensError as exc:
+            self.error = exc
+        except Exception as exc:
+            log.exception("model stream failed")
+            self.error = errors.GenerationFailed(detail=repr(exc))
+        finally:
+            self.ended.set()
+            self.arrived.set()
+
+    @property
+    def output_tokens(self) -> int:
+        return self.usage_tokens if self.usage_tokens is not None else self.counted_tokens
+
+
+class ChatService:
+    def __init__(
+        self,
+        generator: TextGenerator | None,
+        recorder: Recorder,
+        *,
+        budget: FrameBudget,
+        max_message_chars: int,
+        max_new_tokens: int,
+        system_prompt: str = "",
+    ) -> None:
+        self._generator = generator
+        self._recorder = recorder
+        self._budget = budget
+        self._max_message_chars = max_message_chars
+        self._max_new_tokens = max_new_tokens
+        self._system_prompt = system_prompt
+        self._active: dict[uuid.UUID, asyncio.Event] = {}
+
+    @property
+    def configured(self) -> bool:
+        return self._generator is not None
+
+    @property
+    def in_flight(self) -> int:
+        return self._budget.active
+
+    def check_message(self, message: str) -> str:
+        """Refuse what cannot be sent, before anything is stored or sent. Returns the message to send."""
+        if not message.strip():
+            raise errors.MessageRejected("Type a message first.")
+        if len(message) > self._max_message_chars:
+            raise errors.MessageRejected(
+                f"Your message is {len(message):,} characters long; the limit is {self._max_message_chars:,}. "
+                "Shorten it and send again — your text is still in the box."
+            )
+        if self._generator is None:
+            raise errors.NotConfigured()
+        return message
+
+    async def model_info(self) -> ModelInfo:
+        if self._generator is None:
+            raise errors.NotConfigured()
+        return await self._generator.info()
+
+    async def model_server_healthy(self) -> bool:
+        return self._generator is not None and await self._generator.health()
+
+    async def wait_until_idle(self, conversation_id: uuid.UUID, timeout_s: float = 5.0) -> None:
+        """Wait until no reply of this conversation is streaming (used after Stop, before reloading it)."""
+        idle = self._active.get(conversation_id)
+        if idle is not None:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await idle.wait()
+            except TimeoutError:
+                log.warning("conversation %s still streaming after %.1fs", conversation_id, timeout_s)
+
+    async def stream_reply(
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID | None,
+        message: str | None,
+        params: GenerationParams,
+    ) -> AsyncIterator[ReplyFrame]:
+        """Stream a reply to ``message`` (or, with ``message=None``, regenerate the conversation's last reply)."""
+        started_at = time.monotonic()
+        if message is not None:
+            self.check_message(message)
+        elif self._generator is None:
+            raise errors.NotConfigured()
+        assert self._generator is not None
+        info: ModelInfo | None = None
+        failure: errors.ChatLensError | None = None
+        try:
+            info = await self._generator.info()
+        except errors.ChatLensError as exc:
+            failure = exc
+        model_id = info.model_id if info else None
+        if message is None:
+            if conversation_id is None:
+                raise errors.MessageRejected("There is no reply to retry yet.")
+            turn = await self._recorder.begin_retry(user_id=user_id, conversation_id=conversation_id)
+        else:
+            turn = await self._recorder.begin_turn(
+                user_id=user_id, conversation_id=conversation_id, content=message, model_id=model_id
+            )
+        params = self._effective_params(params, info)
+        idle = self._active[turn.conversation_id] = asyncio.Event()
+        try:
+            async for frame in self._stream_turn(turn, user_id, params, info, failure, started_at):
+                yield frame
+        finally:
+            idle.set()
+            if self._active.get(turn.conversation_id) is idle:
+                del self._active[turn.conversation_id]
+
+    def _effective_params(self, params: GenerationParams, info: ModelInfo | None) -> GenerationParams:
+        max_tokens = params.max_tokens or self._max_new_tokens
+        if info is not None and info.max_total_tokens:
+            max_tokens = min(max_tokens, info.max_total_tokens - 1)
+        return replace(params, max_tokens=max(1, max_tokens))
+
+    def _prompt(self, history: Sequence[ChatMessage]) -> list[ChatMessage]:
+        prompt = [ChatMessage("system", self._system_prompt)] if self._system_prompt else []
+        return prompt + list(history)
+
+    async def _stream_turn(
+        self,
+        turn: TurnStart,
+        user_id: uuid.UUID,
+        params: GenerationParams,
+        info: ModelInfo | None,
+        failure: errors.ChatLensError | None,
+        started_at: float,
+    ) -> AsyncIterator[ReplyFrame]:
+        assert self._generator is not None
+        cid = turn.conversation_id
+        in_flight = self._budget.active
+        upstream = _Upstream(self._generator.stream(self._prompt(turn.history), params))
+        text = ""
+        recorded = False
+
+        def metrics(now: float) -> GenerationMetrics:
+            return GenerationMetrics(
+                started_at=started_at,
+                request_sent_at=request_sent_at,
+                ended_at=now,
+                first_token_at=upstream.first_token_at,
+                last_token_at=upstream.last_token_at,
+                output_tokens=upstream.output_tokens,
+                prompt_tokens=upstream.prompt_tokens,
+                finish_reason=upstream.finish_reason,
+                in_flight_at_start=in_flight,
+            )
+
+        def record(status: Literal["complete", "stopped", "error"], error: errors.ChatLensError | None) -> (
+            tuple[Awaitable[None], GenerationMetrics]
+        ):
+            nonlocal recorded
+            recorded = True
+            final = metrics(time.monotonic())
+            done = self._recorder.finish_turn(
+                TurnRecord(
+                    conversation_id=cid,
+                    user_id=user_id,
+                    content=text,
+                    status=status,
+                    metrics=final,
+                    model=info,
+                    params=params,
+                    error_type=error.kind if error else None,
+                )
+            )
+            return done, final
+
+        request_sent_at = time.monotonic()
+        if failure is not None:
+            done, final = record("error", failure)
+            await done
+            yield ReplyFrame(cid, "", "error", time.monotonic() - started_at, final, failure)
+            return
+
+        yield ReplyFrame(cid, "", "waiting", time.monotonic() - started_at)
+        reader: asyncio.Task[None] | None = None
+        with self._budget.stream():
+            request_sent_at = time.monotonic()
+            reader = asyncio.create_task(upstream.run())
+            sent_parts = 0
+            last_frame_at = 0.0
+            try:
+                while True:
+                    pending = len(upstream.parts) > sent_parts
+                    if not pending and not upstream.ended.is_set():
+                        upstream.arrived.clear()
+                        await upstream.arrived.wait()
+                        continue
+                    if pending and not upstream.ended.is_set():
+                        delay_s = last_frame_at + self._budget.interval_s() - time.monotonic()
+                        if delay_s > 0:
+                            try:
+                                async with asyncio.timeout(delay_s):
+                                    await upstream.ended.wait()
+                            except TimeoutError:
+                                pass
+                            continue
+                    if upstream.ended.is_set():
+                        break
+                    text += "".join(upstream.parts[sent_parts:])
+                    sent_parts = len(upstream.parts)
+                    last_frame_at = time.monotonic()
+                    yield ReplyFrame(cid, text, "generating", last_frame_at - started_at)
+                await reader
+                text += "".join(upstream.parts[sent_parts:])
+                error = upstream.error
+                done, final = record("error" if error else "complete", error)
+                await done
+                yield ReplyFrame(
+                    cid, text, "error" if error else "complete", final.duration_ms / 1000, final, error
+                )
+            finally:
+                if not reader.done():
+                    reader.cancel()
+                    await asyncio.gather(reader, return_exceptions=True)
+                if not recorded:
+                    text += "".join(upstream.parts[sent_parts:])
+                    record("stopped", None)

@@ -1,0 +1,298 @@
+"""The adapter to TGI (and vLLM / llama.cpp ``llama-server``) through ``huggingface_hub.AsyncInferenceClient``.
+
+The only module that imports ``huggingface_hub``. It owns three things:
+
+* **The connection pool.** huggingface_hub opens one ``httpx2.AsyncClient`` per ``AsyncInferenceClient`` and keeps
+  every streamed response open until that client is closed; its default pool stops at 100 connections, and the
+  101st stream waits silently. So each reply uses its own short-lived ``AsyncInferenceClient`` (closing it closes
+  the upstream stream: on Stop the GPU stops), and all of them share one transport whose pool is sized to the
+  concurrency ChatLens serves.
+* **The stream.** Chunks become ``TokenChunk``; role-only first chunks (vLLM), ``usage`` chunks and ``null``
+  vs. absent fields are tolerated. A stream that ends without ``finish_reason`` is an error, not a reply.
+* **The error map.** ``translate_error`` is the one place where HTTP errors, transport errors and error events
+  *inside* a 200 stream become ``ChatLensError``s with user-readable messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx2
+from huggingface_hub import AsyncInferenceClient, set_async_client_factory
+from huggingface_hub.errors import (
+    GenerationError,
+    HfHubHTTPError,
+    IncompleteGenerationError,
+    InferenceTimeoutError,
+    OverloadedError,
+    TextGenerationError,
+    ValidationError,
+)
+
+from inference import errors
+from inference.types import ChatMessage, GenerationParams, ModelInfo, TokenChunk
+
+log = logging.getLogger(__name__)
+
+_SHOWN_DETAIL_CHARS = 300
+
+# huggingface_hub takes its HTTP client from one process-wide factory; the pool of the generator making the
+# call is passed to it through this context variable, so two generators never share or swap pools.
+_CALLING_POOL: contextvars.ContextVar["_SharedPool"] = contextvars.ContextVar("chatlens_pool")
+
+
+class _SharedPool(httpx2.AsyncBaseTransport):
+    """One connection pool lent to many short-lived clients; closing a client does not close the pool."""
+
+    def __init__(self, max_connections: int) -> None:
+        limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._transport = httpx2.AsyncHTTPTransport(limits=limits)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Clients come and go; the pool stays until ``close_pool``."""
+
+    async def close_pool(self) -> None:
+        await self._transport.aclose()
+
+
+def _pooled_http_client() -> httpx2.AsyncClient:
+    pool = _CALLING_POOL.get(None)
+    return httpx2.AsyncClient(transport=pool, timeout=None, follow_redirects=False)
+
+
+class TgiGenerator:
+    """Streams chat replies from one Messages-API server. Satisfies ``inference.service.TextGenerator``."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        request_timeout_s: float,
+        connect_timeout_s: float,
+        max_connections: int,
+        info_ttl_s: float = 60.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout = httpx2.Timeout(request_timeout_s, connect=connect_timeout_s)
+        self._pool = _SharedPool(max_connections)
+        self._info_ttl_s = info_ttl_s
+        self._info: ModelInfo | None = None
+        self._info_read_at = 0.0
+        self._info_lock = asyncio.Lock()
+        set_async_client_factory(_pooled_http_client)
+
+    def _new_http_client(self) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(transport=self._pool, timeout=self._timeout, follow_redirects=False)
+
+    def _client(self) -> AsyncInferenceClient:
+        _CALLING_POOL.set(self._pool)
+        return AsyncInferenceClient(
+            base_url=self.base_url, provider="hf-inference", api_key=self._api_key, timeout=self._timeout  # type: ignore[arg-type]
+        )
+
+    async def aclose(self) -> None:
+        await self._pool.close_pool()
+
+    async def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncIterator[TokenChunk]:
+        """Yield the reply chunk by chunk. Closing this generator closes the upstream HTTP stream."""
+        info = await self.info()
+        finish_reason: str | None = None
+        try:
+            async with self._client() as client:
+                chunks = await client.chat_completion(
+                    [{"role": m.role, "content": m.content} for m in messages],
+                    model=info.request_model,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    max_tokens=params.max_tokens,
+                    temperature=params.temperature,
+                    top_p=params.top_p,
+                    seed=params.seed,
+                    stop=list(params.stop) or None,
+                )
+                async for chunk in chunks:
+                    usage = chunk.usage
+                    if not chunk.choices:
+                        if usage is not None:
+                            yield TokenChunk(
+                                prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
+                            )
+                        continue
+                    choice = chunk.choices[0]
+                    text = (choice.delta.content if choice.delta is not None else None) or ""
+                    finish_reason = choice.finish_reason or None
+                    if text or finish_reason or usage is not None:
+                        yield TokenChunk(
+                            text=text,
+                            finish_reason=finish_reason,
+                            prompt_tokens=usage.prompt_tokens if usage is not None else None,
+                            completion_tokens=usage.completion_tokens if usage is not None else None,
+                        )
+        except (errors.ChatLensError, asyncio.CancelledError, GeneratorExit):
+            raise
+        except Exception as exc:
+            raise translate_error(exc) from exc
+        if finish_reason is None:
+            raise errors.IncompleteReply(detail="stream ended without finish_reason")
+
+    async def info(self) -> ModelInfo:
+        """``/info`` (TGI) or ``/v1/models`` (vLLM, llama-server), cached for ``info_ttl_s``."""
+        if self._info is not None and time.monotonic() - self._info_read_at < self._info_ttl_s:
+            return self._info
+        async with self._info_lock:
+            if self._info is None or time.monotonic() - self._info_read_at >= self._info_ttl_s:
+                self._info = await self._read_info()
+                self._info_read_at = time.monotonic()
+            return self._info
+
+    async def _read_info(self) -> ModelInfo:
+        try:
+            async with self._client() as client:
+                try:
+                    raw = await client.get_endpoint_info()
+                except HfHubHTTPError as exc:
+                    if exc.response is None or exc.response.status_code != 404:
+                        raise
+                    return await self._read_openai_models()
+        except errors.ChatLensError:
+            raise
+        except Exception as exc:
+            raise translate_error(exc) from exc
+        return ModelInfo(
+            model_id=str(raw.get("model_id") or "unknown model"),
+            backend="tgi",
+            request_model="tgi",
+            server_url=self.base_url,
+            version=raw.get("version"),
+            max_input_tokens=raw.get("max_input_tokens") or raw.get("max_input_length"),
+            max_total_tokens=raw.get("max_total_tokens"),
+            max_stop_sequences=raw.get("max_stop_sequences"),
+        )
+
+    async def _read_openai_models(self) -> ModelInfo:
+        """Servers without ``/info`` list their model at ``/v1/models``; its id must be sent as ``model``."""
+        async with self._new_http_client() as http:
+            headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+            response = await http.get(f"{self.base_url}/v1/models", headers=headers)
+            response.raise_for_status()
+            models = response.json().get("data") or [{}]
+        model_id = str(models[0].get("id") or "unknown model")
+        return ModelInfo(model_id=model_id, backend="openai", request_model=model_id, server_url=self.base_url)
+
+    async def health(self) -> bool:
+        try:
+            async with self._client() as client:
+                return bool(await client.health_check())
+        except Exception:
+            return False
+
+
+def translate_error(exc: BaseException) -> errors.ChatLensError:
+    """Turn anything the client or the server raised into one of ChatLens's user-facing errors."""
+    if isinstance(exc, errors.ChatLensError):
+        return exc
+    if isinstance(exc, InferenceTimeoutError | httpx2.TimeoutException | TimeoutError):
+        return errors.ServerTimeout(detail=repr(exc))
+    if isinstance(exc, httpx2.ConnectError):
+        return errors.ServerUnreachable(detail=repr(exc))
+    if isinstance(exc, httpx2.RemoteProtocolError | httpx2.ReadError | httpx2.WriteError):
+        return errors.IncompleteReply(
+            "The connection to the model server broke in the middle of the reply. Retry.", detail=repr(exc)
+        )
+    if isinstance(exc, TextGenerationError):
+        return _from_stream_error(exc)
+    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+        return _from_http_error(exc.response.status_code, _body_text(exc.response), exc)
+    if isinstance(exc, httpx2.HTTPStatusError):
+        return _from_http_error(exc.response.status_code, _body_text(exc.response), exc)
+    if isinstance(exc, json.JSONDecodeError | ValueError | KeyError | TypeError):
+        return errors.GenerationFailed(
+            "The model server sent a reply ChatLens could not read. Check that TGI_URL points at a "
+            "Messages-API server.",
+            detail=repr(exc),
+        )
+    log.exception("unexpected error from the model server", exc_info=exc)
+    return errors.GenerationFailed(detail=repr(exc))
+
+
+def _body_text(response: httpx2.Response) -> str:
+    try:
+        return response.text
+    except httpx2.ResponseNotRead:
+        return ""
+
+
+def _server_message(payload: Any) -> str:
+    """The human part of TGI's ``{"error": str}``, TGI chat's ``{"error": {"message": …}}`` or vLLM's shape."""
+    if isinstance(payload, dict):
+        inner = payload.get("error", payload)
+        if isinstance(inner, dict):
+            return str(inner.get("message") or inner)
+        return str(inner if inner is not None else payload.get("message", ""))
+    return str(payload)
+
+
+def _from_stream_error(exc: TextGenerationError) -> errors.ChatLensError:
+    message = _server_message(exc.args[0] if exc.args else "")
+    if isinstance(exc, OverloadedError):
+        return errors.Overloaded(detail=message)
+    if isinstance(exc, IncompleteGenerationError):
+        return errors.IncompleteReply(detail=message)
+    if isinstance(exc, GenerationError):
+        return errors.GenerationFailed(detail=message)
+    if isinstance(exc, ValidationError):
+        return _from_validation(message)
+    return _classify(message, status=None)
+
+
+def _from_http_error(status: int, body: str, exc: BaseException) -> errors.ChatLensError:
+    try:
+        message = _server_message(json.loads(body)) if body else ""
+    except json.JSONDecodeError:
+        message = body
+    return _classify(message, status=status, detail=repr(exc))
+
+
+def _classify(message: str, *, status: int | None, detail: str | None = None) -> errors.ChatLensError:
+    lowered = message.lower()
+    detail = detail or message
+    if status == 429 or "overloaded" in lowered:
+        return errors.Overloaded(detail=detail)
+    if status in (401, 403):
+        return errors.AuthRejected(detail=detail)
+    if status == 503 or "loading model" in lowered or "unhealthy" in lowered:
+        return errors.Unavailable(detail=detail)
+    if status == 404:
+        return errors.ServerUnreachable(
+            "The model server has no chat endpoint at TGI_URL. Check the address.", detail=detail
+        )
+    if "incomplete generation" in lowered:
+        return errors.IncompleteReply(detail=detail)
+    if status == 424 or "failed during generation" in lowered:
+        return errors.GenerationFailed(detail=detail)
+    if status in (400, 413, 422) or "validation" in lowered:
+        return _from_validation(message, detail=detail)
+    return errors.GenerationFailed(detail=detail)
+
+
+def _from_validation(message: str, *, detail: str | None = None) -> errors.ChatLensError:
+    lowered = message.lower()
+    if "tokens" in lowered and ("must be <=" in lowered or "less than" in lowered or "exceed" in lowered) or (
+        "context" in lowered and ("length" in lowered or "exceed" in lowered)
+    ):
+        return errors.InputTooLong(detail=detail or message)
+    shown = message.removeprefix("Input validation error: ")[:_SHOWN_DETAIL_CHARS]
+    return errors.InvalidParameters(
+        f"The model server rejected the request: {shown}" if shown else None, detail=detail or message
+    )

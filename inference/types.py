@@ -1,0 +1,125 @@
+"""Value objects that cross the inference boundary: messages, parameters, chunks, metrics.
+
+All are frozen. Timestamps are ``time.monotonic()`` seconds; derived numbers are properties so that there is
+exactly one formula for each (tokens/s above all).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+ReplyStatus = Literal["complete", "stopped", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    """What the user may tune. ``None`` means "not sent": the server's default applies."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    def as_record(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value not in (None, ())}
+
+
+@dataclass(frozen=True, slots=True)
+class TokenChunk:
+    """One piece of a streamed reply. Usage numbers arrive only when the server reports them."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What the model server says about itself (TGI ``/info``; ``/v1/models`` for other servers)."""
+
+    model_id: str
+    backend: Literal["tgi", "openai"]
+    request_model: str
+    server_url: str
+    version: str | None = None
+    max_input_tokens: int | None = None
+    max_total_tokens: int | None = None
+    max_stop_sequences: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationMetrics:
+    """The measured performance of one model call, from the app's own monotonic clock.
+
+    ``started_at`` is when ChatLens took the turn, ``request_sent_at`` when the upstream request left,
+    ``first_token_at`` when the first non-empty text arrived and ``ended_at`` when the stream ended.
+    """
+
+    started_at: float
+    request_sent_at: float
+    ended_at: float
+    first_token_at: float | None = None
+    last_token_at: float | None = None
+    output_tokens: int = 0
+    prompt_tokens: int | None = None
+    finish_reason: str | None = None
+    in_flight_at_start: int = 0
+
+    @property
+    def queue_wait_ms(self) -> float:
+        return (self.request_sent_at - self.started_at) * 1000
+
+    @property
+    def time_to_first_token_ms(self) -> float | None:
+        if self.first_token_at is None:
+            return None
+        return (self.first_token_at - self.started_at) * 1000
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.ended_at - self.started_at) * 1000
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Decode rate: tokens after the first one, over the time from first to last token."""
+        if self.first_token_at is None or self.last_token_at is None or self.output_tokens < 2:
+            return None
+        span_s = self.last_token_at - self.first_token_at
+        if span_s <= 0:
+            return None
+        return (self.output_tokens - 1) / span_s
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStart:
+    """What the recorder returns once the user's message is committed."""
+
+    conversation_id: uuid.UUID
+    history: tuple[ChatMessage, ...]
+    user_message_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRecord:
+    """Everything stored when a reply ends: the assistant message and its generation row, in one transaction."""
+
+    conversation_id: uuid.UUID
+    user_id: uuid.UUID
+    content: str
+    status: ReplyStatus
+    metrics: GenerationMetrics
+    model: ModelInfo | None
+    params: GenerationParams
+    error_type: str | None = None
+    message_id: uuid.UUID = field(default_factory=uuid.uuid4)

@@ -1,0 +1,53 @@
+"""ChatLens configuration: every setting declared once, with its default and help text.
+
+Built once in ``app.main()`` and passed down; nothing reads the environment at import time.
+Gradio's own ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` are left to Gradio.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    tgi_url: str | None = Field(
+        default=None,
+        description="Base URL of TGI or any Messages-API server (vLLM, llama.cpp llama-server).",
+    )
+    tgi_api_key: SecretStr | None = Field(
+        default=None, description="Bearer token sent to the model server (TGI --api-key, vLLM --api-key)."
+    )
+    database_url: str = Field(
+        default="duckdb:///data/chatlens.duckdb",
+        description="SQLAlchemy URL. DuckDB file by default; postgresql+psycopg://… for several replicas.",
+    )
+    request_timeout_s: float = Field(
+        default=120.0, gt=0, description="Longest silence from the model server (first token or between tokens)."
+    )
+    connect_timeout_s: float = Field(default=5.0, gt=0, description="Time allowed to connect to the model server.")
+    info_ttl_s: float = Field(default=60.0, ge=0, description="How long /info of the model server is cached.")
+    max_concurrent_streams: int = Field(
+        default=256, ge=1, description="Replies streamed at once; also the size of the upstream connection pool."
+    )
+    queue_max_size: int = Field(default=1024, ge=1, description="Requests waiting in Gradio's queue before 'busy'.")
+    max_message_chars: int = Field(default=100_000, ge=1, description="Longest message a user may send.")
+    max_new_tokens: int = Field(default=1024, ge=1, description="Default cap on the tokens of one reply.")
+    system_prompt: str = Field(default="", description="System prompt put before every conversation.")
+    frame_min_interval_ms: float = Field(
+        default=40.0, ge=0, description="Shortest time between two screen updates of one streaming reply."
+    )
+    frame_budget_per_s: float = Field(
+        default=250.0, gt=0, description="Screen updates per second shared by all streaming replies of the process."
+    )
+
+    @field_validator("tgi_url")
+    @classmethod
+    def _blank_url_is_unset(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("TGI_URL must start with http:// or https://")
+        return value.rstrip("/")

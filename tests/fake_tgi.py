@@ -1,0 +1,353 @@
+"""A fake TGI: a real HTTP server speaking TGI's Messages API as ``shared/reference/tgi-protocol.md`` describes.
+
+* ``POST /v1/chat/completions`` (stream): TGI ≥ 2.1 framing — ``data: {json}\\n\\n`` with ``"object"`` first,
+  ``id: ""``, ``delta.role`` on every chunk, ``usage: null`` on every chunk, one token per chunk, a final chunk
+  with ``finish_reason``, the ``usage`` chunk (``choices: []``) when ``stream_options.include_usage``, then
+  ``data: [DONE]``. Errors found while streaming come *inside* the 200 stream as
+  ``data: {"error":{"message":…,"http_status_code":422}}`` then ``[DONE]``, as TGI does.
+* TGI's validation of ``top_p``, ``temperature``, ``max_tokens``, stop sequences and the token window.
+* ``GET /info``, ``GET /health`` (200 empty, or 503), ``GET /v1/models``.
+* Scriptable per request (``Behaviour``): delays, token counts, exact replies, HTTP 422/429/503 before the
+  stream, an in-stream error after k tokens, a hang, a truncated stream, and killing the server mid-stream.
+* It records what it received and, per stream, how many tokens it sent and whether the client hung up.
+
+Run standalone for benchmarks: ``python -m tests.fake_tgi --port 8080 --first-token-ms 50 --tokens-per-s 50``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import re
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+MODEL_ID = "fake-org/fake-llama-3-8b-instruct"
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    tokens: int = 12
+    reply: str | None = None
+    first_token_delay_s: float = 0.0
+    token_interval_s: float = 0.0
+    finish_reason: str = "length"
+    http_status: int | None = None
+    http_error: str = "Model is overloaded"
+    http_error_type: str = "overloaded"
+    error_after: int | None = None
+    error_message: str = "Request failed during generation: CUDA out of memory"
+    hang_after: int | None = None
+    truncate_after: int | None = None
+
+    def reply_tokens(self) -> list[str]:
+        if self.reply is not None:
+            return re.findall(r"\s*\S+|\s+", self.reply)
+        return [("" if i == 0 else " ") + f"w{i}" for i in range(self.tokens)]
+
+
+@dataclass
+class StreamLog:
+    body: dict[str, Any]
+    tokens_sent: int = 0
+    completed: bool = False
+    client_closed: bool = False
+    ended: threading.Event = field(default_factory=threading.Event)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _sse(payload: dict[str, Any] | str) -> bytes:
+    data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return f"data: {data}\n\n".encode()
+
+
+class FakeTgi:
+    def __init__(
+        self,
+        *,
+        default: Behaviour | None = None,
+        max_input_tokens: int = 4095,
+        max_total_tokens: int = 4096,
+        max_stop_sequences: int = 4,
+        model_id: str = MODEL_ID,
+    ) -> None:
+        self.default = default or Behaviour()
+        self.script: deque[Behaviour] = deque()
+        self.max_input_tokens = max_input_tokens
+        self.max_total_tokens = max_total_tokens
+        self.max_stop_sequences = max_stop_sequences
+        self.model_id = model_id
+        self.healthy = True
+        self.streams: list[StreamLog] = []
+        self.info_calls = 0
+        self.port = 0
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/info", self._info, methods=["GET"]),
+                Route("/health", self._health, methods=["GET"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ]
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    def start(self, port: int | None = None) -> FakeTgi:
+        self.port = port or free_port()
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+            timeout_graceful_shutdown=0,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="fake-tgi", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("fake TGI did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Stop at once, dropping open streams mid-reply (as a crashed TGI would)."""
+        if self._server is not None:
+            self._server.should_exit = True
+            self._server.force_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        self._server = None
+
+    def next(self, *behaviours: Behaviour) -> None:
+        """Script the next requests, in order; later requests get ``default``."""
+        self.script.extend(behaviours)
+
+    def wait_for_streams(self, count: int, timeout_s: float = 10.0) -> list[StreamLog]:
+        deadline = time.monotonic() + timeout_s
+        while len(self.streams) < count or not all(s.ended.is_set() for s in self.streams[:count]):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.streams)} streams seen, waiting for {count} to end")
+            time.sleep(0.01)
+        return self.streams[:count]
+
+    # -- routes ------------------------------------------------------------------------------------------------
+
+    async def _info(self, request: Request) -> Response:
+        self.info_calls += 1
+        return JSONResponse(
+            {
+                "model_id": self.model_id,
+                "model_sha": "0e9e39f249a16976918f6564b8830bc894c89659",
+                "model_pipeline_tag": "text-generation",
+                "max_concurrent_requests": 128,
+                "max_best_of": 2,
+                "max_stop_sequences": self.max_stop_sequences,
+                "max_input_tokens": self.max_input_tokens,
+                "max_total_tokens": self.max_total_tokens,
+                "validation_workers": 2,
+                "max_client_batch_size": 4,
+                "router": "text-generation-router",
+                "version": "3.3.6-dev0",
+                "sha": None,
+                "docker_label": None,
+            }
+        )
+
+    async def _health(self, request: Request) -> Response:
+        if self.healthy:
+            return Response(status_code=200)
+        return JSONResponse({"error": "unhealthy", "error_type": "healthcheck"}, status_code=503)
+
+    async def _models(self, request: Request) -> Response:
+        return JSONResponse(
+            {"object": "list", "data": [{"id": self.model_id, "object": "model", "created": 0, "owned_by": self.model_id}]}
+        )
+
+    async def _chat(self, request: Request) -> Response:
+        raw = await request.body()
+        try:
+            body = json.loads(raw)
+            messages = body["messages"]
+            if not isinstance(messages, list):
+                raise TypeError("messages")
+        except (json.JSONDecodeError, KeyError, TypeError):
+            return PlainTextResponse(
+                "Failed to deserialize the JSON body into the target type: messages: invalid type",
+                status_code=422,
+            )
+        behaviour = self.script.popleft() if self.script else self.default
+        log = StreamLog(body=body)
+        self.streams.append(log)
+        if behaviour.http_status is not None:
+            log.ended.set()
+            return JSONResponse(
+                {"error": behaviour.http_error, "error_type": behaviour.http_error_type},
+                status_code=behaviour.http_status,
+            )
+        if not body.get("stream"):
+            log.ended.set()
+            return JSONResponse({"error": "only streaming is faked", "error_type": "validation"}, status_code=422)
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) + 3 for m in messages)
+        validation = self._validate(body, prompt_tokens)
+        return StreamingResponse(
+            self._stream(body, behaviour, log, prompt_tokens, validation),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no", "x-compute-type": "gpu+optimized"},
+        )
+
+    def _validate(self, body: dict[str, Any], prompt_tokens: int) -> str | None:
+        """TGI's checks (validation.rs order), as the message TGI would put in the in-stream error."""
+        temperature, top_p = body.get("temperature"), body.get("top_p")
+        max_tokens = body.get("max_tokens")
+        stop = body.get("stop") or []
+        if temperature is not None and temperature < 0:
+            return "Input validation error: `temperature` must be strictly positive"
+        if top_p is not None and not 0 < top_p < 1:
+            return "Input validation error: `top_p` must be > 0.0 and < 1.0"
+        if max_tokens is not None and max_tokens <= 0:
+            return "Input validation error: `max_new_tokens` must be strictly positive"
+        if len(stop) > self.max_stop_sequences:
+            return (
+                f"Input validation error: `stop` supports up to {self.max_stop_sequences} stop sequences. "
+                f"Given: {len(stop)}"
+            )
+        new_tokens = min(max_tokens or 1024, 1024)
+        if prompt_tokens + new_tokens > self.max_total_tokens:
+            return (
+                f"Input validation error: `inputs` tokens + `max_new_tokens` must be <= {self.max_total_tokens}. "
+                f"Given: {prompt_tokens} `inputs` tokens and {new_tokens} `max_new_tokens`"
+            )
+        if prompt_tokens > self.max_input_tokens:
+            return (
+                f"Input validation error: `inputs` must have less than {self.max_input_tokens} tokens. "
+                f"Given: {prompt_tokens}"
+            )
+        return None
+
+    async def _stream(
+        self, body: dict[str, Any], b: Behaviour, log: StreamLog, prompt_tokens: int, validation: str | None
+    ) -> Any:
+        created = int(time.time())
+        requested_model = body.get("model")
+        model = self.model_id if requested_model in (None, "tgi") else requested_model
+
+        def chunk(content: str, finish_reason: str | None) -> bytes:
+            return _sse(
+                {
+                    "object": "chat.completion.chunk",
+                    "id": "",
+                    "created": created,
+                    "model": model,
+                    "system_fingerprint": "3.3.6-dev0-native",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {"role": "assistant", "content": content},
+                            "logprobs": None,
+                            "finish_reason": finish_reason,
+                        }
+                    ],
+                    "usage": None,
+                }
+            )
+
+        try:
+            if validation is not None:
+                yield _sse({"error": {"message": validation, "http_status_code": 422}})
+                yield _sse("[DONE]")
+                log.completed = True
+                return
+            tokens = b.reply_tokens()
+            max_tokens = body.get("max_tokens")
+            finish = b.finish_reason
+            if max_tokens is not None and len(tokens) > max_tokens:
+                tokens, finish = tokens[:max_tokens], "length"
+            start = time.monotonic() + b.first_token_delay_s
+            for i, token in enumerate(tokens):
+                if b.error_after is not None and i == b.error_after:
+                    yield _sse({"error": {"message": b.error_message, "http_status_code": 422}})
+                    yield _sse("[DONE]")
+                    log.completed = True
+                    return
+                if b.hang_after is not None and i == b.hang_after:
+                    await asyncio.sleep(3600)
+                if b.truncate_after is not None and i == b.truncate_after:
+                    log.completed = True
+                    return
+                delay = start + i * b.token_interval_s - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                last = i == len(tokens) - 1
+                yield chunk(token, finish if last else None)
+                log.tokens_sent += 1
+            if not tokens:
+                yield chunk("", "stop")
+            if (body.get("stream_options") or {}).get("include_usage"):
+                yield _sse(
+                    {
+                        "object": "chat.completion.chunk",
+                        "id": "",
+                        "created": created,
+                        "model": model,
+                        "system_fingerprint": "3.3.6-dev0-native",
+                        "choices": [],
+                        "usage": {
+                            "prompt_tokens": prompt_tokens,
+                            "completion_tokens": len(tokens),
+                            "total_tokens": prompt_tokens + len(tokens),
+                        },
+                    }
+                )
+            yield _sse("[DONE]")
+            log.completed = True
+        finally:
+            if not log.completed:
+                log.client_closed = True
+            log.ended.set()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the fake TGI for benchmarks and manual testing.")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--first-token-ms", type=float, default=50)
+    parser.add_argument("--tokens-per-s", type=float, default=50)
+    parser.add_argument("--tokens", type=int, default=200)
+    args = parser.parse_args()
+    default = Behaviour(
+        tokens=args.tokens,
+        first_token_delay_s=args.first_token_ms / 1000,
+        token_interval_s=1 / args.tokens_per_s if args.tokens_per_s > 0 else 0,
+    )
+    fake = FakeTgi(default=default, max_total_tokens=1_000_000, max_input_tokens=999_000)
+    config = uvicorn.Config(fake.app, host="127.0.0.1", port=args.port, log_level="warning", lifespan="off")
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["Behaviour", "FakeTgi", "StreamLog", "free_port", "replace"]

@@ -1,0 +1,1 @@
+"""The Gradio front end: factories that lay out the page and wire its events. Nothing is built at import."""

@@ -1,0 +1,45 @@
+"""Assembles the Gradio app and the options it is launched with (hardened defaults, concurrency, ops routes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from analytics.recorder import WriteBehindRecorder
+from analytics.store import Store
+from inference.service import ChatService
+from settings import Settings
+from ui.assets import CSS, HEAD
+from ui.chat import ChatPage
+from ui.ops import ops_routes
+
+
+def build_app(
+    *, service: ChatService, store: Store, recorder: WriteBehindRecorder, settings: Settings
+) -> gr.Blocks:
+    with gr.Blocks(title="ChatLens", fill_height=True, analytics_enabled=False) as demo:
+        ChatPage(service=service, store=store, recorder=recorder, settings=settings).build(demo)
+    # The queue's default limit is 1 event at a time: lift it; streaming events carry their own limit.
+    demo.queue(default_concurrency_limit=None, max_size=settings.queue_max_size, api_open=False)
+    return demo
+
+
+def launch_options(
+    *, service: ChatService, store: Store, recorder: WriteBehindRecorder, settings: Settings
+) -> dict[str, Any]:
+    """Keyword arguments for ``Blocks.launch``: Gradio's server name/port come from its own env variables."""
+    return {
+        # Every running event, async ones included, takes one of max_threads slots.
+        "max_threads": settings.max_concurrent_streams + 40,
+        "footer_links": [],
+        "enable_monitoring": False,
+        "run_history": False,
+        "show_error": False,
+        "ssr_mode": False,
+        "max_file_size": "10mb",
+        "css": CSS,
+        "head": HEAD,
+        "theme": gr.themes.Soft(),
+        "app_kwargs": {"routes": ops_routes(service=service, store=store, recorder=recorder)},
+    }

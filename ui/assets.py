@@ -1,0 +1,48 @@
+"""Static CSS and the small client-side script (running clock, URL updates). No web fonts, no network."""
+
+CSS = """
+.cl-header { display:flex; gap:.6rem; align-items:baseline; flex-wrap:wrap; font-size:.95rem; }
+.cl-header .cl-model { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
+.cl-header .cl-limits { opacity:.65; font-size:.85rem; }
+.cl-header .cl-warn { color: var(--color-accent); }
+.message:has(.cl-metrics), .message-wrap .message:has(.cl-metrics) {
+  background: transparent !important; border: none !important; box-shadow: none !important;
+  padding-top: 0 !important; padding-bottom: 0 !important; min-height: 0 !important;
+}
+.cl-metrics { font-size: .78rem; opacity: .7; font-variant-numeric: tabular-nums; }
+.cl-metrics[data-status="error"] { color: var(--error-text-color, #b91c1c); opacity: .95; }
+#cl-status { min-height: 1.4rem; }
+.cl-clock { font-size: .82rem; opacity: .8; font-variant-numeric: tabular-nums; }
+.cl-clock .cl-dot { display:inline-block; width:.5rem; height:.5rem; border-radius:50%; margin-right:.4rem;
+  background: var(--color-accent); animation: cl-pulse 1s ease-in-out infinite; }
+.cl-clock[data-phase="waiting"] .cl-dot { background: #d97706; }
+@keyframes cl-pulse { 50% { opacity: .3; } }
+"""
+
+HEAD = """
+<script>
+(() => {
+  // The running clock: each .cl-clock carries the server's elapsed seconds when it was drawn; count on from there.
+  const tick = () => {
+    for (const el of document.querySelectorAll('.cl-clock')) {
+      if (!el.dataset.t0) el.dataset.t0 = String(performance.now() - 1000 * parseFloat(el.dataset.elapsed || '0'));
+      const t = el.querySelector('.cl-t');
+      if (t) t.textContent = ((performance.now() - parseFloat(el.dataset.t0)) / 1000).toFixed(1) + ' s';
+    }
+  };
+  setInterval(tick, 100);
+  // Esc stops a streaming reply.
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') { const b = document.querySelector('#cl-stop'); if (b && b.offsetParent) b.click(); }
+  });
+})();
+</script>
+"""
+
+SET_URL_JS = """
+(cid) => {
+  const url = new URL(window.location.href);
+  if (cid) { url.searchParams.set('c', cid); } else { url.searchParams.delete('c'); }
+  window.history.replaceState(null, '', url);
+}
+"""

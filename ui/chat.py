@@ -1,0 +1,297 @@
+"""The chat page: layout first (``_render``), then every event wired in one place (``_wire``).
+
+Handlers are thin: Gradio values in, one service call, Gradio values out. Streaming handlers are ``async``
+generators; they output the Chatbot on every frame and the other components only when they change
+(``gr.skip()``), so nothing tracked is re-hashed per frame. DB reads run in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from analytics.recorder import WriteBehindRecorder
+from analytics.store import Store
+from inference.errors import ChatLensError, MessageRejected
+from inference.service import ChatService, ReplyFrame
+from inference.types import GenerationParams
+from settings import Settings
+from ui import render
+from ui.assets import SET_URL_JS
+from ui.errors import user_error
+
+# One anonymous identity until login lands: conversations are reachable by their unguessable id (?c=).
+LOCAL_USER_ID = uuid.uuid5(uuid.NAMESPACE_URL, "chatlens:anonymous")
+
+PLACEHOLDER_READY = "**Ask anything.** Every reply is timed: time to first token, tokens/s, tokens."
+PLACEHOLDER_UNCONFIGURED = (
+    "**No model server is configured.** Start ChatLens with `TGI_URL` pointing at a TGI, vLLM or llama.cpp "
+    "server, e.g. `TGI_URL=http://127.0.0.1:8080 make run`."
+)
+
+
+def user_id_for(request: gr.Request | None) -> uuid.UUID:
+    return LOCAL_USER_ID
+
+
+def parse_conversation_id(value: str | None) -> uuid.UUID | None:
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError:
+        return None
+
+
+@dataclass
+class _Parts:
+    header: gr.HTML
+    chatbot: gr.Chatbot
+    status: gr.HTML
+    textbox: gr.Textbox
+    send: gr.Button
+    stop: gr.Button
+    retry: gr.Button
+    new_chat: gr.Button
+    conversation_id: gr.Textbox
+    pending: gr.State
+
+
+class ChatPage:
+    def __init__(
+        self, *, service: ChatService, store: Store, recorder: WriteBehindRecorder, settings: Settings
+    ) -> None:
+        self._service = service
+        self._store = store
+        self._recorder = recorder
+        self._settings = settings
+
+    def build(self, demo: gr.Blocks) -> None:
+        parts = self._render()
+        self._wire(demo, parts)
+
+    def _render(self) -> _Parts:
+        header = gr.HTML(render.header_html(None, "connecting…"), elem_id="cl-header")
+        chatbot = gr.Chatbot(
+            elem_id="cl-chat",
+            label="Chat",
+            show_label=False,
+            height="62vh",
+            sanitize_html=True,
+            layout="bubble",
+            buttons=["copy"],
+            placeholder=PLACEHOLDER_READY if self._service.configured else PLACEHOLDER_UNCONFIGURED,
+        )
+        status = gr.HTML("", elem_id="cl-status")
+        with gr.Row(equal_height=True):
+            textbox = gr.Textbox(
+                elem_id="cl-input",
+                show_label=False,
+                label="Message",
+                placeholder="Message ChatLens — Enter sends, Shift+Enter adds a line",
+                lines=1,
+                max_lines=12,
+                scale=8,
+                autofocus=True,
+            )
+            send = gr.Button("Send", variant="primary", elem_id="cl-send", scale=1, min_width=80)
+            stop = gr.Button("Stop", variant="stop", elem_id="cl-stop", scale=1, min_width=80, visible=False)
+        with gr.Row():
+            retry = gr.Button("↻ Retry", size="sm", elem_id="cl-retry")
+            new_chat = gr.Button("＋ New chat", size="sm", elem_id="cl-new")
+        conversation_id = gr.Textbox(visible=False, elem_id="cl-conversation-id")
+        pending = gr.State("")
+        return _Parts(header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending)
+
+    def _wire(self, demo: gr.Blocks, p: _Parts) -> None:
+        limit = self._settings.max_concurrent_streams
+        streaming = [p.chatbot, p.conversation_id, p.status, p.textbox]
+        buttons = [p.send, p.stop]
+
+        taken = gr.on(
+            [p.textbox.submit, p.send.click],
+            self.take_message,
+            [p.textbox, p.chatbot],
+            [p.textbox, p.chatbot, p.pending, *buttons],
+            api_visibility="private",
+            show_progress="hidden",
+        )
+        sent = taken.success(
+            self.stream_message,
+            [p.pending, p.conversation_id, p.chatbot],
+            streaming,
+            api_visibility="private",
+            concurrency_limit=limit,
+            show_progress="hidden",
+        )
+        sent.then(self.idle_buttons, None, buttons, api_visibility="private", show_progress="hidden")
+
+        retried = p.retry.click(
+            self.take_retry, [p.conversation_id, p.chatbot], [p.chatbot, *buttons], api_visibility="private"
+        )
+        regenerated = retried.success(
+            self.stream_retry,
+            [p.conversation_id, p.chatbot],
+            streaming,
+            api_visibility="private",
+            concurrency_limit=limit,
+            show_progress="hidden",
+        )
+        regenerated.then(self.idle_buttons, None, buttons, api_visibility="private", show_progress="hidden")
+
+        p.stop.click(
+            self.after_stop,
+            [p.conversation_id, p.chatbot],
+            [p.chatbot, p.status, *buttons],
+            cancels=[sent, regenerated],
+            api_visibility="private",
+            show_progress="hidden",
+        )
+        p.new_chat.click(
+            self.new_chat,
+            None,
+            [p.chatbot, p.conversation_id, p.status, p.textbox, *buttons],
+            cancels=[sent, regenerated],
+            api_visibility="private",
+        )
+        p.conversation_id.change(None, [p.conversation_id], None, js=SET_URL_JS)
+        demo.load(self.on_load, None, [p.chatbot, p.conversation_id, p.header], api_visibility="private")
+
+        gr.api(self.chat, api_name="chat", concurrency_limit=limit)
+        gr.api(self.new_conversation, api_name="new_conversation")
+
+    # -- UI handlers -------------------------------------------------------------------------------------------
+
+    def take_message(self, message: str, history: render.ChatMessages) -> tuple[Any, ...]:
+        if not (message or "").strip():
+            return gr.skip(), gr.skip(), "", gr.skip(), gr.skip()
+        try:
+            self._service.check_message(message)
+        except ChatLensError as exc:
+            raise user_error(exc) from exc
+        shown = [*history, {"role": "user", "content": message}]
+        return "", shown, message, gr.update(visible=False), gr.update(visible=True)
+
+    async def stream_message(
+        self, message: str, conversation_id: str, history: render.ChatMessages, request: gr.Request
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        if not message:
+            return
+        async for outputs in self._stream(message, conversation_id, history, request):
+            yield outputs
+
+    def take_retry(self, conversation_id: str, history: render.ChatMessages) -> tuple[Any, ...]:
+        if parse_conversation_id(conversation_id) is None or not render.strip_reply(history):
+            raise user_error(MessageRejected("There is no reply to retry yet."))
+        return render.strip_reply(history), gr.update(visible=False), gr.update(visible=True)
+
+    async def stream_retry(
+        self, conversation_id: str, history: render.ChatMessages, request: gr.Request
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        async for outputs in self._stream(None, conversation_id, history, request):
+            yield outputs
+
+    async def _stream(
+        self, message: str | None, conversation_id: str, history: render.ChatMessages, request: gr.Request
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        """One reply: the chat is ``history`` plus the reply so far; the id and clock change only on phase changes."""
+        frames = self._service.stream_reply(
+            user_id=user_id_for(request),
+            conversation_id=parse_conversation_id(conversation_id),
+            message=message,
+            params=GenerationParams(),
+        )
+        phase = None
+        try:
+            async for frame in frames:
+                first = phase is None
+                changed = frame.phase != phase
+                phase = frame.phase
+                yield (
+                    [*history, *render.reply_messages(frame)],
+                    str(frame.conversation_id) if first else gr.skip(),
+                    render.status_html(frame) if changed else gr.skip(),
+                    gr.skip(),
+                )
+        except ChatLensError as exc:
+            if message is not None and phase is None:
+                # Nothing was stored: give the text back to the box so nothing is lost.
+                yield render.strip_reply(history)[:-1], gr.skip(), "", message
+            raise user_error(exc) from exc
+
+    def idle_buttons(self) -> tuple[Any, ...]:
+        return gr.update(visible=True), gr.update(visible=False)
+
+    async def after_stop(self, conversation_id: str, history: render.ChatMessages) -> tuple[Any, ...]:
+        """After Stop: wait for the cancelled reply to be recorded, then show it as stored (status 'stopped')."""
+        idle = (gr.update(visible=True), gr.update(visible=False))
+        cid = parse_conversation_id(conversation_id)
+        if cid is None:
+            return history, "", *idle
+        await self._service.wait_until_idle(cid)
+        await self._recorder.flush()
+        view = await asyncio.to_thread(self._store.load_conversation, cid, LOCAL_USER_ID)
+        return (render.conversation_messages(view) if view else history), "", *idle
+
+    def new_chat(self) -> tuple[Any, ...]:
+        return [], "", "", gr.skip(), gr.update(visible=True), gr.update(visible=False)
+
+    async def on_load(self, request: gr.Request) -> tuple[Any, ...]:
+        cid = parse_conversation_id(request.query_params.get("c"))
+        view = None
+        if cid is not None:
+            view = await asyncio.to_thread(self._store.load_conversation, cid, user_id_for(request))
+        chat = render.conversation_messages(view) if view else []
+        return chat, str(view.id) if view else "", await self._header()
+
+    async def _header(self) -> str:
+        if not self._service.configured:
+            return render.header_html(None, "no model server — set TGI_URL")
+        try:
+            return render.header_html(await self._service.model_info())
+        except ChatLensError as exc:
+            return render.header_html(None, exc.user_message)
+
+    # -- API ---------------------------------------------------------------------------------------------------
+
+    async def chat(
+        self,
+        message: str,
+        conversation_id: str = "",
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> AsyncIterator[str]:
+        """Stream the reply to `message`; each update is the whole reply so far (text only).
+
+        Pass the id from `/new_conversation` as `conversation_id` to continue a conversation (empty: a new one
+        each call). `temperature` 0 is greedy; `top_p` must be in (0, 1); unset values use the server's defaults.
+        """
+        cid = parse_conversation_id(conversation_id)
+        if conversation_id and cid is None:
+            raise user_error(MessageRejected("conversation_id must be an id returned by /new_conversation."))
+        params = GenerationParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
+        try:
+            frames = self._service.stream_reply(
+                user_id=user_id_for(request), conversation_id=cid, message=message, params=params
+            )
+            async for frame in frames:
+                if frame.error is not None:
+                    raise frame.error
+                if frame.text or frame.is_final:
+                    yield frame.text
+        except ChatLensError as exc:
+            raise user_error(exc) from exc
+
+    def new_conversation(self) -> str:
+        """Return a fresh conversation id to pass to `/chat` as `conversation_id`."""
+        return str(uuid.uuid4())
+
+

@@ -1,0 +1,127 @@
+"""Pure functions from ChatLens values to what Gradio components display. No I/O, no state.
+
+A reply is shown as the assistant's message followed by a small performance line (its own message, styled by
+``.cl-metrics``), so copying a reply copies only the reply.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from typing import Any
+
+from analytics.store import ConversationView
+from inference.service import ReplyFrame
+from inference.types import GenerationMetrics, ModelInfo
+
+ChatMessages = list[dict[str, Any]]
+
+STATUS_LABELS = {"stopped": "stopped", "error": "error"}
+
+
+def metrics_line(
+    *,
+    time_to_first_token_ms: float | None,
+    tokens_per_s: float | None,
+    output_tokens: int,
+    status: str,
+    error_message: str | None = None,
+) -> str:
+    parts = []
+    if time_to_first_token_ms is not None:
+        parts.append(f"{time_to_first_token_ms / 1000:.2f} s to first token")
+    if tokens_per_s is not None:
+        parts.append(f"{tokens_per_s:.1f} tokens/s")
+    parts.append(f"{output_tokens} token{'s' if output_tokens != 1 else ''}")
+    if status == "stopped":
+        parts.append("stopped")
+    if status == "error":
+        parts.append("⚠ " + (error_message or "error"))
+    return f'<span class="cl-metrics" data-status="{html.escape(status)}">⏱ {html.escape(" · ".join(parts))}</span>'
+
+
+def frame_metrics_line(frame: ReplyFrame) -> str:
+    m: GenerationMetrics | None = frame.metrics
+    return metrics_line(
+        time_to_first_token_ms=m.time_to_first_token_ms if m else None,
+        tokens_per_s=m.tokens_per_s if m else None,
+        output_tokens=m.output_tokens if m else 0,
+        status=frame.phase,
+        error_message=frame.error.user_message if frame.error else None,
+    )
+
+
+def reply_messages(frame: ReplyFrame) -> ChatMessages:
+    """The assistant's part of the chat for one frame: the text so far, then the metrics line once final."""
+    messages: ChatMessages = []
+    if frame.text or not frame.is_final:
+        messages.append({"role": "assistant", "content": frame.text})
+    if frame.is_final:
+        messages.append({"role": "assistant", "content": frame_metrics_line(frame)})
+    return messages
+
+
+def conversation_messages(view: ConversationView) -> ChatMessages:
+    messages: ChatMessages = []
+    for message in view.messages:
+        if message.role == "user":
+            messages.append({"role": "user", "content": message.content})
+            continue
+        if message.content:
+            messages.append({"role": "assistant", "content": message.content})
+        m: Mapping[str, Any] = message.metrics or {}
+        messages.append(
+            {
+                "role": "assistant",
+                "content": metrics_line(
+                    time_to_first_token_ms=m.get("time_to_first_token_ms"),
+                    tokens_per_s=m.get("tokens_per_s"),
+                    output_tokens=int(m.get("output_tokens") or 0),
+                    status=message.status,
+                    error_message=_error_label(m.get("error_type")),
+                ),
+            }
+        )
+    return messages
+
+
+def _error_label(error_type: str | None) -> str | None:
+    return f"error: {error_type}" if error_type else None
+
+
+def strip_reply(history: ChatMessages) -> ChatMessages:
+    """The chat without its trailing assistant messages (the reply that Retry replaces)."""
+    end = len(history)
+    while end and history[end - 1].get("role") == "assistant":
+        end -= 1
+    return history[:end]
+
+
+def status_html(frame: ReplyFrame) -> str:
+    """The running clock under the chat: ``waiting`` until the first token, then ``generating``."""
+    if frame.is_final:
+        return ""
+    label = "Waiting for first token" if frame.phase == "waiting" else "Generating"
+    return (
+        f'<div class="cl-clock" data-phase="{frame.phase}" data-elapsed="{frame.elapsed_s:.3f}">'
+        f'<span class="cl-dot"></span>{label} · <span class="cl-t">{frame.elapsed_s:.1f} s</span></div>'
+    )
+
+
+def header_html(info: ModelInfo | None, problem: str | None = None) -> str:
+    if info is None:
+        return (
+            '<div class="cl-header"><b>ChatLens</b> <span class="cl-model cl-warn">'
+            f"{html.escape(problem or 'No model server')}</span></div>"
+        )
+    limits = []
+    if info.max_input_tokens:
+        limits.append(f"{info.max_input_tokens:,} input tokens")
+    if info.max_total_tokens:
+        limits.append(f"{info.max_total_tokens:,} total tokens")
+    backend = f"TGI {info.version}" if info.backend == "tgi" and info.version else info.backend
+    detail = " · ".join([backend, *limits])
+    return (
+        f'<div class="cl-header"><b>ChatLens</b> <span class="cl-model">{html.escape(info.model_id)}</span>'
+        f' <span class="cl-limits">{html.escape(detail)}</span></div>'
+    )
