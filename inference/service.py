@@ -318,10 +318,6 @@ class ChatService:
                 text += "".join(upstream.parts[sent_parts:])
                 error = upstream.error
                 done, final = record("error" if error else "complete", error)
-                await done
-                yield ReplyFrame(
-                    cid, text, "error" if error else "complete", final.duration_ms / 1000, final, error
-                )
             finally:
                 if not reader.done():
                     reader.cancel()
@@ -329,3 +325,5 @@ class ChatService:
                 if not recorded:
                     text += "".join(upstream.parts[sent_parts:])
                     record("stopped", None)
+        await done
+        yield ReplyFrame(cid, text, "error" if error else "complete", final.duration_ms / 1000, final, error)

@@ -110,17 +110,25 @@ class TgiGenerator:
         finish_reason: str | None = None
         try:
             async with self._client() as client:
-                chunks = await client.chat_completion(
-                    [{"role": m.role, "content": m.content} for m in messages],
-                    model=info.request_model,
-                    stream=True,
-                    stream_options={"include_usage": True},
-                    max_tokens=params.max_tokens,
-                    temperature=params.temperature,
-                    top_p=params.top_p,
-                    seed=params.seed,
-                    stop=list(params.stop) or None,
-                )
+                try:
+                    chunks = await client.chat_completion(
+                        [{"role": m.role, "content": m.content} for m in messages],
+                        model=info.request_model,
+                        stream=True,
+                        stream_options={"include_usage": True},
+                        max_tokens=params.max_tokens,
+                        temperature=params.temperature,
+                        top_p=params.top_p,
+                        seed=params.seed,
+                        stop=list(params.stop) or None,
+                    )
+                except httpx2.ResponseNotRead as exc:
+                    # huggingface_hub reads the body of a failed *streaming* 422 without loading it first.
+                    http_error = exc.__context__
+                    if not isinstance(http_error, HfHubHTTPError) or http_error.response is None:
+                        raise
+                    await http_error.response.aread()
+                    raise translate_error(http_error) from http_error
                 async for chunk in chunks:
                     usage = chunk.usage
                     if not chunk.choices:

@@ -51,6 +51,13 @@ class Behaviour:
     error_message: str = "Request failed during generation: CUDA out of memory"
     hang_after: int | None = None
     truncate_after: int | None = None
+    flavour: str = "tgi"  # "vllm": role-only first chunk, unset fields omitted; "llama": no [DONE] after an error
+
+    @property
+    def error_event(self) -> dict[str, Any]:
+        if self.flavour == "tgi":
+            return {"error": {"message": self.error_message, "http_status_code": 422}}
+        return {"error": {"message": self.error_message, "type": "server_error", "code": 500}}
 
     def reply_tokens(self) -> list[str]:
         if self.reply is not None:
@@ -253,7 +260,16 @@ class FakeTgi:
         requested_model = body.get("model")
         model = self.model_id if requested_model in (None, "tgi") else requested_model
 
-        def chunk(content: str, finish_reason: str | None) -> bytes:
+        def chunk(content: str | None, finish_reason: str | None) -> bytes:
+            if b.flavour != "tgi":
+                delta: dict[str, Any] = {"role": "assistant"} if content is None else {"content": content}
+                choice: dict[str, Any] = {"index": 0, "delta": delta}
+                if finish_reason is not None:
+                    choice["finish_reason"] = finish_reason
+                return _sse(
+                    {"id": "chatcmpl-4f1c", "object": "chat.completion.chunk", "created": created, "model": model,
+                     "choices": [choice]}
+                )
             return _sse(
                 {
                     "object": "chat.completion.chunk",
@@ -279,6 +295,8 @@ class FakeTgi:
                 yield _sse("[DONE]")
                 log.completed = True
                 return
+            if b.flavour == "vllm":
+                yield chunk(None, None)
             tokens = b.reply_tokens()
             max_tokens = body.get("max_tokens")
             finish = b.finish_reason
@@ -287,8 +305,9 @@ class FakeTgi:
             start = time.monotonic() + b.first_token_delay_s
             for i, token in enumerate(tokens):
                 if b.error_after is not None and i == b.error_after:
-                    yield _sse({"error": {"message": b.error_message, "http_status_code": 422}})
-                    yield _sse("[DONE]")
+                    yield _sse(b.error_event)
+                    if b.flavour != "llama":
+                        yield _sse("[DONE]")
                     log.completed = True
                     return
                 if b.hang_after is not None and i == b.hang_after:

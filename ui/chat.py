@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,16 +209,17 @@ class ChatPage:
         )
         phase = None
         try:
-            async for frame in frames:
-                first = phase is None
-                changed = frame.phase != phase
-                phase = frame.phase
-                yield (
-                    [*history, *render.reply_messages(frame)],
-                    str(frame.conversation_id) if first else gr.skip(),
-                    render.status_html(frame) if changed else gr.skip(),
-                    gr.skip(),
-                )
+            async with aclosing(frames):
+                async for frame in frames:
+                    first = phase is None
+                    changed = frame.phase != phase
+                    phase = frame.phase
+                    yield (
+                        [*history, *render.reply_messages(frame)],
+                        str(frame.conversation_id) if first else gr.skip(),
+                        render.status_html(frame) if changed else gr.skip(),
+                        gr.skip(),
+                    )
         except ChatLensError as exc:
             if message is not None and phase is None:
                 # Nothing was stored: give the text back to the box so nothing is lost.
@@ -282,11 +284,12 @@ class ChatPage:
             frames = self._service.stream_reply(
                 user_id=user_id_for(request), conversation_id=cid, message=message, params=params
             )
-            async for frame in frames:
-                if frame.error is not None:
-                    raise frame.error
-                if frame.text or frame.is_final:
-                    yield frame.text
+            async with aclosing(frames):
+                async for frame in frames:
+                    if frame.error is not None:
+                        raise frame.error
+                    if frame.text or frame.is_final:
+                        yield frame.text
         except ChatLensError as exc:
             raise user_error(exc) from exc
 

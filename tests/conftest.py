@@ -1,0 +1,86 @@
+"""Shared fixtures: one fake TGI (a real HTTP server) and one launched ChatLens per test session.
+
+The app runs in-process on a free port over a real DuckDB file; tests drive it over HTTP and read the same file
+through the app's own engine (DuckDB allows one process per file).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100")
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from analytics.models import Generation, Message
+from app import ChatLens
+from settings import Settings
+from tests.fake_tgi import Behaviour, FakeTgi, free_port
+
+
+@pytest.fixture(scope="session")
+def fake_tgi_server() -> Iterator[FakeTgi]:
+    fake = FakeTgi().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_tgi(fake_tgi_server: FakeTgi) -> Iterator[FakeTgi]:
+    """The session's fake TGI, reset: default behaviour, empty script and logs, healthy."""
+    fake_tgi_server.default = Behaviour()
+    fake_tgi_server.script.clear()
+    fake_tgi_server.streams.clear()
+    fake_tgi_server.healthy = True
+    yield fake_tgi_server
+    fake_tgi_server.script.clear()
+
+
+@dataclass
+class RunningApp:
+    url: str
+    chatlens: ChatLens
+    db_path: Path
+
+    def rows(self, model: Any, **where: Any) -> list[Any]:
+        """Rows of a table, read through the app's own engine after its writer has drained."""
+        self.chatlens.recorder.submit(lambda s: None).result(timeout=10)
+        with self.chatlens.store.sessions() as session:
+            query = select(model).filter_by(**where)
+            if model is Message:
+                query = query.order_by(Message.seq)
+            if model is Generation:
+                query = query.order_by(Generation.created_at)
+            return list(session.scalars(query))
+
+
+def launch_app(settings: Settings, db_path: Path) -> tuple[RunningApp, Any]:
+    chatlens = ChatLens.build(settings)
+    port = free_port()
+    demo, _ = chatlens.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    return RunningApp(f"http://127.0.0.1:{port}", chatlens, db_path), demo
+
+
+@pytest.fixture(scope="session")
+def app(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    db_path = tmp_path_factory.mktemp("db") / "chatlens.duckdb"
+    settings = Settings(
+        tgi_url=fake_tgi_server.url,
+        database_url=f"duckdb:///{db_path}",
+        request_timeout_s=5,
+        connect_timeout_s=2,
+        max_message_chars=100_000,
+        info_ttl_s=0,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    running, demo = launch_app(settings, db_path)
+    yield running
+    demo.close()
+    running.chatlens.close()

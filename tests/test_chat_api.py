@@ -1,0 +1,203 @@
+"""The launched app driven over HTTP with gradio_client, against the fake TGI, recorded in a real DuckDB file."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from gradio_client import Client
+
+from analytics.models import Conversation, Generation, Message
+from tests.conftest import RunningApp
+from tests.fake_tgi import Behaviour, FakeTgi
+
+
+@pytest.fixture(scope="module")
+def client(app: RunningApp) -> Client:
+    return Client(app.url, verbose=False)
+
+
+def test_reply_streams_in_several_updates_and_ends_exact(client: Client, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    fake_tgi.next(Behaviour(tokens=40, token_interval_s=0.02))
+    conversation_id = client.predict(api_name="/new_conversation")
+    job = client.submit("Hello there", conversation_id, api_name="/chat")
+    final = job.result(timeout=30)
+    updates = job.outputs()
+    expected = "".join(Behaviour(tokens=40).reply_tokens())
+    assert final == expected
+    assert len(updates) >= 3, updates
+    assert all(expected.startswith(u) for u in updates)
+
+    messages = app.rows(Message, conversation_id=_uuid(conversation_id))
+    assert [(m.role, m.content, m.status) for m in messages] == [
+        ("user", "Hello there", "complete"),
+        ("assistant", expected, "complete"),
+    ]
+    [generation] = app.rows(Generation, message_id=messages[1].id)
+    assert generation.status == "complete"
+    assert generation.output_tokens == 40
+    assert generation.finish_reason == "length"
+    assert 0 < generation.time_to_first_token_ms < 2000
+    assert generation.tokens_per_s is not None and 20 < generation.tokens_per_s < 80
+    assert generation.model_id == fake_tgi.model_id
+    assert generation.duration_ms >= generation.time_to_first_token_ms
+
+
+def test_conversation_history_is_sent_to_the_model(client: Client, fake_tgi: FakeTgi) -> None:
+    conversation_id = client.predict(api_name="/new_conversation")
+    client.predict("first question", conversation_id, api_name="/chat")
+    client.predict("second question", conversation_id, api_name="/chat")
+    sent = fake_tgi.streams[-1].body["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert sent[0]["content"] == "first question" and sent[2]["content"] == "second question"
+    assert fake_tgi.streams[-1].body["model"] == "tgi"
+    assert fake_tgi.streams[-1].body["stream_options"] == {"include_usage": True}
+
+
+def test_user_message_is_committed_before_the_model_is_called(
+    client: Client, app: RunningApp, fake_tgi: FakeTgi
+) -> None:
+    fake_tgi.next(Behaviour(tokens=5, first_token_delay_s=1.0))
+    conversation_id = client.predict(api_name="/new_conversation")
+    job = client.submit("is it saved yet?", conversation_id, api_name="/chat")
+    deadline = time.monotonic() + 10
+    while not fake_tgi.streams and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake_tgi.streams, "the model was never called"
+    with app.chatlens.store.sessions() as session:
+        saved = session.query(Message).filter_by(conversation_id=_uuid(conversation_id)).all()
+    assert [(m.role, m.content) for m in saved] == [("user", "is it saved yet?")]
+    job.result(timeout=10)
+
+
+def test_stop_closes_the_upstream_stream_and_keeps_the_partial_reply(
+    client: Client, app: RunningApp, fake_tgi: FakeTgi
+) -> None:
+    fake_tgi.next(Behaviour(tokens=500, token_interval_s=0.01))
+    conversation_id = client.predict(api_name="/new_conversation")
+    job = client.submit("write a lot", conversation_id, api_name="/chat")
+    deadline = time.monotonic() + 10
+    while len(job.outputs()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    job.cancel()
+    [stream] = fake_tgi.wait_for_streams(1, timeout_s=10)
+    assert stream.client_closed, "the upstream HTTP stream was not closed"
+    assert 0 < stream.tokens_sent < 500
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        messages = app.rows(Message, conversation_id=_uuid(conversation_id))
+        if len(messages) == 2:
+            break
+        time.sleep(0.05)
+    user, reply = messages
+    assert reply.status == "stopped"
+    assert reply.content and "".join(Behaviour(tokens=500).reply_tokens()).startswith(reply.content)
+    [generation] = app.rows(Generation, message_id=reply.id)
+    assert generation.status == "stopped"
+    assert generation.output_tokens == len(Behaviour(reply=reply.content).reply_tokens()) or generation.output_tokens > 0
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "message_part", "error_type"),
+    [
+        (Behaviour(http_status=429), "overloaded", "overloaded"),
+        (Behaviour(http_status=503, http_error="unhealthy", http_error_type="healthcheck"), "not ready", "unavailable"),
+        (
+            Behaviour(http_status=422, http_error="Template error: bad", http_error_type="template_error"),
+            "rejected the request",
+            "validation",
+        ),
+        (Behaviour(tokens=10, error_after=3), "failed while writing the reply", "generation"),
+        (Behaviour(tokens=10, truncate_after=4), "ended the reply early", "incomplete"),
+    ],
+)
+def test_model_server_errors_give_a_clear_message_and_keep_the_users_text(
+    client: Client, app: RunningApp, fake_tgi: FakeTgi, behaviour: Behaviour, message_part: str, error_type: str
+) -> None:
+    fake_tgi.next(behaviour)
+    conversation_id = client.predict(api_name="/new_conversation")
+    with pytest.raises(Exception, match=message_part):
+        client.predict("please answer", conversation_id, api_name="/chat")
+    messages = app.rows(Message, conversation_id=_uuid(conversation_id))
+    assert [(m.role, m.status) for m in messages] == [("user", "complete"), ("assistant", "error")]
+    assert messages[0].content == "please answer"
+    [generation] = app.rows(Generation, message_id=messages[1].id)
+    assert generation.error_type == error_type
+    # the server keeps serving
+    assert client.predict("still there?", api_name="/chat") == "".join(Behaviour().reply_tokens())
+
+
+def test_partial_text_before_an_in_stream_error_is_kept(client: Client, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    fake_tgi.next(Behaviour(tokens=10, error_after=3))
+    conversation_id = client.predict(api_name="/new_conversation")
+    with pytest.raises(Exception, match="failed while writing"):
+        client.predict("go", conversation_id, api_name="/chat")
+    reply = app.rows(Message, conversation_id=_uuid(conversation_id))[1]
+    assert (reply.content, reply.status) == ("w0 w1 w2", "error")
+
+
+def test_invalid_parameters_are_explained(client: Client, fake_tgi: FakeTgi) -> None:
+    with pytest.raises(Exception, match=r"top_p"):
+        client.predict("hi", "", None, 1.0, api_name="/chat")
+
+
+def test_empty_message_is_refused_without_calling_the_model(client: Client, fake_tgi: FakeTgi) -> None:
+    with pytest.raises(Exception, match="Type a message"):
+        client.predict("   ", api_name="/chat")
+    assert fake_tgi.streams == []
+
+
+def test_huge_message_is_refused_before_anything_is_sent(client: Client, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    conversation_id = client.predict(api_name="/new_conversation")
+    with pytest.raises(Exception, match="200,000 characters"):
+        client.predict("x" * 200_000, conversation_id, api_name="/chat")
+    assert fake_tgi.streams == []
+    assert app.rows(Conversation, id=_uuid(conversation_id)) == []
+
+
+def test_unusual_unicode_and_html_are_stored_exactly(client: Client, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    text = "Zeichen: 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 👩‍👩‍👧 ‮RTL‬ \u200b <b>bold</b> <script>alert(1)</script> \x07 \\n 'quote\" 日本語"
+    reply = "Sure: <img src=x onerror=alert(1)> and 𝔘𝔫𝔦 👩‍👩‍👧 <script>x</script>"
+    fake_tgi.next(Behaviour(reply=reply, finish_reason="stop"))
+    conversation_id = client.predict(api_name="/new_conversation")
+    assert client.predict(text, conversation_id, api_name="/chat") == reply
+    messages = app.rows(Message, conversation_id=_uuid(conversation_id))
+    assert [m.content for m in messages] == [text, reply]
+    assert fake_tgi.streams[-1].body["messages"][-1]["content"] == text
+
+
+def test_model_server_down_gives_a_clear_message(app: RunningApp, client: Client) -> None:
+    generator = app.chatlens.generator
+    assert generator is not None
+    original = generator.base_url
+    generator.base_url = "http://127.0.0.1:9"  # nothing listens on the discard port
+    try:
+        with pytest.raises(Exception, match="cannot be reached"):
+            client.predict("anyone?", api_name="/chat")
+    finally:
+        generator.base_url = original
+    health = httpx.get(f"{app.url}/healthz").json()
+    assert health["database"] == "ok" and health["model_server"] == "ok"
+
+
+def test_healthz_reports_model_server_and_database(app: RunningApp, fake_tgi: FakeTgi) -> None:
+    assert httpx.get(f"{app.url}/healthz").json() == {
+        "status": "ok", "app": "ok", "database": "ok", "model_server": "ok", "streams_active": 0,
+    }
+    fake_tgi.healthy = False
+    assert httpx.get(f"{app.url}/healthz").json()["model_server"] == "unreachable"
+
+
+def test_only_the_documented_endpoints_are_public(app: RunningApp, client: Client) -> None:
+    api = client.view_api(print_info=False, return_format="dict")
+    assert sorted(api["named_endpoints"]) == ["/chat", "/new_conversation"]
+    assert httpx.post(f"{app.url}/gradio_api/run/chat", json={"data": ["hi"]}).status_code == 404
+    assert "chatlens_streams_active" in httpx.get(f"{app.url}/metrics").text
+
+
+def _uuid(value: str):  # type: ignore[no-untyped-def]
+    import uuid
+
+    return uuid.UUID(value)
