@@ -39,6 +39,7 @@ def fake_tgi(fake_tgi_server: FakeTgi) -> Iterator[FakeTgi]:
     fake_tgi_server.script.clear()
     fake_tgi_server.streams.clear()
     fake_tgi_server.healthy = True
+    fake_tgi_server.serves_info = True
     yield fake_tgi_server
     fake_tgi_server.script.clear()
 

@@ -102,6 +102,7 @@ class FakeTgi:
         self.max_stop_sequences = max_stop_sequences
         self.model_id = model_id
         self.healthy = True
+        self.serves_info = True  # False: answer /info with 404, as vLLM and llama-server do
         self.streams: list[StreamLog] = []
         self.info_calls = 0
         self.port = 0
@@ -163,6 +164,8 @@ class FakeTgi:
 
     async def _info(self, request: Request) -> Response:
         self.info_calls += 1
+        if not self.serves_info:
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
         return JSONResponse(
             {
                 "model_id": self.model_id,
@@ -318,10 +321,11 @@ class FakeTgi:
                 delay = start + i * b.token_interval_s - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                last = i == len(tokens) - 1
+                # TGI puts length/stop_sequence on the last token; at EOS it sends one more chunk with content "".
+                last = i == len(tokens) - 1 and finish != "stop"
                 yield chunk(token, finish if last else None)
                 log.tokens_sent += 1
-            if not tokens:
+            if finish == "stop" or not tokens:
                 yield chunk("", "stop")
             if (body.get("stream_options") or {}).get("include_usage"):
                 yield _sse(
