@@ -15,7 +15,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100")
 os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
 from analytics.recorder import WriteBehindRecorder  # noqa: E402
-from analytics.store import Store  # noqa: E402
+from analytics.store import Store, StoreUnavailable  # noqa: E402
 from inference.pacing import FrameBudget  # noqa: E402
 from inference.service import ChatService  # noqa: E402
 from inference.tgi import TgiGenerator  # noqa: E402
@@ -82,7 +82,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    chatlens = ChatLens.build(Settings())
+    try:
+        chatlens = ChatLens.build(Settings())
+    except StoreUnavailable as exc:
+        raise SystemExit(f"ChatLens cannot start: {exc}") from None
     if chatlens.generator is None:
         log.warning("TGI_URL is not set: the page opens, and the chat explains how to point it at a model server")
     try:

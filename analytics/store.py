@@ -64,7 +64,10 @@ class Store:
     def open(cls, url: str) -> Store:
         path = _duckdb_path(url)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(f"Cannot create the folder for the database {path}: {exc}") from exc
         engine = create_engine(url, pool_size=8, max_overflow=8, pool_timeout=30)
         try:
             Base.metadata.create_all(engine)
@@ -103,7 +106,9 @@ class Store:
         model_id: str | None,
     ) -> TurnStart:
         self._ensure_user(session, user_id)
-        conversation = self._owned(session, conversation_id, user_id) if conversation_id else None
+        conversation = session.get(Conversation, conversation_id) if conversation_id else None
+        if conversation is not None and self._owned(session, conversation.id, user_id) is None:
+            raise MessageRejected("This conversation does not exist or is not yours. Start a new chat.")
         if conversation is None:
             conversation = Conversation(
                 id=conversation_id or uuid.uuid4(), user_id=user_id, title=_title_from(content), model_id=model_id

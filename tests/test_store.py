@@ -1,0 +1,131 @@
+"""The store and its write-behind recorder on a real DuckDB file."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from analytics.models import Generation, Message
+from analytics.recorder import WriteBehindRecorder
+from analytics.store import Store, StoreUnavailable
+from inference.errors import MessageRejected
+from inference.types import GenerationMetrics, GenerationParams, ModelInfo, TurnRecord
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ModelInfo(model_id="m", backend="tgi", request_model="tgi", server_url="http://tgi")
+
+
+@pytest.fixture
+def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    opened = Store.open(f"duckdb:///{tmp_path / 'data' / 'store.duckdb'}")
+    recorder = WriteBehindRecorder(opened)
+    yield opened, recorder
+    recorder.close()
+    opened.close()
+
+
+def reply(conversation_id: uuid.UUID, user_id: uuid.UUID, content: str, status: str = "complete") -> TurnRecord:
+    now = time.monotonic()
+    metrics = GenerationMetrics(
+        started_at=now - 1, request_sent_at=now - 0.99, ended_at=now, first_token_at=now - 0.9,
+        last_token_at=now, output_tokens=10, prompt_tokens=4, finish_reason="length",
+    )
+    return TurnRecord(conversation_id, user_id, content, status, metrics, MODEL, GenerationParams(max_tokens=10))  # type: ignore[arg-type]
+
+
+def test_turns_are_recorded_with_their_metrics(store) -> None:  # type: ignore[no-untyped-def]
+    db, recorder = store
+    user = uuid.uuid4()
+
+    async def scenario() -> uuid.UUID:
+        turn = await recorder.begin_turn(user_id=user, conversation_id=None, content="hi", model_id="m")
+        await recorder.finish_turn(reply(turn.conversation_id, user, "hello!"))
+        return turn.conversation_id
+
+    cid = asyncio.run(scenario())
+    view = db.load_conversation(cid, user)
+    assert view is not None and view.title == "hi"
+    assert [(m.role, m.content, m.status) for m in view.messages] == [
+        ("user", "hi", "complete"), ("assistant", "hello!", "complete")
+    ]
+    metrics = view.messages[1].metrics
+    assert metrics is not None
+    assert metrics["output_tokens"] == 10 and metrics["tokens_per_s"] == pytest.approx(10.0, rel=0.01)
+    with db.sessions() as session:
+        generation = session.query(Generation).one()
+    assert generation.params == {"max_tokens": 10}
+    assert generation.created_at.tzinfo is not None
+
+
+def test_retry_supersedes_the_last_reply_but_keeps_it(store) -> None:  # type: ignore[no-untyped-def]
+    db, recorder = store
+    user = uuid.uuid4()
+
+    async def scenario() -> tuple[uuid.UUID, tuple[str, ...]]:
+        turn = await recorder.begin_turn(user_id=user, conversation_id=None, content="q", model_id="m")
+        await recorder.finish_turn(reply(turn.conversation_id, user, "first answer"))
+        retry = await recorder.begin_retry(user_id=user, conversation_id=turn.conversation_id)
+        await recorder.finish_turn(reply(turn.conversation_id, user, "second answer"))
+        return turn.conversation_id, tuple(m.content for m in retry.history)
+
+    cid, retry_history = asyncio.run(scenario())
+    assert retry_history == ("q",)
+    view = db.load_conversation(cid, user)
+    assert view is not None and [m.content for m in view.messages] == ["q", "second answer"]
+    with db.sessions() as session:
+        assert session.query(Message).count() == 3
+        assert session.query(Generation).count() == 2
+
+
+def test_another_users_conversation_is_neither_readable_nor_writable(store) -> None:  # type: ignore[no-untyped-def]
+    db, recorder = store
+    owner, stranger = uuid.uuid4(), uuid.uuid4()
+
+    async def scenario() -> uuid.UUID:
+        turn = await recorder.begin_turn(user_id=owner, conversation_id=None, content="mine", model_id=None)
+        with pytest.raises(MessageRejected):
+            await recorder.begin_turn(user_id=stranger, conversation_id=turn.conversation_id, content="x", model_id=None)
+        return turn.conversation_id
+
+    cid = asyncio.run(scenario())
+    assert db.load_conversation(cid, stranger) is None
+    assert db.load_conversation(cid, owner) is not None
+
+
+def test_concurrent_turns_are_group_committed(store) -> None:  # type: ignore[no-untyped-def]
+    db, recorder = store
+
+    async def scenario() -> None:
+        await asyncio.gather(
+            *(recorder.begin_turn(user_id=uuid.uuid4(), conversation_id=None, content=f"m{i}", model_id=None)
+              for i in range(200))
+        )
+
+    asyncio.run(scenario())
+    with db.sessions() as session:
+        assert session.query(Message).count() == 200
+    assert len(recorder.commit_ms) < 100, "each turn paid its own commit"
+
+
+def test_a_second_process_on_the_same_file_fails_fast_with_a_clear_message(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url = f"duckdb:///{tmp_path / 'data' / 'store.duckdb'}"
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", f"from analytics.store import Store; Store.open({url!r})"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "already open in another process" in result.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_unopenable_database_is_refused_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "not-a-dir").write_text("")
+    with pytest.raises(StoreUnavailable):
+        Store.open(f"duckdb:///{tmp_path / 'not-a-dir' / 'x.duckdb'}")
