@@ -10,7 +10,7 @@ CSS = """
   padding-top: 0 !important; padding-bottom: 0 !important; min-height: 0 !important;
 }
 .cl-metrics { font-size: .78rem; opacity: .7; font-variant-numeric: tabular-nums; }
-.cl-metrics[data-status="error"] { color: var(--error-text-color, #b91c1c); opacity: .95; }
+.cl-metrics.cl-error { color: var(--error-text-color, #b91c1c); opacity: .95; }
 #cl-status { min-height: 1.4rem; }
 .cl-clock { font-size: .82rem; opacity: .8; font-variant-numeric: tabular-nums; }
 .cl-clock .cl-dot { display:inline-block; width:.5rem; height:.5rem; border-radius:50%; margin-right:.4rem;

@@ -104,7 +104,7 @@ class ChatPage:
             stop = gr.Button("Stop", variant="stop", elem_id="cl-stop", scale=1, min_width=80, visible=False)
         with gr.Row():
             retry = gr.Button("↻ Retry", size="sm", elem_id="cl-retry")
-            new_chat = gr.Button("＋ New chat", size="sm", elem_id="cl-new")
+            new_chat = gr.Button("+ New chat", size="sm", elem_id="cl-new")
         conversation_id = gr.Textbox(visible=False, elem_id="cl-conversation-id")
         pending = gr.State("")
         return _Parts(header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending)
@@ -145,15 +145,23 @@ class ChatPage:
         )
         regenerated.then(self.idle_buttons, None, buttons, api_visibility="private", show_progress="hidden")
 
+        # The browser runs a click's listeners in order, each to its end: cancel first, then reload the reply.
+        p.stop.click(None, None, None, cancels=[sent, regenerated])
         p.stop.click(
             self.after_stop,
             [p.conversation_id, p.chatbot],
             [p.chatbot, p.status, *buttons],
-            cancels=[sent, regenerated],
             api_visibility="private",
             show_progress="hidden",
         )
         p.new_chat.click(
+            self.new_chat,
+            None,
+            [p.chatbot, p.conversation_id, p.status, p.textbox, *buttons],
+            cancels=[sent, regenerated],
+            api_visibility="private",
+        )
+        p.chatbot.clear(
             self.new_chat,
             None,
             [p.chatbot, p.conversation_id, p.status, p.textbox, *buttons],

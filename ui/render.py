@@ -37,7 +37,8 @@ def metrics_line(
         parts.append("stopped")
     if status == "error":
         parts.append("⚠ " + (error_message or "error"))
-    return f'<span class="cl-metrics" data-status="{html.escape(status)}">⏱ {html.escape(" · ".join(parts))}</span>'
+    # Gradio's sanitizer keeps classes but drops data-* attributes: the status travels as a class.
+    return f'<span class="cl-metrics cl-{html.escape(status)}">{html.escape(" · ".join(parts))}</span>'
 
 
 def frame_metrics_line(frame: ReplyFrame) -> str:

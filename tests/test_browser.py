@@ -1,0 +1,118 @@
+"""The page in a real headless Chromium (Debian's package, driven by Playwright; no browser download)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from analytics.models import Message
+from tests.conftest import RunningApp
+from tests.fake_tgi import Behaviour, FakeTgi
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshot-chat.png"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    yield page
+    context.close()
+    assert dialogs == [], f"a dialog fired: {dialogs}"
+
+
+def send(page: Page, text: str) -> None:
+    box = page.locator("#cl-input textarea")
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_type_enter_stream_stop_and_reload(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    fake_tgi.next(Behaviour(tokens=600, token_interval_s=0.02, first_token_delay_s=0.6))
+    page.goto(app.url)
+    expect(page.locator("#cl-header")).to_contain_text(fake_tgi.model_id)
+    send(page, "Tell me a long story")
+    chat = page.locator("#cl-chat")
+    expect(chat).to_contain_text("Tell me a long story")
+    expect(page.locator("#cl-status .cl-clock[data-phase=waiting]")).to_contain_text("Waiting for first token")
+    expect(page.locator("#cl-status .cl-clock[data-phase=generating]")).to_be_visible(timeout=5000)
+    expect(chat).to_contain_text("w20", timeout=10_000)
+    page.locator("#cl-stop").click()
+    expect(chat.locator(".cl-metrics.cl-stopped")).to_be_visible(timeout=10_000)
+    expect(page.locator("#cl-send")).to_be_visible()
+    [stream] = fake_tgi.wait_for_streams(1)
+    assert stream.client_closed and stream.tokens_sent < 600
+
+    assert re.search(r"[?&]c=[0-9a-f-]{36}", page.url), page.url
+    partial = app.rows(Message, role="assistant", status="stopped")[-1].content
+    page.reload()
+    expect(chat).to_contain_text("Tell me a long story")
+    expect(chat).to_contain_text(partial.split()[-1])
+    expect(chat.locator(".cl-metrics.cl-stopped")).to_contain_text("stopped")
+
+
+def test_reply_shows_its_metrics_and_shift_enter_adds_a_line(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    fake_tgi.next(
+        Behaviour(
+            reply="Deep learning trains **neural networks** with many layers.\n\n```python\nmodel.fit(x, y)\n```",
+            finish_reason="stop",
+            token_interval_s=0.03,
+            first_token_delay_s=0.2,
+        )
+    )
+    page.goto(app.url)
+    box = page.locator("#cl-input textarea")
+    box.fill("What is deep learning?")
+    box.press("Shift+Enter")
+    box.type("Answer briefly.")
+    expect(box).to_have_value("What is deep learning?\nAnswer briefly.")
+    box.press("Enter")
+    chat = page.locator("#cl-chat")
+    metrics = chat.locator(".cl-metrics.cl-complete")
+    expect(metrics).to_contain_text("s to first token", timeout=10_000)
+    expect(metrics).to_contain_text("tokens/s")
+    expect(chat).to_contain_text("model.fit(x, y)")
+    assert fake_tgi.streams[-1].body["messages"][-1]["content"] == "What is deep learning?\nAnswer briefly."
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+
+
+def test_hostile_html_in_a_reply_is_shown_as_text_not_run(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    fake_tgi.next(Behaviour(reply='Look: <img src=x onerror="alert(1)"> <script>alert(2)</script> done', finish_reason="stop"))
+    page.goto(app.url)
+    send(page, "<b>hi</b> & <i>bye</i>")
+    chat = page.locator("#cl-chat")
+    expect(chat.locator(".cl-metrics.cl-complete")).to_be_visible(timeout=10_000)
+    expect(chat).to_contain_text("done")
+    assert chat.locator("img[onerror]").count() == 0
+    assert chat.locator("script").count() == 0
+
+
+def test_refused_message_stays_in_the_box(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    page.goto(app.url)
+    huge = "x" * 200_000
+    page.locator("#cl-input textarea").fill(huge)
+    page.locator("#cl-send").click()
+    expect(page.get_by_text("the limit is 100,000")).to_be_visible(timeout=10_000)
+    expect(page.locator("#cl-input textarea")).to_have_value(huge)
+    assert fake_tgi.streams == []
