@@ -14,12 +14,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100")
 os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
-from analytics.recorder import WriteBehindRecorder  # noqa: E402
-from analytics.store import Store, StoreUnavailable  # noqa: E402
-from inference.pacing import FrameBudget  # noqa: E402
-from inference.service import ChatService  # noqa: E402
-from inference.tgi import TgiGenerator  # noqa: E402
-from settings import Settings  # noqa: E402
+from analytics.recorder import WriteBehindRecorder
+from analytics.store import Store, StoreUnavailable
+from inference.pacing import FrameBudget
+from inference.service import ChatService
+from inference.tgi import TgiGenerator
+from settings import Settings
 
 log = logging.getLogger("chatlens")
 

@@ -69,9 +69,7 @@ class WriteBehindRecorder:
 
     async def begin_retry(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> TurnStart:
         return await self._await(
-            self.submit(
-                lambda s: self._store.supersede_last_reply(s, user_id=user_id, conversation_id=conversation_id)
-            )
+            self.submit(lambda s: self._store.supersede_last_reply(s, user_id=user_id, conversation_id=conversation_id))
         )
 
     def finish_turn(self, record: TurnRecord) -> asyncio.Future[None]:
@@ -130,4 +128,3 @@ class WriteBehindRecorder:
         self.commit_ms.append((time.monotonic() - started) * 1000)
         for job, result in zip(batch, results, strict=True):
             job.future.set_result(result)
-

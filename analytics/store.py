@@ -12,9 +12,8 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.exc import DBAPIError
@@ -22,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.models import Base, Conversation, Generation, Message, User, utcnow
 from inference.errors import MessageRejected
-from inference.types import ChatMessage, TurnRecord, TurnStart
+from inference.types import ChatMessage, Role, TurnRecord, TurnStart
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +142,7 @@ class Store:
             raise MessageRejected("There is no message to answer again.")
         return TurnStart(
             conversation_id=conversation_id,
-            history=tuple(ChatMessage(m.role, m.content) for m in visible),  # type: ignore[arg-type]
+            history=tuple(ChatMessage(cast(Role, m.role), m.content) for m in visible),
         )
 
     def add_reply(self, session: Session, record: TurnRecord) -> None:
@@ -206,7 +205,7 @@ class Store:
             .where(Message.conversation_id == conversation_id)
             .order_by(Message.seq)
         ).all()
-        history = [ChatMessage(role, content) for role, content, _, gone in rows if gone is None]
+        history = [ChatMessage(cast(Role, role), content) for role, content, _, gone in rows if gone is None]
         return history, max((seq for _, _, seq, _ in rows), default=0)
 
     # -- reads ------------------------------------------------------------------------------------------------
@@ -247,5 +246,3 @@ def _metrics_of(generation: Generation) -> dict[str, Any]:
 def _title_from(content: str, limit: int = 60) -> str:
     first_line = " ".join(content.split())
     return first_line if len(first_line) <= limit else first_line[: limit - 1].rstrip() + "…"
-
-

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
@@ -40,7 +40,7 @@ Phase = Literal["waiting", "generating", "complete", "stopped", "error"]
 class TextGenerator(Protocol):
     base_url: str
 
-    def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncIterator[TokenChunk]: ...
+    def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncGenerator[TokenChunk, None]: ...
 
     async def info(self) -> ModelInfo: ...
 
@@ -76,7 +76,7 @@ class ReplyFrame:
 class _Upstream:
     """Reads the model stream in its own task; the consumer only looks at what has arrived."""
 
-    def __init__(self, chunks: AsyncIterator[TokenChunk]) -> None:
+    def __init__(self, chunks: AsyncGenerator[TokenChunk, None]) -> None:
         self._chunks = chunks
         self.parts: list[str] = []
         self.counted_tokens = 0
@@ -186,7 +186,7 @@ class ChatService:
         conversation_id: uuid.UUID | None,
         message: str | None,
         params: GenerationParams,
-    ) -> AsyncIterator[ReplyFrame]:
+    ) -> AsyncGenerator[ReplyFrame, None]:
         """Stream a reply to ``message`` (or, with ``message=None``, regenerate the conversation's last reply)."""
         started_at = time.monotonic()
         if message is not None:
@@ -258,9 +258,9 @@ class ChatService:
                 in_flight_at_start=in_flight,
             )
 
-        def record(status: Literal["complete", "stopped", "error"], error: errors.ChatLensError | None) -> (
-            tuple[Awaitable[None], GenerationMetrics]
-        ):
+        def record(
+            status: Literal["complete", "stopped", "error"], error: errors.ChatLensError | None
+        ) -> tuple[Awaitable[None], GenerationMetrics]:
             nonlocal recorded
             recorded = True
             final = metrics(time.monotonic())

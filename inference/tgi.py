@@ -20,7 +20,7 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import httpx2
@@ -44,7 +44,7 @@ _SHOWN_DETAIL_CHARS = 300
 
 # huggingface_hub takes its HTTP client from one process-wide factory; the pool of the generator making the
 # call is passed to it through this context variable, so two generators never share or swap pools.
-_CALLING_POOL: contextvars.ContextVar["_SharedPool"] = contextvars.ContextVar("chatlens_pool")
+_CALLING_POOL: contextvars.ContextVar[_SharedPool] = contextvars.ContextVar("chatlens_pool")
 
 
 class _SharedPool(httpx2.AsyncBaseTransport):
@@ -98,13 +98,16 @@ class TgiGenerator:
     def _client(self) -> AsyncInferenceClient:
         _CALLING_POOL.set(self._pool)
         return AsyncInferenceClient(
-            base_url=self.base_url, provider="hf-inference", api_key=self._api_key, timeout=self._timeout  # type: ignore[arg-type]
+            base_url=self.base_url,
+            provider="hf-inference",
+            api_key=self._api_key,
+            timeout=self._timeout,  # type: ignore[arg-type]
         )
 
     async def aclose(self) -> None:
         await self._pool.close_pool()
 
-    async def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncIterator[TokenChunk]:
+    async def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncGenerator[TokenChunk, None]:
         """Yield the reply chunk by chunk. Closing this generator closes the upstream HTTP stream."""
         info = await self.info()
         finish_reason: str | None = None
@@ -296,8 +299,10 @@ def _classify(message: str, *, status: int | None, detail: str | None = None) ->
 
 def _from_validation(message: str, *, detail: str | None = None) -> errors.ChatLensError:
     lowered = message.lower()
-    if "tokens" in lowered and ("must be <=" in lowered or "less than" in lowered or "exceed" in lowered) or (
-        "context" in lowered and ("length" in lowered or "exceed" in lowered)
+    if (
+        ("tokens" in lowered
+        and ("must be <=" in lowered or "less than" in lowered or "exceed" in lowered))
+        or ("context" in lowered and ("length" in lowered or "exceed" in lowered))
     ):
         return errors.InputTooLong(detail=detail or message)
     shown = message.removeprefix("Input validation error: ")[:_SHOWN_DETAIL_CHARS]

@@ -126,7 +126,11 @@ class FakeTgi:
     def start(self, port: int | None = None) -> FakeTgi:
         self.port = port or free_port()
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
             timeout_graceful_shutdown=0,
         )
         self._server = uvicorn.Server(config)
@@ -192,7 +196,10 @@ class FakeTgi:
 
     async def _models(self, request: Request) -> Response:
         return JSONResponse(
-            {"object": "list", "data": [{"id": self.model_id, "object": "model", "created": 0, "owned_by": self.model_id}]}
+            {
+                "object": "list",
+                "data": [{"id": self.model_id, "object": "model", "created": 0, "owned_by": self.model_id}],
+            }
         )
 
     async def _chat(self, request: Request) -> Response:
@@ -270,8 +277,13 @@ class FakeTgi:
                 if finish_reason is not None:
                     choice["finish_reason"] = finish_reason
                 return _sse(
-                    {"id": "chatcmpl-4f1c", "object": "chat.completion.chunk", "created": created, "model": model,
-                     "choices": [choice]}
+                    {
+                        "id": "chatcmpl-4f1c",
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model,
+                        "choices": [choice],
+                    }
                 )
             return _sse(
                 {

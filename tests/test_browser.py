@@ -23,8 +23,14 @@ def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         yield browser
         browser.close()
@@ -98,7 +104,9 @@ def test_reply_shows_its_metrics_and_shift_enter_adds_a_line(page: Page, app: Ru
 
 
 def test_hostile_html_in_a_reply_is_shown_as_text_not_run(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:
-    fake_tgi.next(Behaviour(reply='Look: <img src=x onerror="alert(1)"> <script>alert(2)</script> done', finish_reason="stop"))
+    fake_tgi.next(
+        Behaviour(reply='Look: <img src=x onerror="alert(1)"> <script>alert(2)</script> done', finish_reason="stop")
+    )
     page.goto(app.url)
     send(page, "<b>hi</b> & <i>bye</i>")
     chat = page.locator("#cl-chat")

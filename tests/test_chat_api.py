@@ -91,12 +91,14 @@ def test_stop_closes_the_upstream_stream_and_keeps_the_partial_reply(
         if len(messages) == 2:
             break
         time.sleep(0.05)
-    user, reply = messages
+    _user, reply = messages
     assert reply.status == "stopped"
     assert reply.content and "".join(Behaviour(tokens=500).reply_tokens()).startswith(reply.content)
     [generation] = app.rows(Generation, message_id=reply.id)
     assert generation.status == "stopped"
-    assert generation.output_tokens == len(Behaviour(reply=reply.content).reply_tokens()) or generation.output_tokens > 0
+    assert (
+        generation.output_tokens == len(Behaviour(reply=reply.content).reply_tokens()) or generation.output_tokens > 0
+    )
 
 
 @pytest.mark.parametrize(
@@ -184,7 +186,11 @@ def test_model_server_down_gives_a_clear_message(app: RunningApp, client: Client
 
 def test_healthz_reports_model_server_and_database(app: RunningApp, fake_tgi: FakeTgi) -> None:
     assert httpx.get(f"{app.url}/healthz").json() == {
-        "status": "ok", "app": "ok", "database": "ok", "model_server": "ok", "streams_active": 0,
+        "status": "ok",
+        "app": "ok",
+        "database": "ok",
+        "model_server": "ok",
+        "streams_active": 0,
     }
     fake_tgi.healthy = False
     assert httpx.get(f"{app.url}/healthz").json()["model_server"] == "unreachable"

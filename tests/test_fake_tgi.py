@@ -11,10 +11,8 @@ import pytest
 
 from tests.fake_tgi import Behaviour, FakeTgi
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "tgi"
-CASSETTE = FIXTURES / "hub-cassettes" / "extracted" / (
-    "TestInferenceClient.test_chat_completion_with_stream[hf-inference,conversational].body.txt"
-)
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tgi"
+CASSETTE = FIXTURES / "chat_stream_tgi_3.2.1.body.txt"
 
 
 def _events(raw: str) -> list[str]:
@@ -47,19 +45,22 @@ def test_chunks_have_tgi_3_wire_shape_and_key_order(fake_tgi: FakeTgi) -> None:
 
 
 def test_eos_ends_with_an_empty_stop_chunk_like_tgi(fake_tgi: FakeTgi) -> None:
-    recorded = json.loads((FIXTURES / "test_json_schema_constrain" / "test_json_schema_stream.json").read_text())
+    recorded = json.loads((FIXTURES / "test_json_schema_stream.json").read_text())
     fake_tgi.next(Behaviour(reply="Hello world", finish_reason="stop"))
     chunks = [json.loads(e.removeprefix("data: ")) for e in _events(_stream(fake_tgi))[:-1]]
-    assert chunks[-1]["choices"][0]["delta"] == recorded[-1]["choices"][0]["delta"] == {
-        "role": "assistant", "content": ""
-    }
+    assert (
+        chunks[-1]["choices"][0]["delta"] == recorded[-1]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    )
     assert chunks[-1]["choices"][0]["finish_reason"] == recorded[-1]["choices"][0]["finish_reason"] == "stop"
 
 
 def test_usage_chunk_matches_the_recorded_one(fake_tgi: FakeTgi) -> None:
-    recorded = json.loads((FIXTURES / "test_completion_prompts" / "test_chat_hfhub_usage.json").read_text())[-1]
+    recorded = json.loads((FIXTURES / "test_chat_hfhub_usage.json").read_text())[-1]
     fake_tgi.next(Behaviour(tokens=3))
-    chunks = [json.loads(e.removeprefix("data: ")) for e in _events(_stream(fake_tgi, stream_options={"include_usage": True}))[:-1]]
+    chunks = [
+        json.loads(e.removeprefix("data: "))
+        for e in _events(_stream(fake_tgi, stream_options={"include_usage": True}))[:-1]
+    ]
     usage = chunks[-1]
     assert sorted(usage) == sorted(recorded) and usage["choices"] == recorded["choices"] == []
     assert sorted(usage["usage"]) == sorted(recorded["usage"])
@@ -71,7 +72,10 @@ def test_usage_chunk_matches_the_recorded_one(fake_tgi: FakeTgi) -> None:
     [
         ({"top_p": 1.0}, "Input validation error: `top_p` must be > 0.0 and < 1.0"),
         ({"temperature": -1}, "Input validation error: `temperature` must be strictly positive"),
-        ({"stop": ["a", "b", "c", "d", "e"]}, "Input validation error: `stop` supports up to 4 stop sequences. Given: 5"),
+        (
+            {"stop": ["a", "b", "c", "d", "e"]},
+            "Input validation error: `stop` supports up to 4 stop sequences. Given: 5",
+        ),
     ],
 )
 def test_validation_errors_arrive_inside_a_200_stream(fake_tgi: FakeTgi, body: dict[str, Any], message: str) -> None:

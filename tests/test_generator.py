@@ -63,8 +63,11 @@ def test_vllm_style_stream_and_model_listing_are_understood(fake_tgi: FakeTgi) -
     [
         (Behaviour(http_status=429), None, errors.Overloaded),
         (Behaviour(http_status=503, http_error="unhealthy", http_error_type="healthcheck"), None, errors.Unavailable),
-        (Behaviour(http_status=424, http_error="Request failed during generation: x", http_error_type="generation"),
-         None, errors.GenerationFailed),
+        (
+            Behaviour(http_status=424, http_error="Request failed during generation: x", http_error_type="generation"),
+            None,
+            errors.GenerationFailed,
+        ),
         (Behaviour(tokens=5, error_after=2), None, errors.GenerationFailed),
         (Behaviour(tokens=5, error_after=2, error_message="Model is overloaded"), None, errors.Overloaded),
         (Behaviour(tokens=5, error_after=2, flavour="llama"), None, errors.GenerationFailed),

@@ -33,8 +33,14 @@ def store(tmp_path: Path):  # type: ignore[no-untyped-def]
 def reply(conversation_id: uuid.UUID, user_id: uuid.UUID, content: str, status: str = "complete") -> TurnRecord:
     now = time.monotonic()
     metrics = GenerationMetrics(
-        started_at=now - 1, request_sent_at=now - 0.99, ended_at=now, first_token_at=now - 0.9,
-        last_token_at=now, output_tokens=10, prompt_tokens=4, finish_reason="length",
+        started_at=now - 1,
+        request_sent_at=now - 0.99,
+        ended_at=now,
+        first_token_at=now - 0.9,
+        last_token_at=now,
+        output_tokens=10,
+        prompt_tokens=4,
+        finish_reason="length",
     )
     return TurnRecord(conversation_id, user_id, content, status, metrics, MODEL, GenerationParams(max_tokens=10))  # type: ignore[arg-type]
 
@@ -52,7 +58,8 @@ def test_turns_are_recorded_with_their_metrics(store) -> None:  # type: ignore[n
     view = db.load_conversation(cid, user)
     assert view is not None and view.title == "hi"
     assert [(m.role, m.content, m.status) for m in view.messages] == [
-        ("user", "hi", "complete"), ("assistant", "hello!", "complete")
+        ("user", "hi", "complete"),
+        ("assistant", "hello!", "complete"),
     ]
     metrics = view.messages[1].metrics
     assert metrics is not None
@@ -90,7 +97,9 @@ def test_another_users_conversation_is_neither_readable_nor_writable(store) -> N
     async def scenario() -> uuid.UUID:
         turn = await recorder.begin_turn(user_id=owner, conversation_id=None, content="mine", model_id=None)
         with pytest.raises(MessageRejected):
-            await recorder.begin_turn(user_id=stranger, conversation_id=turn.conversation_id, content="x", model_id=None)
+            await recorder.begin_turn(
+                user_id=stranger, conversation_id=turn.conversation_id, content="x", model_id=None
+            )
         return turn.conversation_id
 
     cid = asyncio.run(scenario())
@@ -103,8 +112,10 @@ def test_concurrent_turns_are_group_committed(store) -> None:  # type: ignore[no
 
     async def scenario() -> None:
         await asyncio.gather(
-            *(recorder.begin_turn(user_id=uuid.uuid4(), conversation_id=None, content=f"m{i}", model_id=None)
-              for i in range(200))
+            *(
+                recorder.begin_turn(user_id=uuid.uuid4(), conversation_id=None, content=f"m{i}", model_id=None)
+                for i in range(200)
+            )
         )
 
     asyncio.run(scenario())
@@ -118,7 +129,10 @@ def test_a_second_process_on_the_same_file_fails_fast_with_a_clear_message(store
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-c", f"from analytics.store import Store; Store.open({url!r})"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "already open in another process" in result.stderr

@@ -15,14 +15,12 @@ from ui.chat import ChatPage
 from ui.ops import ops_routes
 
 
-def build_app(
-    *, service: ChatService, store: Store, recorder: WriteBehindRecorder, settings: Settings
-) -> gr.Blocks:
+def build_app(*, service: ChatService, store: Store, recorder: WriteBehindRecorder, settings: Settings) -> gr.Blocks:
     with gr.Blocks(title="ChatLens", fill_height=True, analytics_enabled=False) as demo:
         ChatPage(service=service, store=store, recorder=recorder, settings=settings).build(demo)
     # The queue's default limit is 1 event at a time: lift it; streaming events carry their own limit.
     demo.queue(default_concurrency_limit=None, max_size=settings.queue_max_size, api_open=False)
-    return demo
+    return demo  # type: ignore[no-any-return]
 
 
 def launch_options(

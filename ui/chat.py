@@ -19,7 +19,7 @@ import gradio as gr
 from analytics.recorder import WriteBehindRecorder
 from analytics.store import Store
 from inference.errors import ChatLensError, MessageRejected
-from inference.service import ChatService, ReplyFrame
+from inference.service import ChatService
 from inference.types import GenerationParams
 from settings import Settings
 from ui import render
@@ -171,8 +171,8 @@ class ChatPage:
         p.conversation_id.change(None, [p.conversation_id], None, js=SET_URL_JS)
         demo.load(self.on_load, None, [p.chatbot, p.conversation_id, p.header], api_visibility="private")
 
-        gr.api(self.chat, api_name="chat", concurrency_limit=limit)
-        gr.api(self.new_conversation, api_name="new_conversation")
+        gr.api(self.chat, api_name="chat", concurrency_limit=limit)  # type: ignore[attr-defined]
+        gr.api(self.new_conversation, api_name="new_conversation")  # type: ignore[attr-defined]
 
     # -- UI handlers -------------------------------------------------------------------------------------------
 
@@ -304,5 +304,3 @@ class ChatPage:
     def new_conversation(self) -> str:
         """Return a fresh conversation id to pass to `/chat` as `conversation_id`."""
         return str(uuid.uuid4())
-
-
