@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     )
     database_url: str = Field(
         default="duckdb:///data/chatlens.duckdb",
-        description="SQLAlchemy URL. DuckDB file by default; postgresql+psycopg://… for several replicas.",
+        description="SQLAlchemy URL of the store. Default: a DuckDB file under ./data/.",
     )
     request_timeout_s: float = Field(
         default=120.0, gt=0, description="Longest silence from the model server (first token or between tokens)."

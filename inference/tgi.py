@@ -107,7 +107,9 @@ class TgiGenerator:
     async def aclose(self) -> None:
         await self._pool.close_pool()
 
-    async def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncGenerator[TokenChunk, None]:
+    async def stream(
+        self, messages: Sequence[ChatMessage], params: GenerationParams
+    ) -> AsyncGenerator[TokenChunk, None]:
         """Yield the reply chunk by chunk. Closing this generator closes the upstream HTTP stream."""
         info = await self.info()
         finish_reason: str | None = None
@@ -299,10 +301,8 @@ def _classify(message: str, *, status: int | None, detail: str | None = None) ->
 
 def _from_validation(message: str, *, detail: str | None = None) -> errors.ChatLensError:
     lowered = message.lower()
-    if (
-        ("tokens" in lowered
-        and ("must be <=" in lowered or "less than" in lowered or "exceed" in lowered))
-        or ("context" in lowered and ("length" in lowered or "exceed" in lowered))
+    if ("tokens" in lowered and ("must be <=" in lowered or "less than" in lowered or "exceed" in lowered)) or (
+        "context" in lowered and ("length" in lowered or "exceed" in lowered)
     ):
         return errors.InputTooLong(detail=detail or message)
     shown = message.removeprefix("Input validation error: ")[:_SHOWN_DETAIL_CHARS]

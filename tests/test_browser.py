@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,6 +48,11 @@ def page(browser: Browser) -> Iterator[Page]:
     assert dialogs == [], f"a dialog fired: {dialogs}"
 
 
+def open_chat(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.locator("#cl-header")).to_contain_text("fake-org/")
+
+
 def send(page: Page, text: str) -> None:
     box = page.locator("#cl-input textarea")
     box.fill(text)
@@ -55,7 +61,7 @@ def send(page: Page, text: str) -> None:
 
 def test_type_enter_stream_stop_and_reload(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:
     fake_tgi.next(Behaviour(tokens=600, token_interval_s=0.02, first_token_delay_s=0.6))
-    page.goto(app.url)
+    open_chat(page, app.url)
     expect(page.locator("#cl-header")).to_contain_text(fake_tgi.model_id)
     send(page, "Tell me a long story")
     chat = page.locator("#cl-chat")
@@ -86,7 +92,7 @@ def test_reply_shows_its_metrics_and_shift_enter_adds_a_line(page: Page, app: Ru
             first_token_delay_s=0.2,
         )
     )
-    page.goto(app.url)
+    open_chat(page, app.url)
     box = page.locator("#cl-input textarea")
     box.fill("What is deep learning?")
     box.press("Shift+Enter")
@@ -107,7 +113,7 @@ def test_hostile_html_in_a_reply_is_shown_as_text_not_run(page: Page, app: Runni
     fake_tgi.next(
         Behaviour(reply='Look: <img src=x onerror="alert(1)"> <script>alert(2)</script> done', finish_reason="stop")
     )
-    page.goto(app.url)
+    open_chat(page, app.url)
     send(page, "<b>hi</b> & <i>bye</i>")
     chat = page.locator("#cl-chat")
     expect(chat.locator(".cl-metrics.cl-complete")).to_be_visible(timeout=10_000)
@@ -117,10 +123,40 @@ def test_hostile_html_in_a_reply_is_shown_as_text_not_run(page: Page, app: Runni
 
 
 def test_refused_message_stays_in_the_box(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:
-    page.goto(app.url)
+    open_chat(page, app.url)
     huge = "x" * 200_000
     page.locator("#cl-input textarea").fill(huge)
     page.locator("#cl-send").click()
     expect(page.get_by_text("the limit is 100,000")).to_be_visible(timeout=10_000)
     expect(page.locator("#cl-input textarea")).to_have_value(huge)
     assert fake_tgi.streams == []
+
+
+def test_retry_regenerates_the_last_reply_and_new_chat_starts_over(
+    page: Page, app: RunningApp, fake_tgi: FakeTgi
+) -> None:
+    fake_tgi.next(
+        Behaviour(reply="First answer.", finish_reason="stop"), Behaviour(reply="Second answer.", finish_reason="stop")
+    )
+    open_chat(page, app.url)
+    send(page, "Give me an answer")
+    chat = page.locator("#cl-chat")
+    expect(chat).to_contain_text("First answer.", timeout=10_000)
+    expect(chat.locator(".cl-metrics.cl-complete")).to_have_count(1)
+    page.locator("#cl-retry").click()
+    expect(chat).to_contain_text("Second answer.", timeout=10_000)
+    expect(chat).not_to_contain_text("First answer.")
+    expect(chat.locator(".cl-metrics.cl-complete")).to_have_count(1)
+    assert [m["role"] for m in fake_tgi.streams[-1].body["messages"]] == ["user"]
+    conversation = re.search(r"c=([0-9a-f-]{36})", page.url)
+    assert conversation is not None
+    stored = app.rows(Message, conversation_id=uuid.UUID(conversation.group(1)))
+    assert [(m.content, m.superseded_at is not None) for m in stored] == [
+        ("Give me an answer", False),
+        ("First answer.", True),
+        ("Second answer.", False),
+    ]
+
+    page.locator("#cl-new").click()
+    expect(chat).not_to_contain_text("Second answer.")
+    expect(page).not_to_have_url(re.compile(r"[?&]c="))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -207,3 +208,26 @@ def _uuid(value: str):  # type: ignore[no-untyped-def]
     import uuid
 
     return uuid.UUID(value)
+
+
+@pytest.fixture(scope="module")
+def unconfigured_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    from settings import Settings
+    from tests.conftest import launch_app
+
+    db_path = tmp_path_factory.mktemp("unconfigured") / "chatlens.duckdb"
+    settings = Settings(tgi_url=None, database_url=f"duckdb:///{db_path}", _env_file=None)  # type: ignore[call-arg]
+    running, demo = launch_app(settings, db_path)
+    yield running
+    demo.close()
+    running.chatlens.close()
+
+
+def test_without_a_model_server_the_page_opens_and_says_how_to_configure_one(unconfigured_app: RunningApp) -> None:
+    page = httpx.get(unconfigured_app.url)
+    assert page.status_code == 200
+    assert "TGI_URL" in httpx.get(f"{unconfigured_app.url}/config").text
+    with pytest.raises(Exception, match=r"No model server is configured\. Set TGI_URL"):
+        Client(unconfigured_app.url, verbose=False).predict("hello", api_name="/chat")
+    assert httpx.get(f"{unconfigured_app.url}/healthz").json()["model_server"] == "not configured"
+    assert unconfigured_app.rows(Message) == []

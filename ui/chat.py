@@ -169,7 +169,8 @@ class ChatPage:
             api_visibility="private",
         )
         p.conversation_id.change(None, [p.conversation_id], None, js=SET_URL_JS)
-        demo.load(self.on_load, None, [p.chatbot, p.conversation_id, p.header], api_visibility="private")
+        demo.load(self.on_load, None, [p.chatbot, p.conversation_id], api_visibility="private")
+        demo.load(self.header, None, p.header, api_visibility="private", show_progress="hidden")
 
         gr.api(self.chat, api_name="chat", concurrency_limit=limit)  # type: ignore[attr-defined]
         gr.api(self.new_conversation, api_name="new_conversation")  # type: ignore[attr-defined]
@@ -252,14 +253,17 @@ class ChatPage:
         return [], "", "", gr.skip(), gr.update(visible=True), gr.update(visible=False)
 
     async def on_load(self, request: gr.Request) -> tuple[Any, ...]:
+        """Reopen the conversation named in the URL (``?c=``). Without one, leave the page as the user has it."""
         cid = parse_conversation_id(request.query_params.get("c"))
-        view = None
-        if cid is not None:
-            view = await asyncio.to_thread(self._store.load_conversation, cid, user_id_for(request))
-        chat = render.conversation_messages(view) if view else []
-        return chat, str(view.id) if view else "", await self._header()
+        if cid is None:
+            return gr.skip(), gr.skip()
+        view = await asyncio.to_thread(self._store.load_conversation, cid, user_id_for(request))
+        if view is None:
+            gr.Warning("That conversation was not found; starting a new one.")
+            return [], ""
+        return render.conversation_messages(view), str(view.id)
 
-    async def _header(self) -> str:
+    async def header(self) -> str:
         if not self._service.configured:
             return render.header_html(None, "no model server — set TGI_URL")
         try:
