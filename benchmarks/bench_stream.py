@@ -1,28 +1,27 @@
-"""Streaming benchmark: what ChatLens adds between a model server and a user, measured under concurrency.
+"""Streaming benchmark: what ChatLens adds between a model server and its users, measured under concurrency.
 
-Three processes per scenario: a fake TGI (``python -m tests.fake_tgi``, started with the scenario's token rate),
-the app (``python app.py`` on a fresh DuckDB file, pointed at that fake) and this process as load generator
-(asyncio + httpx, everything on 127.0.0.1). Each scenario first runs its load directly against the fake, then
-starts a fresh app and runs the same load through it, with every user starting at once.
+Per scenario, three processes on 127.0.0.1: a fake TGI (``python -m tests.fake_tgi`` at the scenario's token rate), the
+app (``python app.py``, fresh DuckDB file, pointed at that fake) and this process as load generator (asyncio + httpx).
+The load runs directly against the fake, then through a freshly started app; all users of a run start at once, after
+one warm-up request.
 
-* Through the app: a raw client of Gradio's queue protocol (not gradio_client, which polls): ``GET /config`` gives
-  the fn index of ``api_name="chat"``, ``POST /gradio_api/queue/join`` starts the call and
-  ``GET /gradio_api/queue/data`` is read as SSE. The first ``process_generating`` carries the whole text, later
-  ones ``[["append", [], text]]`` diffs, ``process_completed`` the whole final text (checked against the diffs).
-* Directly: ``POST /v1/chat/completions`` with ``stream: true``, reading the ``data:`` lines.
+* Via the app, a raw client of Gradio's queue protocol (gradio_client polls): ``GET /config`` gives the fn index of
+  ``api_name="chat"``, ``POST /gradio_api/queue/join`` starts the call, ``GET /gradio_api/queue/data`` is read as SSE.
+  The first ``process_generating`` holds the whole text, later ones ``[["append", [], text]]`` diffs, and
+  ``process_completed`` the final text, which must extend what the diffs built.
+* Directly: ``POST /v1/chat/completions`` with ``"stream": true``, reading the ``data:`` lines.
 
-Per stream: TTFT = request start → first non-empty text; tokens are the fake's words ``w0 w1 …``; delivered rate =
-(tokens at last text − tokens at first text) / (time of last text − time of first text), i.e. (n-1)/Δt when the
-first text is one token. Per run: CPU-seconds (utime+stime from ``/proc/<pid>/stat``) of the app, the fake and
-this process over the run, and app CPU-seconds per 1,000 delivered tokens. Every reply is checked to be exactly
-``w0 … w{max_tokens-1}``.
+Per stream: TTFT = request start → first non-empty text; delivered rate = (tokens at the last text − tokens at the
+first text) / (time between them), i.e. (n-1)/Δt when the first text is one token (tokens are the fake's words
+``w0 w1 …``); the reply must be exactly ``w0 … w{max_tokens-1}``. Per run: CPU-seconds (utime+stime from
+``/proc/<pid>/stat``) of the app, the fake and this process, and app CPU-seconds per 1,000 delivered tokens.
 
-Scenarios (targets from the issue): (a) 32 users, 50 tok/s, 200-token replies: app TTFT p50 ≤ direct p50 + 30 ms
-and ≤ 0.25 app CPU-s per 1,000 tokens; (b) 128 users at 20 tok/s: ≥ 95 % get TTFT ≤ 1 s and ≥ 16 tok/s;
-(c) 1 user baseline; (d) an 8,000-token reply at 200 tok/s after 20 turns of the same conversation, delivered at
-≥ 95 % of the direct rate. Results: a table on stdout and JSON in ``bench-results/``.
+Scenarios and targets: (a) 32 users, 50 tok/s, 200-token replies: app TTFT p50 ≤ direct p50 + 30 ms, ≤ 0.25 app
+CPU-s per 1,000 tokens; (b) 128 users at 20 tok/s: ≥ 95 % get TTFT ≤ 1 s and ≥ 16 tok/s; (c) one user (baseline);
+(d) an 8,000-token reply at 200 tok/s after 20 earlier turns of one conversation: ≥ 95 % of the direct rate.
+Output: a table on stdout; JSON and the children's logs in ``bench-results/``.
 
-Run: ``.venv/bin/python -m benchmarks.bench_stream [--quick] [--scenarios a,b,c,d]`` from the repo root.
+Run from the repo root: ``.venv/bin/python -m benchmarks.bench_stream [--quick] [--scenarios a,b,c,d]``.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,6 +53,8 @@ RESULTS_DIR = REPO / "bench-results"
 HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)  # longer than Gradio's 15 s SSE heartbeat
 FIRST_TOKEN_MS = 50
 PR_SET_PDEATHSIG = 1
+SHARE = "ttft_le_1s_and_rate_ge_16_share"
+Row = tuple[str, str, str, str, str]
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,11 @@ class Scenario:
     max_tokens: int
     history_turns: int = 0
     history_max_tokens: int = 20
+
+    @property
+    def limit_s(self) -> float:
+        """Longest a stream may take before it counts as failed."""
+        return 30 + 3 * self.max_tokens / self.tokens_per_s
 
 
 def scenarios(quick: bool) -> dict[str, Scenario]:
@@ -82,7 +89,7 @@ def scenarios(quick: bool) -> dict[str, Scenario]:
     }
 
 
-# -- one stream, as the user sees it -----------------------------------------------------------------------------
+# -- one stream, as its user sees it ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -98,7 +105,7 @@ class StreamResult:
     error: str | None = None
 
     def add(self, piece: str, now: float) -> None:
-        """Text arrived (words are whole tokens: the fake sends ``w0``, `` w1``, …)."""
+        """More text arrived (the fake's tokens are whole words: ``w0``, `` w1``, …)."""
         if not piece:
             return
         self.parts.append(piece)
@@ -108,17 +115,17 @@ class StreamResult:
         if self.first_text_at is None:
             self.first_text_at, self.ttft_s, self.first_tokens = now, now - self.started, self.tokens
 
-    def finish(self, final: str, now: float) -> None:
-        """The full final text: must extend what the increments built."""
+    def extend_to(self, whole: str, now: float) -> None:
+        """A whole-text value: it must extend what arrived so far."""
         so_far = "".join(self.parts)
-        if not final.startswith(so_far):
-            self.error = f"final text does not extend the streamed text ({len(final)} vs {len(so_far)} chars)"
+        if whole.startswith(so_far):
+            self.add(whole[len(so_far) :], now)
         else:
-            self.add(final[len(so_far) :], now)
+            self.error = f"whole text does not extend the streamed text ({len(whole)} vs {len(so_far)} chars)"
 
     def check(self, max_tokens: int) -> None:
         if self.error is None and "".join(self.parts) != " ".join(f"w{i}" for i in range(max_tokens)):
-            self.error = f"reply is not w0…w{max_tokens - 1}: {self.tokens} tokens"
+            self.error = f"reply is not w0…w{max_tokens - 1} ({self.tokens} tokens)"
 
     @property
     def rate(self) -> float | None:
@@ -135,12 +142,14 @@ async def app_stream(
     result = StreamResult(started=time.perf_counter())
     join = {
         "data": [message, conversation_id, None, None, max_tokens, None],
-        "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None,
+        "fn_index": fn_index,
+        "session_hash": session,
+        "event_data": None,
+        "trigger_id": None,
     }
     try:
         (await http.post(f"{base}/gradio_api/queue/join", json=join)).raise_for_status()
-        url = f"{base}/gradio_api/queue/data"
-        async with http.stream("GET", url, params={"session_hash": session}) as response:
+        async with http.stream("GET", f"{base}/gradio_api/queue/data", params={"session_hash": session}) as response:
             response.raise_for_status()
             async for line in response.aiter_lines():
                 if not line.startswith("data:"):
@@ -151,7 +160,7 @@ async def app_stream(
                     apply_output(result, event["output"]["data"][0], now)
                 elif kind == "process_completed":
                     if event.get("success"):
-                        result.finish(event["output"]["data"][0], now)
+                        result.extend_to(event["output"]["data"][0], now)
                     else:
                         result.error = f"app error: {event.get('output', {}).get('error')!r}"
                     return result
@@ -165,15 +174,15 @@ async def app_stream(
 
 
 def apply_output(result: StreamResult, data: Any, now: float) -> None:
-    """A ``process_generating`` value: the whole text (first message) or a list of diff ops on it."""
+    """A ``process_generating`` value: the whole text (first message) or a list of diff operations on it."""
     if isinstance(data, str):
-        result.finish(data, now)
+        result.extend_to(data, now)
         return
     for op, path, value in data:
         if op == "append" and path == []:
             result.add(value, now)
         elif op == "replace" and path == []:
-            result.finish(value, now)
+            result.extend_to(value, now)
         else:
             result.error = f"unexpected diff {op} {path}"
 
@@ -204,11 +213,11 @@ async def direct_stream(
     return result
 
 
-# -- one load run ------------------------------------------------------------------------------------------------
+# -- one load run ----------------------------------------------------------------------------------------------------
 
 
 def process_cpu_s(pid: int) -> float:
-    """utime + stime of one process, in seconds."""
+    """utime + stime of one process (all its threads), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -221,77 +230,69 @@ class LoadRun:
 
 
 async def run_load(
-    users: int, call: Callable[[httpx.AsyncClient], Awaitable[StreamResult]], pids: dict[str, int], limit_s: float
+    sc: Scenario, call: Callable[[httpx.AsyncClient], Awaitable[StreamResult]], pids: dict[str, int]
 ) -> LoadRun:
-    """Start ``users`` streams at once and wait for all of them; CPU is read around the whole run."""
+    """Start the scenario's streams at once, wait for all and check their text; CPU is read around the whole run."""
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=limits) as http:
 
         async def bounded() -> StreamResult:
             started = time.perf_counter()
             try:
-                async with asyncio.timeout(limit_s):
+                async with asyncio.timeout(sc.limit_s):
                     return await call(http)
             except TimeoutError:
-                return StreamResult(started=started, error=f"no end within {limit_s:.0f} s")
+                return StreamResult(started=started, error=f"no end within {sc.limit_s:.0f} s")
 
         before = {name: process_cpu_s(pid) for name, pid in pids.items()}
-        load_before, t0 = time.process_time(), time.perf_counter()
-        streams = await asyncio.gather(*(bounded() for _ in range(users)))
+        loadgen_before, t0 = time.process_time(), time.perf_counter()
+        streams = await asyncio.gather(*(bounded() for _ in range(sc.users)))
         wall_s = time.perf_counter() - t0
-        await asyncio.sleep(0.5)  # let the app's write-behind recorder commit the replies
+        await asyncio.sleep(0.5)  # the app's write-behind recorder commits the last replies
         cpu = {name: process_cpu_s(pid) - before[name] for name, pid in pids.items()}
-        cpu["loadgen"] = time.process_time() - load_before
+        cpu["loadgen"] = time.process_time() - loadgen_before
+    for stream in streams:
+        stream.check(sc.max_tokens)
     return LoadRun(list(streams), wall_s, cpu)
 
 
 def history_messages(turns: int, reply_tokens: int) -> list[dict[str, str]]:
     reply = " ".join(f"w{i}" for i in range(reply_tokens))
-    pairs = ([{"role": "user", "content": f"turn {i}"}, {"role": "assistant", "content": reply}] for i in range(turns))
-    return [message for pair in pairs for message in pair]
+    messages = []
+    for i in range(turns):
+        messages += [{"role": "user", "content": f"turn {i}"}, {"role": "assistant", "content": reply}]
+    return messages
 
 
 async def measure_direct(sc: Scenario, fake_url: str, fake_pid: int) -> LoadRun:
     messages = [*history_messages(sc.history_turns, sc.history_max_tokens), {"role": "user", "content": "go"}]
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:  # warm-up: first-use costs of both processes
         await direct_stream(http, fake_url, messages[-1:], 2)
-    run = await run_load(
-        sc.users, lambda http: direct_stream(http, fake_url, messages, sc.max_tokens), {"fake": fake_pid},
-        stream_limit_s(sc),
-    )
-    for stream in run.streams:
-        stream.check(sc.max_tokens)
-    return run
+    return await run_load(sc, lambda http: direct_stream(http, fake_url, messages, sc.max_tokens), {"fake": fake_pid})
 
 
 async def measure_app(sc: Scenario, app_url: str, pids: dict[str, int]) -> tuple[LoadRun, list[StreamResult]]:
-    """The earlier turns (if any) one by one, then the measured load; returns both."""
+    """A warm-up call, the earlier turns of the conversation one by one (if any), then the measured load."""
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
         config = (await http.get(f"{app_url}/config")).json()
         fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "chat")
         await app_stream(http, app_url, fn_index, "warm-up", "", 2)
-        conversation_id = str(uuid.uuid4()) if sc.history_turns else ""
+        conversation_id = str(uuid.uuid4()) if sc.history_turns else ""  # the app accepts any new UUID
         earlier = []
         for turn in range(sc.history_turns):
             async with asyncio.timeout(30):
-                earlier.append(
-                    await app_stream(http, app_url, fn_index, f"turn {turn}", conversation_id, sc.history_max_tokens)
+                reply = await app_stream(
+                    http, app_url, fn_index, f"turn {turn}", conversation_id, sc.history_max_tokens
                 )
-            earlier[-1].check(sc.history_max_tokens)
+            reply.check(sc.history_max_tokens)
+            earlier.append(reply)
     run = await run_load(
-        sc.users, lambda http: app_stream(http, app_url, fn_index, "go", conversation_id, sc.max_tokens), pids,
-        stream_limit_s(sc),
+        sc, lambda http: app_stream(http, app_url, fn_index, "go", conversation_id, sc.max_tokens), pids
     )
-    for stream in run.streams:
-        stream.check(sc.max_tokens)
     return run, earlier
 
 
-def stream_limit_s(sc: Scenario) -> float:
-    return 30 + 3 * sc.max_tokens / sc.tokens_per_s
-
-
-# -- processes ---------------------------------------------------------------------------------------------------
+# -- processes -------------------------------------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -301,17 +302,16 @@ def free_port() -> int:
 
 
 def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the benchmark dies, even by SIGKILL (no orphans)."""
+    """Runs in the child before exec: SIGTERM it when the benchmark dies, even by SIGKILL (no orphans)."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @contextmanager
 def child(cmd: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A child process whose output goes to ``log_path``; terminated (then killed) on exit, whatever happens."""
+    """A child process logging to ``log_path``; terminated (killed if it must) on exit, whatever happened."""
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
         )
     try:
         yield proc
@@ -324,68 +324,86 @@ def child(cmd: list[str], env: dict[str, str], log_path: Path) -> Iterator[subpr
             proc.wait(5)
 
 
-def wait_until_ready(proc: subprocess.Popen[bytes], url: str, ready: Callable[[httpx.Response], bool]) -> None:
+def wait_until_ready(
+    name: str, proc: subprocess.Popen[bytes], url: str, ready: Callable[[httpx.Response], bool]
+) -> None:
     deadline = time.monotonic() + 90
     with httpx.Client(timeout=2) as http:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"{proc.args} exited with code {proc.returncode}")
+                raise RuntimeError(f"{name} exited with code {proc.returncode} before it was ready")
             try:
                 if ready(http.get(url)):
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-    raise TimeoutError(f"{url} not ready after 90 s")
+    raise TimeoutError(f"{name}: {url} not ready after 90 s")
 
 
-def run_scenario(sc: Scenario, workdir: Path, logdir: Path) -> dict[str, Any]:
-    """Fake TGI at the scenario's rate → direct load → fresh app → load through the app."""
+def run_scenario(sc: Scenario, db_dir: Path, log_dir: Path, app_env: dict[str, str]) -> dict[str, Any]:
+    """A fake TGI at the scenario's rate → the load directly → a fresh app → the same load through the app."""
     with ExitStack() as stack:
         fake_port, app_port = free_port(), free_port()
         fake_url, app_url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{app_port}"
-        fake_cmd = [sys.executable, "-m", "tests.fake_tgi", "--port", str(fake_port), "--first-token-ms",
-                    str(FIRST_TOKEN_MS), "--tokens-per-s", str(sc.tokens_per_s), "--tokens", "8000"]
-        fake = stack.enter_context(child(fake_cmd, dict(os.environ), logdir / f"fake-{sc.key}.log"))
-        wait_until_ready(fake, f"{fake_url}/health", lambda r: r.status_code == 200)
+        options = ["--first-token-ms", str(FIRST_TOKEN_MS), "--tokens-per-s", str(sc.tokens_per_s), "--tokens", "8000"]
+        fake_cmd = [sys.executable, "-m", "tests.fake_tgi", "--port", str(fake_port), *options]
+        fake = stack.enter_context(child(fake_cmd, dict(os.environ), log_dir / f"fake-{sc.key}.log"))
+        wait_until_ready("fake TGI", fake, f"{fake_url}/health", lambda r: r.status_code == 200)
         direct = asyncio.run(measure_direct(sc, fake_url, fake.pid))
 
-        app_env = {**os.environ, "TGI_URL": fake_url, "DATABASE_URL": f"duckdb:///{workdir}/bench-{sc.key}.duckdb",
-                   "GRADIO_SERVER_PORT": str(app_port), "GRADIO_SERVER_NAME": "127.0.0.1"}
-        app = stack.enter_context(child([sys.executable, "app.py"], app_env, logdir / f"app-{sc.key}.log"))
-        wait_until_ready(app, f"{app_url}/healthz", lambda r: r.status_code == 200 and r.json()["model_server"] == "ok")
+        env = {
+            **os.environ,
+            **app_env,
+            "TGI_URL": fake_url,
+            "DATABASE_URL": f"duckdb:///{db_dir}/bench-{sc.key}.duckdb",
+            "GRADIO_SERVER_PORT": str(app_port),
+            "GRADIO_SERVER_NAME": "127.0.0.1",
+        }
+        app = stack.enter_context(child([sys.executable, "app.py"], env, log_dir / f"app-{sc.key}.log"))
+        wait_until_ready(
+            "app", app, f"{app_url}/healthz", lambda r: r.status_code == 200 and r.json()["model_server"] == "ok"
+        )
         via_app, earlier = asyncio.run(measure_app(sc, app_url, {"app": app.pid, "fake": fake.pid}))
-    return {"scenario": asdict(sc), "direct": summarize(direct), "app": summarize(via_app),
-            "earlier_turns_failed": sum(s.error is not None for s in earlier)}
+    return {
+        "scenario": asdict(sc),
+        "direct": summarize(direct),
+        "app": summarize(via_app),
+        "earlier_turns_failed": sum(s.error is not None for s in earlier),
+    }
 
 
-# -- results -----------------------------------------------------------------------------------------------------
+# -- results ---------------------------------------------------------------------------------------------------------
 
 
 def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+    if len(values) < 2:
+        return values[0] if values else None
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 
 
 def summarize(run: LoadRun) -> dict[str, Any]:
     ttfts = [s.ttft_s for s in run.streams if s.ttft_s is not None]
     rates = [r for s in run.streams if (r := s.rate) is not None]
     tokens = sum(s.tokens for s in run.streams)
-    frames = sum(s.frames for s in run.streams)
+    good = [s for s in run.streams if s.ttft_s is not None and s.ttft_s <= 1.0 and (s.rate or 0) >= 16]
     return {
-        "streams": len(run.streams), "ok": sum(s.error is None for s in run.streams),
+        "streams": len(run.streams),
+        "ok": sum(s.error is None for s in run.streams),
         "errors": sorted({s.error for s in run.streams if s.error})[:5],
-        "ttft_p50_s": percentile(ttfts, 0.5), "ttft_p95_s": percentile(ttfts, 0.95), "ttft_max_s": max(ttfts, default=None),
-        "rate_p50": percentile(rates, 0.5), "rate_min": min(rates, default=None),
-        "tokens": tokens, "frames_per_stream": frames / len(run.streams), "wall_s": run.wall_s, "cpu_s": run.cpu_s,
+        "ttft_p50_s": percentile(ttfts, 0.5),
+        "ttft_p95_s": percentile(ttfts, 0.95),
+        "ttft_max_s": max(ttfts, default=None),
+        "rate_p50": percentile(rates, 0.5),
+        "rate_min": min(rates, default=None),
+        SHARE: len(good) / len(run.streams),
+        "tokens": tokens,
+        "frames_per_stream": sum(s.frames for s in run.streams) / len(run.streams),
+        "wall_s": run.wall_s,
+        "cpu_s": run.cpu_s,
         "app_cpu_s_per_1k_tokens": run.cpu_s["app"] * 1000 / tokens if "app" in run.cpu_s and tokens else None,
-        "ttft_s": ttfts, "rates": rates,
-        "good_share": sum((s.ttft_s or 99) <= 1.0 and (s.rate or 0) >= 16 for s in run.streams) / len(run.streams),
+        "ttft_s": ttfts,
+        "rates": rates,
     }
 
 
@@ -393,81 +411,110 @@ def ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.0f} ms"
 
 
-def num(value: float | None, unit: str = "") -> str:
-    return "-" if value is None else f"{value:.2f}{unit}"
+def num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
+def row(metric: str, direct: str, app: str, target: str = "", ok: bool | None = None) -> Row:
+    return metric, direct, app, target, "" if ok is None else "PASS" if ok else "FAIL"
 
 
-def checks(result: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
-    """Rows of (metric, direct, app, target, result) for one scenario."""
-    sc, d, a = result["scenario"], result["direct"], result["app"]
-    rows = [
-        ("streams complete & exact", f"{d['ok']}/{d['streams']}", f"{a['ok']}/{a['streams']}", "all",
-         verdict(a["ok"] == a["streams"] and d["ok"] == d["streams"] and not result["earlier_turns_failed"])),
-        ("TTFT p50", ms(d["ttft_p50_s"]), ms(a["ttft_p50_s"]), "", ""),
-        ("TTFT p95 / max", f"{ms(d['ttft_p95_s'])} / {ms(d['ttft_max_s'])}",
-         f"{ms(a['ttft_p95_s'])} / {ms(a['ttft_max_s'])}", "", ""),
-        ("tokens/s per stream p50 / min", f"{num(d['rate_p50'])} / {num(d['rate_min'])}",
-         f"{num(a['rate_p50'])} / {num(a['rate_min'])}", "", ""),
-        ("frames per stream", num(d["frames_per_stream"]), num(a["frames_per_stream"]), "", ""),
-        ("app CPU-s per 1k tokens", "", num(a["app_cpu_s_per_1k_tokens"]), "", ""),
-        ("CPU-s app / fake / loadgen", f"- / {num(d['cpu_s']['fake'])} / {num(d['cpu_s']['loadgen'])}",
-         f"{num(a['cpu_s']['app'])} / {num(a['cpu_s']['fake'])} / {num(a['cpu_s']['loadgen'])}", "", ""),
-        ("wall", num(d["wall_s"], " s"), num(a["wall_s"], " s"), "", ""),
+def table_rows(result: dict[str, Any]) -> list[Row]:
+    """(metric, direct, via app, target, PASS/FAIL) for one scenario; targets apply to the app column."""
+    key, d, a = result["scenario"]["key"], result["direct"], result["app"]
+
+    def pair(show: Callable[[dict[str, Any]], str]) -> tuple[str, str]:
+        return show(d), show(a)
+
+    all_ok = a["ok"] == a["streams"] and d["ok"] == d["streams"] and not result["earlier_turns_failed"]
+    rows = [row("streams complete & exact", *pair(lambda r: f"{r['ok']}/{r['streams']}"), "all", all_ok)]
+    if key == "b":
+        rows.append(
+            row("users: TTFT ≤ 1 s & ≥ 16 tok/s", *pair(lambda r: f"{r[SHARE]:.0%}"), "≥ 95 %", a[SHARE] >= 0.95)
+        )
+    if key == "d":
+        ratio = (a["rate_p50"] or 0) / (d["rate_p50"] or float("inf"))
+        rows.append(row("delivered rate, app / direct", "100%", f"{ratio:.1%}", "≥ 95 %", ratio >= 0.95))
+    ttft_ok = (a["ttft_p50_s"] or float("inf")) <= (d["ttft_p50_s"] or 0) + 0.030
+    cpu = a["app_cpu_s_per_1k_tokens"]
+    return [
+        *rows,
+        row("TTFT p50", *pair(lambda r: ms(r["ttft_p50_s"])), *(("≤ direct + 30 ms", ttft_ok) if key == "a" else ())),
+        row("TTFT p95 / max", *pair(lambda r: f"{ms(r['ttft_p95_s'])} / {ms(r['ttft_max_s'])}")),
+        row("tokens/s per stream p50 / min", *pair(lambda r: f"{num(r['rate_p50'])} / {num(r['rate_min'])}")),
+        row("text messages per stream", *pair(lambda r: num(r["frames_per_stream"]))),
+        row(
+            "app CPU-s per 1,000 tokens",
+            "",
+            num(cpu),
+            *(("≤ 0.25", cpu is not None and cpu <= 0.25) if key == "a" else ()),
+        ),
+        row(
+            "CPU-s app / fake / loadgen",
+            *pair(lambda r: " / ".join(num(r["cpu_s"].get(p)) for p in ("app", "fake", "loadgen"))),
+        ),
+        row("wall of the run", *pair(lambda r: f"{r['wall_s']:.2f} s")),
     ]
-    if sc["key"] == "a" and a["ttft_p50_s"] is not None and d["ttft_p50_s"] is not None:
-        rows[1] = (*rows[1][:3], "≤ direct + 30 ms", verdict(a["ttft_p50_s"] <= d["ttft_p50_s"] + 0.030))
-        cpu = a["app_cpu_s_per_1k_tokens"]
-        rows[5] = (*rows[5][:3], "≤ 0.25", verdict(cpu is not None and cpu <= 0.25))
-    if sc["key"] == "b":
-        rows.insert(1, ("users with TTFT ≤ 1 s & ≥ 16 tok/s", f"{d['good_share']:.0%}", f"{a['good_share']:.0%}",
-                        "≥ 95 %", verdict(a["good_share"] >= 0.95)))
-    if sc["key"] == "d" and a["rate_p50"] is not None and d["rate_p50"] is not None:
-        share = a["rate_p50"] / d["rate_p50"]
-        rows.insert(1, ("delivered rate app / direct", "100%", f"{share:.1%}", "≥ 95 %", verdict(share >= 0.95)))
-    return rows
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
     header = ("metric", "direct", "via app", "target", "result")
     for result in results:
         sc = result["scenario"]
-        rows = checks(result)
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
-        print(f"\n({sc['key']}) {sc['title']}")
-        for row in [header, *rows]:
-            print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        rows = [header, *table_rows(result)]
+        widths = [max(len(cells[i]) for cells in rows) for i in range(len(header))]
+        print(f"\n({sc['key']}) {sc['title']}: fresh fake TGI and app; direct run first, then via the app")
+        for cells in rows:
+            print("  " + "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip())
         for side in ("direct", "app"):
             for error in result[side]["errors"]:
                 print(f"  {side} error: {error}")
+        if result["earlier_turns_failed"]:
+            print(f"  earlier turns failed: {result['earlier_turns_failed']}")
+
+
+def git_revision() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + (
+        " (modified files)" if git("status", "--porcelain", "-uno", "--", ".", ":!benchmarks") else ""
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: few users, short replies")
-    parser.add_argument("--scenarios", default="a,b,c,d", help="comma-separated subset of a,b,c,d (run in order)")
-    parser.add_argument("--out", type=Path, help="JSON output file (default: bench-results/bench_stream-<time>.json)")
+    parser = argparse.ArgumentParser(description="Streaming benchmark of ChatLens against a fake TGI.")
+    parser.add_argument("--quick", action="store_true", help="smoke run: few users, short replies (~40 s)")
+    parser.add_argument("--scenarios", default="a,b,c,d", help="comma-separated subset of a,b,c,d, run in that order")
+    parser.add_argument("--app-env", action="append", default=[], metavar="NAME=VALUE", help="extra env for the app")
+    parser.add_argument("--out", type=Path, help="JSON file (default: bench-results/bench_stream-<UTC time>.json)")
     args = parser.parse_args()
     available = scenarios(args.quick)
     chosen = [available[key.strip()] for key in args.scenarios.split(",")]
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup of the children on SIGTERM too
+    app_env = dict(item.split("=", 1) for item in args.app_env)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the children are stopped on SIGTERM too
 
     started = datetime.now(UTC)
     name = f"bench_stream-{started:%Y%m%dT%H%M%SZ}"
-    logdir = RESULTS_DIR / f"{name}-logs"
-    logdir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
-        results = []
+    log_dir = RESULTS_DIR / f"{name}-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-stream-") as db_dir:
         for sc in chosen:
-            print(f"running ({sc.key}) {sc.title}; logs in {logdir}", file=sys.stderr, flush=True)
-            results.append(run_scenario(sc, Path(tmp), logdir))
+            print(f"({sc.key}) {sc.title} …", file=sys.stderr, flush=True)
+            results.append(run_scenario(sc, Path(db_dir), log_dir, app_env))
+    print(f"ChatLens {git_revision()}, {os.cpu_count()} CPUs, app env {app_env or 'default'}; logs in {log_dir}")
     print_table(results)
     out = args.out or RESULTS_DIR / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"started": started.isoformat(), "argv": sys.argv[1:], "cpus": os.cpu_count(), "results": results}
+    report = {
+        "started": started.isoformat(),
+        "revision": git_revision(),
+        "argv": sys.argv[1:],
+        "cpus": os.cpu_count(),
+        "app_env": app_env,
+        "results": results,
+    }
     out.write_text(json.dumps(report, indent=1))
     print(f"\nJSON: {out}")
 
