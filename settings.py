@@ -40,7 +40,7 @@ class Settings(BaseSettings):
         default=40.0, ge=0, description="Shortest time between two screen updates of one streaming reply."
     )
     frame_budget_per_s: float = Field(
-        default=250.0, gt=0, description="Screen updates per second shared by all streaming replies of the process."
+        default=150.0, gt=0, description="Screen updates per second shared by all streaming replies of the process."
     )
 
     @field_validator("tgi_url")

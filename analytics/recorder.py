@@ -1,8 +1,9 @@
 """The write-behind recorder: one writer thread owns every write and commits them in groups.
 
-Callers on the event loop hand over a job and get a future; the thread drains whatever is queued, runs it in one
-transaction and commits once (group commit), so 128 replies ending together cost one fsync, not 128, and the
-event loop never waits on the database. A failing batch is retried job by job so one bad row cannot sink others.
+Callers on the event loop hand over a job and get a future; the thread takes whatever has queued up, applies it as
+one batch (``analytics.writes``) in one transaction and commits once (group commit). So a burst of replies ending
+together costs one fsync, the event loop never waits on the database, and DuckDB never sees two writers or
+conflicting updates. A failing batch is retried job by job so one bad row cannot sink the others.
 Satisfies ``inference.service.Recorder`` structurally.
 """
 
@@ -16,19 +17,15 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-from sqlalchemy.orm import Session
+from typing import Any
 
 from analytics.store import Store
+from analytics.writes import Reply, Retry, UserTurn, WriteJob, apply_batch
 from inference.errors import ChatLensError
 from inference.types import TurnRecord, TurnStart
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 class StorageFailed(ChatLensError):
@@ -38,7 +35,7 @@ class StorageFailed(ChatLensError):
 
 @dataclass(slots=True)
 class _Job:
-    run: Callable[[Session], Any]
+    spec: WriteJob | None  # None: a barrier, done once everything queued before it is committed
     future: concurrent.futures.Future[Any]
 
 
@@ -47,44 +44,43 @@ class WriteBehindRecorder:
         self._store = store
         self._max_batch = max_batch
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="chatlens-db-writer", daemon=True)
+        self._known_users: set[uuid.UUID] = set()
         self.commit_ms: deque[float] = deque(maxlen=10_000)
+        self._thread = threading.Thread(target=self._run, name="chatlens-db-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, run: Callable[[Session], T]) -> concurrent.futures.Future[T]:
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._jobs.put(_Job(run, future))
+    def _submit(self, spec: WriteJob | None) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._jobs.put(_Job(spec, future))
         return future
 
     async def begin_turn(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID | None, content: str, model_id: str | None
     ) -> TurnStart:
-        return await self._await(
-            self.submit(
-                lambda s: self._store.add_user_message(
-                    s, user_id=user_id, conversation_id=conversation_id, content=content, model_id=model_id
-                )
-            )
-        )
+        turn: TurnStart = await self._await(self._submit(UserTurn(user_id, conversation_id, content, model_id)))
+        return turn
 
     async def begin_retry(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> TurnStart:
-        return await self._await(
-            self.submit(lambda s: self._store.supersede_last_reply(s, user_id=user_id, conversation_id=conversation_id))
-        )
+        turn: TurnStart = await self._await(self._submit(Retry(user_id, conversation_id)))
+        return turn
 
     def finish_turn(self, record: TurnRecord) -> asyncio.Future[None]:
         """Queue the reply for the next group commit; await the result to know it is durable."""
-        return asyncio.wrap_future(self.submit(lambda s: self._store.add_reply(s, record)))
+        return asyncio.wrap_future(self._submit(Reply(record)))
+
+    def barrier(self) -> concurrent.futures.Future[None]:
+        """A future that completes once every write queued so far is committed."""
+        return self._submit(None)
 
     async def flush(self) -> None:
-        await asyncio.wrap_future(self.submit(lambda s: None))
+        await asyncio.wrap_future(self.barrier())
 
     def close(self, timeout_s: float = 10.0) -> None:
         self._jobs.put(None)
         self._thread.join(timeout_s)
 
     @staticmethod
-    async def _await(future: concurrent.futures.Future[T]) -> T:
+    async def _await(future: concurrent.futures.Future[Any]) -> Any:
         try:
             return await asyncio.wrap_future(future)
         except ChatLensError:
@@ -112,19 +108,24 @@ class WriteBehindRecorder:
 
     def _commit(self, batch: list[_Job]) -> None:
         started = time.monotonic()
+        specs = [job.spec for job in batch if job.spec is not None]
         try:
             with self._store.sessions() as session:
-                results = [job.run(session) for job in batch]
+                results = iter(apply_batch(session, specs, self._known_users) if specs else [])
                 session.commit()
         except Exception as exc:
             if len(batch) > 1:
                 for job in batch:
                     self._commit([job])
                 return
-            if not isinstance(exc, ChatLensError):
-                log.exception("database write failed")
+            log.exception("database write failed")
             batch[0].future.set_exception(exc)
             return
         self.commit_ms.append((time.monotonic() - started) * 1000)
-        for job, result in zip(batch, results, strict=True):
-            job.future.set_result(result)
+        self._known_users.update(spec.user_id for spec in specs if isinstance(spec, UserTurn))
+        for job in batch:
+            result = next(results) if job.spec is not None else None
+            if isinstance(result, BaseException):
+                job.future.set_exception(result)
+            else:
+                job.future.set_result(result)

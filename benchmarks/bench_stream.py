@@ -5,6 +5,8 @@ app (``python app.py``, fresh DuckDB file, pointed at that fake) and this proces
 The load runs directly against the fake, then through a freshly started app; all users of a run start at once, after
 one warm-up request.
 
+The load generator speaks HTTP through ``benchmarks.rawhttp`` (httpx's pool costs seconds of CPU at 128 streams).
+
 * Via the app, a raw client of Gradio's queue protocol (gradio_client polls): ``GET /config`` gives the fn index of
   ``api_name="chat"``, ``POST /gradio_api/queue/join`` starts the call, ``GET /gradio_api/queue/data`` is read as SSE.
   The first ``process_generating`` holds the whole text, later ones ``[["append", [], text]]`` diffs, and
@@ -47,6 +49,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from benchmarks import rawhttp
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench-results"
@@ -134,9 +138,7 @@ class StreamResult:
         return (self.tokens - self.first_tokens) / (self.last_text_at - self.first_text_at)
 
 
-async def app_stream(
-    http: httpx.AsyncClient, base: str, fn_index: int, message: str, conversation_id: str, max_tokens: int
-) -> StreamResult:
+async def app_stream(base: str, fn_index: int, message: str, conversation_id: str, max_tokens: int) -> StreamResult:
     """One call of the app's ``chat`` API over the raw queue protocol."""
     session = uuid.uuid4().hex
     result = StreamResult(started=time.perf_counter())
@@ -148,27 +150,25 @@ async def app_stream(
         "trigger_id": None,
     }
     try:
-        (await http.post(f"{base}/gradio_api/queue/join", json=join)).raise_for_status()
-        async with http.stream("GET", f"{base}/gradio_api/queue/data", params={"session_hash": session}) as response:
-            response.raise_for_status()
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                event, now = json.loads(line[5:]), time.perf_counter()
-                kind = event.get("msg")
-                if kind == "process_generating":
-                    apply_output(result, event["output"]["data"][0], now)
-                elif kind == "process_completed":
-                    if event.get("success"):
-                        result.extend_to(event["output"]["data"][0], now)
-                    else:
-                        result.error = f"app error: {event.get('output', {}).get('error')!r}"
-                    return result
-                elif kind not in ("estimation", "process_starts", "heartbeat", "progress"):
-                    result.error = f"unexpected message: {line[:200]}"
-                    return result
+        await rawhttp.post_json(f"{base}/gradio_api/queue/join", join)
+        async for line in rawhttp.lines(f"{base}/gradio_api/queue/data?session_hash={session}"):
+            if not line.startswith("data:"):
+                continue
+            event, now = json.loads(line[5:]), time.perf_counter()
+            kind = event.get("msg")
+            if kind == "process_generating":
+                apply_output(result, event["output"]["data"][0], now)
+            elif kind == "process_completed":
+                if event.get("success"):
+                    result.extend_to(event["output"]["data"][0], now)
+                else:
+                    result.error = f"app error: {event.get('output', {}).get('error')!r}"
+                return result
+            elif kind not in ("estimation", "process_starts", "heartbeat", "progress"):
+                result.error = f"unexpected message: {line[:200]}"
+                return result
         result.error = "SSE stream ended before process_completed"
-    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, rawhttp.HttpError, ValueError, KeyError, TypeError) as exc:
         result.error = repr(exc)
     return result
 
@@ -187,28 +187,24 @@ def apply_output(result: StreamResult, data: Any, now: float) -> None:
             result.error = f"unexpected diff {op} {path}"
 
 
-async def direct_stream(
-    http: httpx.AsyncClient, base: str, messages: list[dict[str, str]], max_tokens: int
-) -> StreamResult:
+async def direct_stream(base: str, messages: list[dict[str, str]], max_tokens: int) -> StreamResult:
     """One streamed chat completion straight from the fake TGI."""
     result = StreamResult(started=time.perf_counter())
     body = {"model": "tgi", "messages": messages, "max_tokens": max_tokens, "stream": True}
     try:
-        async with http.stream("POST", f"{base}/v1/chat/completions", json=body) as response:
-            response.raise_for_status()
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data, now = line[5:].strip(), time.perf_counter()
-                if data == "[DONE]":
-                    return result
-                chunk = json.loads(data)
-                if "error" in chunk:
-                    result.error = f"upstream error: {chunk['error']}"
-                for choice in chunk.get("choices") or []:
-                    result.add((choice.get("delta") or {}).get("content") or "", now)
+        async for line in rawhttp.lines(f"{base}/v1/chat/completions", "POST", body):
+            if not line.startswith("data:"):
+                continue
+            data, now = line[5:].strip(), time.perf_counter()
+            if data == "[DONE]":
+                return result
+            chunk = json.loads(data)
+            if "error" in chunk:
+                result.error = f"upstream error: {chunk['error']}"
+            for choice in chunk.get("choices") or []:
+                result.add((choice.get("delta") or {}).get("content") or "", now)
         result.error = "stream ended without [DONE]"
-    except (httpx.HTTPError, ValueError, KeyError) as exc:
+    except (OSError, rawhttp.HttpError, ValueError, KeyError) as exc:
         result.error = repr(exc)
     return result
 
@@ -229,28 +225,24 @@ class LoadRun:
     cpu_s: dict[str, float]
 
 
-async def run_load(
-    sc: Scenario, call: Callable[[httpx.AsyncClient], Awaitable[StreamResult]], pids: dict[str, int]
-) -> LoadRun:
+async def run_load(sc: Scenario, call: Callable[[], Awaitable[StreamResult]], pids: dict[str, int]) -> LoadRun:
     """Start the scenario's streams at once, wait for all and check their text; CPU is read around the whole run."""
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=limits) as http:
 
-        async def bounded() -> StreamResult:
-            started = time.perf_counter()
-            try:
-                async with asyncio.timeout(sc.limit_s):
-                    return await call(http)
-            except TimeoutError:
-                return StreamResult(started=started, error=f"no end within {sc.limit_s:.0f} s")
+    async def bounded() -> StreamResult:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(sc.limit_s):
+                return await call()
+        except TimeoutError:
+            return StreamResult(started=started, error=f"no end within {sc.limit_s:.0f} s")
 
-        before = {name: process_cpu_s(pid) for name, pid in pids.items()}
-        loadgen_before, t0 = time.process_time(), time.perf_counter()
-        streams = await asyncio.gather(*(bounded() for _ in range(sc.users)))
-        wall_s = time.perf_counter() - t0
-        await asyncio.sleep(0.5)  # the app's write-behind recorder commits the last replies
-        cpu = {name: process_cpu_s(pid) - before[name] for name, pid in pids.items()}
-        cpu["loadgen"] = time.process_time() - loadgen_before
+    before = {name: process_cpu_s(pid) for name, pid in pids.items()}
+    loadgen_before, t0 = time.process_time(), time.perf_counter()
+    streams = await asyncio.gather(*(bounded() for _ in range(sc.users)))
+    wall_s = time.perf_counter() - t0
+    await asyncio.sleep(0.5)  # the app's write-behind recorder commits the last replies
+    cpu = {name: process_cpu_s(pid) - before[name] for name, pid in pids.items()}
+    cpu["loadgen"] = time.process_time() - loadgen_before
     for stream in streams:
         stream.check(sc.max_tokens)
     return LoadRun(list(streams), wall_s, cpu)
@@ -266,29 +258,24 @@ def history_messages(turns: int, reply_tokens: int) -> list[dict[str, str]]:
 
 async def measure_direct(sc: Scenario, fake_url: str, fake_pid: int) -> LoadRun:
     messages = [*history_messages(sc.history_turns, sc.history_max_tokens), {"role": "user", "content": "go"}]
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:  # warm-up: first-use costs of both processes
-        await direct_stream(http, fake_url, messages[-1:], 2)
-    return await run_load(sc, lambda http: direct_stream(http, fake_url, messages, sc.max_tokens), {"fake": fake_pid})
+    await direct_stream(fake_url, messages[-1:], 2)  # warm-up: first-use costs of both processes
+    return await run_load(sc, lambda: direct_stream(fake_url, messages, sc.max_tokens), {"fake": fake_pid})
 
 
 async def measure_app(sc: Scenario, app_url: str, pids: dict[str, int]) -> tuple[LoadRun, list[StreamResult]]:
     """A warm-up call, the earlier turns of the conversation one by one (if any), then the measured load."""
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
         config = (await http.get(f"{app_url}/config")).json()
-        fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "chat")
-        await app_stream(http, app_url, fn_index, "warm-up", "", 2)
-        conversation_id = str(uuid.uuid4()) if sc.history_turns else ""  # the app accepts any new UUID
-        earlier = []
-        for turn in range(sc.history_turns):
-            async with asyncio.timeout(30):
-                reply = await app_stream(
-                    http, app_url, fn_index, f"turn {turn}", conversation_id, sc.history_max_tokens
-                )
-            reply.check(sc.history_max_tokens)
-            earlier.append(reply)
-    run = await run_load(
-        sc, lambda http: app_stream(http, app_url, fn_index, "go", conversation_id, sc.max_tokens), pids
-    )
+    fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "chat")
+    await app_stream(app_url, fn_index, "warm-up", "", 2)
+    conversation_id = str(uuid.uuid4()) if sc.history_turns else ""  # the app accepts any new UUID
+    earlier = []
+    for turn in range(sc.history_turns):
+        async with asyncio.timeout(30):
+            reply = await app_stream(app_url, fn_index, f"turn {turn}", conversation_id, sc.history_max_tokens)
+        reply.check(sc.history_max_tokens)
+        earlier.append(reply)
+    run = await run_load(sc, lambda: app_stream(app_url, fn_index, "go", conversation_id, sc.max_tokens), pids)
     return run, earlier
 
 

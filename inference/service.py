@@ -227,7 +227,8 @@ class ChatService:
 
     def _prompt(self, history: Sequence[ChatMessage]) -> list[ChatMessage]:
         prompt = [ChatMessage("system", self._system_prompt)] if self._system_prompt else []
-        return prompt + list(history)
+        # A reply that failed or was stopped before its first token has no text to show the model.
+        return prompt + [m for m in history if m.content or m.role != "assistant"]
 
     async def _stream_turn(
         self,
@@ -325,5 +326,6 @@ class ChatService:
                 if not recorded:
                     text += "".join(upstream.parts[sent_parts:])
                     record("stopped", None)
-        await done
+        # The screen gets the end at once; the generator finishes (and the API call completes) once it is durable.
         yield ReplyFrame(cid, text, "error" if error else "complete", final.duration_ms / 1000, final, error)
+        await done

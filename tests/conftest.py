@@ -52,7 +52,7 @@ class RunningApp:
 
     def rows(self, model: Any, **where: Any) -> list[Any]:
         """Rows of a table, read through the app's own engine after its writer has drained."""
-        self.chatlens.recorder.submit(lambda s: None).result(timeout=10)
+        self.chatlens.recorder.barrier().result(timeout=10)
         with self.chatlens.store.sessions() as session:
             query = select(model).filter_by(**where)
             if model is Message:

@@ -14,6 +14,7 @@ import pytest
 from analytics.models import Generation, Message
 from analytics.recorder import WriteBehindRecorder
 from analytics.store import Store, StoreUnavailable
+from analytics.writes import Reply, UserTurn, apply_batch
 from inference.errors import MessageRejected
 from inference.types import GenerationMetrics, GenerationParams, ModelInfo, TurnRecord
 
@@ -143,3 +144,27 @@ def test_unopenable_database_is_refused_with_the_reason(tmp_path: Path) -> None:
     (tmp_path / "not-a-dir").write_text("")
     with pytest.raises(StoreUnavailable):
         Store.open(f"duckdb:///{tmp_path / 'not-a-dir' / 'x.duckdb'}")
+
+
+def test_a_batch_applies_its_jobs_in_order(store) -> None:  # type: ignore[no-untyped-def]
+    """A reply and the next message of one conversation can land in one group commit: order and history hold."""
+    db, _ = store
+    user, cid = uuid.uuid4(), uuid.uuid4()
+    jobs = [
+        UserTurn(user, cid, "first", "m"),
+        Reply(reply(cid, user, "answer")),
+        UserTurn(user, cid, "second", "m"),
+        UserTurn(uuid.uuid4(), cid, "intruder", "m"),
+    ]
+    with db.sessions() as session:
+        results = apply_batch(session, jobs, known_users=set())
+        session.commit()
+    assert [m.content for m in results[2].history] == ["first", "answer", "second"]
+    assert isinstance(results[3], MessageRejected)
+    with db.sessions() as session:
+        rows = session.query(Message).filter_by(conversation_id=cid).order_by(Message.seq).all()
+    assert [(m.seq, m.role, m.content) for m in rows] == [
+        (1, "user", "first"),
+        (2, "assistant", "answer"),
+        (3, "user", "second"),
+    ]

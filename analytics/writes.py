@@ -1,0 +1,263 @@
+"""Batched writes: a group of turns applied with a handful of statements, whatever the group's size.
+
+The writer thread hands ``apply_batch`` every job that queued up while it was busy. The batch loads the state of the
+conversations it touches with two queries, applies the jobs **in order** in memory (so a reply and the next user
+message of one conversation, landing in the same batch, keep their order and history), then writes with one bulk
+statement per table. DuckDB pays a fixed cost per statement, and the ORM a per-object one; this keeps a burst of
+128 turns at a few milliseconds instead of hundreds.
+
+A job that is refused (a conversation that is not the caller's) gets its exception as its result; the others commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from analytics.models import Conversation, Generation, Message, User, utcnow
+from inference.errors import MessageRejected
+from inference.types import ChatMessage, Role, TurnRecord, TurnStart
+
+
+@dataclass(frozen=True, slots=True)
+class UserTurn:
+    user_id: uuid.UUID
+    conversation_id: uuid.UUID | None
+    content: str
+    model_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    user_id: uuid.UUID
+    conversation_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    record: TurnRecord
+
+
+WriteJob = UserTurn | Retry | Reply
+
+
+@dataclass(slots=True)
+class _Visible:
+    id: uuid.UUID
+    role: Role
+    content: str
+
+
+@dataclass(slots=True)
+class _Conversation:
+    owner: uuid.UUID
+    deleted: bool
+    next_seq: int = 1
+    visible: list[_Visible] = field(default_factory=list)
+
+    def history(self) -> tuple[ChatMessage, ...]:
+        return tuple(ChatMessage(m.role, m.content) for m in self.visible)
+
+
+@dataclass(slots=True)
+class _Rows:
+    users: list[dict[str, Any]] = field(default_factory=list)
+    conversations: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    generations: list[dict[str, Any]] = field(default_factory=list)
+    superseded: list[uuid.UUID] = field(default_factory=list)
+    touched: set[uuid.UUID] = field(default_factory=set)
+    models: dict[uuid.UUID, str] = field(default_factory=dict)
+
+
+def apply_batch(session: Session, jobs: Sequence[WriteJob], known_users: set[uuid.UUID]) -> list[Any]:
+    """Apply ``jobs`` in order inside the caller's transaction. Returns one result (or exception) per job."""
+    now = utcnow()
+    state = _load(session, {cid for job in jobs if (cid := _conversation_of(job)) is not None})
+    rows = _Rows()
+    new_users = _missing_users(session, {job.user_id for job in jobs if isinstance(job, UserTurn)} - known_users)
+    rows.users = [
+        {"id": uid, "auth_provider": "anonymous", "subject": str(uid), "created_at": now} for uid in new_users
+    ]
+    results: list[Any] = []
+    for job in jobs:
+        try:
+            if isinstance(job, UserTurn):
+                results.append(_user_turn(job, state, rows, now))
+            elif isinstance(job, Retry):
+                results.append(_retry(job, state, rows, now))
+            else:
+                _reply(job.record, state, rows, now)
+                results.append(None)
+        except MessageRejected as exc:
+            results.append(exc)
+    _write(session, rows, now)
+    return results
+
+
+def _conversation_of(job: WriteJob) -> uuid.UUID | None:
+    return job.record.conversation_id if isinstance(job, Reply) else job.conversation_id
+
+
+def _load(session: Session, conversation_ids: set[uuid.UUID]) -> dict[uuid.UUID, _Conversation]:
+    if not conversation_ids:
+        return {}
+    state = {
+        cid: _Conversation(owner=owner, deleted=deleted_at is not None)
+        for cid, owner, deleted_at in session.execute(
+            select(Conversation.id, Conversation.user_id, Conversation.deleted_at).where(
+                Conversation.id.in_(conversation_ids)
+            )
+        )
+    }
+    messages = session.execute(
+        select(Message.conversation_id, Message.id, Message.role, Message.content, Message.seq, Message.superseded_at)
+        .where(Message.conversation_id.in_(state))
+        .order_by(Message.conversation_id, Message.seq)
+    )
+    for cid, mid, role, content, seq, superseded_at in messages:
+        conversation = state[cid]
+        conversation.next_seq = max(conversation.next_seq, seq + 1)
+        if superseded_at is None:
+            conversation.visible.append(_Visible(mid, cast(Role, role), content))
+    return state
+
+
+def _missing_users(session: Session, user_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    if not user_ids:
+        return set()
+    return user_ids - set(session.scalars(select(User.id).where(User.id.in_(user_ids))))
+
+
+def _owned(state: dict[uuid.UUID, _Conversation], cid: uuid.UUID, user_id: uuid.UUID) -> _Conversation:
+    conversation = state.get(cid)
+    if conversation is None or conversation.owner != user_id or conversation.deleted:
+        raise MessageRejected("This conversation does not exist or is not yours. Start a new chat.")
+    return conversation
+
+
+def _user_turn(job: UserTurn, state: dict[uuid.UUID, _Conversation], rows: _Rows, now: datetime) -> TurnStart:
+    cid = job.conversation_id or uuid.uuid4()
+    if cid in state:
+        conversation = _owned(state, cid, job.user_id)
+    else:
+        conversation = state[cid] = _Conversation(owner=job.user_id, deleted=False)
+        rows.conversations.append(
+            {
+                "id": cid,
+                "user_id": job.user_id,
+                "title": title_from(job.content),
+                "model_id": job.model_id,
+                "system_prompt": "",
+                "settings": {},
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    message_id = uuid.uuid4()
+    rows.messages.append(_message_row(message_id, cid, conversation.next_seq, "user", job.content, "complete", now))
+    conversation.next_seq += 1
+    conversation.visible.append(_Visible(message_id, "user", job.content))
+    rows.touched.add(cid)
+    return TurnStart(conversation_id=cid, history=conversation.history(), user_message_id=message_id)
+
+
+def _retry(job: Retry, state: dict[uuid.UUID, _Conversation], rows: _Rows, now: datetime) -> TurnStart:
+    conversation = _owned(state, job.conversation_id, job.user_id)
+    while conversation.visible and conversation.visible[-1].role == "assistant":
+        rows.superseded.append(conversation.visible.pop().id)
+    if not conversation.visible:
+        raise MessageRejected("There is no message to answer again.")
+    return TurnStart(conversation_id=job.conversation_id, history=conversation.history())
+
+
+def _reply(record: TurnRecord, state: dict[uuid.UUID, _Conversation], rows: _Rows, now: datetime) -> None:
+    conversation = state.get(record.conversation_id)
+    if conversation is None:
+        raise MessageRejected("The conversation of this reply no longer exists.")
+    rows.messages.append(
+        _message_row(
+            record.message_id,
+            record.conversation_id,
+            conversation.next_seq,
+            "assistant",
+            record.content,
+            record.status,
+            now,
+        )
+    )
+    conversation.next_seq += 1
+    conversation.visible.append(_Visible(record.message_id, "assistant", record.content))
+    m, model = record.metrics, record.model
+    rows.generations.append(
+        {
+            "id": uuid.uuid4(),
+            "message_id": record.message_id,
+            "conversation_id": record.conversation_id,
+            "user_id": record.user_id,
+            "model_id": model.model_id if model else None,
+            "backend": model.backend if model else None,
+            "server_url": model.server_url if model else None,
+            "params": record.params.as_record(),
+            "status": record.status,
+            "queue_wait_ms": m.queue_wait_ms,
+            "time_to_first_token_ms": m.time_to_first_token_ms,
+            "duration_ms": m.duration_ms,
+            "prompt_tokens": m.prompt_tokens,
+            "output_tokens": m.output_tokens,
+            "tokens_per_s": m.tokens_per_s,
+            "finish_reason": m.finish_reason,
+            "error_type": record.error_type,
+            "in_flight_at_start": m.in_flight_at_start,
+            "created_at": now,
+        }
+    )
+    rows.touched.add(record.conversation_id)
+    if model is not None:
+        rows.models[record.conversation_id] = model.model_id
+
+
+def _message_row(
+    mid: uuid.UUID, cid: uuid.UUID, seq: int, role: str, content: str, status: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": mid,
+        "conversation_id": cid,
+        "seq": seq,
+        "role": role,
+        "content": content,
+        "status": status,
+        "created_at": now,
+        "superseded_at": None,
+    }
+
+
+def _write(session: Session, rows: _Rows, now: datetime) -> None:
+    """One statement per table and kind of change (UPDATE with executemany would cost one round trip per row)."""
+    for model, values in (
+        (User, rows.users),
+        (Conversation, rows.conversations),
+        (Message, rows.messages),
+        (Generation, rows.generations),
+    ):
+        if values:
+            session.execute(insert(model), values)
+    if rows.superseded:
+        session.execute(update(Message).where(Message.id.in_(rows.superseded)).values(superseded_at=now))
+    created = {row["id"] for row in rows.conversations}
+    if touched := rows.touched - created:
+        session.execute(update(Conversation).where(Conversation.id.in_(touched)).values(updated_at=now))
+    for model_id in set(rows.models.values()):
+        ids = [cid for cid, mid in rows.models.items() if mid == model_id]
+        session.execute(update(Conversation).where(Conversation.id.in_(ids)).values(model_id=model_id))
+
+
+def title_from(content: str, limit: int = 60) -> str:
+    first_line = " ".join(content.split())
+    return first_line if len(first_line) <= limit else first_line[: limit - 1].rstrip() + "…"
