@@ -160,3 +160,15 @@ def test_retry_regenerates_the_last_reply_and_new_chat_starts_over(
     page.locator("#cl-new").click()
     expect(chat).not_to_contain_text("Second answer.")
     expect(page).not_to_have_url(re.compile(r"[?&]c="))
+
+
+def test_escape_stops_a_streaming_reply(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    fake_tgi.next(Behaviour(tokens=600, token_interval_s=0.02))
+    open_chat(page, app.url)
+    send(page, "Keep going")
+    chat = page.locator("#cl-chat")
+    expect(chat).to_contain_text("w10", timeout=10_000)
+    page.keyboard.press("Escape")
+    expect(chat.locator(".cl-metrics.cl-stopped")).to_be_visible(timeout=10_000)
+    [stream] = fake_tgi.wait_for_streams(1)
+    assert stream.client_closed and stream.tokens_sent < 600

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -62,10 +62,7 @@ def test_user_message_is_committed_before_the_model_is_called(
     fake_tgi.next(Behaviour(tokens=5, first_token_delay_s=1.0))
     conversation_id = client.predict(api_name="/new_conversation")
     job = client.submit("is it saved yet?", conversation_id, api_name="/chat")
-    deadline = time.monotonic() + 10
-    while not fake_tgi.streams and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert fake_tgi.streams, "the model was never called"
+    assert wait_until(lambda: bool(fake_tgi.streams)), "the model was never called"
     with app.chatlens.store.sessions() as session:
         saved = session.query(Message).filter_by(conversation_id=_uuid(conversation_id)).all()
     assert [(m.role, m.content) for m in saved] == [("user", "is it saved yet?")]
@@ -78,20 +75,14 @@ def test_stop_closes_the_upstream_stream_and_keeps_the_partial_reply(
     fake_tgi.next(Behaviour(tokens=500, token_interval_s=0.01))
     conversation_id = client.predict(api_name="/new_conversation")
     job = client.submit("write a lot", conversation_id, api_name="/chat")
-    deadline = time.monotonic() + 10
-    while len(job.outputs()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert wait_until(lambda: len(job.outputs()) >= 2)
     job.cancel()
     [stream] = fake_tgi.wait_for_streams(1, timeout_s=10)
     assert stream.client_closed, "the upstream HTTP stream was not closed"
     assert 0 < stream.tokens_sent < 500
 
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        messages = app.rows(Message, conversation_id=_uuid(conversation_id))
-        if len(messages) == 2:
-            break
-        time.sleep(0.05)
+    assert wait_until(lambda: len(app.rows(Message, conversation_id=_uuid(conversation_id))) == 2)
+    messages = app.rows(Message, conversation_id=_uuid(conversation_id))
     _user, reply = messages
     assert reply.status == "stopped"
     assert reply.content and "".join(Behaviour(tokens=500).reply_tokens()).startswith(reply.content)
@@ -202,6 +193,17 @@ def test_only_the_documented_endpoints_are_public(app: RunningApp, client: Clien
     assert sorted(api["named_endpoints"]) == ["/chat", "/new_conversation"]
     assert httpx.post(f"{app.url}/gradio_api/run/chat", json={"data": ["hi"]}).status_code == 404
     assert "chatlens_streams_active" in httpx.get(f"{app.url}/metrics").text
+    for monitoring in ("/monitoring", "/monitoring/summary", "/gradio_api/monitoring/summary"):
+        assert httpx.get(f"{app.url}{monitoring}").status_code in (403, 404), monitoring
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def _uuid(value: str):  # type: ignore[no-untyped-def]

@@ -154,14 +154,9 @@ class ChatPage:
             api_visibility="private",
             show_progress="hidden",
         )
-        p.new_chat.click(
-            self.new_chat,
-            None,
-            [p.chatbot, p.conversation_id, p.status, p.textbox, *buttons],
-            cancels=[sent, regenerated],
-            api_visibility="private",
-        )
-        p.chatbot.clear(
+        # The Chatbot's own clear button means the same as New chat.
+        gr.on(
+            [p.new_chat.click, p.chatbot.clear],
             self.new_chat,
             None,
             [p.chatbot, p.conversation_id, p.status, p.textbox, *buttons],
