@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
+import signal
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,11 +17,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100")
 os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
+from pydantic import ValidationError
+
 from analytics.recorder import WriteBehindRecorder
 from analytics.store import Store, StoreUnavailable
 from inference.pacing import FrameBudget
 from inference.service import ChatService
-from inference.tgi import TgiGenerator
+from inference.tgi import TgiGenerator, model_server_answers
 from settings import Settings
 
 log = logging.getLogger("chatlens")
@@ -68,7 +73,16 @@ class ChatLens:
         demo = build_app(**parts)
         return demo, demo.launch(**{**launch_options(**parts), **overrides})
 
+    def drain(self) -> None:
+        """Refuse new turns, give streaming replies the grace period, stop the rest (saved as ``stopped``)."""
+        self.service.refuse_new_turns()
+        loop = self.service.loop
+        if loop is not None and loop.is_running():
+            grace_s = self.settings.shutdown_grace_s
+            asyncio.run_coroutine_threadsafe(self.service.drain(grace_s), loop).result(grace_s + 15)
+
     def close(self) -> None:
+        """Commit what is queued and close the database."""
         self.recorder.close()
         self.store.close()
 
@@ -79,19 +93,42 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    name = ".".join(str(part) for part in error["loc"]).upper() or "settings"
+    return f"{name}: {error['msg']}"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per request
     args = parse_args(argv)
     try:
         chatlens = ChatLens.build(Settings())
+    except ValidationError as exc:
+        raise SystemExit(f"ChatLens cannot start: bad configuration: {_first_problem(exc)}") from None
     except StoreUnavailable as exc:
         raise SystemExit(f"ChatLens cannot start: {exc}") from None
-    if chatlens.generator is None:
+    settings = chatlens.settings
+    if settings.tgi_url is None:
         log.warning("TGI_URL is not set: the page opens, and the chat explains how to point it at a model server")
+    elif not model_server_answers(settings.tgi_url, timeout_s=settings.connect_timeout_s):
+        log.warning(
+            "the model server at %s does not answer /health yet; replies will fail until it does", settings.tgi_url
+        )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     try:
-        chatlens.launch(share=args.share)
+        demo, _ = chatlens.launch(share=args.share, prevent_thread_lock=True)
+        while not stop.wait(0.5):
+            pass
+        log.info("stopping: new messages are refused; streaming replies get %.0f s", settings.shutdown_grace_s)
+        chatlens.drain()
+        demo.close()
     finally:
         chatlens.close()
+    log.info("stopped cleanly")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
         default=150.0, gt=0, description="Screen updates per second shared by all streaming replies of the process."
     )
 
+    shutdown_grace_s: float = Field(
+        default=20.0, ge=0, description="On SIGTERM, how long streaming replies may finish before they are stopped."
+    )
+
     @field_validator("tgi_url")
     @classmethod
     def _blank_url_is_unset(cls, value: str | None) -> str | None:

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.orm import Session
 
 from analytics.models import Conversation, Generation, Message, User, utcnow
@@ -240,8 +241,10 @@ def _message_row(
 
 def _write(session: Session, rows: _Rows, now: datetime) -> None:
     """One statement per table and kind of change (UPDATE with executemany would cost one round trip per row)."""
+    if rows.users:
+        # Another replica (PostgreSQL) may create the same user at the same moment.
+        session.execute(upsert(User).on_conflict_do_nothing(index_elements=[User.id]), rows.users)
     for model, values in (
-        (User, rows.users),
         (Conversation, rows.conversations),
         (Message, rows.messages),
         (Generation, rows.generations),

@@ -74,3 +74,8 @@ class MessageRejected(ChatLensError):
     """The user's own input cannot be sent; nothing went upstream."""
 
     kind = "rejected"
+
+
+class ShuttingDown(ChatLensError):
+    kind = "shutdown"
+    default_message = "ChatLens is restarting. Your message was not sent; retry in a moment."

@@ -139,6 +139,9 @@ class ChatService:
         self._max_new_tokens = max_new_tokens
         self._system_prompt = system_prompt
         self._active: dict[uuid.UUID, asyncio.Event] = {}
+        self._readers: set[asyncio.Task[None]] = set()
+        self._draining = False
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop replies stream on, for shutdown from outside
 
     @property
     def configured(self) -> bool:
@@ -150,6 +153,8 @@ class ChatService:
 
     def check_message(self, message: str) -> str:
         """Refuse what cannot be sent, before anything is stored or sent. Returns the message to send."""
+        if self._draining:
+            raise errors.ShuttingDown()
         if not message.strip():
             raise errors.MessageRejected("Type a message first.")
         if len(message) > self._max_message_chars:
@@ -168,6 +173,25 @@ class ChatService:
 
     async def model_server_healthy(self) -> bool:
         return self._generator is not None and await self._generator.health()
+
+    def refuse_new_turns(self) -> None:
+        self._draining = True
+
+    async def drain(self, grace_s: float) -> None:
+        """Shutdown: refuse new turns, let streaming replies finish for ``grace_s``, then stop the rest.
+
+        Stopped replies are recorded as ``stopped`` by their own streams (their upstream readers are cancelled).
+        """
+        self._draining = True
+        if self._readers:
+            await asyncio.wait(set(self._readers), timeout=grace_s)
+        for reader in list(self._readers):
+            reader.cancel()
+        recorded = [asyncio.create_task(idle.wait()) for idle in self._active.values()]
+        if recorded:
+            await asyncio.wait(recorded, timeout=5)
+            for waiter in recorded:
+                waiter.cancel()
 
     async def wait_until_idle(self, conversation_id: uuid.UUID, timeout_s: float = 5.0) -> None:
         """Wait until no reply of this conversation is streaming (used after Stop, before reloading it)."""
@@ -189,10 +213,13 @@ class ChatService:
     ) -> AsyncGenerator[ReplyFrame, None]:
         """Stream a reply to ``message`` (or, with ``message=None``, regenerate the conversation's last reply)."""
         started_at = time.monotonic()
+        self.loop = asyncio.get_running_loop()
         if message is not None:
             self.check_message(message)
         elif self._generator is None:
             raise errors.NotConfigured()
+        elif self._draining:
+            raise errors.ShuttingDown()
         assert self._generator is not None
         info: ModelInfo | None = None
         failure: errors.ChatLensError | None = None
@@ -291,6 +318,8 @@ class ChatService:
         with self._budget.stream():
             request_sent_at = time.monotonic()
             reader = asyncio.create_task(upstream.run())
+            self._readers.add(reader)
+            reader.add_done_callback(self._readers.discard)
             sent_parts = 0
             last_frame_at = 0.0
             try:
@@ -315,10 +344,23 @@ class ChatService:
                     sent_parts = len(upstream.parts)
                     last_frame_at = time.monotonic()
                     yield ReplyFrame(cid, text, "generating", last_frame_at - started_at)
-                await reader
+                try:
+                    await reader
+                except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        raise
+                    upstream.error = errors.ShuttingDown(
+                        "ChatLens is restarting: this reply was stopped and saved. Retry in a moment."
+                    )
                 text += "".join(upstream.parts[sent_parts:])
                 error = upstream.error
-                done, final = record("error" if error else "complete", error)
+                status: Literal["complete", "stopped", "error"] = "complete"
+                if isinstance(error, errors.ShuttingDown):
+                    status = "stopped"
+                elif error is not None:
+                    status = "error"
+                done, final = record(status, error)
             finally:
                 if not reader.done():
                     reader.cancel()
@@ -327,5 +369,5 @@ class ChatService:
                     text += "".join(upstream.parts[sent_parts:])
                     record("stopped", None)
         # The screen gets the end at once; the generator finishes (and the API call completes) once it is durable.
-        yield ReplyFrame(cid, text, "error" if error else "complete", final.duration_ms / 1000, final, error)
+        yield ReplyFrame(cid, text, status, final.duration_ms / 1000, final, error)
         await done

@@ -24,7 +24,7 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import httpx2
-from huggingface_hub import AsyncInferenceClient, set_async_client_factory
+from huggingface_hub import AsyncInferenceClient, InferenceClient, set_async_client_factory
 from huggingface_hub.errors import (
     GenerationError,
     HfHubHTTPError,
@@ -209,6 +209,14 @@ class TgiGenerator:
                 return bool(await client.health_check())
         except Exception:
             return False
+
+
+def model_server_answers(base_url: str, *, timeout_s: float) -> bool:
+    """A blocking health check for start-up (its own client: the streaming pool belongs to the serving loop)."""
+    try:
+        return bool(InferenceClient(base_url=base_url, provider="hf-inference", timeout=timeout_s).health_check())
+    except Exception:
+        return False
 
 
 def translate_error(exc: BaseException) -> errors.ChatLensError:

@@ -23,6 +23,7 @@ from analytics.models import Generation, Message
 from app import ChatLens
 from settings import Settings
 from tests.fake_tgi import Behaviour, FakeTgi, free_port
+from tests.postgres import TempPostgres
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +43,22 @@ def fake_tgi(fake_tgi_server: FakeTgi) -> Iterator[FakeTgi]:
     fake_tgi_server.serves_info = True
     yield fake_tgi_server
     fake_tgi_server.script.clear()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[TempPostgres]:
+    server = TempPostgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same tests over both stores: a DuckDB file under tmp_path, or a fresh PostgreSQL database."""
+    if request.param == "duckdb":
+        return f"duckdb:///{tmp_path / 'data' / 'store.duckdb'}"
+    server: TempPostgres = request.getfixturevalue("postgres")
+    return server.new_database()
 
 
 @dataclass

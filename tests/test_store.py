@@ -23,8 +23,8 @@ MODEL = ModelInfo(model_id="m", backend="tgi", request_model="tgi", server_url="
 
 
 @pytest.fixture
-def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    opened = Store.open(f"duckdb:///{tmp_path / 'data' / 'store.duckdb'}")
+def store(database_url: str):  # type: ignore[no-untyped-def]
+    opened = Store.open(database_url)
     recorder = WriteBehindRecorder(opened)
     yield opened, recorder
     recorder.close()
@@ -125,8 +125,9 @@ def test_concurrent_turns_are_group_committed(store) -> None:  # type: ignore[no
     assert len(recorder.commit_ms) < 100, "each turn paid its own commit"
 
 
-def test_a_second_process_on_the_same_file_fails_fast_with_a_clear_message(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_process_on_the_same_duckdb_file_fails_fast_with_a_clear_message(tmp_path: Path) -> None:
     url = f"duckdb:///{tmp_path / 'data' / 'store.duckdb'}"
+    held = Store.open(url)
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-c", f"from analytics.store import Store; Store.open({url!r})"],
@@ -136,6 +137,7 @@ def test_a_second_process_on_the_same_file_fails_fast_with_a_clear_message(store
         timeout=60,
     )
     assert result.returncode != 0
+    held.close()
     assert "already open in another process" in result.stderr
     assert time.monotonic() - started < 30
 
