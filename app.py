@@ -110,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except StoreUnavailable as exc:
         raise SystemExit(f"ChatLens cannot start: {exc}") from None
     settings = chatlens.settings
+    if settings.space_id and not settings.space_has_storage and "DATABASE_URL" not in os.environ:
+        log.warning("this Space has no persistent storage (/data): conversations will not survive a restart")
     if settings.tgi_url is None:
         log.warning("TGI_URL is not set: the page opens, and the chat explains how to point it at a model server")
     elif not model_server_answers(settings.tgi_url, timeout_s=settings.connect_timeout_s):

@@ -6,7 +6,10 @@ Gradio's own ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` are left to Gradio.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,6 +49,22 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(
         default=20.0, ge=0, description="On SIGTERM, how long streaming replies may finish before they are stopped."
     )
+
+    space_id: str | None = Field(
+        default=None, description="Set by Hugging Face Spaces: the database then goes to persistent storage."
+    )
+    space_storage_dir: Path = Field(default=Path("/data"), description="A Space's persistent storage.")
+
+    @model_validator(mode="after")
+    def _database_on_space_storage(self) -> Settings:
+        """On a Space, keep history in persistent storage (/data) unless DATABASE_URL says otherwise."""
+        if self.space_id and "database_url" not in self.model_fields_set and self.space_has_storage:
+            self.database_url = f"duckdb:///{self.space_storage_dir / 'chatlens.duckdb'}"
+        return self
+
+    @property
+    def space_has_storage(self) -> bool:
+        return self.space_storage_dir.is_dir() and os.access(self.space_storage_dir, os.W_OK)
 
     @field_validator("tgi_url")
     @classmethod
