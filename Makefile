@@ -3,14 +3,15 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench lock clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
+# Runtime packages at the locked versions (requirements.txt = the lock without hashes); dev tools on top.
 install: $(PY)
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c requirements.txt -e '.[dev]'
 
 run:
 	$(PY) app.py
@@ -25,6 +26,13 @@ lint:
 
 bench:
 	$(PY) -m benchmarks.bench_stream
+
+# After changing dependencies in pyproject.toml: re-pin (add --upgrade to move the pins forward).
+lock:
+	$(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--only-binary :all: --generate-hashes --quiet -o requirements.lock
+	$(VENV)/bin/uv pip compile requirements.lock --no-deps --no-annotate --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --only-binary :all: --quiet -o requirements.txt
 
 clean:
 	rm -rf $(VENV) bench-results .mypy_cache .ruff_cache
