@@ -10,6 +10,7 @@ from analytics.recorder import WriteBehindRecorder
 from analytics.store import Store
 from inference.service import ChatService
 from settings import Settings
+from ui import theme_panel
 from ui.assets import CSS, HEAD
 from ui.chat import ChatPage
 from ui.ops import ops_routes
@@ -41,8 +42,8 @@ def launch_options(
         "show_error": False,
         "ssr_mode": False,
         "max_file_size": "10mb",
-        "css": CSS,
-        "head": HEAD,
+        "css": CSS + theme_panel.CSS,
+        "head": HEAD + theme_panel.HEAD,
         "theme": gr.themes.Soft(),
         "app_kwargs": {"routes": ops_routes(service=service, store=store, recorder=recorder)},
     }

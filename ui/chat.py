@@ -25,6 +25,7 @@ from settings import Settings
 from ui import render
 from ui.assets import SET_URL_JS
 from ui.errors import user_error
+from ui.theme_panel import ThemePanel
 
 # One anonymous identity until login lands: conversations are reachable by their unguessable id (?c=).
 LOCAL_USER_ID = uuid.uuid5(uuid.NAMESPACE_URL, "chatlens:anonymous")
@@ -71,10 +72,12 @@ class ChatPage:
         self._store = store
         self._recorder = recorder
         self._settings = settings
+        self._theme = ThemePanel(settings)
 
     def build(self, demo: gr.Blocks) -> None:
         parts = self._render()
         self._wire(demo, parts)
+        self._theme.wire(demo)
 
     def _render(self) -> _Parts:
         header = gr.HTML(render.header_html(None, "connecting…"), elem_id="cl-header")
@@ -107,6 +110,11 @@ class ChatPage:
             new_chat = gr.Button("+ New chat", size="sm", elem_id="cl-new")
         conversation_id = gr.Textbox(visible=False, elem_id="cl-conversation-id")
         pending = gr.State("")
+        with gr.Sidebar(label="Settings", position="right", open=False, elem_id="cl-panels", width=340), gr.Tabs():
+            with gr.Tab("Model", elem_id="cl-tab-model"):
+                gr.Markdown("Generation settings come here.")
+            with gr.Tab("Theme", elem_id="cl-tab-theme"):
+                self._theme.render()
         return _Parts(header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending)
 
     def _wire(self, demo: gr.Blocks, p: _Parts) -> None:
