@@ -46,6 +46,10 @@ class Settings(BaseSettings):
         default=150.0, gt=0, description="Screen updates per second shared by all streaming replies of the process."
     )
 
+    browser_state_secret: str = Field(
+        default="chatlens-browser-state",
+        description="Key for appearance settings kept in the browser. Obfuscation only: nothing sensitive is stored.",
+    )
     shutdown_grace_s: float = Field(
         default=20.0, ge=0, description="On SIGTERM, how long streaming replies may finish before they are stopped."
     )
