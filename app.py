@@ -36,25 +36,26 @@ class ChatLens:
     settings: Settings
     store: Store
     recorder: WriteBehindRecorder
-    generator: TgiGenerator | None
+    generators: dict[str, TgiGenerator]
     service: ChatService
 
     @classmethod
     def build(cls, settings: Settings) -> ChatLens:
         store = Store.open(settings.database_url)
         recorder = WriteBehindRecorder(store)
-        generator = None
-        if settings.tgi_url:
-            generator = TgiGenerator(
-                base_url=settings.tgi_url,
-                api_key=settings.tgi_api_key.get_secret_value() if settings.tgi_api_key else None,
+        generators = {
+            model.name: TgiGenerator(
+                base_url=model.url,
+                api_key=model.token.get_secret_value() if model.token else None,
                 request_timeout_s=settings.request_timeout_s,
                 connect_timeout_s=settings.connect_timeout_s,
                 max_connections=settings.max_concurrent_streams,
                 info_ttl_s=settings.info_ttl_s,
             )
+            for model in settings.models
+        }
         service = ChatService(
-            generator,
+            generators,
             recorder,
             budget=FrameBudget(
                 min_interval_s=settings.frame_min_interval_ms / 1000,
@@ -64,7 +65,7 @@ class ChatLens:
             max_new_tokens=settings.max_new_tokens,
             system_prompt=settings.system_prompt,
         )
-        return cls(settings, store, recorder, generator, service)
+        return cls(settings, store, recorder, generators, service)
 
     def launch(self, **overrides: Any) -> Any:
         from ui.app import build_app, launch_options
@@ -112,12 +113,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = chatlens.settings
     if settings.space_id and not settings.space_has_storage and "DATABASE_URL" not in os.environ:
         log.warning("this Space has no persistent storage (/data): conversations will not survive a restart")
-    if settings.tgi_url is None:
+    if not settings.models:
         log.warning("TGI_URL is not set: the page opens, and the chat explains how to point it at a model server")
-    elif not model_server_answers(settings.tgi_url, timeout_s=settings.connect_timeout_s):
-        log.warning(
-            "the model server at %s does not answer /health yet; replies will fail until it does", settings.tgi_url
-        )
+    for model in settings.models:
+        if not model_server_answers(model.url, timeout_s=settings.connect_timeout_s):
+            log.warning(
+                "the model server at %s does not answer /health yet; replies will fail until it does", model.url
+            )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

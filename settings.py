@@ -8,9 +8,33 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("a model server URL must start with http:// or https://")
+    return value.rstrip("/")
+
+
+class ModelServer(BaseModel):
+    """One entry of ``MODELS``: a name for the picker, the server's base URL, its token, default parameters."""
+
+    name: str = Field(min_length=1, max_length=80)
+    url: str
+    token: SecretStr | None = None
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Default generation settings: temperature, top_p, max_tokens, frequency_penalty, seed, stop.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value)
 
 
 class Settings(BaseSettings):
@@ -19,6 +43,10 @@ class Settings(BaseSettings):
     tgi_url: str | None = Field(
         default=None,
         description="Base URL of TGI or any Messages-API server (vLLM, llama.cpp llama-server).",
+    )
+    models: list[ModelServer] = Field(
+        default_factory=list,
+        description='Several model servers, as JSON: [{"name":"Llama 8B","url":"http://tgi-a","params":{…}}, …].',
     )
     tgi_api_key: SecretStr | None = Field(
         default=None, description="Bearer token sent to the model server (TGI --api-key, vLLM --api-key)."
@@ -77,4 +105,14 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("TGI_URL must start with http:// or https://")
-        return value.rstrip("/")
+        return _http_url(value)
+
+    @model_validator(mode="after")
+    def _one_model_list(self) -> Settings:
+        """``TGI_URL`` alone is a list of one model server; names in ``MODELS`` must be unique."""
+        if not self.models and self.tgi_url:
+            self.models = [ModelServer(name="default", url=self.tgi_url, token=self.tgi_api_key)]
+        names = [model.name for model in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError("MODELS: every model needs its own name")
+        return self

@@ -23,7 +23,7 @@ from typing import Any
 from analytics.store import Store
 from analytics.writes import Reply, Retry, UserTurn, WriteJob, apply_batch
 from inference.errors import ChatLensError
-from inference.types import TurnRecord, TurnStart
+from inference.types import ConversationSetup, TurnRecord, TurnStart
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +55,16 @@ class WriteBehindRecorder:
         return future
 
     async def begin_turn(
-        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID | None, content: str, model_id: str | None
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID | None,
+        content: str,
+        model_id: str | None,
+        setup: ConversationSetup | None = None,
     ) -> TurnStart:
-        turn: TurnStart = await self._await(self._submit(UserTurn(user_id, conversation_id, content, model_id)))
+        job = UserTurn(user_id, conversation_id, content, model_id, setup or ConversationSetup())
+        turn: TurnStart = await self._await(self._submit(job))
         return turn
 
     async def begin_retry(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> TurnStart:

@@ -43,6 +43,8 @@ class ConversationView:
     title: str
     model_id: str | None
     messages: list[MessageView] = field(default_factory=list)
+    model: str | None = None  # the model server's name (MODELS) the conversation was last used with
+    system_prompt: str = ""
 
 
 def _duckdb_path(url: str) -> Path | None:
@@ -108,6 +110,8 @@ class Store:
                 id=conversation.id,
                 title=conversation.title,
                 model_id=conversation.model_id,
+                model=(conversation.settings or {}).get("model"),
+                system_prompt=conversation.system_prompt or "",
                 messages=[
                     MessageView(m.id, m.role, m.content, m.status, _metrics_of(g) if g else None) for m, g in rows
                 ],

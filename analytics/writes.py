@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from analytics.models import Conversation, Generation, Message, User, utcnow
 from inference.errors import MessageRejected
-from inference.types import ChatMessage, Role, TurnRecord, TurnStart
+from inference.types import ChatMessage, ConversationSetup, Role, TurnRecord, TurnStart
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,7 @@ class UserTurn:
     conversation_id: uuid.UUID | None
     content: str
     model_id: str | None
+    setup: ConversationSetup = field(default_factory=ConversationSetup)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,8 @@ class _Visible:
 class _Conversation:
     owner: uuid.UUID
     deleted: bool
+    system_prompt: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
     next_seq: int = 1
     visible: list[_Visible] = field(default_factory=list)
 
@@ -75,6 +78,7 @@ class _Rows:
     superseded: list[uuid.UUID] = field(default_factory=list)
     touched: set[uuid.UUID] = field(default_factory=set)
     models: dict[uuid.UUID, str] = field(default_factory=dict)
+    setups: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
 
 
 def apply_batch(session: Session, jobs: Sequence[WriteJob], known_users: set[uuid.UUID]) -> list[Any]:
@@ -110,11 +114,15 @@ def _load(session: Session, conversation_ids: set[uuid.UUID]) -> dict[uuid.UUID,
     if not conversation_ids:
         return {}
     state = {
-        cid: _Conversation(owner=owner, deleted=deleted_at is not None)
-        for cid, owner, deleted_at in session.execute(
-            select(Conversation.id, Conversation.user_id, Conversation.deleted_at).where(
-                Conversation.id.in_(conversation_ids)
-            )
+        cid: _Conversation(owner, deleted_at is not None, system_prompt or "", dict(settings or {}))
+        for cid, owner, deleted_at, system_prompt, settings in session.execute(
+            select(
+                Conversation.id,
+                Conversation.user_id,
+                Conversation.deleted_at,
+                Conversation.system_prompt,
+                Conversation.settings,
+            ).where(Conversation.id.in_(conversation_ids))
         )
     }
     messages = session.execute(
@@ -145,18 +153,22 @@ def _owned(state: dict[uuid.UUID, _Conversation], cid: uuid.UUID, user_id: uuid.
 
 def _user_turn(job: UserTurn, state: dict[uuid.UUID, _Conversation], rows: _Rows, now: datetime) -> TurnStart:
     cid = job.conversation_id or uuid.uuid4()
+    setup = job.setup
     if cid in state:
         conversation = _owned(state, cid, job.user_id)
+        _remember_setup(cid, conversation, setup, rows)
     else:
-        conversation = state[cid] = _Conversation(owner=job.user_id, deleted=False)
+        conversation = state[cid] = _Conversation(
+            job.user_id, False, setup.system_prompt or "", {"model": setup.model} if setup.model else {}
+        )
         rows.conversations.append(
             {
                 "id": cid,
                 "user_id": job.user_id,
                 "title": title_from(job.content),
                 "model_id": job.model_id,
-                "system_prompt": "",
-                "settings": {},
+                "system_prompt": conversation.system_prompt,
+                "settings": conversation.settings,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -167,6 +179,16 @@ def _user_turn(job: UserTurn, state: dict[uuid.UUID, _Conversation], rows: _Rows
     conversation.visible.append(_Visible(message_id, "user", job.content))
     rows.touched.add(cid)
     return TurnStart(conversation_id=cid, history=conversation.history(), user_message_id=message_id)
+
+
+def _remember_setup(cid: uuid.UUID, conversation: _Conversation, setup: ConversationSetup, rows: _Rows) -> None:
+    """A conversation keeps the model and system prompt it was last used with (changes are rare: one UPDATE each)."""
+    if setup.system_prompt is not None and setup.system_prompt != conversation.system_prompt:
+        conversation.system_prompt = setup.system_prompt
+        rows.setups.setdefault(cid, {})["system_prompt"] = setup.system_prompt
+    if setup.model and conversation.settings.get("model") != setup.model:
+        conversation.settings = {**conversation.settings, "model": setup.model}
+        rows.setups.setdefault(cid, {})["settings"] = conversation.settings
 
 
 def _retry(job: Retry, state: dict[uuid.UUID, _Conversation], rows: _Rows, now: datetime) -> TurnStart:
@@ -256,6 +278,8 @@ def _write(session: Session, rows: _Rows, now: datetime) -> None:
     created = {row["id"] for row in rows.conversations}
     if touched := rows.touched - created:
         session.execute(update(Conversation).where(Conversation.id.in_(touched)).values(updated_at=now))
+    for cid, setup in rows.setups.items():
+        session.execute(update(Conversation).where(Conversation.id == cid).values(**setup))
     for model_id in set(rows.models.values()):
         ids = [cid for cid, mid in rows.models.items() if mid == model_id]
         session.execute(update(Conversation).where(Conversation.id.in_(ids)).values(model_id=model_id))

@@ -15,15 +15,16 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
-from inference import errors
+from inference import errors, limits
 from inference.pacing import FrameBudget
 from inference.types import (
     ChatMessage,
+    ConversationSetup,
     GenerationMetrics,
     GenerationParams,
     ModelInfo,
@@ -49,7 +50,13 @@ class TextGenerator(Protocol):
 
 class Recorder(Protocol):
     async def begin_turn(
-        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID | None, content: str, model_id: str | None
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID | None,
+        content: str,
+        model_id: str | None,
+        setup: ConversationSetup | None = None,
     ) -> TurnStart: ...
 
     async def begin_retry(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> TurnStart: ...
@@ -124,7 +131,7 @@ class _Upstream:
 class ChatService:
     def __init__(
         self,
-        generator: TextGenerator | None,
+        generators: Mapping[str, TextGenerator],
         recorder: Recorder,
         *,
         budget: FrameBudget,
@@ -132,7 +139,8 @@ class ChatService:
         max_new_tokens: int,
         system_prompt: str = "",
     ) -> None:
-        self._generator = generator
+        """``generators``: the configured model servers by name; the first is the default."""
+        self._generators = dict(generators)
         self._recorder = recorder
         self._budget = budget
         self._max_message_chars = max_message_chars
@@ -145,11 +153,27 @@ class ChatService:
 
     @property
     def configured(self) -> bool:
-        return self._generator is not None
+        return bool(self._generators)
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(self._generators)
 
     @property
     def in_flight(self) -> int:
         return self._budget.active
+
+    def generator(self, model: str | None = None) -> TextGenerator:
+        """The named model server (default: the first configured one)."""
+        if not self._generators:
+            raise errors.NotConfigured()
+        if not model:
+            return next(iter(self._generators.values()))
+        try:
+            return self._generators[model]
+        except KeyError:
+            names = ", ".join(self._generators)
+            raise errors.MessageRejected(f"There is no model named {model!r}. Choose one of: {names}.") from None
 
     def check_message(self, message: str) -> str:
         """Refuse what cannot be sent, before anything is stored or sent. Returns the message to send."""
@@ -162,17 +186,25 @@ class ChatService:
                 f"Your message is {len(message):,} characters long; the limit is {self._max_message_chars:,}. "
                 "Shorten it and send again — your text is still in the box."
             )
-        if self._generator is None:
+        if not self._generators:
             raise errors.NotConfigured()
         return message
 
-    async def model_info(self) -> ModelInfo:
-        if self._generator is None:
-            raise errors.NotConfigured()
-        return await self._generator.info()
+    async def model_info(self, model: str | None = None) -> ModelInfo:
+        return await self.generator(model).info()
+
+    async def known_model_info(self, model: str | None = None) -> ModelInfo | None:
+        """The model server's limits if it answers, else ``None`` (checks then use TGI's defaults)."""
+        try:
+            return await self.model_info(model)
+        except errors.ChatLensError:
+            return None
 
     async def model_server_healthy(self) -> bool:
-        return self._generator is not None and await self._generator.health()
+        if not self._generators:
+            return False
+        checks = await asyncio.gather(*(generator.health() for generator in self._generators.values()))
+        return all(checks)
 
     def refuse_new_turns(self) -> None:
         self._draining = True
@@ -210,36 +242,43 @@ class ChatService:
         conversation_id: uuid.UUID | None,
         message: str | None,
         params: GenerationParams,
+        model: str | None = None,
+        system_prompt: str | None = None,
     ) -> AsyncGenerator[ReplyFrame, None]:
-        """Stream a reply to ``message`` (or, with ``message=None``, regenerate the conversation's last reply)."""
+        """Stream a reply to ``message`` (or, with ``message=None``, regenerate the conversation's last reply).
+
+        Refusals (bad message, parameters the server would reject, unknown model) raise before anything is stored.
+        """
         started_at = time.monotonic()
         self.loop = asyncio.get_running_loop()
         if message is not None:
             self.check_message(message)
-        elif self._generator is None:
-            raise errors.NotConfigured()
         elif self._draining:
             raise errors.ShuttingDown()
-        assert self._generator is not None
+        generator = self.generator(model)
         info: ModelInfo | None = None
         failure: errors.ChatLensError | None = None
         try:
-            info = await self._generator.info()
+            info = await generator.info()
         except errors.ChatLensError as exc:
             failure = exc
-        model_id = info.model_id if info else None
+        params = self._effective_params(limits.checked(params, info), info)
         if message is None:
             if conversation_id is None:
                 raise errors.MessageRejected("There is no reply to retry yet.")
             turn = await self._recorder.begin_retry(user_id=user_id, conversation_id=conversation_id)
         else:
             turn = await self._recorder.begin_turn(
-                user_id=user_id, conversation_id=conversation_id, content=message, model_id=model_id
+                user_id=user_id,
+                conversation_id=conversation_id,
+                content=message,
+                model_id=info.model_id if info else None,
+                setup=ConversationSetup(model=model, system_prompt=system_prompt),
             )
-        params = self._effective_params(params, info)
         idle = self._active[turn.conversation_id] = asyncio.Event()
+        prompt = self._prompt(turn.history, system_prompt)
         try:
-            async for frame in self._stream_turn(turn, user_id, params, info, failure, started_at):
+            async for frame in self._stream_turn(generator, turn, prompt, user_id, params, info, failure, started_at):
                 yield frame
         finally:
             idle.set()
@@ -247,29 +286,33 @@ class ChatService:
                 del self._active[turn.conversation_id]
 
     def _effective_params(self, params: GenerationParams, info: ModelInfo | None) -> GenerationParams:
-        max_tokens = params.max_tokens or self._max_new_tokens
+        if params.max_tokens is not None:
+            return params
+        max_tokens = self._max_new_tokens
         if info is not None and info.max_total_tokens:
             max_tokens = min(max_tokens, info.max_total_tokens - 1)
         return replace(params, max_tokens=max(1, max_tokens))
 
-    def _prompt(self, history: Sequence[ChatMessage]) -> list[ChatMessage]:
-        prompt = [ChatMessage("system", self._system_prompt)] if self._system_prompt else []
+    def _prompt(self, history: Sequence[ChatMessage], system_prompt: str | None) -> list[ChatMessage]:
+        system = self._system_prompt if system_prompt is None else system_prompt
+        prompt = [ChatMessage("system", system)] if system.strip() else []
         # A reply that failed or was stopped before its first token has no text to show the model.
         return prompt + [m for m in history if m.content or m.role != "assistant"]
 
     async def _stream_turn(
         self,
+        generator: TextGenerator,
         turn: TurnStart,
+        prompt: list[ChatMessage],
         user_id: uuid.UUID,
         params: GenerationParams,
         info: ModelInfo | None,
         failure: errors.ChatLensError | None,
         started_at: float,
     ) -> AsyncIterator[ReplyFrame]:
-        assert self._generator is not None
         cid = turn.conversation_id
         in_flight = self._budget.active
-        upstream = _Upstream(self._generator.stream(self._prompt(turn.history), params))
+        upstream = _Upstream(generator.stream(prompt, params))
         text = ""
         recorded = False
 

@@ -124,6 +124,7 @@ class TgiGenerator:
                         max_tokens=params.max_tokens,
                         temperature=params.temperature,
                         top_p=params.top_p,
+                        frequency_penalty=params.frequency_penalty,
                         seed=params.seed,
                         stop=list(params.stop) or None,
                     )

@@ -27,6 +27,7 @@ class GenerationParams:
     max_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
+    frequency_penalty: float | None = None
     seed: int | None = None
     stop: tuple[str, ...] = ()
 
@@ -99,6 +100,14 @@ class GenerationMetrics:
         if span_s <= 0:
             return None
         return (self.output_tokens - 1) / span_s
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSetup:
+    """What a conversation remembers about how it is run: the model server (by name) and its system prompt."""
+
+    model: str | None = None
+    system_prompt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

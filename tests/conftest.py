@@ -11,12 +11,14 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100")
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import select
 
 from analytics.models import Generation, Message
@@ -24,6 +26,39 @@ from app import ChatLens
 from settings import Settings
 from tests.fake_tgi import Behaviour, FakeTgi, free_port
 from tests.postgres import TempPostgres
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+# Module scope: Playwright's sync API keeps an event loop running in this thread while it is open, and the
+# asyncio.run() of other test modules refuses to start inside it.
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    yield page
+    context.close()
+    assert dialogs == [], f"a dialog fired: {dialogs}"
 
 
 @pytest.fixture(scope="session")

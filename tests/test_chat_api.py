@@ -132,9 +132,42 @@ def test_partial_text_before_an_in_stream_error_is_kept(client: Client, app: Run
     assert (reply.content, reply.status) == ("w0 w1 w2", "error")
 
 
-def test_invalid_parameters_are_explained(client: Client, fake_tgi: FakeTgi) -> None:
-    with pytest.raises(Exception, match=r"top_p"):
-        client.predict("hi", "", None, 1.0, api_name="/chat")
+def test_out_of_range_parameters_are_clamped_through_the_api(client: Client, fake_tgi: FakeTgi) -> None:
+    client.predict("hi", "", 0.5, 1.5, 99_999, None, "", None, 7.0, api_name="/chat")
+    body = fake_tgi.streams[-1].body
+    assert "top_p" not in body  # 1.5 → 1 → off
+    assert body["max_tokens"] == 4095  # the fake's max_total_tokens - 1
+    assert body["frequency_penalty"] == 2.0
+    assert body["temperature"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (("hi", "", -1.0), "Temperature can't be negative"),
+        (("hi", "", None, None, None, None, "", None, None, ["a", "b", "c", "d", "e"]), "at most 4 stop sequences"),
+        (("hi", "", None, None, None, None, "no-such-model"), "no model named 'no-such-model'"),
+    ],
+)
+def test_parameters_without_a_sensible_nearest_value_are_refused(
+    client: Client, fake_tgi: FakeTgi, args: tuple[object, ...], reason: str
+) -> None:
+    with pytest.raises(Exception, match=reason):
+        client.predict(*args, api_name="/chat")
+    assert fake_tgi.streams == []
+
+
+def test_system_prompt_and_settings_reach_the_model_server(client: Client, fake_tgi: FakeTgi) -> None:
+    client.predict("hi", "", 0.0, 0.9, 12, 42, "", "Answer in French.", None, ["END"], api_name="/chat")
+    body = fake_tgi.streams[-1].body
+    assert body["messages"][0] == {"role": "system", "content": "Answer in French."}
+    assert (body["temperature"], body["top_p"], body["max_tokens"], body["seed"], body["stop"]) == (
+        0.0,
+        0.9,
+        12,
+        42,
+        ["END"],
+    )
 
 
 def test_empty_message_is_refused_without_calling_the_model(client: Client, fake_tgi: FakeTgi) -> None:
@@ -163,8 +196,7 @@ def test_unusual_unicode_and_html_are_stored_exactly(client: Client, app: Runnin
 
 
 def test_model_server_down_gives_a_clear_message(app: RunningApp, client: Client) -> None:
-    generator = app.chatlens.generator
-    assert generator is not None
+    generator = app.chatlens.generators["default"]
     original = generator.base_url
     generator.base_url = "http://127.0.0.1:9"  # nothing listens on the discard port
     try:

@@ -32,7 +32,7 @@ def service_for(fake: FakeTgi, recorder: WriteBehindRecorder, budget: FrameBudge
     generator = TgiGenerator(
         base_url=fake.url, request_timeout_s=5, connect_timeout_s=1, max_connections=200, info_ttl_s=60
     )
-    return ChatService(generator, recorder, budget=budget, max_message_chars=1000, max_new_tokens=1000)
+    return ChatService({"default": generator}, recorder, budget=budget, max_message_chars=1000, max_new_tokens=1000)
 
 
 async def reply(service: ChatService, message: str = "hi") -> list[tuple[float, ReplyFrame]]:

@@ -18,6 +18,7 @@ import gradio as gr
 
 from analytics.recorder import WriteBehindRecorder
 from analytics.store import Store
+from inference import limits
 from inference.errors import ChatLensError, MessageRejected
 from inference.service import ChatService
 from inference.types import GenerationParams
@@ -25,6 +26,7 @@ from settings import Settings
 from ui import render
 from ui.assets import SET_URL_JS
 from ui.errors import user_error
+from ui.settings_panel import GenerationControls, GenerationPanel
 from ui.theme_panel import ThemePanel
 
 # One anonymous identity until login lands: conversations are reachable by their unguessable id (?c=).
@@ -50,6 +52,16 @@ def parse_conversation_id(value: str | None) -> uuid.UUID | None:
         return None
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A checked send, carried from the click to the streaming handler (``message=None``: Retry)."""
+
+    message: str | None
+    model: str | None
+    system_prompt: str | None
+    params: GenerationParams
+
+
 @dataclass
 class _Parts:
     header: gr.HTML
@@ -62,6 +74,7 @@ class _Parts:
     new_chat: gr.Button
     conversation_id: gr.Textbox
     pending: gr.State
+    generation: GenerationControls
 
 
 class ChatPage:
@@ -73,10 +86,12 @@ class ChatPage:
         self._recorder = recorder
         self._settings = settings
         self._theme = ThemePanel(settings)
+        self._generation = GenerationPanel(service, settings)
 
     def build(self, demo: gr.Blocks) -> None:
         parts = self._render()
         self._wire(demo, parts)
+        self._generation.wire(demo)
         self._theme.wire(demo)
 
     def _render(self) -> _Parts:
@@ -109,23 +124,26 @@ class ChatPage:
             retry = gr.Button("↻ Retry", size="sm", elem_id="cl-retry")
             new_chat = gr.Button("+ New chat", size="sm", elem_id="cl-new")
         conversation_id = gr.Textbox(visible=False, elem_id="cl-conversation-id")
-        pending = gr.State("")
+        pending = gr.State(None)
         with gr.Sidebar(label="Settings", position="right", open=False, elem_id="cl-panels", width=340), gr.Tabs():
             with gr.Tab("Model", elem_id="cl-tab-model"):
-                gr.Markdown("Generation settings come here.")
+                generation = self._generation.render()
             with gr.Tab("Theme", elem_id="cl-tab-theme"):
                 self._theme.render()
-        return _Parts(header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending)
+        return _Parts(
+            header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending, generation
+        )
 
     def _wire(self, demo: gr.Blocks, p: _Parts) -> None:
         limit = self._settings.max_concurrent_streams
         streaming = [p.chatbot, p.conversation_id, p.status, p.textbox]
         buttons = [p.send, p.stop]
 
+        settings = p.generation.values
         taken = gr.on(
             [p.textbox.submit, p.send.click],
             self.take_message,
-            [p.textbox, p.chatbot],
+            [p.textbox, p.chatbot, *settings],
             [p.textbox, p.chatbot, p.pending, *buttons],
             api_visibility="private",
             show_progress="hidden",
@@ -141,11 +159,14 @@ class ChatPage:
         sent.then(self.idle_buttons, None, buttons, api_visibility="private", show_progress="hidden")
 
         retried = p.retry.click(
-            self.take_retry, [p.conversation_id, p.chatbot], [p.chatbot, *buttons], api_visibility="private"
+            self.take_retry,
+            [p.conversation_id, p.chatbot, *settings],
+            [p.chatbot, p.pending, *buttons],
+            api_visibility="private",
         )
         regenerated = retried.success(
-            self.stream_retry,
-            [p.conversation_id, p.chatbot],
+            self.stream_message,
+            [p.pending, p.conversation_id, p.chatbot],
             streaming,
             api_visibility="private",
             concurrency_limit=limit,
@@ -172,52 +193,71 @@ class ChatPage:
             api_visibility="private",
         )
         p.conversation_id.change(None, [p.conversation_id], None, js=SET_URL_JS)
-        demo.load(self.on_load, None, [p.chatbot, p.conversation_id], api_visibility="private")
-        demo.load(self.header, None, p.header, api_visibility="private", show_progress="hidden")
+        demo.load(
+            self.on_load,
+            None,
+            [p.chatbot, p.conversation_id, p.generation.model, p.generation.system_prompt],
+            api_visibility="private",
+        )
+        # The header names the chosen model server and its limits (page load, then each change of model).
+        gr.on(
+            [demo.load, p.generation.model.change],
+            self.header,
+            [p.generation.model],
+            p.header,
+            api_visibility="private",
+            show_progress="hidden",
+        )
 
         gr.api(self.chat, api_name="chat", concurrency_limit=limit)  # type: ignore[attr-defined]
         gr.api(self.new_conversation, api_name="new_conversation")  # type: ignore[attr-defined]
 
     # -- UI handlers -------------------------------------------------------------------------------------------
 
-    def take_message(self, message: str, history: render.ChatMessages) -> tuple[Any, ...]:
+    async def take_message(self, message: str, history: render.ChatMessages, *settings: Any) -> tuple[Any, ...]:
+        """Check the message and the settings; on a refusal the text stays in the box and nothing is sent."""
         if not (message or "").strip():
-            return gr.skip(), gr.skip(), "", gr.skip(), gr.skip()
-        try:
-            self._service.check_message(message)
-        except ChatLensError as exc:
-            raise user_error(exc) from exc
+            return gr.skip(), gr.skip(), None, gr.skip(), gr.skip()
+        pending = await self._pending(message, settings)
         shown = [*history, {"role": "user", "content": message}]
-        return "", shown, message, gr.update(visible=False), gr.update(visible=True)
+        return "", shown, pending, gr.update(visible=False), gr.update(visible=True)
 
-    async def stream_message(
-        self, message: str, conversation_id: str, history: render.ChatMessages, request: gr.Request
-    ) -> AsyncIterator[tuple[Any, ...]]:
-        if not message:
-            return
-        async for outputs in self._stream(message, conversation_id, history, request):
-            yield outputs
-
-    def take_retry(self, conversation_id: str, history: render.ChatMessages) -> tuple[Any, ...]:
+    async def take_retry(self, conversation_id: str, history: render.ChatMessages, *settings: Any) -> tuple[Any, ...]:
         if parse_conversation_id(conversation_id) is None or not render.strip_reply(history):
             raise user_error(MessageRejected("There is no reply to retry yet."))
-        return render.strip_reply(history), gr.update(visible=False), gr.update(visible=True)
+        pending = await self._pending(None, settings)
+        return render.strip_reply(history), pending, gr.update(visible=False), gr.update(visible=True)
 
-    async def stream_retry(
-        self, conversation_id: str, history: render.ChatMessages, request: gr.Request
+    async def _pending(self, message: str | None, settings: tuple[Any, ...]) -> _Pending:
+        model, system_prompt, params = self._generation.read(*settings)
+        try:
+            if message is not None:
+                self._service.check_message(message)
+            params = limits.checked(params, await self._service.known_model_info(model))
+        except ChatLensError as exc:
+            raise user_error(exc) from exc
+        return _Pending(message, model, system_prompt, params)
+
+    async def stream_message(
+        self, pending: _Pending | None, conversation_id: str, history: render.ChatMessages, request: gr.Request
     ) -> AsyncIterator[tuple[Any, ...]]:
-        async for outputs in self._stream(None, conversation_id, history, request):
+        if pending is None:
+            return
+        async for outputs in self._stream(pending, conversation_id, history, request):
             yield outputs
 
     async def _stream(
-        self, message: str | None, conversation_id: str, history: render.ChatMessages, request: gr.Request
+        self, pending: _Pending, conversation_id: str, history: render.ChatMessages, request: gr.Request
     ) -> AsyncIterator[tuple[Any, ...]]:
         """One reply: the chat is ``history`` plus the reply so far; the id and clock change only on phase changes."""
+        message = pending.message
         frames = self._service.stream_reply(
             user_id=user_id_for(request),
             conversation_id=parse_conversation_id(conversation_id),
             message=message,
-            params=GenerationParams(),
+            params=pending.params,
+            model=pending.model,
+            system_prompt=pending.system_prompt,
         )
         phase = None
         try:
@@ -256,21 +296,23 @@ class ChatPage:
         return [], "", "", gr.skip(), gr.update(visible=True), gr.update(visible=False)
 
     async def on_load(self, request: gr.Request) -> tuple[Any, ...]:
-        """Reopen the conversation named in the URL (``?c=``). Without one, leave the page as the user has it."""
+        """Reopen the conversation named in the URL (``?c=``) with its model and system prompt; without one,
+        leave the page as the user has it."""
         cid = parse_conversation_id(request.query_params.get("c"))
         if cid is None:
-            return gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         view = await asyncio.to_thread(self._store.load_conversation, cid, user_id_for(request))
         if view is None:
             gr.Warning("That conversation was not found; starting a new one.")
-            return [], ""
-        return render.conversation_messages(view), str(view.id)
+            return [], "", gr.skip(), gr.skip()
+        model = view.model if view.model in self._service.model_names else gr.skip()
+        return render.conversation_messages(view), str(view.id), model, view.system_prompt
 
-    async def header(self) -> str:
+    async def header(self, model: str | None) -> str:
         if not self._service.configured:
             return render.header_html(None, "no model server — set TGI_URL")
         try:
-            return render.header_html(await self._service.model_info())
+            return render.header_html(await self._service.model_info(model or None))
         except ChatLensError as exc:
             return render.header_html(None, exc.user_message)
 
@@ -284,20 +326,39 @@ class ChatPage:
         top_p: float | None = None,
         max_tokens: int | None = None,
         seed: int | None = None,
+        model: str = "",
+        system_prompt: str | None = None,
+        frequency_penalty: float | None = None,
+        stop: list[str] | None = None,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> AsyncIterator[str]:
         """Stream the reply to `message`; each update is the whole reply so far (text only).
 
         Pass the id from `/new_conversation` as `conversation_id` to continue a conversation (empty: a new one
-        each call). `temperature` 0 is greedy; `top_p` must be in (0, 1); unset values use the server's defaults.
+        each call). `temperature` 0 is greedy; `top_p` 1 and `frequency_penalty` 0 mean off; numbers out of the
+        model server's range are brought into it, a negative temperature or too many `stop` sequences are refused.
+        `model` names one of the configured model servers (empty: the first); unset values use the defaults.
         """
         cid = parse_conversation_id(conversation_id)
-        if conversation_id and cid is None:
-            raise user_error(MessageRejected("conversation_id must be an id returned by /new_conversation."))
-        params = GenerationParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
         try:
+            if conversation_id and cid is None:
+                raise MessageRejected("conversation_id must be an id returned by /new_conversation.")
+            requested = GenerationParams(
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                frequency_penalty=frequency_penalty,
+                seed=seed,
+                stop=tuple(stop or ()),
+            )
+            params = limits.clamped(requested, await self._service.known_model_info(model or None))
             frames = self._service.stream_reply(
-                user_id=user_id_for(request), conversation_id=cid, message=message, params=params
+                user_id=user_id_for(request),
+                conversation_id=cid,
+                message=message,
+                params=params,
+                model=model or None,
+                system_prompt=system_prompt,
             )
             async with aclosing(frames):
                 async for frame in frames:

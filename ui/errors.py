@@ -15,4 +15,5 @@ log = logging.getLogger(__name__)
 def user_error(exc: ChatLensError) -> gr.Error:
     if exc.detail:
         log.info("%s: %s", exc.kind, exc.detail)
-    return gr.Error(html.escape(exc.user_message), title="ChatLens", print_exception=False)
+    # The modal renders HTML: escape markup, keep quotes readable for API clients too.
+    return gr.Error(html.escape(exc.user_message, quote=False), title="ChatLens", print_exception=False)

@@ -1,0 +1,161 @@
+"""The Model panel in Chromium, and several model servers (MODELS) through the page and the API."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+from playwright.sync_api import Page, expect
+
+from analytics.models import Conversation
+from settings import ModelServer, Settings
+from tests.conftest import RunningApp, launch_app
+from tests.fake_tgi import FakeTgi
+from tests.test_browser import open_chat, send
+
+
+def open_model_panel(page: Page) -> None:
+    page.locator("#cl-panels .toggle-button").click()
+    expect(page.locator("#cl-system textarea")).to_be_visible()
+
+
+def set_value(page: Page, selector: str, value: str) -> None:
+    field = page.locator(selector)
+    field.fill(value)
+    field.press("Tab")
+
+
+def test_each_setting_reaches_the_model_server(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    open_chat(page, app.url)
+    open_model_panel(page)
+    set_value(page, "#cl-system textarea", "Answer like a pirate.")
+    set_value(page, "#cl-temperature input[type=number]", "0.3")
+    set_value(page, "#cl-top-p input[type=number]", "0.8")
+    set_value(page, "#cl-max-tokens input", "64")
+    set_value(page, "#cl-frequency input[type=number]", "0.5")
+    set_value(page, "#cl-seed input", "7")
+    set_value(page, "#cl-stop-sequences textarea", "END\nSTOP")
+    send(page, "Hello")
+    expect(page.locator("#cl-chat .cl-metrics.cl-complete")).to_be_visible(timeout=10_000)
+    body = fake_tgi.streams[-1].body
+    assert body["messages"][0] == {"role": "system", "content": "Answer like a pirate."}
+    assert (body["temperature"], body["top_p"], body["max_tokens"], body["frequency_penalty"], body["seed"]) == (
+        0.3,
+        0.8,
+        64,
+        0.5,
+        7,
+    )
+    assert body["stop"] == ["END", "STOP"]
+
+
+def test_off_values_are_sent_as_absent(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    open_chat(page, app.url)
+    open_model_panel(page)
+    set_value(page, "#cl-top-p input[type=number]", "1")
+    set_value(page, "#cl-frequency input[type=number]", "0")
+    send(page, "Hello")
+    expect(page.locator("#cl-chat .cl-metrics.cl-complete")).to_be_visible(timeout=10_000)
+    body = fake_tgi.streams[-1].body
+    assert "top_p" not in body and "frequency_penalty" not in body and "seed" not in body
+
+
+def test_a_refused_value_shows_its_reason_and_sends_nothing(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    open_chat(page, app.url)
+    open_model_panel(page)
+    set_value(page, "#cl-max-tokens input", "999999")
+    expect(page.locator("#cl-problem-max_tokens")).to_contain_text("at most 4,095 tokens")
+    set_value(page, "#cl-stop-sequences textarea", "a\nb\nc\nd\ne")
+    expect(page.locator("#cl-problem-stop")).to_contain_text("at most 4 stop sequences")
+    box = page.locator("#cl-input textarea")
+    box.fill("Will this be sent?")
+    box.press("Enter")
+    expect(page.get_by_text("at most 4,095 tokens").last).to_be_visible()
+    expect(box).to_have_value("Will this be sent?")
+    assert fake_tgi.streams == []
+    set_value(page, "#cl-max-tokens input", "100")
+    expect(page.locator("#cl-problem-max_tokens")).to_have_text("")
+
+
+def test_presets_apply_and_a_saved_one_survives_a_reload(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    open_chat(page, app.url)
+    open_model_panel(page)
+    page.locator("#cl-preset input").click()
+    page.get_by_role("option", name="Precise").click()
+    expect(page.locator("#cl-temperature input[type=number]")).to_have_value("0.2")
+    set_value(page, "#cl-temperature input[type=number]", "1.3")
+    set_value(page, "#cl-preset-name textarea", "Hot")
+    page.locator("#cl-save-preset").click()
+    expect(page.locator("#cl-preset input")).to_have_value("Hot")
+    page.reload()
+    expect(page.locator("#cl-header")).to_contain_text("fake-org/")
+    open_model_panel(page)
+    page.locator("#cl-preset input").click()
+    page.get_by_role("option", name="Balanced").click()
+    expect(page.locator("#cl-temperature input[type=number]")).to_have_value("0.7")
+    page.locator("#cl-preset input").click()
+    page.get_by_role("option", name="Hot").click()
+    expect(page.locator("#cl-temperature input[type=number]")).to_have_value("1.3")
+    send(page, "Hello")
+    expect(page.locator("#cl-chat .cl-metrics.cl-complete")).to_be_visible(timeout=10_000)
+    assert fake_tgi.streams[-1].body["temperature"] == 1.3
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningApp, FakeTgi, FakeTgi]]:
+    alpha = FakeTgi(model_id="org/alpha-7b").start()
+    beta = FakeTgi(model_id="org/beta-70b", max_total_tokens=2048, max_input_tokens=2047).start()
+    db_path = tmp_path_factory.mktemp("models") / "chatlens.duckdb"
+    settings = Settings(  # type: ignore[call-arg]
+        models=[
+            ModelServer(name="Alpha", url=alpha.url),
+            ModelServer(name="Beta", url=beta.url, params={"temperature": 0.1, "max_tokens": 256}),
+        ],
+        database_url=f"duckdb:///{db_path}",
+        info_ttl_s=0,
+        _env_file=None,
+    )
+    running, demo = launch_app(settings, Path(db_path))
+    yield running, alpha, beta
+    demo.close()
+    running.chatlens.close()
+    alpha.stop()
+    beta.stop()
+
+
+def test_the_model_picker_chooses_the_server_per_conversation(page: Page, two_models) -> None:  # type: ignore[no-untyped-def]
+    app, alpha, beta = two_models
+    page.goto(app.url)
+    expect(page.locator("#cl-header")).to_contain_text("org/alpha-7b")
+    open_model_panel(page)
+    page.locator("#cl-model input").click()
+    page.get_by_role("option", name="Beta").click()
+    expect(page.locator("#cl-temperature input[type=number]")).to_have_value("0.1")  # Beta's defaults
+    expect(page.locator("#cl-header")).to_contain_text("org/beta-70b")
+    send(page, "Which model?")
+    expect(page.locator("#cl-chat .cl-metrics.cl-complete")).to_be_visible(timeout=10_000)
+    assert len(beta.streams) == 1 and alpha.streams == []
+    assert beta.streams[0].body["max_tokens"] == 256
+    conversation = re.search(r"c=([0-9a-f-]{36})", page.url)
+    assert conversation is not None
+    [row] = app.rows(Conversation, id=uuid.UUID(conversation.group(1)))
+    assert row.settings == {"model": "Beta"} and row.model_id == "org/beta-70b"
+
+    page.goto(app.url)  # a new page starts on the first model …
+    expect(page.locator("#cl-header")).to_contain_text("org/alpha-7b")
+    page.goto(page.url + f"?c={conversation.group(1)}")  # … and the conversation reopens on its own
+    open_model_panel(page)
+    expect(page.locator("#cl-model input")).to_have_value("Beta")
+
+
+def test_the_api_picks_a_model_by_name(two_models) -> None:  # type: ignore[no-untyped-def]
+    app, alpha, beta = two_models
+    client = Client(app.url, verbose=False)
+    before = len(alpha.streams), len(beta.streams)
+    client.predict("hi", "", None, None, 99_999, None, "Beta", api_name="/chat")
+    assert (len(alpha.streams), len(beta.streams)) == (before[0], before[1] + 1)
+    assert beta.streams[-1].body["max_tokens"] == 2047  # clamped to Beta's window

@@ -1,0 +1,224 @@
+"""The Model panel (generation settings): model picker, system prompt, presets and sampling parameters.
+
+Values live in the page's controls (they apply to the next message at once) and travel with each send as plain
+inputs. Every change is checked against what the chosen model server accepts (``inference.limits``) and the reason
+appears under the control; a send with a refused value is stopped before anything is stored or sent. Presets saved
+by the user stay in the browser (``gr.BrowserState``; nothing sensitive).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from inference import limits
+from inference.service import ChatService
+from inference.types import GenerationParams
+from settings import Settings
+
+BUILT_IN_PRESETS: dict[str, dict[str, Any]] = {
+    "Precise": {"temperature": 0.2, "top_p": 0.9, "frequency_penalty": 0.0},
+    "Balanced": {"temperature": 0.7, "top_p": 0.95, "frequency_penalty": 0.0},
+    "Creative": {"temperature": 1.1, "top_p": 0.98, "frequency_penalty": 0.3},
+}
+FIELDS = ("temperature", "top_p", "max_tokens", "frequency_penalty", "seed", "stop")
+
+
+def params_from(
+    temperature: float | None,
+    top_p: float | None,
+    max_tokens: float | None,
+    frequency_penalty: float | None,
+    seed: str | float | None,
+    stop: str | None,
+) -> GenerationParams:
+    """The controls' raw values as parameters (numbers from the page arrive as floats or ``None``)."""
+    return GenerationParams(
+        temperature=None if temperature is None else float(temperature),
+        top_p=None if top_p is None else float(top_p),
+        max_tokens=None if max_tokens is None else int(max_tokens),
+        frequency_penalty=None if frequency_penalty is None else float(frequency_penalty),
+        seed=_seed(seed),
+        stop=tuple(line for line in (stop or "").splitlines() if line.strip()),
+    )
+
+
+def _seed(value: str | float | None) -> int | None:
+    """Empty means random. Anything but a whole number becomes -1, which the checks refuse with the reason."""
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return -1
+    return int(number) if number.is_integer() else -1
+
+
+@dataclass
+class GenerationControls:
+    model: gr.Dropdown
+    system_prompt: gr.Textbox
+    preset: gr.Dropdown
+    temperature: gr.Slider
+    top_p: gr.Slider
+    max_tokens: gr.Number
+    frequency_penalty: gr.Slider
+    seed: gr.Textbox
+    stop: gr.Textbox
+    problems: dict[str, gr.Markdown]
+    preset_name: gr.Textbox
+    save_preset: gr.Button
+    reset: gr.Button
+    saved_presets: gr.BrowserState
+
+    @property
+    def values(self) -> list[Any]:
+        """The inputs a send carries, in the order ``GenerationPanel.read`` takes them."""
+        return [
+            self.model,
+            self.system_prompt,
+            self.temperature,
+            self.top_p,
+            self.max_tokens,
+            self.frequency_penalty,
+            self.seed,
+            self.stop,
+        ]
+
+    @property
+    def parameters(self) -> list[Any]:
+        return [self.temperature, self.top_p, self.max_tokens, self.frequency_penalty, self.seed, self.stop]
+
+
+class GenerationPanel:
+    def __init__(self, service: ChatService, settings: Settings) -> None:
+        self._service = service
+        self._settings = settings
+        self.controls: GenerationControls | None = None
+
+    def defaults(self, model: str | None = None) -> dict[str, Any]:
+        """Balanced, the configured max new tokens, then the model's own defaults from ``MODELS``."""
+        values: dict[str, Any] = {
+            **BUILT_IN_PRESETS["Balanced"],
+            "max_tokens": self._settings.max_new_tokens,
+            "seed": "",
+            "stop": "",
+        }
+        names = self._service.model_names
+        wanted = model or (names[0] if names else None)
+        for server in self._settings.models:
+            if server.name == wanted:
+                values.update({k: ("\n".join(v) if k == "stop" else v) for k, v in server.params.items()})
+        return values
+
+    def render(self) -> GenerationControls:
+        names = self._service.model_names
+        d = self.defaults()
+        with gr.Group():
+            model = gr.Dropdown(
+                names, value=names[0] if names else None, label="Model", visible=len(names) > 1, elem_id="cl-model"
+            )
+            system_prompt = gr.Textbox(
+                self._settings.system_prompt, label="System prompt", lines=3, max_lines=10, elem_id="cl-system"
+            )
+        with gr.Row():
+            preset = gr.Dropdown(list(BUILT_IN_PRESETS), value="Balanced", label="Preset", elem_id="cl-preset", scale=3)
+            reset = gr.Button("Reset", size="sm", elem_id="cl-reset-params", scale=1)
+        problems: dict[str, gr.Markdown] = {}
+
+        def problem(name: str) -> None:
+            problems[name] = gr.Markdown("", elem_id=f"cl-problem-{name}", elem_classes=["cl-problem"])
+
+        temperature = gr.Slider(
+            0, 2, d["temperature"], step=0.05, label="Temperature (0 = greedy)", elem_id="cl-temperature"
+        )
+        problem("temperature")
+        top_p = gr.Slider(0.05, 1, d["top_p"], step=0.01, label="Top-p (1 = off)", elem_id="cl-top-p")
+        problem("top_p")
+        max_tokens = gr.Number(d["max_tokens"], label="Max new tokens", precision=0, elem_id="cl-max-tokens")
+        problem("max_tokens")
+        frequency_penalty = gr.Slider(
+            -2, 2, d["frequency_penalty"], step=0.1, label="Frequency penalty (0 = off)", elem_id="cl-frequency"
+        )
+        problem("frequency_penalty")
+        seed = gr.Textbox("", label="Seed (empty = random)", max_lines=1, elem_id="cl-seed")
+        problem("seed")
+        stop = gr.Textbox("", label="Stop sequences (one per line)", lines=2, elem_id="cl-stop-sequences")
+        problem("stop")
+        with gr.Row():
+            preset_name = gr.Textbox(
+                label="Save these settings as", placeholder="Preset name", scale=3, elem_id="cl-preset-name"
+            )
+            save_preset = gr.Button("Save", size="sm", scale=1, elem_id="cl-save-preset")
+        saved_presets = gr.BrowserState({}, storage_key="chatlens-presets", secret=self._settings.browser_state_secret)
+        self.controls = GenerationControls(
+            model,
+            system_prompt,
+            preset,
+            temperature,
+            top_p,
+            max_tokens,
+            frequency_penalty,
+            seed,
+            stop,
+            problems,
+            preset_name,
+            save_preset,
+            reset,
+            saved_presets,
+        )
+        return self.controls
+
+    def wire(self, demo: gr.Blocks) -> None:
+        c = self.controls
+        assert c is not None
+        gr.on(
+            [*(control.change for control in c.parameters), c.model.change],
+            self.check,
+            [c.model, *c.parameters],
+            list(c.problems.values()),
+            api_visibility="private",
+            show_progress="hidden",
+        )
+        c.preset.select(self.apply_preset, [c.preset, c.saved_presets], c.parameters, api_visibility="private")
+        c.reset.click(self.reset, [c.model], [c.preset, *c.parameters], api_visibility="private")
+        c.model.change(self.reset, [c.model], [c.preset, *c.parameters], api_visibility="private")
+        c.save_preset.click(
+            self.save_preset,
+            [c.preset_name, c.saved_presets, *c.parameters],
+            [c.saved_presets, c.preset, c.preset_name],
+            api_visibility="private",
+        )
+        demo.load(self.list_presets, [c.saved_presets], [c.preset], api_visibility="private")
+
+    async def check(self, model: str | None, *values: Any) -> tuple[str, ...]:
+        found = limits.problems(params_from(*values), await self._service.known_model_info(model))
+        return tuple(f"⚠ {found[name]}" if name in found else "" for name in FIELDS)
+
+    def read(
+        self, model: str | None, system_prompt: str | None, *values: Any
+    ) -> tuple[str | None, str | None, GenerationParams]:
+        return model or None, system_prompt, params_from(*values)
+
+    def apply_preset(self, name: str, saved: dict[str, Any] | None) -> tuple[Any, ...]:
+        preset = {**BUILT_IN_PRESETS, **(saved or {})}.get(name, {})
+        return tuple(preset[field] if field in preset else gr.skip() for field in FIELDS)
+
+    def reset(self, model: str | None) -> tuple[Any, ...]:
+        d = self.defaults(model)
+        return ("Balanced", *(d[field] for field in FIELDS))
+
+    def save_preset(self, name: str, saved: dict[str, Any] | None, *values: Any) -> tuple[Any, ...]:
+        name = (name or "").strip()[:40]
+        if not name:
+            raise gr.Error("Give the preset a name first.")
+        if name in BUILT_IN_PRESETS:
+            raise gr.Error(f"{name!r} is a built-in preset; choose another name.")
+        presets = {**(saved or {}), name: dict(zip(FIELDS, values, strict=True))}
+        return presets, gr.update(choices=[*BUILT_IN_PRESETS, *presets], value=name), ""
+
+    def list_presets(self, saved: dict[str, Any] | None) -> Any:
+        return gr.update(choices=[*BUILT_IN_PRESETS, *(saved or {})])
