@@ -159,3 +159,21 @@ def test_the_api_picks_a_model_by_name(two_models) -> None:  # type: ignore[no-u
     client.predict("hi", "", None, None, 99_999, None, "Beta", api_name="/chat")
     assert (len(alpha.streams), len(beta.streams)) == (before[0], before[1] + 1)
     assert beta.streams[-1].body["max_tokens"] == 2047  # clamped to Beta's window
+
+
+def test_settings_survive_a_reload(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    open_chat(page, app.url)
+    open_model_panel(page)
+    set_value(page, "#cl-system textarea", "Be brief.")
+    set_value(page, "#cl-temperature input[type=number]", "0.45")
+    set_value(page, "#cl-max-tokens input", "77")
+    expect(page.locator("#cl-problem-max_tokens")).to_have_text("")  # the change round trip has finished
+    page.reload()
+    open_chat(page, page.url)
+    open_model_panel(page)
+    expect(page.locator("#cl-system textarea")).to_have_value("Be brief.")
+    expect(page.locator("#cl-temperature input[type=number]")).to_have_value("0.45")
+    send(page, "Hello")
+    expect(page.locator("#cl-chat .cl-metrics.cl-complete")).to_be_visible(timeout=10_000)
+    body = fake_tgi.streams[-1].body
+    assert (body["temperature"], body["max_tokens"], body["messages"][0]["content"]) == (0.45, 77, "Be brief.")

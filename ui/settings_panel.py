@@ -73,6 +73,7 @@ class GenerationControls:
     save_preset: gr.Button
     reset: gr.Button
     saved_presets: gr.BrowserState
+    remembered: gr.BrowserState
 
     @property
     def values(self) -> list[Any]:
@@ -153,7 +154,9 @@ class GenerationPanel:
                 label="Save these settings as", placeholder="Preset name", scale=3, elem_id="cl-preset-name"
             )
             save_preset = gr.Button("Save", size="sm", scale=1, elem_id="cl-save-preset")
-        saved_presets = gr.BrowserState({}, storage_key="chatlens-presets", secret=self._settings.browser_state_secret)
+        secret = self._settings.browser_state_secret
+        saved_presets = gr.BrowserState({}, storage_key="chatlens-presets", secret=secret)
+        remembered = gr.BrowserState({}, storage_key="chatlens-generation", secret=secret)
         self.controls = GenerationControls(
             model,
             system_prompt,
@@ -169,6 +172,7 @@ class GenerationPanel:
             save_preset,
             reset,
             saved_presets,
+            remembered,
         )
         return self.controls
 
@@ -193,6 +197,16 @@ class GenerationPanel:
             api_visibility="private",
         )
         demo.load(self.list_presets, [c.saved_presets], [c.preset], api_visibility="private")
+        # The current values outlive a reload: kept in the browser, put back on load.
+        gr.on(
+            [control.change for control in (c.system_prompt, *c.parameters)],
+            self.remember,
+            [c.system_prompt, *c.parameters],
+            c.remembered,
+            api_visibility="private",
+            show_progress="hidden",
+        )
+        demo.load(self.restore, [c.remembered], [c.system_prompt, *c.parameters], api_visibility="private")
 
     async def check(self, model: str | None, *values: Any) -> tuple[str, ...]:
         found = limits.problems(params_from(*values), await self._service.known_model_info(model))
@@ -219,6 +233,15 @@ class GenerationPanel:
             raise gr.Error(f"{name!r} is a built-in preset; choose another name.")
         presets = {**(saved or {}), name: dict(zip(FIELDS, values, strict=True))}
         return presets, gr.update(choices=[*BUILT_IN_PRESETS, *presets], value=name), ""
+
+    def remember(self, system_prompt: str, *values: Any) -> dict[str, Any]:
+        return {"system_prompt": system_prompt, **dict(zip(FIELDS, values, strict=True))}
+
+    def restore(self, remembered: dict[str, Any] | None, request: gr.Request) -> tuple[Any, ...]:
+        kept = dict(remembered or {})
+        if request.query_params.get("c"):
+            kept.pop("system_prompt", None)  # a reopened conversation brings its own
+        return tuple(kept[name] if name in kept else gr.skip() for name in ("system_prompt", *FIELDS))
 
     def list_presets(self, saved: dict[str, Any] | None) -> Any:
         return gr.update(choices=[*BUILT_IN_PRESETS, *(saved or {})])
