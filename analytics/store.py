@@ -24,6 +24,9 @@ from analytics.models import Base, Conversation, Generation, Message
 log = logging.getLogger(__name__)
 
 
+SCHEMA_LOCK_KEY = 0x43484154  # any fixed number, the same in every replica
+
+
 class StoreUnavailable(RuntimeError):
     """The database cannot be opened; the message says why and what to do."""
 
@@ -69,10 +72,14 @@ class Store:
                 raise StoreUnavailable(f"Cannot create the folder for the database {path}: {exc}") from exc
         engine = create_engine(url, pool_size=8, max_overflow=8, pool_timeout=30)
         try:
-            Base.metadata.create_all(engine)
+            with engine.begin() as connection:
+                if engine.dialect.name == "postgresql":
+                    # Replicas starting together would race to create the same tables: one at a time.
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                Base.metadata.create_all(connection)
         except DBAPIError as exc:
             engine.dispose()
-            if "lock" in str(exc.orig).lower():
+            if path is not None and "lock" in str(exc.orig).lower():
                 raise StoreUnavailable(
                     f"The database file {path} is already open in another process. DuckDB allows one ChatLens "
                     "process per file: stop the other one, point DATABASE_URL at another file, or use "

@@ -170,3 +170,11 @@ def test_a_batch_applies_its_jobs_in_order(store) -> None:  # type: ignore[no-un
         (2, "assistant", "answer"),
         (3, "user", "second"),
     ]
+
+
+def test_replicas_starting_together_create_the_schema_once(postgres) -> None:  # type: ignore[no-untyped-def]
+    url = postgres.new_database()
+    code = f"from analytics.store import Store; Store.open({url!r}).close()"
+    starts = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.PIPE) for _ in range(4)]
+    errors = [process.communicate(timeout=60)[1].decode() for process in starts]
+    assert [process.returncode for process in starts] == [0, 0, 0, 0], errors

@@ -72,8 +72,10 @@ class GenerationControls:
     preset_name: gr.Textbox
     save_preset: gr.Button
     reset: gr.Button
-    saved_presets: gr.BrowserState
-    remembered: gr.BrowserState
+    # Created in wire(), at the page's top level: Gradio mounts a tab's components only once the tab is opened,
+    # and a BrowserState that is not mounted at load never reads its storage.
+    saved_presets: gr.BrowserState = None  # type: ignore[assignment]
+    remembered: gr.BrowserState = None  # type: ignore[assignment]
 
     @property
     def values(self) -> list[Any]:
@@ -154,9 +156,6 @@ class GenerationPanel:
                 label="Save these settings as", placeholder="Preset name", scale=3, elem_id="cl-preset-name"
             )
             save_preset = gr.Button("Save", size="sm", scale=1, elem_id="cl-save-preset")
-        secret = self._settings.browser_state_secret
-        saved_presets = gr.BrowserState({}, storage_key="chatlens-presets", secret=secret)
-        remembered = gr.BrowserState({}, storage_key="chatlens-generation", secret=secret)
         self.controls = GenerationControls(
             model,
             system_prompt,
@@ -171,14 +170,15 @@ class GenerationPanel:
             preset_name,
             save_preset,
             reset,
-            saved_presets,
-            remembered,
         )
         return self.controls
 
     def wire(self, demo: gr.Blocks) -> None:
         c = self.controls
         assert c is not None
+        secret = self._settings.browser_state_secret
+        c.saved_presets = gr.BrowserState({}, storage_key="chatlens-presets", secret=secret)
+        c.remembered = gr.BrowserState({}, storage_key="chatlens-generation", secret=secret)
         gr.on(
             [*(control.change for control in c.parameters), c.model.change],
             self.check,
