@@ -11,10 +11,13 @@ $(PY):
 
 # Runtime packages at the locked versions (requirements.txt = the lock without hashes); dev tools on top.
 install: $(PY)
-	$(PY) -m pip install --quiet -c requirements.txt -e '.[dev]'
+	@echo "Installing ChatLens. The first time, llama-cpp-python (the local demo model's server) compiles"
+	@echo "llama.cpp: about 8 minutes on 2 cores; later installs reuse pip's cached wheel."
+	$(PY) -m pip install --quiet -c requirements.txt -e '.[dev,local]'
 
+# Without TGI_URL/MODELS, local mode starts the small CPU demo model (set LOCAL_MODE=false to get the bare page).
 run:
-	$(PY) app.py
+	LOCAL_MODE=$${LOCAL_MODE:-true} $(PY) app.py
 
 test:
 	$(PY) -m pytest
@@ -26,6 +29,7 @@ lint:
 
 bench:
 	$(PY) -m benchmarks.bench_stream
+	$(PY) -m benchmarks.bench_local
 
 # After changing dependencies in pyproject.toml: re-pin (add --upgrade to move the pins forward).
 lock:

@@ -10,6 +10,7 @@ import signal
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 # Read by Gradio when it is imported: no beacons, and a cheap per-event analytics summary.
@@ -21,10 +22,11 @@ from pydantic import ValidationError
 
 from analytics.recorder import WriteBehindRecorder
 from analytics.store import Store, StoreUnavailable
+from inference.local import LOCAL_MODEL_NAME, LocalModelServer, LocalModelUnavailable, packaged_model_path
 from inference.pacing import FrameBudget
 from inference.service import ChatService
 from inference.tgi import TgiGenerator, model_server_answers
-from settings import Settings
+from settings import ModelServer, Settings
 
 log = logging.getLogger("chatlens")
 
@@ -64,6 +66,7 @@ class ChatLens:
             max_message_chars=settings.max_message_chars,
             max_new_tokens=settings.max_new_tokens,
             system_prompt=settings.system_prompt,
+            model_defaults={model.name: model.default_params() for model in settings.models},
         )
         return cls(settings, store, recorder, generators, service)
 
@@ -100,17 +103,37 @@ def _first_problem(exc: ValidationError) -> str:
     return f"{name}: {error['msg']}"
 
 
+def start_local_model(settings: Settings) -> tuple[Settings, LocalModelServer]:
+    """Local mode: start llama.cpp's server with the small CPU model and point ChatLens at it like at TGI."""
+    model_path = settings.local_model or packaged_model_path()
+    local = LocalModelServer(
+        model_path=model_path,
+        chat_format=settings.local_chat_format,
+        context_tokens=settings.local_context_tokens,
+        log_path=Path("data") / "local-model.log",
+        alias=LOCAL_MODEL_NAME,
+    )
+    local.start()
+    server = ModelServer(name=LOCAL_MODEL_NAME, url=local.url, params={"max_tokens": settings.local_max_new_tokens})
+    return settings.model_copy(update={"models": [server]}), local
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per request
     args = parse_args(argv)
+    local: LocalModelServer | None = None
     try:
-        chatlens = ChatLens.build(Settings())
+        settings = Settings()
+        if not settings.models and settings.local_mode:
+            settings, local = start_local_model(settings)
+        chatlens = ChatLens.build(settings)
     except ValidationError as exc:
         raise SystemExit(f"ChatLens cannot start: bad configuration: {_first_problem(exc)}") from None
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, LocalModelUnavailable) as exc:
+        if local is not None:
+            local.stop()
         raise SystemExit(f"ChatLens cannot start: {exc}") from None
-    settings = chatlens.settings
     if settings.space_id and not settings.space_has_storage and "DATABASE_URL" not in os.environ:
         log.warning("this Space has no persistent storage (/data): conversations will not survive a restart")
     if not settings.models:
@@ -132,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         demo.close()
     finally:
         chatlens.close()
+        if local is not None:
+            local.stop()
     log.info("stopped cleanly")
 
 

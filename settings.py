@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from inference.types import GenerationParams
+
 
 def _http_url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
@@ -36,6 +38,13 @@ class ModelServer(BaseModel):
     def _url(cls, value: str) -> str:
         return _http_url(value)
 
+    def default_params(self) -> GenerationParams:
+        known = {k: v for k, v in self.params.items() if k in GenerationParams.__dataclass_fields__}
+        if isinstance(known.get("stop"), list | str):
+            stop = known["stop"]
+            known["stop"] = tuple([stop] if isinstance(stop, str) else stop)
+        return GenerationParams(**known)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
@@ -48,6 +57,14 @@ class Settings(BaseSettings):
         default_factory=list,
         description='Several model servers, as JSON: [{"name":"Llama 8B","url":"http://tgi-a","params":{…}}, …].',
     )
+    local_mode: bool = Field(
+        default=False,
+        description="Without TGI_URL/MODELS: start a small CPU model (llama.cpp) beside ChatLens (`make run` does).",
+    )
+    local_model: Path | None = Field(default=None, description="GGUF file for local mode (default: Gemma 3 270M).")
+    local_chat_format: str = Field(default="gemma", description="llama.cpp chat format of the local model.")
+    local_context_tokens: int = Field(default=2048, ge=256, description="Context window of the local model.")
+    local_max_new_tokens: int = Field(default=200, ge=1, description="Cap on one reply of the local model.")
     tgi_api_key: SecretStr | None = Field(
         default=None, description="Bearer token sent to the model server (TGI --api-key, vLLM --api-key)."
     )

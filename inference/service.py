@@ -138,9 +138,12 @@ class ChatService:
         max_message_chars: int,
         max_new_tokens: int,
         system_prompt: str = "",
+        model_defaults: Mapping[str, GenerationParams] | None = None,
     ) -> None:
-        """``generators``: the configured model servers by name; the first is the default."""
+        """``generators``: the configured model servers by name; the first is the default. ``model_defaults``:
+        per model, the parameters used where a request leaves one unset."""
         self._generators = dict(generators)
+        self._model_defaults = dict(model_defaults or {})
         self._recorder = recorder
         self._budget = budget
         self._max_message_chars = max_message_chars
@@ -262,7 +265,7 @@ class ChatService:
             info = await generator.info()
         except errors.ChatLensError as exc:
             failure = exc
-        params = self._effective_params(limits.checked(params, info), info)
+        params = self._effective_params(limits.checked(self._with_defaults(params, model), info), info)
         if message is None:
             if conversation_id is None:
                 raise errors.MessageRejected("There is no reply to retry yet.")
@@ -284,6 +287,20 @@ class ChatService:
             idle.set()
             if self._active.get(turn.conversation_id) is idle:
                 del self._active[turn.conversation_id]
+
+    def _with_defaults(self, params: GenerationParams, model: str | None) -> GenerationParams:
+        name = model or next(iter(self._generators), None)
+        defaults = self._model_defaults.get(name or "")
+        if defaults is None:
+            return params
+        unset = {
+            field: getattr(defaults, field)
+            for field in ("max_tokens", "temperature", "top_p", "frequency_penalty", "seed")
+            if getattr(params, field) is None and getattr(defaults, field) is not None
+        }
+        if not params.stop and defaults.stop:
+            unset["stop"] = defaults.stop
+        return replace(params, **unset)
 
     def _effective_params(self, params: GenerationParams, info: ModelInfo | None) -> GenerationParams:
         if params.max_tokens is not None:

@@ -24,7 +24,7 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import httpx2
-from huggingface_hub import AsyncInferenceClient, InferenceClient, set_async_client_factory
+from huggingface_hub import AsyncInferenceClient, get_session, set_async_client_factory
 from huggingface_hub.errors import (
     GenerationError,
     HfHubHTTPError,
@@ -41,6 +41,8 @@ from inference.types import ChatMessage, GenerationParams, ModelInfo, TokenChunk
 log = logging.getLogger(__name__)
 
 _SHOWN_DETAIL_CHARS = 300
+# Who answers /v1/models: vLLM says "vllm", llama.cpp's llama-server "llamacpp", llama-cpp-python's server "me".
+_BACKEND_BY_OWNER = {"vllm": "vllm", "llamacpp": "llama.cpp", "me": "llama.cpp"}
 
 # huggingface_hub takes its HTTP client from one process-wide factory; the pool of the generator making the
 # call is passed to it through this context variable, so two generators never share or swap pools.
@@ -202,20 +204,32 @@ class TgiGenerator:
             response.raise_for_status()
             models = response.json().get("data") or [{}]
         model_id = str(models[0].get("id") or "unknown model")
-        return ModelInfo(model_id=model_id, backend="openai", request_model=model_id, server_url=self.base_url)
+        backend = _BACKEND_BY_OWNER.get(str(models[0].get("owned_by")), "openai")
+        return ModelInfo(model_id=model_id, backend=backend, request_model=model_id, server_url=self.base_url)
 
     async def health(self) -> bool:
+        """TGI's (and llama-server's) ``/health``; a server without one (404) is healthy if it lists a model."""
         try:
-            async with self._client() as client:
-                return bool(await client.health_check())
+            async with self._new_http_client() as http:
+                status = (await http.get(f"{self.base_url}/health")).status_code
+                if status == 404:
+                    status = (await http.get(f"{self.base_url}/v1/models")).status_code
+                return status == 200
         except Exception:
             return False
 
 
 def model_server_answers(base_url: str, *, timeout_s: float) -> bool:
-    """A blocking health check for start-up (its own client: the streaming pool belongs to the serving loop)."""
+    """A blocking health check for start-up (its own client: the streaming pool belongs to the serving loop).
+
+    ``/health`` where the server has one (TGI, llama-server), else ``/v1/models`` (llama-cpp-python's server).
+    """
+    base_url = base_url.rstrip("/")
     try:
-        return bool(InferenceClient(base_url=base_url, provider="hf-inference", timeout=timeout_s).health_check())
+        status = get_session().get(f"{base_url}/health", timeout=timeout_s).status_code
+        if status == 404:
+            status = get_session().get(f"{base_url}/v1/models", timeout=timeout_s).status_code
+        return status == 200
     except Exception:
         return False
 

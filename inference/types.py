@@ -50,7 +50,7 @@ class ModelInfo:
     """What the model server says about itself (TGI ``/info``; ``/v1/models`` for other servers)."""
 
     model_id: str
-    backend: Literal["tgi", "openai"]
+    backend: str  # "tgi", "vllm", "llama.cpp" or "openai" (another Messages-API server)
     request_model: str
     server_url: str
     version: str | None = None

@@ -65,8 +65,11 @@ def test_sigterm_lets_replies_finish_then_saves_the_rest_as_stopped(tmp_path: Pa
         slow_tgi.next(Behaviour(tokens=20, token_interval_s=0.05), Behaviour(tokens=400, token_interval_s=0.02))
         short_id, long_id = str(uuid.uuid4()), str(uuid.uuid4())
         short = client.submit("short one", short_id, api_name="/chat")
-        client.submit("long one", long_id, api_name="/chat")
         deadline = time.monotonic() + 10
+        while not slow_tgi.streams:  # one at a time, so each gets its scripted behaviour
+            assert time.monotonic() < deadline, "short stream did not start"
+            time.sleep(0.02)
+        client.submit("long one", long_id, api_name="/chat")
         while len(slow_tgi.streams) < 2 or slow_tgi.streams[1].tokens_sent < 5:
             assert time.monotonic() < deadline, "streams did not start"
             time.sleep(0.02)
