@@ -16,117 +16,24 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
-from contextlib import aclosing
-from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from dataclasses import replace
+from typing import Literal
 
 from inference import errors, limits
 from inference.pacing import FrameBudget
+from inference.ports import Recorder, ReplyFrame, TextGenerator
 from inference.types import (
     ChatMessage,
     ConversationSetup,
     GenerationMetrics,
     GenerationParams,
     ModelInfo,
-    TokenChunk,
     TurnRecord,
     TurnStart,
 )
+from inference.upstream import Upstream
 
 log = logging.getLogger(__name__)
-
-Phase = Literal["waiting", "generating", "complete", "stopped", "error"]
-
-
-class TextGenerator(Protocol):
-    base_url: str
-
-    def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncGenerator[TokenChunk, None]: ...
-
-    async def info(self) -> ModelInfo: ...
-
-    async def health(self) -> bool: ...
-
-
-class Recorder(Protocol):
-    async def begin_turn(
-        self,
-        *,
-        user_id: uuid.UUID,
-        conversation_id: uuid.UUID | None,
-        content: str,
-        model_id: str | None,
-        setup: ConversationSetup | None = None,
-    ) -> TurnStart: ...
-
-    async def begin_retry(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> TurnStart: ...
-
-    def finish_turn(self, record: TurnRecord) -> Awaitable[None]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyFrame:
-    """One screen update of a streaming reply. ``text`` is the whole reply so far."""
-
-    conversation_id: uuid.UUID
-    text: str
-    phase: Phase
-    elapsed_s: float
-    metrics: GenerationMetrics | None = None
-    error: errors.ChatLensError | None = None
-
-    @property
-    def is_final(self) -> bool:
-        return self.phase in ("complete", "stopped", "error")
-
-
-class _Upstream:
-    """Reads the model stream in its own task; the consumer only looks at what has arrived."""
-
-    def __init__(self, chunks: AsyncGenerator[TokenChunk, None]) -> None:
-        self._chunks = chunks
-        self.parts: list[str] = []
-        self.counted_tokens = 0
-        self.usage_tokens: int | None = None
-        self.prompt_tokens: int | None = None
-        self.finish_reason: str | None = None
-        self.first_token_at: float | None = None
-        self.last_token_at: float | None = None
-        self.error: errors.ChatLensError | None = None
-        self.arrived = asyncio.Event()
-        self.ended = asyncio.Event()
-
-    async def run(self) -> None:
-        try:
-            async with aclosing(self._chunks) as chunks:
-                async for chunk in chunks:
-                    if chunk.text:
-                        now = time.monotonic()
-                        if self.first_token_at is None:
-                            self.first_token_at = now
-                        self.last_token_at = now
-                        self.parts.append(chunk.text)
-                        self.counted_tokens += 1
-                        self.arrived.set()
-                    if chunk.finish_reason:
-                        self.finish_reason = chunk.finish_reason
-                    if chunk.completion_tokens is not None:
-                        self.usage_tokens = chunk.completion_tokens
-                    if chunk.prompt_tokens is not None:
-                        self.prompt_tokens = chunk.prompt_tokens
-        except errors.ChatLensError as exc:
-            self.error = exc
-        except Exception as exc:
-            log.exception("model stream failed")
-            self.error = errors.GenerationFailed(detail=repr(exc))
-        finally:
-            self.ended.set()
-            self.arrived.set()
-
-    @property
-    def output_tokens(self) -> int:
-        return self.usage_tokens if self.usage_tokens is not None else self.counted_tokens
-
 
 class ChatService:
     def __init__(
@@ -329,7 +236,7 @@ class ChatService:
     ) -> AsyncIterator[ReplyFrame]:
         cid = turn.conversation_id
         in_flight = self._budget.active
-        upstream = _Upstream(generator.stream(prompt, params))
+        upstream = Upstream(generator.stream(prompt, params))
         text = ""
         recorded = False
 

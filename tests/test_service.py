@@ -13,7 +13,8 @@ import pytest
 from analytics.recorder import WriteBehindRecorder
 from analytics.store import Store
 from inference.pacing import FrameBudget
-from inference.service import ChatService, ReplyFrame
+from inference.ports import ReplyFrame
+from inference.service import ChatService
 from inference.tgi import TgiGenerator
 from inference.types import GenerationParams
 from tests.fake_tgi import Behaviour, FakeTgi

@@ -148,31 +148,14 @@ class ChatPage:
             api_visibility="private",
             show_progress="hidden",
         )
-        sent = taken.success(
-            self.stream_message,
-            [p.pending, p.conversation_id, p.chatbot],
-            streaming,
-            api_visibility="private",
-            concurrency_limit=limit,
-            show_progress="hidden",
-        )
-        sent.then(self.idle_buttons, None, buttons, api_visibility="private", show_progress="hidden")
-
+        sent = self._stream_after(taken, p, streaming, buttons)
         retried = p.retry.click(
             self.take_retry,
             [p.conversation_id, p.chatbot, *settings],
             [p.chatbot, p.pending, *buttons],
             api_visibility="private",
         )
-        regenerated = retried.success(
-            self.stream_message,
-            [p.pending, p.conversation_id, p.chatbot],
-            streaming,
-            api_visibility="private",
-            concurrency_limit=limit,
-            show_progress="hidden",
-        )
-        regenerated.then(self.idle_buttons, None, buttons, api_visibility="private", show_progress="hidden")
+        regenerated = self._stream_after(retried, p, streaming, buttons)
 
         # The browser runs a click's listeners in order, each to its end: cancel first, then reload the reply.
         p.stop.click(None, None, None, cancels=[sent, regenerated])
@@ -211,6 +194,19 @@ class ChatPage:
 
         gr.api(self.chat, api_name="chat", concurrency_limit=limit)  # type: ignore[attr-defined]
         gr.api(self.new_conversation, api_name="new_conversation")  # type: ignore[attr-defined]
+
+    def _stream_after(self, accepted: Any, p: _Parts, streaming: list[Any], buttons: list[Any]) -> Any:
+        """Once a send or retry is accepted: stream the reply, then put the buttons back. Returns the stream event."""
+        stream = accepted.success(
+            self.stream_message,
+            [p.pending, p.conversation_id, p.chatbot],
+            streaming,
+            api_visibility="private",
+            concurrency_limit=self._settings.max_concurrent_streams,
+            show_progress="hidden",
+        )
+        stream.then(self.idle_buttons, None, buttons, api_visibility="private", show_progress="hidden")
+        return stream
 
     # -- UI handlers -------------------------------------------------------------------------------------------
 

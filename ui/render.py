@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from analytics.store import ConversationView
-from inference.service import ReplyFrame
+from inference.ports import ReplyFrame
 from inference.types import GenerationMetrics, ModelInfo
 
 ChatMessages = list[dict[str, Any]]

@@ -1,0 +1,67 @@
+"""The boundaries ChatService owns: what it needs from a model server and from a recorder, and what it yields.
+
+The TGI adapter and the DuckDB/PostgreSQL recorder satisfy these structurally; ``inference`` never imports them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from inference import errors
+from inference.types import (
+    ChatMessage,
+    ConversationSetup,
+    GenerationMetrics,
+    GenerationParams,
+    ModelInfo,
+    TokenChunk,
+    TurnRecord,
+    TurnStart,
+)
+
+Phase = Literal["waiting", "generating", "complete", "stopped", "error"]
+
+
+class TextGenerator(Protocol):
+    base_url: str
+
+    def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncGenerator[TokenChunk, None]: ...
+
+    async def info(self) -> ModelInfo: ...
+
+    async def health(self) -> bool: ...
+
+
+class Recorder(Protocol):
+    async def begin_turn(
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID | None,
+        content: str,
+        model_id: str | None,
+        setup: ConversationSetup | None = None,
+    ) -> TurnStart: ...
+
+    async def begin_retry(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> TurnStart: ...
+
+    def finish_turn(self, record: TurnRecord) -> Awaitable[None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyFrame:
+    """One screen update of a streaming reply. ``text`` is the whole reply so far."""
+
+    conversation_id: uuid.UUID
+    text: str
+    phase: Phase
+    elapsed_s: float
+    metrics: GenerationMetrics | None = None
+    error: errors.ChatLensError | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.phase in ("complete", "stopped", "error")
