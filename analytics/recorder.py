@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analytics.store import Store
-from analytics.writes import Reply, Retry, UserTurn, WriteJob, apply_batch
+from analytics.writes import Delete, Rename, Reply, Retry, UserTurn, WriteJob, apply_batch
 from inference.errors import ChatLensError
 from inference.types import ConversationSetup, TurnRecord, TurnStart
 
@@ -70,6 +70,12 @@ class WriteBehindRecorder:
     async def begin_retry(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> TurnStart:
         turn: TurnStart = await self._await(self._submit(Retry(user_id, conversation_id)))
         return turn
+
+    async def rename(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str) -> None:
+        await self._await(self._submit(Rename(user_id, conversation_id, title)))
+
+    async def delete(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+        await self._await(self._submit(Delete(user_id, conversation_id)))
 
     def finish_turn(self, record: TurnRecord) -> asyncio.Future[None]:
         """Queue the reply for the next group commit; await the result to know it is durable."""

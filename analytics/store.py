@@ -12,10 +12,11 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, create_engine, func, or_, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
@@ -38,6 +39,13 @@ class MessageView:
     content: str
     status: str
     metrics: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    id: uuid.UUID
+    title: str
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +131,31 @@ class Store:
                     MessageView(m.id, m.role, m.content, m.status, _metrics_of(g) if g else None) for m, g in rows
                 ],
             )
+
+    def list_conversations(
+        self, user_id: uuid.UUID, *, search: str = "", limit: int = 200
+    ) -> list[ConversationSummary]:
+        """The user's conversations, newest first; ``search`` matches titles and message text (case-insensitive)."""
+        query = (
+            select(Conversation.id, Conversation.title, Conversation.updated_at)
+            .where(Conversation.user_id == user_id, Conversation.deleted_at.is_(None))
+            .order_by(Conversation.updated_at.desc())
+            .limit(limit)
+        )
+        if search.strip():
+            pattern = f"%{_escape_like(search.strip().lower())}%"
+            in_messages = (
+                select(Message.id)
+                .where(Message.conversation_id == Conversation.id, func.lower(Message.content).like(pattern, "\\"))
+                .exists()
+            )
+            query = query.where(or_(func.lower(Conversation.title).like(pattern, "\\"), in_messages))
+        with self.sessions() as session:
+            return [ConversationSummary(cid, title, updated_at) for cid, title, updated_at in session.execute(query)]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _metrics_of(generation: Generation) -> dict[str, Any]:

@@ -46,7 +46,22 @@ class Reply:
     record: TurnRecord
 
 
-WriteJob = UserTurn | Retry | Reply
+@dataclass(frozen=True, slots=True)
+class Rename:
+    user_id: uuid.UUID
+    conversation_id: uuid.UUID
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Soft delete: the conversation leaves the list and search; its rows (and metrics) stay."""
+
+    user_id: uuid.UUID
+    conversation_id: uuid.UUID
+
+
+WriteJob = UserTurn | Retry | Reply | Rename | Delete
 
 
 @dataclass(slots=True)
@@ -97,6 +112,11 @@ def apply_batch(session: Session, jobs: Sequence[WriteJob], known_users: set[uui
                 results.append(_user_turn(job, state, rows, now))
             elif isinstance(job, Retry):
                 results.append(_retry(job, state, rows, now))
+            elif isinstance(job, Rename | Delete):
+                _owned(state, job.conversation_id, job.user_id)
+                change = {"title": job.title} if isinstance(job, Rename) else {"deleted_at": now}
+                rows.setups.setdefault(job.conversation_id, {}).update(change)
+                results.append(None)
             else:
                 _reply(job.record, state, rows, now)
                 results.append(None)

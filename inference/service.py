@@ -35,6 +35,7 @@ from inference.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
+
 class ChatService:
     def __init__(
         self,

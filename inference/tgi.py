@@ -21,6 +21,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from typing import Any
 
 import httpx2
@@ -112,7 +113,27 @@ class TgiGenerator:
     async def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams
     ) -> AsyncGenerator[TokenChunk, None]:
-        """Yield the reply chunk by chunk. Closing this generator closes the upstream HTTP stream."""
+        """Yield the reply chunk by chunk. Closing this generator closes the upstream HTTP stream.
+
+        A stream that breaks before its first chunk is tried once more: after a model server restarts, the pool's
+        kept-alive connection to the old process is dead, and nothing has reached the user yet.
+        """
+        for attempt in (1, 2):
+            started = False
+            try:
+                async with aclosing(self._attempt(messages, params)) as chunks:
+                    async for chunk in chunks:
+                        started = True
+                        yield chunk
+                return
+            except errors.IncompleteReply:
+                if started or attempt == 2:
+                    raise
+                log.info("the model stream broke before its first chunk; retrying on a fresh connection")
+
+    async def _attempt(
+        self, messages: Sequence[ChatMessage], params: GenerationParams
+    ) -> AsyncGenerator[TokenChunk, None]:
         info = await self.info()
         finish_reason: str | None = None
         try:

@@ -166,3 +166,16 @@ def test_pool_serves_more_than_100_streams_at_once(fake_tgi: FakeTgi) -> None:
 
 async def collect_without_close(generator: TgiGenerator) -> str:
     return "".join([c.text async for c in generator.stream(HELLO, GenerationParams())])
+
+
+def test_a_stream_broken_before_its_first_chunk_is_retried_once(fake_tgi: FakeTgi) -> None:
+    fake_tgi.next(Behaviour(truncate_after=0), Behaviour(tokens=3))
+    chunks = run(collect(generator_for(fake_tgi.url)))
+    assert "".join(c.text for c in chunks) == "w0 w1 w2"
+    assert len(fake_tgi.streams) == 2
+
+
+def test_a_second_break_before_the_first_chunk_is_reported(fake_tgi: FakeTgi) -> None:
+    fake_tgi.next(Behaviour(truncate_after=0), Behaviour(truncate_after=0))
+    with pytest.raises(errors.IncompleteReply):
+        run(collect(generator_for(fake_tgi.url)))

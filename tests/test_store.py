@@ -178,3 +178,31 @@ def test_replicas_starting_together_create_the_schema_once(postgres) -> None:  #
     starts = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.PIPE) for _ in range(4)]
     errors = [process.communicate(timeout=60)[1].decode() for process in starts]
     assert [process.returncode for process in starts] == [0, 0, 0, 0], errors
+
+
+def test_conversations_list_newest_first_search_rename_and_delete(store) -> None:  # type: ignore[no-untyped-def]
+    db, recorder = store
+    user, other = uuid.uuid4(), uuid.uuid4()
+
+    async def scenario() -> list[uuid.UUID]:
+        ids = []
+        for text in ("Plan a trip to Lisbon", "50% off_sale notes", "Recipe for bread"):
+            turn = await recorder.begin_turn(user_id=user, conversation_id=None, content=text, model_id=None)
+            await recorder.finish_turn(reply(turn.conversation_id, user, f"answer about {text.split()[-1]}"))
+            ids.append(turn.conversation_id)
+        await recorder.begin_turn(user_id=other, conversation_id=None, content="Lisbon too", model_id=None)
+        await recorder.rename(user_id=user, conversation_id=ids[0], title="Portugal trip")
+        await recorder.delete(user_id=user, conversation_id=ids[2])
+        with pytest.raises(MessageRejected):
+            await recorder.rename(user_id=other, conversation_id=ids[1], title="mine now")
+        return ids
+
+    trip, sale, bread = asyncio.run(scenario())
+    listed = db.list_conversations(user)
+    assert [c.id for c in listed] == [sale, trip]  # newest activity first (a rename is not activity), deleted gone
+    assert listed[1].title == "Portugal trip"
+    assert [c.id for c in db.list_conversations(user, search="LISBON")] == [trip]  # message text, any case
+    assert [c.id for c in db.list_conversations(user, search="50%")] == [sale]  # LIKE wildcards are literal
+    assert db.list_conversations(user, search="0%o") == []
+    assert db.list_conversations(user, search="bread") == []  # deleted: out of search too
+    assert db.load_conversation(bread, user) is None

@@ -20,6 +20,11 @@ CSS = """
 """
 
 HEAD = """
+<style>
+  /* Phones: room for the conversation sidebar's toggle beside the header. In HEAD because Gradio keeps only a
+     scoped copy of @media rules given through launch(css=...). */
+  @media (max-width: 640px) { #cl-header { padding-left: 2.2rem; } }
+</style>
 <script>
 (() => {
   // The running clock: each .cl-clock carries the server's elapsed seconds when it was drawn; count on from there.

@@ -26,6 +26,7 @@ from settings import Settings
 from ui import render
 from ui.assets import SET_URL_JS
 from ui.errors import user_error
+from ui.history import CLOSE_ON_PHONES_JS, HistoryControls, HistoryPanel
 from ui.settings_panel import GenerationControls, GenerationPanel
 from ui.theme_panel import ThemePanel
 
@@ -75,6 +76,7 @@ class _Parts:
     conversation_id: gr.Textbox
     pending: gr.State
     generation: GenerationControls
+    history: HistoryControls
 
 
 class ChatPage:
@@ -87,6 +89,7 @@ class ChatPage:
         self._settings = settings
         self._theme = ThemePanel(settings)
         self._generation = GenerationPanel(service, settings)
+        self._history = HistoryPanel(store=store, recorder=recorder)
 
     def build(self, demo: gr.Blocks) -> None:
         parts = self._render()
@@ -95,6 +98,7 @@ class ChatPage:
         self._theme.wire(demo)
 
     def _render(self) -> _Parts:
+        history = self._history.render()
         header = gr.HTML(render.header_html(None, "connecting…"), elem_id="cl-header")
         chatbot = gr.Chatbot(
             elem_id="cl-chat",
@@ -131,7 +135,7 @@ class ChatPage:
             with gr.Tab("Theme", elem_id="cl-tab-theme"):
                 self._theme.render()
         return _Parts(
-            header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending, generation
+            header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending, generation, history
         )
 
     def _wire(self, demo: gr.Blocks, p: _Parts) -> None:
@@ -174,7 +178,8 @@ class ChatPage:
             [p.chatbot, p.conversation_id, p.status, p.textbox, *buttons],
             cancels=[sent, regenerated],
             api_visibility="private",
-        )
+        ).then(self.refresh_history, [p.history.search, p.conversation_id], self._listing(p), api_visibility="private")
+        self._wire_history(demo, p, [sent, regenerated])
         p.conversation_id.change(None, [p.conversation_id], None, js=SET_URL_JS)
         demo.load(
             self.on_load,
@@ -205,8 +210,34 @@ class ChatPage:
             concurrency_limit=self._settings.max_concurrent_streams,
             show_progress="hidden",
         )
-        stream.then(self.idle_buttons, None, buttons, api_visibility="private", show_progress="hidden")
+        stream.then(self.idle_buttons, None, buttons, api_visibility="private", show_progress="hidden").then(
+            self.refresh_history, [p.history.search, p.conversation_id], self._listing(p), api_visibility="private"
+        )
         return stream
+
+    def _listing(self, p: _Parts) -> list[Any]:
+        return [p.history.conversations, p.history.title]
+
+    def _wire_history(self, demo: gr.Blocks, p: _Parts, cancels: list[Any]) -> None:
+        h = p.history
+        opened = [p.chatbot, p.conversation_id, p.generation.model, p.generation.system_prompt, h.title, p.status]
+        h.conversations.input(
+            self.open_conversation, [h.conversations], opened, cancels=cancels, api_visibility="private"
+        )
+        h.search.change(
+            self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private",
+            show_progress="hidden",
+        )  # fmt: skip
+        h.rename.click(self.rename, [p.conversation_id, h.title], None, api_visibility="private").success(
+            self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private"
+        )
+        h.delete.click(self.delete, [p.conversation_id], None, api_visibility="private").success(
+            self.new_chat,
+            None,
+            [p.chatbot, p.conversation_id, p.status, p.textbox, p.send, p.stop],
+            api_visibility="private",
+        ).then(self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private")
+        demo.load(self.refresh_on_load, [h.search], self._listing(p), api_visibility="private", js=CLOSE_ON_PHONES_JS)
 
     # -- UI handlers -------------------------------------------------------------------------------------------
 
@@ -290,6 +321,27 @@ class ChatPage:
 
     def new_chat(self) -> tuple[Any, ...]:
         return [], "", "", gr.skip(), gr.update(visible=True), gr.update(visible=False)
+
+    async def refresh_history(self, search: str, conversation_id: str, request: gr.Request) -> tuple[Any, Any]:
+        return await self._history.listing(user_id_for(request), search, conversation_id or None)
+
+    async def refresh_on_load(self, search: str, request: gr.Request) -> tuple[Any, Any]:
+        current = parse_conversation_id(request.query_params.get("c"))
+        return await self._history.listing(user_id_for(request), search, str(current) if current else None)
+
+    async def open_conversation(self, conversation_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+        cid = parse_conversation_id(conversation_id)
+        view = await asyncio.to_thread(self._store.load_conversation, cid, user_id_for(request)) if cid else None
+        if view is None:
+            raise user_error(MessageRejected("That conversation no longer exists."))
+        model = view.model if view.model in self._service.model_names else gr.skip()
+        return render.conversation_messages(view), str(view.id), model, view.system_prompt, view.title, ""
+
+    async def rename(self, conversation_id: str, title: str, request: gr.Request) -> None:
+        await self._history.rename(user_id_for(request), parse_conversation_id(conversation_id), title)
+
+    async def delete(self, conversation_id: str, request: gr.Request) -> None:
+        await self._history.delete(user_id_for(request), parse_conversation_id(conversation_id))
 
     async def on_load(self, request: gr.Request) -> tuple[Any, ...]:
         """Reopen the conversation named in the URL (``?c=``) with its model and system prompt; without one,

@@ -1,0 +1,103 @@
+"""The conversation sidebar: the user's conversations, newest first, with search, open, rename and delete.
+
+Reads run in a thread (``Store.list_conversations``); renames and deletes go through the writer thread like every
+other write. Every call is scoped to the caller's identity in the store, not only in the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import gradio as gr
+
+from analytics.recorder import WriteBehindRecorder
+from analytics.store import ConversationSummary, Store
+from inference.errors import ChatLensError, MessageRejected
+from ui.errors import user_error
+
+MAX_TITLE_CHARS = 120
+
+# Narrow screens start with the list closed (an open sidebar covers a phone's whole width).
+CLOSE_ON_PHONES_JS = """
+() => {
+  const side = document.querySelector('#cl-history');
+  if (window.innerWidth < 768 && side && side.classList.contains('open')) {
+    side.querySelector('.toggle-button')?.click();
+  }
+}
+"""
+
+
+def relative_time(moment: datetime, now: datetime | None = None) -> str:
+    seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
+    for limit, unit, size in ((60, "s", 1), (3600, "min", 60), (86400, "h", 3600), (86400 * 30, "d", 86400)):
+        if seconds < limit:
+            return "now" if unit == "s" else f"{int(seconds // size)} {unit} ago"
+    return moment.strftime("%Y-%m-%d")
+
+
+def choices_of(conversations: list[ConversationSummary]) -> list[tuple[str, str]]:
+    return [(f"{c.title or 'Untitled'} · {relative_time(c.updated_at)}", str(c.id)) for c in conversations]
+
+
+@dataclass
+class HistoryControls:
+    search: gr.Textbox
+    conversations: gr.Radio
+    title: gr.Textbox
+    rename: gr.Button
+    delete: gr.Button
+
+
+class HistoryPanel:
+    def __init__(self, *, store: Store, recorder: WriteBehindRecorder) -> None:
+        self._store = store
+        self._recorder = recorder
+
+    def render(self) -> HistoryControls:
+        with gr.Sidebar(label="Conversations", position="left", open=True, elem_id="cl-history", width=290):
+            search = gr.Textbox(
+                placeholder="Search titles and messages", label="Search conversations", show_label=False,
+                elem_id="cl-search", max_lines=1,
+            )  # fmt: skip
+            conversations = gr.Radio(
+                [], label="Conversations", show_label=False, elem_id="cl-conversations", elem_classes=["cl-list"]
+            )
+            with gr.Group():
+                title = gr.Textbox(label="Title of this chat", max_lines=1, elem_id="cl-title")
+                with gr.Row():
+                    rename = gr.Button("Rename", size="sm", elem_id="cl-rename")
+                    delete = gr.Button("Delete", size="sm", variant="stop", elem_id="cl-delete")
+        return HistoryControls(search, conversations, title, rename, delete)
+
+    async def listing(self, user_id: uuid.UUID, search: str, current: str | None) -> tuple[Any, Any]:
+        """The list (filtered by ``search``) with ``current`` selected, and the current conversation's title."""
+        found = await asyncio.to_thread(self._store.list_conversations, user_id, search=search or "")
+        title = next((c.title for c in found if str(c.id) == current), gr.skip() if current else "")
+        selected = current if any(str(c.id) == current for c in found) else None
+        return gr.update(choices=choices_of(found), value=selected), title
+
+    async def rename(self, user_id: uuid.UUID, conversation_id: uuid.UUID | None, title: str) -> None:
+        title = " ".join((title or "").split())
+        try:
+            if conversation_id is None:
+                raise MessageRejected("Open a conversation first.")
+            if not title:
+                raise MessageRejected("A title needs at least one visible character.")
+            if len(title) > MAX_TITLE_CHARS:
+                raise MessageRejected(f"Titles are at most {MAX_TITLE_CHARS} characters ({len(title)} given).")
+            await self._recorder.rename(user_id=user_id, conversation_id=conversation_id, title=title)
+        except ChatLensError as exc:
+            raise user_error(exc) from exc
+
+    async def delete(self, user_id: uuid.UUID, conversation_id: uuid.UUID | None) -> None:
+        try:
+            if conversation_id is None:
+                raise MessageRejected("Open a conversation first.")
+            await self._recorder.delete(user_id=user_id, conversation_id=conversation_id)
+        except ChatLensError as exc:
+            raise user_error(exc) from exc
