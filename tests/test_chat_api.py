@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from gradio_client import Client
 
 from analytics.models import Conversation, Generation, Message
-from tests.conftest import RunningApp
+from tests.conftest import RunningApp, wait_until
 from tests.fake_tgi import Behaviour, FakeTgi
 
 
@@ -227,15 +226,6 @@ def test_only_the_documented_endpoints_are_public(app: RunningApp, client: Clien
     assert "chatlens_streams_active" in httpx.get(f"{app.url}/metrics").text
     for monitoring in ("/monitoring", "/monitoring/summary", "/gradio_api/monitoring/summary"):
         assert httpx.get(f"{app.url}{monitoring}").status_code in (403, 404), monitoring
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def _uuid(value: str):  # type: ignore[no-untyped-def]

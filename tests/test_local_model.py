@@ -18,6 +18,7 @@ from gradio_client import Client
 
 from analytics.models import Generation
 from analytics.store import Store
+from tests.conftest import wait_until
 from tests.processes import AppProcess
 
 
@@ -32,15 +33,6 @@ def children_running(parent_pid: int, marker: str) -> list[int]:
         if ppid == parent_pid and marker in cmdline:
             found.append(int(stat.parent.name))
     return found
-
-
-def wait_until(condition, timeout_s: float = 60) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 def answered_within_tries(client: Client, tries: int) -> bool:
