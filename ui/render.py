@@ -16,7 +16,6 @@ from inference.types import GenerationMetrics, ModelInfo
 
 ChatMessages = list[dict[str, Any]]
 
-STATUS_LABELS = {"stopped": "stopped", "error": "error"}
 
 
 def metrics_line(
