@@ -17,7 +17,6 @@ from inference.types import GenerationMetrics, ModelInfo
 ChatMessages = list[dict[str, Any]]
 
 
-
 def metrics_line(
     *,
     time_to_first_token_ms: float | None,
