@@ -120,7 +120,8 @@ def start_local_model(settings: Settings) -> tuple[Settings, LocalModelServer]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per request
+    for client_logger in ("httpx", "httpx2"):  # not one line per request (huggingface_hub uses httpx2)
+        logging.getLogger(client_logger).setLevel(logging.WARNING)
     args = parse_args(argv)
     local: LocalModelServer | None = None
     try:
