@@ -91,6 +91,10 @@ class Settings(BaseSettings):
         default=150.0, gt=0, description="Screen updates per second shared by all streaming replies of the process."
     )
 
+    analytics_open: bool = Field(
+        default=False, description="Show the analytics tab to everyone (local use only: it bypasses the admin check)."
+    )
+
     browser_state_secret: str = Field(
         default="chatlens-browser-state",
         description="Key for appearance settings kept in the browser. Obfuscation only: nothing sensitive is stored.",

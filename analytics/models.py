@@ -101,3 +101,18 @@ class Generation(Base):
     error_type: Mapped[str | None] = mapped_column(String(32))
     in_flight_at_start: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Feedback(Base):
+    """A 👍 (+1) or 👎 (-1) on one reply, with an optional comment; the latest row per (message, user) counts."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_message", "message_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    message_id: Mapped[uuid.UUID]
+    generation_id: Mapped[uuid.UUID | None]
+    user_id: Mapped[uuid.UUID]
+    value: Mapped[int]
+    comment: Mapped[str] = mapped_column(default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

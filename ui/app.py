@@ -14,6 +14,7 @@ from ui import theme_panel
 from ui.assets import CSS, HEAD
 from ui.chat import ChatPage
 from ui.gradio_patches import build_session_configs_on_demand
+from ui.identity import Identities
 from ui.ops import ops_routes
 
 # Gradio polls its queue every 1 ms when idle (5% of a core, measured); 5 ms costs a fifth and adds ≤ 5 ms.
@@ -23,7 +24,8 @@ QUEUE_POLL_S = 0.005
 def build_app(*, service: ChatService, store: Store, recorder: WriteBehindRecorder, settings: Settings) -> gr.Blocks:
     build_session_configs_on_demand()
     with gr.Blocks(title="ChatLens", fill_height=True, analytics_enabled=False) as demo:
-        ChatPage(service=service, store=store, recorder=recorder, settings=settings).build(demo)
+        identities = Identities(settings)
+        ChatPage(service=service, store=store, recorder=recorder, identities=identities, settings=settings).build(demo)
     # The queue's default limit is 1 event at a time: lift it; streaming events carry their own limit.
     # (A periodic status_update_rate was measured worse than "auto": TTFT p50 4.5 s vs 1.6 s at 128 users.)
     demo.queue(default_concurrency_limit=None, max_size=settings.queue_max_size, api_open=False)

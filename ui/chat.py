@@ -27,21 +27,15 @@ from ui import render
 from ui.assets import SET_URL_JS
 from ui.errors import user_error
 from ui.history import CLOSE_ON_PHONES_JS, HistoryControls, HistoryPanel
+from ui.identity import Identities
 from ui.settings_panel import GenerationControls, GenerationPanel
 from ui.theme_panel import ThemePanel
-
-# One anonymous identity until login lands: conversations are reachable by their unguessable id (?c=).
-LOCAL_USER_ID = uuid.uuid5(uuid.NAMESPACE_URL, "chatlens:anonymous")
 
 PLACEHOLDER_READY = "**Ask anything.** Every reply is timed: time to first token, tokens/s, tokens."
 PLACEHOLDER_UNCONFIGURED = (
     "**No model server is configured.** Start ChatLens with `TGI_URL` pointing at a TGI, vLLM or llama.cpp "
     "server, e.g. `TGI_URL=http://127.0.0.1:8080 make run`."
 )
-
-
-def user_id_for(request: gr.Request | None) -> uuid.UUID:
-    return LOCAL_USER_ID
 
 
 def parse_conversation_id(value: str | None) -> uuid.UUID | None:
@@ -81,15 +75,25 @@ class _Parts:
 
 class ChatPage:
     def __init__(
-        self, *, service: ChatService, store: Store, recorder: WriteBehindRecorder, settings: Settings
+        self,
+        *,
+        service: ChatService,
+        store: Store,
+        recorder: WriteBehindRecorder,
+        identities: Identities,
+        settings: Settings,
     ) -> None:
         self._service = service
+        self._identities = identities
         self._store = store
         self._recorder = recorder
         self._settings = settings
         self._theme = ThemePanel(settings)
         self._generation = GenerationPanel(service, settings)
         self._history = HistoryPanel(store=store, recorder=recorder)
+
+    def _user_id(self, request: gr.Request | None) -> uuid.UUID:
+        return self._identities.of(request).user_id
 
     def build(self, demo: gr.Blocks) -> None:
         parts = self._render()
@@ -279,7 +283,7 @@ class ChatPage:
         """One reply: the chat is ``history`` plus the reply so far; the id and clock change only on phase changes."""
         message = pending.message
         frames = self._service.stream_reply(
-            user_id=user_id_for(request),
+            user_id=self._user_id(request),
             conversation_id=parse_conversation_id(conversation_id),
             message=message,
             params=pending.params,
@@ -308,7 +312,9 @@ class ChatPage:
     def idle_buttons(self) -> tuple[Any, ...]:
         return gr.update(visible=True), gr.update(visible=False)
 
-    async def after_stop(self, conversation_id: str, history: render.ChatMessages) -> tuple[Any, ...]:
+    async def after_stop(
+        self, conversation_id: str, history: render.ChatMessages, request: gr.Request
+    ) -> tuple[Any, ...]:
         """After Stop: wait for the cancelled reply to be recorded, then show it as stored (status 'stopped')."""
         idle = (gr.update(visible=True), gr.update(visible=False))
         cid = parse_conversation_id(conversation_id)
@@ -316,32 +322,32 @@ class ChatPage:
             return history, "", *idle
         await self._service.wait_until_idle(cid)
         await self._recorder.flush()
-        view = await asyncio.to_thread(self._store.load_conversation, cid, LOCAL_USER_ID)
+        view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id(request))
         return (render.conversation_messages(view) if view else history), "", *idle
 
     def new_chat(self) -> tuple[Any, ...]:
         return [], "", "", gr.skip(), gr.update(visible=True), gr.update(visible=False)
 
     async def refresh_history(self, search: str, conversation_id: str, request: gr.Request) -> tuple[Any, Any]:
-        return await self._history.listing(user_id_for(request), search, conversation_id or None)
+        return await self._history.listing(self._user_id(request), search, conversation_id or None)
 
     async def refresh_on_load(self, search: str, request: gr.Request) -> tuple[Any, Any]:
         current = parse_conversation_id(request.query_params.get("c"))
-        return await self._history.listing(user_id_for(request), search, str(current) if current else None)
+        return await self._history.listing(self._user_id(request), search, str(current) if current else None)
 
     async def open_conversation(self, conversation_id: str | None, request: gr.Request) -> tuple[Any, ...]:
         cid = parse_conversation_id(conversation_id)
-        view = await asyncio.to_thread(self._store.load_conversation, cid, user_id_for(request)) if cid else None
+        view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id(request)) if cid else None
         if view is None:
             raise user_error(MessageRejected("That conversation no longer exists."))
         model = view.model if view.model in self._service.model_names else gr.skip()
         return render.conversation_messages(view), str(view.id), model, view.system_prompt, view.title, ""
 
     async def rename(self, conversation_id: str, title: str, request: gr.Request) -> None:
-        await self._history.rename(user_id_for(request), parse_conversation_id(conversation_id), title)
+        await self._history.rename(self._user_id(request), parse_conversation_id(conversation_id), title)
 
     async def delete(self, conversation_id: str, request: gr.Request) -> None:
-        await self._history.delete(user_id_for(request), parse_conversation_id(conversation_id))
+        await self._history.delete(self._user_id(request), parse_conversation_id(conversation_id))
 
     async def on_load(self, request: gr.Request) -> tuple[Any, ...]:
         """Reopen the conversation named in the URL (``?c=``) with its model and system prompt; without one,
@@ -349,7 +355,7 @@ class ChatPage:
         cid = parse_conversation_id(request.query_params.get("c"))
         if cid is None:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        view = await asyncio.to_thread(self._store.load_conversation, cid, user_id_for(request))
+        view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id(request))
         if view is None:
             gr.Warning("That conversation was not found; starting a new one.")
             return [], "", gr.skip(), gr.skip()
@@ -401,7 +407,7 @@ class ChatPage:
             )
             params = limits.clamped(requested, await self._service.known_model_info(model or None))
             frames = self._service.stream_reply(
-                user_id=user_id_for(request),
+                user_id=self._user_id(request),
                 conversation_id=cid,
                 message=message,
                 params=params,
