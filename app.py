@@ -67,6 +67,7 @@ class ChatLens:
             max_new_tokens=settings.max_new_tokens,
             system_prompt=settings.system_prompt,
             model_defaults={model.name: model.default_params() for model in settings.models},
+            auto_title=settings.auto_title,
         )
         return cls(settings, store, recorder, generators, service)
 

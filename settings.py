@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(default=100_000, ge=1, description="Longest message a user may send.")
     max_new_tokens: int = Field(default=1024, ge=1, description="Default cap on the tokens of one reply.")
     system_prompt: str = Field(default="", description="System prompt put before every conversation.")
+    auto_title: bool = Field(
+        default=True,
+        description="Title new conversations with a tiny call to the model server (else: the message's first words).",
+    )
     frame_min_interval_ms: float = Field(
         default=40.0, ge=0, description="Shortest time between two screen updates of one streaming reply."
     )

@@ -116,3 +116,17 @@ class Feedback(Base):
     value: Mapped[int]
     comment: Mapped[str] = mapped_column(default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Share(Base):
+    """A read-only link to a snapshot of a conversation. Only the token's SHA-256 is kept; revoked rows stay."""
+
+    __tablename__ = "shares"
+    __table_args__ = (Index("ix_shares_conversation", "conversation_id"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    conversation_id: Mapped[uuid.UUID]
+    user_id: Mapped[uuid.UUID]
+    snapshot: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]

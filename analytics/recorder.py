@@ -20,8 +20,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from analytics.extras import Extra
 from analytics.store import Store
-from analytics.writes import Delete, Rename, Reply, Retry, UserTurn, WriteJob, apply_batch
+from analytics.writes import Continue, Delete, Edit, Rename, Reply, Retry, UserTurn, WriteJob, apply_batch
 from inference.errors import ChatLensError
 from inference.types import ConversationSetup, TurnRecord, TurnStart
 
@@ -67,9 +68,25 @@ class WriteBehindRecorder:
         turn: TurnStart = await self._await(self._submit(job))
         return turn
 
-    async def begin_retry(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> TurnStart:
-        turn: TurnStart = await self._await(self._submit(Retry(user_id, conversation_id)))
+    async def begin_retry(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, reply_id: uuid.UUID | None = None
+    ) -> TurnStart:
+        turn: TurnStart = await self._await(self._submit(Retry(user_id, conversation_id, reply_id)))
         return turn
+
+    async def begin_edit(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID, content: str
+    ) -> TurnStart:
+        turn: TurnStart = await self._await(self._submit(Edit(user_id, conversation_id, message_id, content)))
+        return turn
+
+    async def begin_continue(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> TurnStart:
+        turn: TurnStart = await self._await(self._submit(Continue(user_id, conversation_id)))
+        return turn
+
+    async def record(self, job: Extra) -> Any:
+        """Feedback, share links, imports: applied in order with everything else; returns the job's result."""
+        return await self._await(self._submit(job))
 
     async def rename(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str) -> None:
         await self._await(self._submit(Rename(user_id, conversation_id, title)))

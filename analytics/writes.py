@@ -21,6 +21,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.orm import Session
 
+from analytics.extras import Extra, apply_extra
 from analytics.models import Conversation, Generation, Message, User, utcnow
 from inference.errors import MessageRejected
 from inference.types import ChatMessage, ConversationSetup, Role, TurnRecord, TurnStart
@@ -37,6 +38,27 @@ class UserTurn:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
+    """Answer again: ``reply_id`` and everything after it are superseded (default: the trailing reply)."""
+
+    user_id: uuid.UUID
+    conversation_id: uuid.UUID
+    reply_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """Replace a user message: it and everything after it are superseded, the new text becomes the last turn."""
+
+    user_id: uuid.UUID
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Continue:
+    """Go on from the last reply: nothing is written until the continuation ends (as a reply of its own)."""
+
     user_id: uuid.UUID
     conversation_id: uuid.UUID
 
@@ -61,7 +83,7 @@ class Delete:
     conversation_id: uuid.UUID
 
 
-WriteJob = UserTurn | Retry | Reply | Rename | Delete
+WriteJob = UserTurn | Retry | Edit | Continue | Reply | Rename | Delete | Extra
 
 
 @dataclass(slots=True)
@@ -111,7 +133,13 @@ def apply_batch(session: Session, jobs: Sequence[WriteJob], known_users: set[uui
             if isinstance(job, UserTurn):
                 results.append(_user_turn(job, state, rows, now))
             elif isinstance(job, Retry):
-                results.append(_retry(job, state, rows, now))
+                results.append(_retry(job, state, rows))
+            elif isinstance(job, Edit):
+                results.append(_edit(job, state, rows, now))
+            elif isinstance(job, Continue):
+                results.append(_continue(job, state))
+            elif isinstance(job, Extra):
+                results.append(apply_extra(session, job, now))
             elif isinstance(job, Rename | Delete):
                 _owned(state, job.conversation_id, job.user_id)
                 change = {"title": job.title} if isinstance(job, Rename) else {"deleted_at": now}
@@ -127,6 +155,8 @@ def apply_batch(session: Session, jobs: Sequence[WriteJob], known_users: set[uui
 
 
 def _conversation_of(job: WriteJob) -> uuid.UUID | None:
+    if isinstance(job, Extra):
+        return None
     return job.record.conversation_id if isinstance(job, Reply) else job.conversation_id
 
 
@@ -211,13 +241,48 @@ def _remember_setup(cid: uuid.UUID, conversation: _Conversation, setup: Conversa
         rows.setups.setdefault(cid, {})["settings"] = conversation.settings
 
 
-def _retry(job: Retry, state: dict[uuid.UUID, _Conversation], rows: _Rows, now: datetime) -> TurnStart:
+def _retry(job: Retry, state: dict[uuid.UUID, _Conversation], rows: _Rows) -> TurnStart:
     conversation = _owned(state, job.conversation_id, job.user_id)
-    while conversation.visible and conversation.visible[-1].role == "assistant":
-        rows.superseded.append(conversation.visible.pop().id)
+    if job.reply_id is None:
+        while conversation.visible and conversation.visible[-1].role == "assistant":
+            rows.superseded.append(conversation.visible.pop().id)
+    else:
+        _rewind_to(conversation, job.reply_id, "assistant", rows)
+        # A reply continued after `length` is several assistant messages: Retry replaces them all.
+        while conversation.visible and conversation.visible[-1].role == "assistant":
+            rows.superseded.append(conversation.visible.pop().id)
     if not conversation.visible:
         raise MessageRejected("There is no message to answer again.")
     return TurnStart(conversation_id=job.conversation_id, history=conversation.history())
+
+
+def _edit(job: Edit, state: dict[uuid.UUID, _Conversation], rows: _Rows, now: datetime) -> TurnStart:
+    conversation = _owned(state, job.conversation_id, job.user_id)
+    _rewind_to(conversation, job.message_id, "user", rows)
+    message_id = uuid.uuid4()
+    rows.messages.append(
+        _message_row(message_id, job.conversation_id, conversation.next_seq, "user", job.content, "complete", now)
+    )
+    conversation.next_seq += 1
+    conversation.visible.append(_Visible(message_id, "user", job.content))
+    rows.touched.add(job.conversation_id)
+    return TurnStart(conversation_id=job.conversation_id, history=conversation.history(), user_message_id=message_id)
+
+
+def _continue(job: Continue, state: dict[uuid.UUID, _Conversation]) -> TurnStart:
+    conversation = _owned(state, job.conversation_id, job.user_id)
+    if not conversation.visible or conversation.visible[-1].role != "assistant" or not conversation.visible[-1].content:
+        raise MessageRejected("There is no reply to continue.")
+    return TurnStart(conversation_id=job.conversation_id, history=conversation.history())
+
+
+def _rewind_to(conversation: _Conversation, message_id: uuid.UUID, role: Role, rows: _Rows) -> None:
+    """Supersede ``message_id`` (a visible message of ``role``) and everything after it."""
+    index = next((i for i, m in enumerate(conversation.visible) if m.id == message_id), None)
+    if index is None or conversation.visible[index].role != role:
+        raise MessageRejected("That message is no longer in this conversation; reload it and try again.")
+    rows.superseded.extend(m.id for m in conversation.visible[index:])
+    del conversation.visible[index:]
 
 
 def _reply(record: TurnRecord, state: dict[uuid.UUID, _Conversation], rows: _Rows, now: datetime) -> None:

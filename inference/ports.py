@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from inference import errors
+from inference.context import ContextUse
 from inference.types import (
     ChatMessage,
     ConversationSetup,
@@ -46,7 +47,17 @@ class Recorder(Protocol):
         setup: ConversationSetup | None = None,
     ) -> TurnStart: ...
 
-    async def begin_retry(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> TurnStart: ...
+    async def begin_retry(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, reply_id: uuid.UUID | None = None
+    ) -> TurnStart: ...
+
+    async def begin_edit(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID, content: str
+    ) -> TurnStart: ...
+
+    async def begin_continue(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> TurnStart: ...
+
+    async def rename(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str) -> None: ...
 
     def finish_turn(self, record: TurnRecord) -> Awaitable[None]: ...
 
@@ -61,6 +72,7 @@ class ReplyFrame:
     elapsed_s: float
     metrics: GenerationMetrics | None = None
     error: errors.ChatLensError | None = None
+    context: ContextUse | None = None  # on the first frame (estimated) and the last (measured when reported)
 
     @property
     def is_final(self) -> bool:

@@ -19,9 +19,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, S
 from dataclasses import replace
 from typing import Literal
 
-from inference import errors, limits
+from inference import context, errors, limits
 from inference.pacing import FrameBudget
 from inference.ports import Recorder, ReplyFrame, TextGenerator
+from inference.titles import Titles
 from inference.types import (
     ChatMessage,
     ConversationSetup,
@@ -35,6 +36,9 @@ from inference.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
+# Sent after the stopped reply (not stored): works on every Messages-API server, unlike prefilling the reply.
+CONTINUE_INSTRUCTION = "Continue your last reply exactly where it stopped. Do not repeat anything already written."
+
 
 class ChatService:
     def __init__(
@@ -47,6 +51,7 @@ class ChatService:
         max_new_tokens: int,
         system_prompt: str = "",
         model_defaults: Mapping[str, GenerationParams] | None = None,
+        auto_title: bool = False,
     ) -> None:
         """``generators``: the configured model servers by name; the first is the default. ``model_defaults``:
         per model, the parameters used where a request leaves one unset."""
@@ -59,6 +64,8 @@ class ChatService:
         self._system_prompt = system_prompt
         self._active: dict[uuid.UUID, asyncio.Event] = {}
         self._readers: set[asyncio.Task[None]] = set()
+        self._chars_per_token: dict[str, float] = {}
+        self._titles = Titles(recorder) if auto_title else None
         self._draining = False
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop replies stream on, for shutdown from outside
 
@@ -155,10 +162,18 @@ class ChatService:
         params: GenerationParams,
         model: str | None = None,
         system_prompt: str | None = None,
+        edit_of: uuid.UUID | None = None,
+        retry_of: uuid.UUID | None = None,
+        continue_reply: bool = False,
+        shrink_to_fit: bool = False,
     ) -> AsyncGenerator[ReplyFrame, None]:
-        """Stream a reply to ``message`` (or, with ``message=None``, regenerate the conversation's last reply).
+        """Stream a reply. The turn is one of: a new ``message``; ``message=None`` (Retry: answer the last message
+        again, or from reply ``retry_of``); ``edit_of`` + ``message`` (replace that user message and what follows);
+        ``continue_reply`` (go on from the last reply, e.g. one that stopped on ``length``).
 
-        Refusals (bad message, parameters the server would reject, unknown model) raise before anything is stored.
+        Refusals (bad message, parameters the server would reject, a message that cannot fit the model's window,
+        unknown model) raise before anything is stored. ``shrink_to_fit`` (API callers): a ``max_tokens`` too large
+        for the message is lowered to what fits instead.
         """
         started_at = time.monotonic()
         self.loop = asyncio.get_running_loop()
@@ -166,6 +181,8 @@ class ChatService:
             self.check_message(message)
         elif self._draining:
             raise errors.ShuttingDown()
+        if (message is None or edit_of is not None or continue_reply) and conversation_id is None:
+            raise errors.MessageRejected("There is no reply to retry yet.")
         generator = self.generator(model)
         info: ModelInfo | None = None
         failure: errors.ChatLensError | None = None
@@ -174,27 +191,69 @@ class ChatService:
         except errors.ChatLensError as exc:
             failure = exc
         params = self._effective_params(limits.checked(self._with_defaults(params, model), info), info)
-        if message is None:
-            if conversation_id is None:
-                raise errors.MessageRejected("There is no reply to retry yet.")
-            turn = await self._recorder.begin_retry(user_id=user_id, conversation_id=conversation_id)
-        else:
-            turn = await self._recorder.begin_turn(
-                user_id=user_id,
-                conversation_id=conversation_id,
-                content=message,
-                model_id=info.model_id if info else None,
-                setup=ConversationSetup(model=model, system_prompt=system_prompt),
-            )
+        budget = context.prompt_budget(info, params.max_tokens)
+        chars_per_token = self._chars_per_token.get(generator.base_url, context.DEFAULT_CHARS_PER_TOKEN)
+        system = self._system_messages(system_prompt)
+        if message is not None:
+            if shrink_to_fit:
+                params = context.shrunk_to_fit(params, info, system, message, chars_per_token)
+                budget = context.prompt_budget(info, params.max_tokens)
+            context.check_fits(system, message, budget, params.max_tokens, chars_per_token)
+        turn = await self._begin(user_id, conversation_id, message, model, system_prompt, info, edit_of, retry_of,
+                                 continue_reply)  # fmt: skip
         idle = self._active[turn.conversation_id] = asyncio.Event()
-        prompt = self._prompt(turn.history, system_prompt)
         try:
-            async for frame in self._stream_turn(generator, turn, prompt, user_id, params, info, failure, started_at):
+            try:
+                prompt, use = context.fit(system + self._turns(turn.history, continue_reply), budget, chars_per_token)
+            except errors.MessageRejected as exc:
+                # Stored already (a retry's rewind): the reply is recorded as this error, so nothing vanishes.
+                prompt, use, failure = [], context.ContextUse(0, budget), exc
+            first_turn = conversation_id is None and message is not None
+            async for frame in self._stream_turn(
+                generator, turn, prompt, user_id, params, info, failure, started_at, use
+            ):
+                if first_turn and frame.phase == "complete" and self._titles is not None and message is not None:
+                    self._titles.start(generator, user_id, turn.conversation_id, message, in_flight=self.in_flight)
                 yield frame
         finally:
             idle.set()
             if self._active.get(turn.conversation_id) is idle:
                 del self._active[turn.conversation_id]
+
+    async def _begin(
+        self,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID | None,
+        message: str | None,
+        model: str | None,
+        system_prompt: str | None,
+        info: ModelInfo | None,
+        edit_of: uuid.UUID | None,
+        retry_of: uuid.UUID | None,
+        continue_reply: bool,
+    ) -> TurnStart:
+        """Commit the user's side of the turn (or the rewind of Retry / Edit) before the model is called."""
+        if conversation_id is not None and continue_reply:
+            return await self._recorder.begin_continue(user_id=user_id, conversation_id=conversation_id)
+        if conversation_id is not None and message is None:
+            return await self._recorder.begin_retry(user_id=user_id, conversation_id=conversation_id, reply_id=retry_of)
+        assert message is not None
+        if conversation_id is not None and edit_of is not None:
+            return await self._recorder.begin_edit(
+                user_id=user_id, conversation_id=conversation_id, message_id=edit_of, content=message
+            )
+        return await self._recorder.begin_turn(
+            user_id=user_id,
+            conversation_id=conversation_id,
+            content=message,
+            model_id=info.model_id if info else None,
+            setup=ConversationSetup(model=model, system_prompt=system_prompt),
+        )
+
+    async def title_ready(self, conversation_id: uuid.UUID, timeout_s: float) -> None:
+        """Wait (bounded) for the automatic title of a new conversation, so the sidebar can show it."""
+        if self._titles is not None:
+            await self._titles.wait(conversation_id, timeout_s)
 
     def _with_defaults(self, params: GenerationParams, model: str | None) -> GenerationParams:
         name = model or next(iter(self._generators), None)
@@ -218,11 +277,25 @@ class ChatService:
             max_tokens = min(max_tokens, info.max_total_tokens - 1)
         return replace(params, max_tokens=max(1, max_tokens))
 
-    def _prompt(self, history: Sequence[ChatMessage], system_prompt: str | None) -> list[ChatMessage]:
+    def _system_messages(self, system_prompt: str | None) -> list[ChatMessage]:
         system = self._system_prompt if system_prompt is None else system_prompt
-        prompt = [ChatMessage("system", system)] if system.strip() else []
-        # A reply that failed or was stopped before its first token has no text to show the model.
-        return prompt + [m for m in history if m.content or m.role != "assistant"]
+        return [ChatMessage("system", system)] if system.strip() else []
+
+    @staticmethod
+    def _turns(history: Sequence[ChatMessage], continue_reply: bool) -> list[ChatMessage]:
+        """The history as the model sees it: a continued reply (several assistant messages) is one message, and a
+        reply that failed or was stopped before its first token is left out (it has no text)."""
+        turns: list[ChatMessage] = []
+        for m in history:
+            if m.role == "assistant" and not m.content:
+                continue
+            if m.role == "assistant" and turns and turns[-1].role == "assistant":
+                turns[-1] = ChatMessage("assistant", turns[-1].content + m.content)
+            else:
+                turns.append(m)
+        if continue_reply:
+            turns.append(ChatMessage("user", CONTINUE_INSTRUCTION))
+        return turns
 
     async def _stream_turn(
         self,
@@ -234,6 +307,7 @@ class ChatService:
         info: ModelInfo | None,
         failure: errors.ChatLensError | None,
         started_at: float,
+        use: context.ContextUse,
     ) -> AsyncIterator[ReplyFrame]:
         cid = turn.conversation_id
         in_flight = self._budget.active
@@ -281,7 +355,7 @@ class ChatService:
             yield ReplyFrame(cid, "", "error", time.monotonic() - started_at, final, failure)
             return
 
-        yield ReplyFrame(cid, "", "waiting", time.monotonic() - started_at)
+        yield ReplyFrame(cid, "", "waiting", time.monotonic() - started_at, context=use)
         reader: asyncio.Task[None] | None = None
         with self._budget.stream():
             request_sent_at = time.monotonic()
@@ -336,6 +410,10 @@ class ChatService:
                 if not recorded:
                     text += "".join(upstream.parts[sent_parts:])
                     record("stopped", None)
+        learned = context.learned_chars_per_token(prompt, final.prompt_tokens)
+        if learned is not None and final.prompt_tokens is not None:
+            self._chars_per_token[generator.base_url] = learned
+            use = replace(use, used_tokens=final.prompt_tokens + final.output_tokens, measured=True)
         # The screen gets the end at once; the generator finishes (and the API call completes) once it is durable.
-        yield ReplyFrame(cid, text, status, final.duration_ms / 1000, final, error)
+        yield ReplyFrame(cid, text, status, final.duration_ms / 1000, final, error, context=use)
         await done

@@ -413,6 +413,7 @@ class ChatPage:
                 params=params,
                 model=model or None,
                 system_prompt=system_prompt,
+                shrink_to_fit=True,
             )
             async with aclosing(frames):
                 async for frame in frames:

@@ -1,0 +1,135 @@
+"""Conversations as files: JSON (ours, importable) and Markdown (for reading), and the checks on an import.
+
+Exports carry each reply's measured metrics; imports keep the messages only — metrics are never invented for turns
+that ChatLens did not time. An import that is not ours, truncated, too big or malformed is refused as a whole with
+a sentence saying why (``ImportRefused``); nothing is written for it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from analytics.store import ConversationView
+from inference.errors import MessageRejected
+
+FORMAT = "chatlens.conversation"
+VERSION = 1
+MAX_IMPORT_BYTES = 5_000_000
+MAX_IMPORT_MESSAGES = 10_000
+MAX_TITLE_CHARS = 120
+ROLES = ("user", "assistant")
+STATUSES = ("complete", "stopped", "error")
+
+
+class ImportRefused(MessageRejected):
+    kind = "import_refused"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedMessage:
+    role: str
+    content: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedConversation:
+    title: str
+    system_prompt: str
+    model_id: str | None
+    messages: tuple[ImportedMessage, ...]
+
+
+def export_json(view: ConversationView, *, exported_at: datetime) -> str:
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": exported_at.isoformat(),
+        "title": view.title,
+        "model_id": view.model_id,
+        "system_prompt": view.system_prompt,
+        "messages": [
+            {"role": m.role, "content": m.content, "status": m.status, "metrics": m.metrics} for m in view.messages
+        ],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+def export_markdown(view: ConversationView) -> str:
+    """Readable text. Message text is quoted as it was written (Markdown in it stays Markdown)."""
+    lines = [f"# {_one_line(view.title) or 'Untitled conversation'}", ""]
+    if view.model_id:
+        lines += [f"Model: `{_one_line(view.model_id)}`", ""]
+    if view.system_prompt:
+        lines += ["**System prompt**", "", view.system_prompt, ""]
+    for m in view.messages:
+        lines += [f"## {'You' if m.role == 'user' else 'Assistant'}", "", m.content or "*(no text)*", ""]
+        if m.role == "assistant" and m.metrics:
+            lines += [f"*{_metrics_summary(m.status, m.metrics)}*", ""]
+    return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _metrics_summary(status: str, metrics: dict[str, Any]) -> str:
+    parts = []
+    if metrics.get("time_to_first_token_ms") is not None:
+        parts.append(f"{metrics['time_to_first_token_ms'] / 1000:.2f} s to first token")
+    if metrics.get("tokens_per_s") is not None:
+        parts.append(f"{metrics['tokens_per_s']:.1f} tokens/s")
+    parts.append(f"{metrics.get('output_tokens') or 0} tokens")
+    if status != "complete":
+        parts.append(status)
+    return " · ".join(parts)
+
+
+def parse_import(data: bytes) -> ImportedConversation:
+    if len(data) > MAX_IMPORT_BYTES:
+        raise ImportRefused(f"The file is {len(data):,} bytes; imports are limited to {MAX_IMPORT_BYTES:,} bytes.")
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ImportRefused("This file is not a ChatLens export: it is not complete JSON.") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ImportRefused("This file is not a ChatLens conversation export (JSON downloaded from ChatLens).")
+    if document.get("version") != VERSION:
+        raise ImportRefused(f"This export is version {document.get('version')!r}; this ChatLens reads version 1.")
+    title = _text(document.get("title", ""), "title")
+    if len(title) > MAX_TITLE_CHARS:
+        raise ImportRefused(f"The title is longer than {MAX_TITLE_CHARS} characters.")
+    messages = document.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ImportRefused("The export has no messages.")
+    if len(messages) > MAX_IMPORT_MESSAGES:
+        raise ImportRefused(f"The export has {len(messages):,} messages; the limit is {MAX_IMPORT_MESSAGES:,}.")
+    model_id = document.get("model_id")
+    return ImportedConversation(
+        title=_one_line(title),
+        system_prompt=_text(document.get("system_prompt", ""), "system_prompt"),
+        model_id=_text(model_id, "model_id")[:255] if model_id is not None else None,
+        messages=tuple(_message(number, m) for number, m in enumerate(messages, start=1)),
+    )
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise ImportRefused(f"The export's {name} is not text.")
+    if "\x00" in value:
+        raise ImportRefused(f"The export's {name} contains a NUL character.")
+    return value
+
+
+def _message(number: int, value: Any) -> ImportedMessage:
+    if not isinstance(value, dict):
+        raise ImportRefused(f"Message {number} is not an object.")
+    role, status = value.get("role"), value.get("status", "complete")
+    if role not in ROLES:
+        raise ImportRefused(f"Message {number} has role {role!r}; only 'user' and 'assistant' are imported.")
+    if status not in STATUSES:
+        raise ImportRefused(f"Message {number} has an unknown status {status!r}.")
+    return ImportedMessage(role, _text(value.get("content"), f"message {number} content"), status)

@@ -1,0 +1,75 @@
+"""Automatic titles: after a conversation's first reply, ask the same model server for a short title.
+
+Off the user's path: a background task per new conversation, a tiny prompt and a small ``max_tokens``. When the
+server is busy (many replies streaming) or the call fails, the conversation keeps the title it was created with
+(the first words of the message). The sidebar may wait a moment for it (``wait``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Protocol
+
+from inference import errors
+from inference.ports import TextGenerator
+from inference.types import ChatMessage, GenerationParams
+
+log = logging.getLogger(__name__)
+
+MAX_TITLE_CHARS = 60
+BUSY_STREAMS = 8  # with this many replies streaming, titles are not worth a model call
+TIMEOUT_S = 20.0
+PARAMS = GenerationParams(max_tokens=16, temperature=0.2)
+INSTRUCTION = (
+    "Write a title of at most six words for a conversation that starts with the message below. "
+    "Reply with the title only: no quotes, no punctuation at the end.\n\nMessage:\n"
+)
+
+
+class Renamer(Protocol):
+    async def rename(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str) -> None: ...
+
+
+def clean_title(text: str) -> str:
+    line = next((line for line in text.strip().splitlines() if line.strip()), "")
+    line = " ".join(line.split()).strip(" \"'`*#.:")
+    if line.lower().startswith("title:"):
+        line = line[6:].strip(" \"'`*")
+    return line if len(line) <= MAX_TITLE_CHARS else line[: MAX_TITLE_CHARS - 1].rstrip() + "…"
+
+
+class Titles:
+    def __init__(self, renamer: Renamer) -> None:
+        self._renamer = renamer
+        self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+
+    def start(
+        self, generator: TextGenerator, user_id: uuid.UUID, conversation_id: uuid.UUID, message: str, *, in_flight: int
+    ) -> None:
+        if in_flight >= BUSY_STREAMS or conversation_id in self._tasks:
+            return
+        task = asyncio.create_task(self._title(generator, user_id, conversation_id, message))
+        self._tasks[conversation_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(conversation_id, None))
+
+    async def wait(self, conversation_id: uuid.UUID, timeout_s: float) -> None:
+        task = self._tasks.get(conversation_id)
+        if task is not None:
+            await asyncio.wait({task}, timeout=timeout_s)
+
+    async def _title(
+        self, generator: TextGenerator, user_id: uuid.UUID, conversation_id: uuid.UUID, message: str
+    ) -> None:
+        prompt = [ChatMessage("user", INSTRUCTION + message[:2000])]
+        parts: list[str] = []
+        try:
+            async with asyncio.timeout(TIMEOUT_S):
+                async for chunk in generator.stream(prompt, PARAMS):
+                    parts.append(chunk.text)
+            title = clean_title("".join(parts))
+            if title:
+                await self._renamer.rename(user_id=user_id, conversation_id=conversation_id, title=title)
+        except (errors.ChatLensError, TimeoutError) as exc:
+            log.info("no automatic title for %s (%s); keeping the first words", conversation_id, exc)
