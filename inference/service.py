@@ -208,7 +208,7 @@ class ChatService:
             except errors.MessageRejected as exc:
                 # Stored already (a retry's rewind): the reply is recorded as this error, so nothing vanishes.
                 prompt, use, failure = [], context.ContextUse(0, budget), exc
-            first_turn = conversation_id is None and message is not None
+            first_turn = message is not None and edit_of is None and len(turn.history) == 1
             async for frame in self._stream_turn(
                 generator, turn, prompt, user_id, params, info, failure, started_at, use
             ):

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from analytics.models import Conversation
 from settings import ModelServer, Settings
-from tests.conftest import RunningApp, launch_app
+from tests.conftest import RunningApp, launch_app, wait_until
 from tests.fake_tgi import FakeTgi
 from tests.test_browser import open_chat, send
 
@@ -156,8 +156,10 @@ def test_the_model_picker_chooses_the_server_per_conversation(page: Page, two_mo
     expect(page.locator("#cl-header")).to_contain_text("org/beta-70b")
     send(page, "Which model?")
     expect(page.locator("#cl-chat .cl-metrics.cl-complete")).to_be_visible(timeout=10_000)
-    assert len(beta.streams) == 1 and alpha.streams == []
-    assert beta.streams[0].body["max_tokens"] == 256
+    # The reply, then the automatic title: both from the conversation's own model server.
+    assert wait_until(lambda: len(beta.streams) == 2)
+    assert alpha.streams == []
+    assert [stream.body["max_tokens"] for stream in beta.streams] == [256, 16]
     conversation = re.search(r"c=([0-9a-f-]{36})", page.url)
     assert conversation is not None
     [row] = app.rows(Conversation, id=uuid.UUID(conversation.group(1)))
@@ -175,8 +177,10 @@ def test_the_api_picks_a_model_by_name(two_models) -> None:  # type: ignore[no-u
     client = Client(app.url, verbose=False)
     before = len(alpha.streams), len(beta.streams)
     client.predict("hi", "", None, None, 99_999, None, "Beta", api_name="/chat")
-    assert (len(alpha.streams), len(beta.streams)) == (before[0], before[1] + 1)
-    assert beta.streams[-1].body["max_tokens"] == 2047  # clamped to Beta's window
+    assert wait_until(lambda: len(beta.streams) == before[1] + 2)  # the reply and the new chat's title
+    assert len(alpha.streams) == before[0]
+    # Clamped to Beta's window (2,048 tokens), less the prompt's room.
+    assert 2000 < beta.streams[before[1]].body["max_tokens"] < 2047
 
 
 def test_settings_survive_a_reload(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:

@@ -17,6 +17,14 @@ CSS = """
   background: var(--color-accent); animation: cl-pulse 1s ease-in-out infinite; }
 .cl-clock[data-phase="waiting"] .cl-dot { background: #d97706; }
 @keyframes cl-pulse { 50% { opacity: .3; } }
+#cl-actions { align-items: center; }
+#cl-context { flex-grow: 4; }
+.cl-context { font-size: .78rem; opacity: .75; font-variant-numeric: tabular-nums; display:flex; gap:.5rem;
+  align-items:center; justify-content:flex-end; }
+.cl-ctx-bar { display:inline-block; width:5rem; height:.4rem; border-radius:.2rem; overflow:hidden;
+  background: var(--border-color-primary, #ddd); }
+.cl-ctx-bar > span { display:block; height:100%; background: var(--color-accent); }
+.cl-ctx-high .cl-ctx-bar > span { background: #d97706; }
 """
 
 HEAD = """

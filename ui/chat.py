@@ -21,40 +21,22 @@ from analytics.store import Store
 from inference import limits
 from inference.errors import ChatLensError, MessageRejected
 from inference.service import ChatService
-from inference.types import GenerationParams
 from settings import Settings
 from ui import render
+from ui.api import ChatApi, parse_conversation_id
 from ui.assets import SET_URL_JS
 from ui.errors import user_error
 from ui.history import CLOSE_ON_PHONES_JS, HistoryControls, HistoryPanel
 from ui.identity import Identities
 from ui.settings_panel import GenerationControls, GenerationPanel
 from ui.theme_panel import ThemePanel
+from ui.turns import Pending, TurnActions, can_continue
 
 PLACEHOLDER_READY = "**Ask anything.** Every reply is timed: time to first token, tokens/s, tokens."
 PLACEHOLDER_UNCONFIGURED = (
     "**No model server is configured.** Start ChatLens with `TGI_URL` pointing at a TGI, vLLM or llama.cpp "
     "server, e.g. `TGI_URL=http://127.0.0.1:8080 make run`."
 )
-
-
-def parse_conversation_id(value: str | None) -> uuid.UUID | None:
-    if not value:
-        return None
-    try:
-        return uuid.UUID(value.strip())
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
-class _Pending:
-    """A checked send, carried from the click to the streaming handler (``message=None``: Retry)."""
-
-    message: str | None
-    model: str | None
-    system_prompt: str | None
-    params: GenerationParams
 
 
 @dataclass
@@ -71,6 +53,10 @@ class _Parts:
     pending: gr.State
     generation: GenerationControls
     history: HistoryControls
+    context: gr.HTML
+    continue_: gr.Button
+    comment: gr.Textbox
+    last_feedback: gr.State
 
 
 class ChatPage:
@@ -91,6 +77,7 @@ class ChatPage:
         self._theme = ThemePanel(settings)
         self._generation = GenerationPanel(service, settings)
         self._history = HistoryPanel(store=store, recorder=recorder)
+        self._turns = TurnActions(store=store, recorder=recorder, user_id_of=self._user_id, pending=self._pending)
 
     def _user_id(self, request: gr.Request | None) -> uuid.UUID:
         return self._identities.of(request).user_id
@@ -112,6 +99,8 @@ class ChatPage:
             sanitize_html=True,
             layout="bubble",
             buttons=["copy"],
+            editable="user",
+            feedback_options=render.FEEDBACK_OPTIONS,
             placeholder=PLACEHOLDER_READY if self._service.configured else PLACEHOLDER_UNCONFIGURED,
         )
         status = gr.HTML("", elem_id="cl-status")
@@ -128,9 +117,16 @@ class ChatPage:
             )
             send = gr.Button("Send", variant="primary", elem_id="cl-send", scale=1, min_width=80)
             stop = gr.Button("Stop", variant="stop", elem_id="cl-stop", scale=1, min_width=80, visible=False)
-        with gr.Row():
+        comment = gr.Textbox(
+            visible=False, show_label=False, label="Comment", max_lines=3, elem_id="cl-comment",
+            placeholder="Add a comment to your rating (optional) — Enter saves",
+        )  # fmt: skip
+        with gr.Row(elem_id="cl-actions"):
             retry = gr.Button("↻ Retry", size="sm", elem_id="cl-retry")
+            continue_ = gr.Button("→ Continue", size="sm", elem_id="cl-continue", visible=False)
             new_chat = gr.Button("+ New chat", size="sm", elem_id="cl-new")
+            context = gr.HTML("", elem_id="cl-context")
+        last_feedback = gr.State(None)
         conversation_id = gr.Textbox(visible=False, elem_id="cl-conversation-id")
         pending = gr.State(None)
         with gr.Sidebar(label="Settings", position="right", open=False, elem_id="cl-panels", width=340), gr.Tabs():
@@ -139,12 +135,13 @@ class ChatPage:
             with gr.Tab("Theme", elem_id="cl-tab-theme"):
                 self._theme.render()
         return _Parts(
-            header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending, generation, history
-        )
+            header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending, generation,
+            history, context, continue_, comment, last_feedback,
+        )  # fmt: skip
 
     def _wire(self, demo: gr.Blocks, p: _Parts) -> None:
         limit = self._settings.max_concurrent_streams
-        streaming = [p.chatbot, p.conversation_id, p.status, p.textbox]
+        streaming = [p.chatbot, p.conversation_id, p.status, p.textbox, p.context, p.continue_]
         buttons = [p.send, p.stop]
 
         settings = p.generation.values
@@ -164,9 +161,30 @@ class ChatPage:
             api_visibility="private",
         )
         regenerated = self._stream_after(retried, p, streaming, buttons)
+        turns = self._turns
+        edited = p.chatbot.edit(
+            turns.take_edit, [p.conversation_id, p.chatbot, *settings], [p.chatbot, p.pending, *buttons],
+            api_visibility="private",
+        )  # fmt: skip
+        rerun = p.chatbot.retry(
+            turns.take_retry_at, [p.conversation_id, p.chatbot, *settings], [p.chatbot, p.pending, *buttons],
+            api_visibility="private",
+        )  # fmt: skip
+        continued = p.continue_.click(
+            turns.take_continue, [p.conversation_id, *settings], [p.pending, *buttons], api_visibility="private"
+        )
+        streams = [sent, regenerated]
+        streams += [self._stream_after(event, p, streaming, buttons) for event in (edited, rerun, continued)]
+        p.chatbot.like(
+            turns.record_feedback, [p.conversation_id, p.chatbot], [p.last_feedback, p.comment],
+            api_visibility="private", show_progress="hidden",
+        )  # fmt: skip
+        p.comment.submit(
+            turns.add_comment, [p.conversation_id, p.last_feedback, p.comment], [p.comment], api_visibility="private"
+        )
 
         # The browser runs a click's listeners in order, each to its end: cancel first, then reload the reply.
-        p.stop.click(None, None, None, cancels=[sent, regenerated])
+        p.stop.click(None, None, None, cancels=streams)
         p.stop.click(
             self.after_stop,
             [p.conversation_id, p.chatbot],
@@ -179,16 +197,16 @@ class ChatPage:
             [p.new_chat.click, p.chatbot.clear],
             self.new_chat,
             None,
-            [p.chatbot, p.conversation_id, p.status, p.textbox, *buttons],
-            cancels=[sent, regenerated],
+            self._cleared(p),
+            cancels=streams,
             api_visibility="private",
         ).then(self.refresh_history, [p.history.search, p.conversation_id], self._listing(p), api_visibility="private")
-        self._wire_history(demo, p, [sent, regenerated])
+        self._wire_history(demo, p, streams)
         p.conversation_id.change(None, [p.conversation_id], None, js=SET_URL_JS)
         demo.load(
             self.on_load,
             None,
-            [p.chatbot, p.conversation_id, p.generation.model, p.generation.system_prompt],
+            [p.chatbot, p.conversation_id, p.generation.model, p.generation.system_prompt, p.continue_],
             api_visibility="private",
         )
         # The header names the chosen model server and its limits (page load, then each change of model).
@@ -201,8 +219,7 @@ class ChatPage:
             show_progress="hidden",
         )
 
-        gr.api(self.chat, api_name="chat", concurrency_limit=limit)  # type: ignore[attr-defined]
-        gr.api(self.new_conversation, api_name="new_conversation")  # type: ignore[attr-defined]
+        ChatApi(self._service, self._identities).register(limit)
 
     def _stream_after(self, accepted: Any, p: _Parts, streaming: list[Any], buttons: list[Any]) -> Any:
         """Once a send or retry is accepted: stream the reply, then put the buttons back. Returns the stream event."""
@@ -219,12 +236,22 @@ class ChatPage:
         )
         return stream
 
+    def _cleared(self, p: _Parts) -> list[Any]:
+        """What ``new_chat`` resets."""
+        return [p.chatbot, p.conversation_id, p.status, p.textbox, p.send, p.stop, p.context, p.continue_]
+
+    def _opened(self, p: _Parts) -> list[Any]:
+        """What ``open_conversation`` fills in."""
+        gen = p.generation
+        return [p.chatbot, p.conversation_id, gen.model, gen.system_prompt, p.history.title, p.status, p.context,
+                p.continue_]  # fmt: skip
+
     def _listing(self, p: _Parts) -> list[Any]:
         return [p.history.conversations, p.history.title]
 
     def _wire_history(self, demo: gr.Blocks, p: _Parts, cancels: list[Any]) -> None:
         h = p.history
-        opened = [p.chatbot, p.conversation_id, p.generation.model, p.generation.system_prompt, h.title, p.status]
+        opened = self._opened(p)
         h.conversations.input(
             self.open_conversation, [h.conversations], opened, cancels=cancels, api_visibility="private"
         )
@@ -238,7 +265,7 @@ class ChatPage:
         h.delete.click(self.delete, [p.conversation_id], None, api_visibility="private").success(
             self.new_chat,
             None,
-            [p.chatbot, p.conversation_id, p.status, p.textbox, p.send, p.stop],
+            self._cleared(p),
             api_visibility="private",
         ).then(self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private")
         demo.load(self.refresh_on_load, [h.search], self._listing(p), api_visibility="private", js=CLOSE_ON_PHONES_JS)
@@ -259,7 +286,7 @@ class ChatPage:
         pending = await self._pending(None, settings)
         return render.strip_reply(history), pending, gr.update(visible=False), gr.update(visible=True)
 
-    async def _pending(self, message: str | None, settings: tuple[Any, ...]) -> _Pending:
+    async def _pending(self, message: str | None, settings: tuple[Any, ...]) -> Pending:
         model, system_prompt, params = self._generation.read(*settings)
         try:
             if message is not None:
@@ -267,10 +294,10 @@ class ChatPage:
             params = limits.checked(params, await self._service.known_model_info(model))
         except ChatLensError as exc:
             raise user_error(exc) from exc
-        return _Pending(message, model, system_prompt, params)
+        return Pending(message, model, system_prompt, params)
 
     async def stream_message(
-        self, pending: _Pending | None, conversation_id: str, history: render.ChatMessages, request: gr.Request
+        self, pending: Pending | None, conversation_id: str, history: render.ChatMessages, request: gr.Request
     ) -> AsyncIterator[tuple[Any, ...]]:
         if pending is None:
             return
@@ -278,7 +305,7 @@ class ChatPage:
             yield outputs
 
     async def _stream(
-        self, pending: _Pending, conversation_id: str, history: render.ChatMessages, request: gr.Request
+        self, pending: Pending, conversation_id: str, history: render.ChatMessages, request: gr.Request
     ) -> AsyncIterator[tuple[Any, ...]]:
         """One reply: the chat is ``history`` plus the reply so far; the id and clock change only on phase changes."""
         message = pending.message
@@ -289,6 +316,9 @@ class ChatPage:
             params=pending.params,
             model=pending.model,
             system_prompt=pending.system_prompt,
+            edit_of=pending.edit_of,
+            retry_of=pending.retry_of,
+            continue_reply=pending.continue_reply,
         )
         phase = None
         try:
@@ -302,11 +332,13 @@ class ChatPage:
                         str(frame.conversation_id) if first else gr.skip(),
                         render.status_html(frame) if changed else gr.skip(),
                         gr.skip(),
+                        render.frame_context_html(frame) if frame.context else gr.skip(),
+                        gr.update(visible=render.stopped_on_length(frame)) if frame.is_final or first else gr.skip(),
                     )
         except ChatLensError as exc:
             if message is not None and phase is None:
                 # Nothing was stored: give the text back to the box so nothing is lost.
-                yield render.strip_reply(history)[:-1], gr.skip(), "", message
+                yield render.strip_reply(history)[:-1], gr.skip(), "", message, gr.skip(), gr.skip()
             raise user_error(exc) from exc
 
     def idle_buttons(self) -> tuple[Any, ...]:
@@ -326,7 +358,7 @@ class ChatPage:
         return (render.conversation_messages(view) if view else history), "", *idle
 
     def new_chat(self) -> tuple[Any, ...]:
-        return [], "", "", gr.skip(), gr.update(visible=True), gr.update(visible=False)
+        return [], "", "", gr.skip(), gr.update(visible=True), gr.update(visible=False), "", gr.update(visible=False)
 
     async def refresh_history(self, search: str, conversation_id: str, request: gr.Request) -> tuple[Any, Any]:
         return await self._history.listing(self._user_id(request), search, conversation_id or None)
@@ -341,7 +373,10 @@ class ChatPage:
         if view is None:
             raise user_error(MessageRejected("That conversation no longer exists."))
         model = view.model if view.model in self._service.model_names else gr.skip()
-        return render.conversation_messages(view), str(view.id), model, view.system_prompt, view.title, ""
+        return (
+            render.conversation_messages(view), str(view.id), model, view.system_prompt, view.title, "", "",
+            gr.update(visible=can_continue(view)),
+        )  # fmt: skip
 
     async def rename(self, conversation_id: str, title: str, request: gr.Request) -> None:
         await self._history.rename(self._user_id(request), parse_conversation_id(conversation_id), title)
@@ -354,13 +389,19 @@ class ChatPage:
         leave the page as the user has it."""
         cid = parse_conversation_id(request.query_params.get("c"))
         if cid is None:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id(request))
         if view is None:
             gr.Warning("That conversation was not found; starting a new one.")
-            return [], "", gr.skip(), gr.skip()
+            return [], "", gr.skip(), gr.skip(), gr.skip()
         model = view.model if view.model in self._service.model_names else gr.skip()
-        return render.conversation_messages(view), str(view.id), model, view.system_prompt
+        return (
+            render.conversation_messages(view),
+            str(view.id),
+            model,
+            view.system_prompt,
+            gr.update(visible=can_continue(view)),
+        )
 
     async def header(self, model: str | None) -> str:
         if not self._service.configured:
@@ -369,61 +410,3 @@ class ChatPage:
             return render.header_html(await self._service.model_info(model or None))
         except ChatLensError as exc:
             return render.header_html(None, exc.user_message)
-
-    # -- API ---------------------------------------------------------------------------------------------------
-
-    async def chat(
-        self,
-        message: str,
-        conversation_id: str = "",
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        seed: int | None = None,
-        model: str = "",
-        system_prompt: str | None = None,
-        frequency_penalty: float | None = None,
-        stop: list[str] | None = None,
-        request: gr.Request = None,  # type: ignore[assignment]
-    ) -> AsyncIterator[str]:
-        """Stream the reply to `message`; each update is the whole reply so far (text only).
-
-        Pass the id from `/new_conversation` as `conversation_id` to continue a conversation (empty: a new one
-        each call). `temperature` 0 is greedy; `top_p` 1 and `frequency_penalty` 0 mean off; numbers out of the
-        model server's range are brought into it, a negative temperature or too many `stop` sequences are refused.
-        `model` names one of the configured model servers (empty: the first); unset values use the defaults.
-        """
-        cid = parse_conversation_id(conversation_id)
-        try:
-            if conversation_id and cid is None:
-                raise MessageRejected("conversation_id must be an id returned by /new_conversation.")
-            requested = GenerationParams(
-                max_tokens=max_tokens,
-                temperature=temperature,
-                top_p=top_p,
-                frequency_penalty=frequency_penalty,
-                seed=seed,
-                stop=tuple(stop or ()),
-            )
-            params = limits.clamped(requested, await self._service.known_model_info(model or None))
-            frames = self._service.stream_reply(
-                user_id=self._user_id(request),
-                conversation_id=cid,
-                message=message,
-                params=params,
-                model=model or None,
-                system_prompt=system_prompt,
-                shrink_to_fit=True,
-            )
-            async with aclosing(frames):
-                async for frame in frames:
-                    if frame.error is not None:
-                        raise frame.error
-                    if frame.text or frame.is_final:
-                        yield frame.text
-        except ChatLensError as exc:
-            raise user_error(exc) from exc
-
-    def new_conversation(self) -> str:
-        """Return a fresh conversation id to pass to `/chat` as `conversation_id`."""
-        return str(uuid.uuid4())

@@ -16,6 +16,9 @@ from inference.types import GenerationMetrics, ModelInfo
 
 ChatMessages = list[dict[str, Any]]
 
+# "Like" and "Dislike" render as thumbs; the others sit under a flag and count as 👎 with that reason.
+FEEDBACK_OPTIONS = ("Like", "Dislike", "Too slow", "Wrong", "Unsafe")
+
 
 def metrics_line(
     *,
@@ -82,6 +85,44 @@ def conversation_messages(view: ConversationView) -> ChatMessages:
             }
         )
     return messages
+
+
+def message_ids(view: ConversationView) -> list[Any]:
+    """The stored message behind each item ``conversation_messages`` shows (a reply's metrics line is the reply's)."""
+    ids: list[Any] = []
+    for message in view.messages:
+        shown = 1 if message.role == "user" else (2 if message.content else 1)
+        ids.extend([message.id] * shown)
+    return ids
+
+
+def frame_context_html(frame: ReplyFrame) -> str:
+    use = frame.context
+    return context_html(use.used_tokens, use.limit_tokens, use.dropped_messages, use.measured) if use else ""
+
+
+def stopped_on_length(frame: ReplyFrame) -> bool:
+    """A finished reply that hit ``max_tokens``: the Continue button applies."""
+    return frame.phase == "complete" and frame.metrics is not None and frame.metrics.finish_reason == "length"
+
+
+def context_html(used_tokens: int, limit_tokens: int | None, dropped_messages: int, measured: bool) -> str:
+    """How full the model's window is: "~" while estimated, exact once the server reported its usage."""
+    if not limit_tokens:
+        return ""
+    share = min(used_tokens / limit_tokens, 1.0) if limit_tokens > 0 else 1.0
+    approx = "" if measured else "~"
+    left_out = (
+        f" · {dropped_messages} earlier message{'s' if dropped_messages != 1 else ''} left out"
+        if dropped_messages
+        else ""
+    )
+    level = "cl-ctx-high" if share > 0.85 else ""
+    return (
+        f'<div class="cl-context {level}" title="Prompt tokens the model can take for this reply">'
+        f'<span class="cl-ctx-bar"><span style="width:{share * 100:.0f}%"></span></span>'
+        f"Context {approx}{used_tokens:,} / {limit_tokens:,} tokens{html.escape(left_out)}</div>"
+    )
 
 
 def _error_label(error_type: str | None) -> str | None:

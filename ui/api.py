@@ -1,0 +1,94 @@
+"""The documented HTTP API: ``/chat`` (streams the growing reply, text only) and ``/new_conversation``.
+
+Same service and the same per-caller identity as the page; refusals become ``gr.Error`` with a readable message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+import gradio as gr
+
+from inference import limits
+from inference.errors import ChatLensError, MessageRejected
+from inference.service import ChatService
+from inference.types import GenerationParams
+from ui.errors import user_error
+from ui.identity import Identities
+
+
+def parse_conversation_id(value: str | None) -> uuid.UUID | None:
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError:
+        return None
+
+
+class ChatApi:
+    def __init__(self, service: ChatService, identities: Identities) -> None:
+        self._service = service
+        self._identities = identities
+
+    def register(self, concurrency_limit: int) -> None:
+        gr.api(self.chat, api_name="chat", concurrency_limit=concurrency_limit)  # type: ignore[attr-defined]
+        gr.api(self.new_conversation, api_name="new_conversation")  # type: ignore[attr-defined]
+
+    async def chat(
+        self,
+        message: str,
+        conversation_id: str = "",
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+        model: str = "",
+        system_prompt: str | None = None,
+        frequency_penalty: float | None = None,
+        stop: list[str] | None = None,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> AsyncIterator[str]:
+        """Stream the reply to `message`; each update is the whole reply so far (text only).
+
+        Pass the id from `/new_conversation` as `conversation_id` to continue a conversation (empty: a new one
+        each call). `temperature` 0 is greedy; `top_p` 1 and `frequency_penalty` 0 mean off; numbers out of the
+        model server's range are brought into it, a negative temperature or too many `stop` sequences are refused.
+        `model` names one of the configured model servers (empty: the first); unset values use the defaults.
+        """
+        cid = parse_conversation_id(conversation_id)
+        try:
+            if conversation_id and cid is None:
+                raise MessageRejected("conversation_id must be an id returned by /new_conversation.")
+            requested = GenerationParams(
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                frequency_penalty=frequency_penalty,
+                seed=seed,
+                stop=tuple(stop or ()),
+            )
+            params = limits.clamped(requested, await self._service.known_model_info(model or None))
+            frames = self._service.stream_reply(
+                user_id=self._identities.of(request).user_id,
+                conversation_id=cid,
+                message=message,
+                params=params,
+                model=model or None,
+                system_prompt=system_prompt,
+                shrink_to_fit=True,
+            )
+            async with aclosing(frames):
+                async for frame in frames:
+                    if frame.error is not None:
+                        raise frame.error
+                    if frame.text or frame.is_final:
+                        yield frame.text
+        except ChatLensError as exc:
+            raise user_error(exc) from exc
+
+    def new_conversation(self) -> str:
+        """Return a fresh conversation id to pass to `/chat` as `conversation_id`."""
+        return str(uuid.uuid4())

@@ -1,0 +1,151 @@
+"""Acting on one message of the chat: edit a question, retry any reply, continue a cut-off reply, 👍/👎 feedback.
+
+The Chatbot's events name a message by its index in what the page shows. ``render.message_ids`` lays the stored
+conversation out the same way, so an index maps to the stored message it shows; when the page and the store
+disagree (another tab changed the conversation) the action is refused with "reload", never applied to the wrong
+message.
+
+Edits replace rather than branch: the edited message and everything after it are marked superseded (kept, with
+their generation rows, for analytics and audit, but no longer shown) and the conversation continues from the new
+text. The page shows exactly what remains, so nothing the user can still see disappears unannounced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import gradio as gr
+
+from analytics.extras import RecordFeedback
+from analytics.recorder import WriteBehindRecorder
+from analytics.store import ConversationView, Store
+from inference.errors import MessageRejected
+from inference.types import GenerationParams
+from ui import render
+from ui.api import parse_conversation_id
+from ui.errors import user_error
+
+MAX_COMMENT_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A checked turn, carried from the click to the streaming handler."""
+
+    message: str | None  # None: answer again (Retry) or go on (Continue)
+    model: str | None
+    system_prompt: str | None
+    params: GenerationParams
+    edit_of: uuid.UUID | None = None
+    retry_of: uuid.UUID | None = None
+    continue_reply: bool = False
+
+
+PendingFactory = Callable[[str | None, tuple[Any, ...]], Awaitable[Pending]]
+UserIdOf = Callable[[gr.Request | None], uuid.UUID]
+
+
+def can_continue(view: ConversationView | None) -> bool:
+    """The last reply stopped because it hit ``max_tokens``: it can be continued."""
+    if view is None or not view.messages or view.messages[-1].role != "assistant":
+        return False
+    last = view.messages[-1]
+    return bool(last.content) and (last.metrics or {}).get("finish_reason") == "length"
+
+
+class TurnActions:
+    def __init__(
+        self, *, store: Store, recorder: WriteBehindRecorder, user_id_of: UserIdOf, pending: PendingFactory
+    ) -> None:
+        self._store = store
+        self._recorder = recorder
+        self._user_id_of = user_id_of
+        self._pending = pending
+
+    async def _message_at(
+        self, conversation_id: str, history: render.ChatMessages, index: Any, request: gr.Request
+    ) -> tuple[uuid.UUID, uuid.UUID, str, int]:
+        """(conversation id, stored message id, role, index) of the message shown at ``index``."""
+        cid = parse_conversation_id(conversation_id)
+        view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id_of(request)) if cid else None
+        ids = render.message_ids(view) if view else []
+        if cid is None or view is None or not isinstance(index, int) or len(ids) != len(history):
+            raise user_error(MessageRejected("This chat changed elsewhere; reload the page and try again."))
+        message = next(m for m in view.messages if m.id == ids[index])
+        return cid, message.id, message.role, index
+
+    async def take_edit(
+        self, edit: gr.EditData, request: gr.Request, conversation_id: str, history: render.ChatMessages, *settings: Any
+    ) -> tuple[Any, ...]:
+        """Rerun from an edited question: the chat is cut at it and shows the new text."""
+        text = edit.value if isinstance(edit.value, str) else str(edit.value or "")
+        _, message_id, role, index = await self._message_at(conversation_id, history, edit.index, request)
+        if role != "user":
+            raise user_error(MessageRejected("Only your own messages can be edited."))
+        pending = await self._pending(text, settings)
+        shown = [*history[:index], {"role": "user", "content": text}]
+        return shown, replace(pending, edit_of=message_id), *_streaming_buttons()
+
+    async def take_retry_at(
+        self,
+        retry: gr.RetryData,
+        request: gr.Request,
+        conversation_id: str,
+        history: render.ChatMessages,
+        *settings: Any,
+    ) -> tuple[Any, ...]:
+        """Answer again from the reply shown at ``retry.index``."""
+        _, message_id, role, cut = await self._message_at(conversation_id, history, retry.index, request)
+        if role != "assistant":
+            raise user_error(MessageRejected("Pick a reply to retry."))
+        pending = await self._pending(None, settings)
+        while cut and history[cut - 1].get("role") == "assistant":
+            cut -= 1
+        return history[:cut], replace(pending, retry_of=message_id), *_streaming_buttons()
+
+    async def take_continue(self, conversation_id: str, *settings: Any) -> tuple[Any, ...]:
+        if parse_conversation_id(conversation_id) is None:
+            raise user_error(MessageRejected("There is no reply to continue."))
+        pending = await self._pending(None, settings)
+        return replace(pending, continue_reply=True), *_streaming_buttons()
+
+    async def record_feedback(
+        self, like: gr.LikeData, conversation_id: str, history: render.ChatMessages, request: gr.Request
+    ) -> tuple[Any, Any]:
+        """👍 / 👎 (or a named flag) on a reply, tied to its generation row; opens the optional comment box."""
+        cid, message_id, role, _ = await self._message_at(conversation_id, history, like.index, request)
+        if role != "assistant":
+            raise user_error(MessageRejected("Feedback goes on replies."))
+        value, comment = (1, "") if like.liked is True else (-1, like.liked if isinstance(like.liked, str) else "")
+        await self._submit(RecordFeedback(self._user_id_of(request), cid, message_id, value, comment))
+        return {"message_id": str(message_id), "value": value, "comment": comment}, gr.update(visible=True, value="")
+
+    async def add_comment(
+        self, conversation_id: str, last: dict[str, Any] | None, comment: str, request: gr.Request
+    ) -> Any:
+        """The optional comment on the last 👍/👎: stored as a newer feedback row (the latest counts)."""
+        cid = parse_conversation_id(conversation_id)
+        comment = (comment or "").strip()
+        if cid is None or not last:
+            raise user_error(MessageRejected("Rate a reply with 👍 or 👎 first."))
+        if len(comment) > MAX_COMMENT_CHARS:
+            raise user_error(MessageRejected(f"Comments are at most {MAX_COMMENT_CHARS:,} characters."))
+        joined = "; ".join(part for part in (last.get("comment") or "", comment) if part)
+        job = RecordFeedback(self._user_id_of(request), cid, uuid.UUID(last["message_id"]), last["value"], joined)
+        await self._submit(job)
+        gr.Info("Thanks — your comment was saved with the rating.")
+        return gr.update(visible=False, value="")
+
+    async def _submit(self, job: RecordFeedback) -> None:
+        try:
+            await self._recorder.record(job)
+        except MessageRejected as exc:
+            raise user_error(exc) from exc
+
+
+def _streaming_buttons() -> tuple[Any, Any]:
+    return gr.update(visible=False), gr.update(visible=True)
