@@ -98,11 +98,14 @@ class TurnActions:
         history: render.ChatMessages,
         *settings: Any,
     ) -> tuple[Any, ...]:
-        """Answer again from the reply shown at ``retry.index``."""
-        _, message_id, role, cut = await self._message_at(conversation_id, history, retry.index, request)
+        """Answer again: Gradio names the question (``retry.index``) whose reply is to be replaced."""
+        _, message_id, role, index = await self._message_at(conversation_id, history, retry.index, request)
+        if role == "user" and index + 1 < len(history):
+            _, message_id, role, _ = await self._message_at(conversation_id, history, index + 1, request)
         if role != "assistant":
-            raise user_error(MessageRejected("Pick a reply to retry."))
+            raise user_error(MessageRejected("There is no reply to retry there."))
         pending = await self._pending(None, settings)
+        cut = index + 1 if history[index].get("role") == "user" else index
         while cut and history[cut - 1].get("role") == "assistant":
             cut -= 1
         return history[:cut], replace(pending, retry_of=message_id), *_streaming_buttons()
