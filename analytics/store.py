@@ -20,7 +20,7 @@ from sqlalchemy import Engine, create_engine, func, or_, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
-from analytics.models import Base, Conversation, Generation, Message
+from analytics.models import Base, Conversation, Generation, Message, Share
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,17 @@ class Store:
             query = query.where(or_(func.lower(Conversation.title).like(pattern, "\\"), in_messages))
         with self.sessions() as session:
             return [ConversationSummary(cid, title, updated_at) for cid, title, updated_at in session.execute(query)]
+
+    def load_share(self, token_hash: str) -> dict[str, Any] | None:
+        """The snapshot behind a share link; ``None`` when unknown, revoked, or its conversation was deleted."""
+        query = (
+            select(Share.snapshot)
+            .join(Conversation, Conversation.id == Share.conversation_id)
+            .where(Share.token_hash == token_hash, Share.revoked_at.is_(None), Conversation.deleted_at.is_(None))
+        )
+        with self.sessions() as session:
+            snapshot: dict[str, Any] | None = session.execute(query).scalar_one_or_none()
+            return snapshot
 
 
 def _escape_like(text: str) -> str:

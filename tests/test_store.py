@@ -7,10 +7,13 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from analytics import portable
+from analytics.extras import CreateShare, ImportConversation, RecordFeedback, RevokeShares
 from analytics.models import Generation, Message
 from analytics.recorder import WriteBehindRecorder
 from analytics.store import Store, StoreUnavailable
@@ -206,3 +209,34 @@ def test_conversations_list_newest_first_search_rename_and_delete(store) -> None
     assert db.list_conversations(user, search="0%o") == []
     assert db.list_conversations(user, search="bread") == []  # deleted: out of search too
     assert db.load_conversation(bread, user) is None
+
+
+def test_sharing_importing_and_rating_are_scoped_to_the_owner(store) -> None:  # type: ignore[no-untyped-def]
+    store, recorder = store
+    owner, stranger = uuid.uuid4(), uuid.uuid4()
+
+    async def scenario() -> None:
+        turn = await recorder.begin_turn(user_id=owner, conversation_id=None, content="mine", model_id="m")
+        record = reply(turn.conversation_id, owner, "an answer")
+        await recorder.finish_turn(record)
+        cid = turn.conversation_id
+        for job in (
+            CreateShare(stranger, cid, "0" * 64, {"messages": []}),
+            RevokeShares(stranger, cid),
+            RecordFeedback(stranger, cid, record.message_id, 1),
+        ):
+            with pytest.raises(MessageRejected):
+                await recorder.record(job)
+        await recorder.record(CreateShare(owner, cid, "1" * 64, {"messages": [{"role": "user", "content": "mine"}]}))
+        assert store.load_share("1" * 64) is not None and store.load_share("0" * 64) is None
+        assert await recorder.record(RevokeShares(owner, cid)) == 1
+        assert store.load_share("1" * 64) is None
+        imported = portable.parse_import(
+            portable.export_json(store.load_conversation(cid, owner), exported_at=datetime.now(UTC)).encode()  # type: ignore[arg-type]
+        )
+        copy = await recorder.record(ImportConversation(stranger, imported))
+        assert store.load_conversation(copy, owner) is None
+        view = store.load_conversation(copy, stranger)
+        assert view is not None and [m.content for m in view.messages] == ["mine", "an answer"]
+
+    asyncio.run(scenario())

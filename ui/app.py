@@ -16,6 +16,7 @@ from ui.chat import ChatPage
 from ui.gradio_patches import build_session_configs_on_demand
 from ui.identity import Identities
 from ui.ops import ops_routes
+from ui.share import share_routes
 
 # Gradio polls its queue every 1 ms when idle (5% of a core, measured); 5 ms costs a fifth and adds ≤ 5 ms.
 QUEUE_POLL_S = 0.005
@@ -49,5 +50,5 @@ def launch_options(
         "css": CSS + theme_panel.CSS,
         "head": HEAD + theme_panel.HEAD,
         "theme": gr.themes.Soft(),
-        "app_kwargs": {"routes": ops_routes(service=service, store=store, recorder=recorder)},
+        "app_kwargs": {"routes": [*ops_routes(service=service, store=store, recorder=recorder), *share_routes(store)]},
     }

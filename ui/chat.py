@@ -28,6 +28,7 @@ from ui.assets import SET_URL_JS
 from ui.errors import user_error
 from ui.history import CLOSE_ON_PHONES_JS, HistoryControls, HistoryPanel
 from ui.identity import Identities
+from ui.portability import PortabilityControls, PortabilityPanel
 from ui.settings_panel import GenerationControls, GenerationPanel
 from ui.theme_panel import ThemePanel
 from ui.turns import Pending, TurnActions, can_continue
@@ -57,6 +58,7 @@ class _Parts:
     continue_: gr.Button
     comment: gr.Textbox
     last_feedback: gr.State
+    portability: PortabilityControls
 
 
 class ChatPage:
@@ -77,6 +79,7 @@ class ChatPage:
         self._theme = ThemePanel(settings)
         self._generation = GenerationPanel(service, settings)
         self._history = HistoryPanel(store=store, recorder=recorder)
+        self._portability = PortabilityPanel(store=store, recorder=recorder, user_id_of=self._user_id)
         self._turns = TurnActions(store=store, recorder=recorder, user_id_of=self._user_id, pending=self._pending)
 
     def _user_id(self, request: gr.Request | None) -> uuid.UUID:
@@ -89,7 +92,7 @@ class ChatPage:
         self._theme.wire(demo)
 
     def _render(self) -> _Parts:
-        history = self._history.render()
+        history, portability = self._history.render(self._portability.render)
         header = gr.HTML(render.header_html(None, "connecting…"), elem_id="cl-header")
         chatbot = gr.Chatbot(
             elem_id="cl-chat",
@@ -136,7 +139,7 @@ class ChatPage:
                 self._theme.render()
         return _Parts(
             header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending, generation,
-            history, context, continue_, comment, last_feedback,
+            history, context, continue_, comment, last_feedback, portability,
         )  # fmt: skip
 
     def _wire(self, demo: gr.Blocks, p: _Parts) -> None:
@@ -238,13 +241,14 @@ class ChatPage:
 
     def _cleared(self, p: _Parts) -> list[Any]:
         """What ``new_chat`` resets."""
-        return [p.chatbot, p.conversation_id, p.status, p.textbox, p.send, p.stop, p.context, p.continue_]
+        return [p.chatbot, p.conversation_id, p.status, p.textbox, p.send, p.stop, p.context, p.continue_,
+                p.portability.files, p.portability.link]  # fmt: skip
 
     def _opened(self, p: _Parts) -> list[Any]:
         """What ``open_conversation`` fills in."""
         gen = p.generation
         return [p.chatbot, p.conversation_id, gen.model, gen.system_prompt, p.history.title, p.status, p.context,
-                p.continue_]  # fmt: skip
+                p.continue_, p.portability.files, p.portability.link]  # fmt: skip
 
     def _listing(self, p: _Parts) -> list[Any]:
         return [p.history.conversations, p.history.title]
@@ -268,6 +272,13 @@ class ChatPage:
             self._cleared(p),
             api_visibility="private",
         ).then(self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private")
+        pc, portability = p.portability, self._portability
+        pc.export.click(portability.export, [p.conversation_id], [pc.files], api_visibility="private")
+        pc.upload.upload(portability.import_, [pc.upload], [pc.imported], api_visibility="private").success(
+            self.open_conversation, [pc.imported], opened, cancels=cancels, api_visibility="private"
+        ).then(self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private")
+        pc.share.click(portability.share, [p.conversation_id], [pc.link], api_visibility="private")
+        pc.revoke.click(portability.revoke, [p.conversation_id], [pc.link], api_visibility="private")
         demo.load(self.refresh_on_load, [h.search], self._listing(p), api_visibility="private", js=CLOSE_ON_PHONES_JS)
 
     # -- UI handlers -------------------------------------------------------------------------------------------
@@ -358,7 +369,8 @@ class ChatPage:
         return (render.conversation_messages(view) if view else history), "", *idle
 
     def new_chat(self) -> tuple[Any, ...]:
-        return [], "", "", gr.skip(), gr.update(visible=True), gr.update(visible=False), "", gr.update(visible=False)
+        hidden = gr.update(visible=False)
+        return [], "", "", gr.skip(), gr.update(visible=True), hidden, "", hidden, hidden, hidden
 
     async def refresh_history(self, search: str, conversation_id: str, request: gr.Request) -> tuple[Any, Any]:
         return await self._history.listing(self._user_id(request), search, conversation_id or None)
@@ -375,7 +387,7 @@ class ChatPage:
         model = view.model if view.model in self._service.model_names else gr.skip()
         return (
             render.conversation_messages(view), str(view.id), model, view.system_prompt, view.title, "", "",
-            gr.update(visible=can_continue(view)),
+            gr.update(visible=can_continue(view)), gr.update(visible=False), gr.update(visible=False),
         )  # fmt: skip
 
     async def rename(self, conversation_id: str, title: str, request: gr.Request) -> None:

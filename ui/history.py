@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import gradio as gr
 
@@ -20,6 +21,7 @@ from inference.errors import ChatLensError, MessageRejected
 from ui.errors import user_error
 
 MAX_TITLE_CHARS = 120
+T = TypeVar("T")
 
 # Narrow screens start with the list closed (an open sidebar covers a phone's whole width).
 CLOSE_ON_PHONES_JS = """
@@ -58,7 +60,8 @@ class HistoryPanel:
         self._store = store
         self._recorder = recorder
 
-    def render(self) -> HistoryControls:
+    def render(self, extra: Callable[[], T]) -> tuple[HistoryControls, T]:
+        """The sidebar; ``extra`` renders more controls at its foot (export, import, share)."""
         with gr.Sidebar(label="Conversations", position="left", open=True, elem_id="cl-history", width=290):
             search = gr.Textbox(
                 placeholder="Search titles and messages", label="Search conversations", show_label=False,
@@ -72,7 +75,8 @@ class HistoryPanel:
                 with gr.Row():
                     rename = gr.Button("Rename", size="sm", elem_id="cl-rename")
                     delete = gr.Button("Delete", size="sm", variant="stop", elem_id="cl-delete")
-        return HistoryControls(search, conversations, title, rename, delete)
+            more = extra()
+        return HistoryControls(search, conversations, title, rename, delete), more
 
     async def listing(self, user_id: uuid.UUID, search: str, current: str | None) -> tuple[Any, Any]:
         """The list (filtered by ``search``) with ``current`` selected, and the current conversation's title."""

@@ -1,0 +1,74 @@
+"""``GET /share/<token>``: the read-only page behind a share link — plain HTML, no scripts, nothing to click.
+
+Message text is HTML-escaped and shown as written (pre-wrapped), so hostile model output stays inert; the page
+forbids scripts and outside resources by CSP, is not cached (a revoked link stops working at once) and not indexed.
+An unknown or revoked token gets the same plain 404 as any other path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from analytics.store import Store
+from ui import render
+from ui.portability import SHARE_PATH, token_hash
+
+HEADERS = {
+    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
+    "cache-control": "no-store",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "x-robots-tag": "noindex",
+}
+STYLE = """
+body { font: 15px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; color: #1f2937; }
+.msg { margin: 1rem 0; padding: .7rem .9rem; border-radius: .6rem; white-space: pre-wrap; overflow-wrap: anywhere; }
+.user { background: #eef2ff; } .assistant { background: #f3f4f6; }
+.who { font-size: .75rem; font-weight: 600; opacity: .6; display: block; margin-bottom: .2rem; }
+.cl-metrics { font-size: .75rem; opacity: .7; display: block; margin-top: .3rem; }
+footer { font-size: .8rem; opacity: .6; margin-top: 2rem; }
+"""
+
+
+def share_page(snapshot: dict[str, Any]) -> str:
+    title = html.escape(snapshot.get("title") or "Shared conversation")
+    parts = [f"<h1>{title}</h1>"]
+    for m in snapshot.get("messages", []):
+        role = "user" if m.get("role") == "user" else "assistant"
+        metrics = ""
+        if role == "assistant" and m.get("metrics"):
+            x = m["metrics"]
+            metrics = render.metrics_line(
+                time_to_first_token_ms=x.get("time_to_first_token_ms"),
+                tokens_per_s=x.get("tokens_per_s"),
+                output_tokens=int(x.get("output_tokens") or 0),
+                status=str(m.get("status") or "complete"),
+            )
+        parts.append(
+            f'<div class="msg {role}"><span class="who">{"User" if role == "user" else "Assistant"}</span>'
+            f"{html.escape(str(m.get('content') or ''))}{metrics}</div>"
+        )
+    shared_at = html.escape(str(snapshot.get("shared_at", ""))[:16].replace("T", " "))
+    parts.append(f"<footer>A read-only snapshot shared from ChatLens on {shared_at} UTC.</footer>")
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
+    )
+
+
+def share_routes(store: Store) -> list[Route]:
+    async def shared(request: Request) -> Response:
+        token = request.path_params["token"]
+        snapshot = await asyncio.to_thread(store.load_share, token_hash(token)) if len(token) <= 128 else None
+        if snapshot is None:
+            return PlainTextResponse("Not found", status_code=404, headers=HEADERS)
+        return HTMLResponse(share_page(snapshot), headers=HEADERS)
+
+    return [Route(SHARE_PATH + "{token}", shared, methods=["GET"])]
