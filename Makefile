@@ -30,6 +30,7 @@ lint:
 bench:
 	$(PY) -m benchmarks.bench_stream
 	$(PY) -m benchmarks.bench_local
+	$(PY) -m benchmarks.bench_conversations --postgres
 
 # After changing dependencies in pyproject.toml: re-pin (add --upgrade to move the pins forward).
 lock:
