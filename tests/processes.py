@@ -26,6 +26,7 @@ class AppProcess:
             "GRADIO_SERVER_NAME": "127.0.0.1",
             "GRADIO_SERVER_PORT": str(self.port),
             "GRADIO_ANALYTICS_ENABLED": "False",
+            "AUTO_TITLE": "false",  # tests count the model calls; titles are tested in tests/test_context.py
             **env,
         }
         with log_path.open("wb") as log:
