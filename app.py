@@ -68,6 +68,7 @@ class ChatLens:
             system_prompt=settings.system_prompt,
             model_defaults={model.name: model.default_params() for model in settings.models},
             auto_title=settings.auto_title,
+            max_reply_chars=settings.max_reply_chars,
         )
         return cls(settings, store, recorder, generators, service)
 

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     )
     queue_max_size: int = Field(default=1024, ge=1, description="Requests waiting in Gradio's queue before 'busy'.")
     max_message_chars: int = Field(default=100_000, ge=1, description="Longest message a user may send.")
+    max_reply_chars: int = Field(
+        default=1_000_000, ge=1, description="Longest reply kept: a server sending more is cut off there (error)."
+    )
     max_new_tokens: int = Field(default=1024, ge=1, description="Default cap on the tokens of one reply.")
     system_prompt: str = Field(default="", description="System prompt put before every conversation.")
     auto_title: bool = Field(

@@ -65,6 +65,11 @@ class IncompleteReply(ChatLensError):
     default_message = "The model server ended the reply early without saying why. Retry."
 
 
+class ReplyTooLarge(ChatLensError):
+    kind = "reply_too_large"
+    default_message = "The model server sent an oversized reply; it was cut off and saved up to that point."
+
+
 class AuthRejected(ChatLensError):
     kind = "auth"
     default_message = "The model server refused ChatLens's credentials. Check TGI_API_KEY."

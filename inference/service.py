@@ -52,6 +52,7 @@ class ChatService:
         system_prompt: str = "",
         model_defaults: Mapping[str, GenerationParams] | None = None,
         auto_title: bool = False,
+        max_reply_chars: int | None = None,
     ) -> None:
         """``generators``: the configured model servers by name; the first is the default. ``model_defaults``:
         per model, the parameters used where a request leaves one unset."""
@@ -65,6 +66,7 @@ class ChatService:
         self._active: dict[uuid.UUID, asyncio.Event] = {}
         self._readers: set[asyncio.Task[None]] = set()
         self._chars_per_token: dict[str, float] = {}
+        self._max_reply_chars = max_reply_chars
         self._titles = Titles(recorder) if auto_title else None
         self._draining = False
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop replies stream on, for shutdown from outside
@@ -311,7 +313,7 @@ class ChatService:
     ) -> AsyncIterator[ReplyFrame]:
         cid = turn.conversation_id
         in_flight = self._budget.active
-        upstream = Upstream(generator.stream(prompt, params))
+        upstream = Upstream(generator.stream(prompt, params), max_chars=self._max_reply_chars)
         text = ""
         recorded = False
 

@@ -17,8 +17,10 @@ log = logging.getLogger(__name__)
 class Upstream:
     """Reads the model stream in its own task; the consumer only looks at what has arrived."""
 
-    def __init__(self, chunks: AsyncGenerator[TokenChunk, None]) -> None:
+    def __init__(self, chunks: AsyncGenerator[TokenChunk, None], *, max_chars: int | None = None) -> None:
         self._chunks = chunks
+        self._chars_left = max_chars
+        self._max_chars = max_chars
         self.parts: list[str] = []
         self.counted_tokens = 0
         self.usage_tokens: int | None = None
@@ -42,6 +44,11 @@ class Upstream:
                         self.parts.append(chunk.text)
                         self.counted_tokens += 1
                         self.arrived.set()
+                        if self._chars_left is not None:
+                            self._chars_left -= len(chunk.text)
+                            if self._chars_left < 0:
+                                # A broken or hostile server must not fill memory, the page and the database.
+                                raise errors.ReplyTooLarge(detail=f"reply over {self._max_chars:,} characters")
                     if chunk.finish_reason:
                         self.finish_reason = chunk.finish_reason
                     if chunk.completion_tokens is not None:

@@ -142,6 +142,7 @@ def app(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> I
         connect_timeout_s=2,
         max_message_chars=100_000,
         info_ttl_s=0,
+        max_reply_chars=10_000,
         auto_title=False,  # a second model call per new chat; tests/test_conversations.py checks titles
         _env_file=None,  # type: ignore[call-arg]
     )

@@ -131,6 +131,22 @@ def test_partial_text_before_an_in_stream_error_is_kept(client: Client, app: Run
     assert (reply.content, reply.status) == ("w0 w1 w2", "error")
 
 
+def test_an_oversized_reply_is_cut_off_saved_and_the_stream_closed(
+    client: Client, app: RunningApp, fake_tgi: FakeTgi
+) -> None:
+    fake_tgi.next(Behaviour(tokens=4000, token_interval_s=0.001))  # ~23 KB against the test app's 10,000-character cap
+    with pytest.raises(Exception, match="oversized reply; it was cut off and saved"):
+        client.predict("flood me", "", None, None, 4000, api_name="/chat")
+    [stream] = fake_tgi.wait_for_streams(1)
+    assert stream.client_closed and stream.tokens_sent < 4000
+    [question] = app.rows(Message, content="flood me")
+    [reply] = app.rows(Message, conversation_id=question.conversation_id, role="assistant")
+    assert reply.status == "error" and 10_000 <= len(reply.content) < 10_100
+    [generation] = app.rows(Generation, message_id=reply.id)
+    assert generation.error_type == "reply_too_large"
+    assert client.predict("still there?", api_name="/chat").startswith("w0")  # the server keeps serving
+
+
 def test_out_of_range_parameters_are_clamped_through_the_api(client: Client, fake_tgi: FakeTgi) -> None:
     reply = client.predict("hi", "", 0.5, 1.5, 99_999, None, "", None, 7.0, api_name="/chat")
     assert reply.startswith("w0 w1")
