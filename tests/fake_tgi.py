@@ -51,6 +51,7 @@ class Behaviour:
     error_message: str = "Request failed during generation: CUDA out of memory"
     hang_after: int | None = None
     truncate_after: int | None = None
+    malformed_after: int | None = None  # then a `data:` line that is not JSON, and the stream ends
     flavour: str = "tgi"  # "vllm": role-only first chunk, unset fields omitted; "llama": no [DONE] after an error
 
     @property
@@ -328,6 +329,10 @@ class FakeTgi:
                 if b.hang_after is not None and i == b.hang_after:
                     await asyncio.sleep(3600)
                 if b.truncate_after is not None and i == b.truncate_after:
+                    log.completed = True
+                    return
+                if b.malformed_after is not None and i == b.malformed_after:
+                    yield b'data: {"choices":[{"delta":{"content": oops\n\n'
                     log.completed = True
                     return
                 delay = start + i * b.token_interval_s - time.monotonic()
