@@ -1,0 +1,328 @@
+"""Analytics reads: plain functions from (connection, filters) to pandas DataFrames, over the ``generations`` table.
+
+Invariants:
+* Portable SQL only: every statement runs unchanged on DuckDB and PostgreSQL (``percentile_cont … WITHIN GROUP``,
+  ``count(*) FILTER (WHERE …)``, ``extract(epoch FROM …)`` cast to double precision). Rates are computed here from
+  integer counts, so neither database's numeric types leak into the frames.
+* Read-only: nothing here writes. Values are always bound parameters; the only SQL assembled from pieces is the
+  fixed filter fragments below.
+* Times: ``created_at`` is UTC; interval buckets are epoch-aligned (``floor(epoch / step) * step``).
+* "Replies" are generation rows (one per model call): they carry the model and user, so every filter applies.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, text
+
+# Upper bounds (exclusive) and labels of the buckets; the last label takes everything above.
+PROMPT_BUCKETS = ((256, "<256"), (1024, "256–1k"), (4096, "1k–4k"), (None, "≥4k"))
+TTFT_BUCKETS_MS = ((500, "<0.5 s"), (1000, "0.5–1 s"), (2000, "1–2 s"), (5000, "2–5 s"), (None, "≥5 s"))
+IN_FLIGHT_BUCKETS = ((1, "0"), (2, "1"), (4, "2–3"), (8, "4–7"), (16, "8–15"), (32, "16–31"), (None, "≥32"))
+NICE_STEPS_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400)
+EPOCH = "CAST(floor(CAST(extract(epoch FROM created_at) AS double precision) / :step) * :step AS double precision)"
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """A time range [start, end) in UTC, optionally one model (``generations.model_id``) and one user."""
+
+    start: datetime
+    end: datetime
+    model: str | None = None
+    user_id: uuid.UUID | None = None
+
+    @classmethod
+    def last(cls, span: timedelta, *, now: datetime | None = None, **kwargs: Any) -> Filters:
+        end = now or datetime.now(UTC)
+        return cls(end - span, end, **kwargs)
+
+    def previous(self) -> Filters:
+        """The period of the same length just before this one (for "change vs previous period")."""
+        span = self.end - self.start
+        return replace(self, start=self.start - span, end=self.start)
+
+    def interval_s(self, buckets: int = 60) -> int:
+        """A round bucket size giving about ``buckets`` points over the range."""
+        wanted = (self.end - self.start).total_seconds() / buckets
+        return next((step for step in NICE_STEPS_S if step >= wanted), NICE_STEPS_S[-1])
+
+
+def _where(filters: Filters, *, start: datetime | None = None, prefix: str = "") -> tuple[str, dict[str, Any]]:
+    clauses = [f"{prefix}created_at >= :start", f"{prefix}created_at < :end"]
+    params: dict[str, Any] = {"start": start or filters.start, "end": filters.end}
+    if filters.model is not None:
+        clauses.append(f"{prefix}model_id = :model")
+        params["model"] = filters.model
+    if filters.user_id is not None:
+        clauses.append(f"{prefix}user_id = CAST(:user_id AS UUID)")
+        params["user_id"] = str(filters.user_id)
+    return " AND ".join(clauses), params
+
+
+def _frame(connection: Connection, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    result = connection.execute(text(sql), params)
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _bucket_case(column: str, buckets: tuple[tuple[int | None, str], ...]) -> str:
+    whens = " ".join(f"WHEN {column} < {upper} THEN {i}" for i, (upper, _) in enumerate(buckets) if upper is not None)
+    return f"CASE {whens} ELSE {len(buckets) - 1} END"
+
+
+def _label_buckets(
+    frame: pd.DataFrame, buckets: tuple[tuple[int | None, str], ...], counts: tuple[str, ...]
+) -> pd.DataFrame:
+    """Every bucket appears, in order, with zero ``counts`` where there was nothing."""
+    labels = [label for _, label in buckets]
+    full = pd.DataFrame({"bucket_no": range(len(buckets)), "bucket": labels})
+    merged = full.merge(frame.astype({"bucket_no": "int64"}), on="bucket_no", how="left").drop(columns="bucket_no")
+    for column in counts:
+        merged[column] = merged[column].fillna(0).astype("int64")
+    merged["bucket"] = pd.Categorical(merged["bucket"], categories=labels, ordered=True)
+    return merged
+
+
+def _times(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["time"] = pd.to_datetime(frame.pop("epoch_s").astype("float64"), unit="s", utc=True)
+    return frame
+
+
+def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    return (numerator / denominator.where(denominator > 0)).astype("float64")
+
+
+# -- KPIs --------------------------------------------------------------------------------------------------------
+
+KPI_NAMES = (
+    "conversations",
+    "replies",
+    "active_users",
+    "tokens_in",
+    "tokens_out",
+    "error_rate",
+    "stop_rate",
+    "thumbs_up_ratio",
+)
+
+
+def kpis(connection: Connection, filters: Filters) -> pd.DataFrame:
+    """One row per KPI: ``kpi``, ``value`` (this period), ``previous`` (the period before), ``change`` (relative)."""
+    previous = filters.previous()
+    where, params = _where(filters, start=previous.start)
+    current = "created_at >= :split"
+    before = "created_at < :split"
+    sql = f"""
+        SELECT
+          {
+        ", ".join(
+            f"count(DISTINCT conversation_id) FILTER (WHERE {p}) AS conversations_{s},"
+            f" count(*) FILTER (WHERE {p}) AS replies_{s},"
+            f" count(DISTINCT user_id) FILTER (WHERE {p}) AS active_users_{s},"
+            f" CAST(coalesce(sum(prompt_tokens) FILTER (WHERE {p}), 0) AS BIGINT) AS tokens_in_{s},"
+            f" CAST(coalesce(sum(output_tokens) FILTER (WHERE {p}), 0) AS BIGINT) AS tokens_out_{s},"
+            f" count(*) FILTER (WHERE {p} AND status = 'error') AS errors_{s},"
+            f" count(*) FILTER (WHERE {p} AND status = 'stopped') AS stopped_{s}"
+            for p, s in ((current, "now"), (before, "before"))
+        )
+    }
+        FROM generations WHERE {where}"""
+    row = _frame(connection, sql, {**params, "split": filters.start}).iloc[0]
+    feedback = _feedback_totals(connection, filters, previous)
+
+    def values(s: str) -> dict[str, float]:
+        replies = int(row[f"replies_{s}"])
+        up, down = feedback[s]
+        return {
+            "conversations": int(row[f"conversations_{s}"]),
+            "replies": replies,
+            "active_users": int(row[f"active_users_{s}"]),
+            "tokens_in": int(row[f"tokens_in_{s}"]),
+            "tokens_out": int(row[f"tokens_out_{s}"]),
+            "error_rate": int(row[f"errors_{s}"]) / replies if replies else float("nan"),
+            "stop_rate": int(row[f"stopped_{s}"]) / replies if replies else float("nan"),
+            "thumbs_up_ratio": up / (up + down) if up + down else float("nan"),
+        }
+
+    now, before_values = values("now"), values("before")
+    frame = pd.DataFrame(
+        {
+            "kpi": list(KPI_NAMES),
+            "value": [float(now[k]) for k in KPI_NAMES],
+            "previous": [float(before_values[k]) for k in KPI_NAMES],
+        }
+    )
+    frame["change"] = _ratio(frame["value"] - frame["previous"], frame["previous"])
+    return frame
+
+
+def _latest_feedback_sql(where: str) -> str:
+    """Feedback on the filtered replies: the latest vote per (message, user) counts."""
+    return f"""
+        WITH replies AS (SELECT message_id, created_at, time_to_first_token_ms FROM generations WHERE {where}),
+        votes AS (
+          SELECT f.message_id, f.value,
+                 row_number() OVER (PARTITION BY f.message_id, f.user_id ORDER BY f.created_at DESC, f.id) AS nth
+          FROM feedback f WHERE f.message_id IN (SELECT message_id FROM replies)
+        )"""
+
+
+def _feedback_totals(connection: Connection, filters: Filters, previous: Filters) -> dict[str, tuple[int, int]]:
+    where, params = _where(filters, start=previous.start)
+    sql = (
+        _latest_feedback_sql(where)
+        + """
+        SELECT CASE WHEN r.created_at >= :split THEN 'now' ELSE 'before' END AS period,
+               count(*) FILTER (WHERE v.value > 0) AS up, count(*) FILTER (WHERE v.value < 0) AS down
+        FROM votes v JOIN replies r ON r.message_id = v.message_id
+        WHERE v.nth = 1 GROUP BY 1"""
+    )
+    totals = {"now": (0, 0), "before": (0, 0)}
+    for period, up, down in connection.execute(text(sql), {**params, "split": filters.start}).fetchall():
+        totals[period] = (int(up), int(down))
+    return totals
+
+
+# -- over time ---------------------------------------------------------------------------------------------------
+
+
+def requests_over_time(connection: Connection, filters: Filters, step_s: int | None = None) -> pd.DataFrame:
+    """``time``, ``replies``, ``errors``, ``stopped`` per interval (only intervals that had replies)."""
+    where, params = _where(filters)
+    sql = f"""
+        SELECT {EPOCH} AS epoch_s, count(*) AS replies,
+               count(*) FILTER (WHERE status = 'error') AS errors, count(*) FILTER (WHERE status = 'stopped') AS stopped
+        FROM generations WHERE {where} GROUP BY 1 ORDER BY 1"""
+    return _times(_frame(connection, sql, {**params, "step": step_s or filters.interval_s()}))
+
+
+def ttft_over_time(connection: Connection, filters: Filters, step_s: int | None = None) -> pd.DataFrame:
+    """Long form for one line per statistic: ``time``, ``stat`` (p50 / p95), ``ttft_ms``."""
+    where, params = _where(filters)
+    sql = f"""
+        SELECT {EPOCH} AS epoch_s,
+               CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p50,
+               CAST(percentile_cont(0.95) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p95
+        FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL GROUP BY 1 ORDER BY 1"""
+    wide = _times(_frame(connection, sql, {**params, "step": step_s or filters.interval_s()}))
+    return wide.melt(id_vars="time", value_vars=["p50", "p95"], var_name="stat", value_name="ttft_ms")
+
+
+def errors_over_time(connection: Connection, filters: Filters, step_s: int | None = None) -> pd.DataFrame:
+    """``time``, ``error_type``, ``errors`` for failed replies."""
+    where, params = _where(filters)
+    sql = f"""
+        SELECT {EPOCH} AS epoch_s, coalesce(error_type, 'unknown') AS error_type, count(*) AS errors
+        FROM generations WHERE {where} AND status = 'error' GROUP BY 1, 2 ORDER BY 1, 2"""
+    return _times(_frame(connection, sql, {**params, "step": step_s or filters.interval_s()}))
+
+
+# -- by model and by bucket --------------------------------------------------------------------------------------
+
+
+def tokens_per_s_by_model(connection: Connection, filters: Filters) -> pd.DataFrame:
+    """``model``, ``tokens_per_s_p50``, ``replies`` (replies that measured a rate)."""
+    where, params = _where(filters)
+    sql = f"""
+        SELECT coalesce(model_id, '(unknown)') AS model,
+               CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY tokens_per_s) AS double precision) AS tokens_per_s_p50,
+               count(*) AS replies
+        FROM generations WHERE {where} AND tokens_per_s IS NOT NULL GROUP BY 1 ORDER BY 1"""
+    return _frame(connection, sql, params)
+
+
+def _latency_by(connection: Connection, filters: Filters, column: str, buckets: Any) -> pd.DataFrame:
+    where, params = _where(filters)
+    sql = f"""
+        SELECT {_bucket_case(column, buckets)} AS bucket_no,
+               CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p50,
+               CAST(percentile_cont(0.95) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p95,
+               count(*) AS n
+        FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL AND {column} IS NOT NULL
+        GROUP BY 1"""
+    wide = _label_buckets(_frame(connection, sql, params), buckets, ("n",))
+    return wide.rename(columns={"p50": "ttft_p50_ms", "p95": "ttft_p95_ms", "n": "replies"})
+
+
+def ttft_by_prompt_length(connection: Connection, filters: Filters) -> pd.DataFrame:
+    """``bucket`` (prompt tokens), ``ttft_p50_ms``, ``ttft_p95_ms``, ``replies``."""
+    return _latency_by(connection, filters, "prompt_tokens", PROMPT_BUCKETS)
+
+
+def ttft_by_in_flight(connection: Connection, filters: Filters) -> pd.DataFrame:
+    """``bucket`` (streams in flight when the request started), ``ttft_p50_ms``, ``ttft_p95_ms``, ``replies``."""
+    return _latency_by(connection, filters, "in_flight_at_start", IN_FLIGHT_BUCKETS)
+
+
+def feedback_by_ttft(connection: Connection, filters: Filters) -> pd.DataFrame:
+    """``bucket`` (TTFT), ``up``, ``down``, ``thumbs_up_ratio`` (latest vote per message and user)."""
+    where, params = _where(filters)
+    sql = (
+        _latest_feedback_sql(where)
+        + f"""
+        SELECT {_bucket_case("r.time_to_first_token_ms", TTFT_BUCKETS_MS)} AS bucket_no,
+               count(*) FILTER (WHERE v.value > 0) AS up, count(*) FILTER (WHERE v.value < 0) AS down
+        FROM votes v JOIN replies r ON r.message_id = v.message_id
+        WHERE v.nth = 1 AND r.time_to_first_token_ms IS NOT NULL GROUP BY 1"""
+    )
+    frame = _label_buckets(_frame(connection, sql, params), TTFT_BUCKETS_MS, ("up", "down"))
+    frame["thumbs_up_ratio"] = _ratio(frame["up"], frame["up"] + frame["down"])
+    return frame
+
+
+def stop_rate_by_latency(connection: Connection, filters: Filters) -> pd.DataFrame:
+    """``bucket`` of the wait for the first token (or, if none came, until the reply ended), ``replies``,
+    ``stopped``, ``stop_rate``: do people give up on slow replies?"""
+    wait = "coalesce(time_to_first_token_ms, duration_ms)"
+    where, params = _where(filters)
+    sql = f"""
+        SELECT {_bucket_case(wait, TTFT_BUCKETS_MS)} AS bucket_no, count(*) AS replies,
+               count(*) FILTER (WHERE status = 'stopped') AS stopped
+        FROM generations WHERE {where} GROUP BY 1"""
+    frame = _label_buckets(_frame(connection, sql, params), TTFT_BUCKETS_MS, ("replies", "stopped"))
+    frame["stop_rate"] = _ratio(frame["stopped"], frame["replies"])
+    return frame
+
+
+# -- recent generations ------------------------------------------------------------------------------------------
+
+RECENT_COLUMNS = """created_at, model_id AS model, status, error_type, time_to_first_token_ms AS ttft_ms, duration_ms,
+    tokens_per_s, prompt_tokens, output_tokens, in_flight_at_start, CAST(params AS VARCHAR) AS params,
+    CAST(conversation_id AS VARCHAR) AS conversation_id, CAST(user_id AS VARCHAR) AS user_id"""
+
+
+def slowest_generations(connection: Connection, filters: Filters, limit: int = 20) -> pd.DataFrame:
+    """The replies with the longest time to first token in the range, slowest first."""
+    where, params = _where(filters)
+    sql = f"""SELECT {RECENT_COLUMNS} FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL
+              ORDER BY time_to_first_token_ms DESC, created_at DESC LIMIT :limit"""
+    return _frame(connection, sql, {**params, "limit": limit})
+
+
+def failed_generations(connection: Connection, filters: Filters, limit: int = 20) -> pd.DataFrame:
+    """The most recent failed replies in the range, newest first."""
+    where, params = _where(filters)
+    sql = f"""SELECT {RECENT_COLUMNS} FROM generations WHERE {where} AND status = 'error'
+              ORDER BY created_at DESC LIMIT :limit"""
+    return _frame(connection, sql, {**params, "limit": limit})
+
+
+def models_and_users(connection: Connection, filters: Filters, limit: int = 200) -> tuple[list[str], list[str]]:
+    """Choices for the filters: models seen in the range, and the most active users' ids."""
+    where, params = _where(replace(filters, model=None, user_id=None))
+    models = connection.execute(
+        text(f"SELECT DISTINCT model_id FROM generations WHERE {where} AND model_id IS NOT NULL ORDER BY 1"), params
+    ).fetchall()  # before the next statement: DuckDB's cursor holds one result at a time
+    users = connection.execute(
+        text(
+            f"SELECT CAST(user_id AS VARCHAR) FROM generations WHERE {where} "
+            "GROUP BY user_id ORDER BY count(*) DESC, 1 LIMIT :limit"
+        ),
+        {**params, "limit": limit},
+    ).fetchall()
+    return [m for (m,) in models], [u for (u,) in users]

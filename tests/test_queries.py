@@ -1,0 +1,266 @@
+"""The analytics queries on a real store (a DuckDB file, and PostgreSQL) seeded with known values: exact numbers.
+
+The seed (current period = the day before NOW; previous period = the day before that):
+
+| # | at (UTC)      | model | user | conv | status  | ttft | prompt | out | tok/s | in flight | feedback (latest)  |
+|---|---------------|-------|------|------|---------|------|--------|-----|-------|-----------|--------------------|
+| 1 | 01-09 12:00   | A     | U1   | C1   | ok      | 100  | 100    | 50  | 10    | 0         | U1 −1 (was +1), U2 +1 |
+| 2 | 01-10 10:30   | A     | U1   | C1   | ok      | 200  | 300    | 50  | 20    | 1         | U1 +1              |
+| 3 | 01-10 11:00   | A     | U2   | C2   | ok      | 400  | 2000   | 50  | 30    | 2         |                    |
+| 4 | 01-10 11:10   | B     | U2   | C2   | ok      | 800  | 5000   | 50  | 40    | 5         | U2 +1              |
+| 5 | 01-10 11:20   | B     | U2   | C3   | error   | —    | 50     | 0   | —     | 0         |                    |
+| 6 | 01-10 11:30   | A     | U1   | C1   | stopped | 6000 | 100    | 5   | 5     | 40        | U1 −1              |
+| 7 | 01-09 10:00   | A     | U1   | C4   | ok      | 1000 | 10     | 20  | 20    | 0         | U1 +1 (previous)   |
+| 8 | 01-09 11:00   | A     | U1   | C4   | error   | —    | 10     | 0   | —     | 0         | (previous)         |
+| 9 | 01-08 10:00   | A     | U1   | C5   | ok      | 50   | 10     | 10  | 10    | 0         | (outside)          |
+|10 | 01-10 12:00   | A     | U1   | C1   | ok      | 9    | 10     | 10  | 10    | 0         | (at the end: out)  |
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import insert
+
+from analytics import queries
+from analytics.dashboard import AnalyticsReader, aligned_range
+from analytics.models import Feedback, Generation
+from analytics.queries import Filters
+from analytics.store import Store
+
+NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+DAY = Filters.last(timedelta(days=1), now=NOW)
+U1, U2 = uuid.UUID(int=1), uuid.UUID(int=2)
+C = {n: uuid.UUID(int=100 + n) for n in range(1, 6)}
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 1, day, hour, minute, tzinfo=UTC)
+
+
+ROWS: list[dict[str, Any]] = [
+    dict(at=at(9, 12), model="A", user=U1, conv=1, status="complete", ttft=100, prompt=100, out=50, tps=10, fl=0),
+    dict(at=at(10, 10, 30), model="A", user=U1, conv=1, status="complete", ttft=200, prompt=300, out=50, tps=20, fl=1),
+    dict(at=at(10, 11), model="A", user=U2, conv=2, status="complete", ttft=400, prompt=2000, out=50, tps=30, fl=2),
+    dict(at=at(10, 11, 10), model="B", user=U2, conv=2, status="complete", ttft=800, prompt=5000, out=50, tps=40, fl=5),
+    dict(
+        at=at(10, 11, 20),
+        model="B",
+        user=U2,
+        conv=3,
+        status="error",
+        ttft=None,
+        prompt=50,
+        out=0,
+        tps=None,
+        fl=0,
+        error="overloaded",
+        duration=300,
+    ),
+    dict(at=at(10, 11, 30), model="A", user=U1, conv=1, status="stopped", ttft=6000, prompt=100, out=5, tps=5, fl=40),
+    dict(at=at(9, 10), model="A", user=U1, conv=4, status="complete", ttft=1000, prompt=10, out=20, tps=20, fl=0),
+    dict(
+        at=at(9, 11),
+        model="A",
+        user=U1,
+        conv=4,
+        status="error",
+        ttft=None,
+        prompt=10,
+        out=0,
+        tps=None,
+        fl=0,
+        error="timeout",
+    ),
+    dict(at=at(8, 10), model="A", user=U1, conv=5, status="complete", ttft=50, prompt=10, out=10, tps=10, fl=0),
+    dict(at=at(10, 12), model="A", user=U1, conv=1, status="complete", ttft=9, prompt=10, out=10, tps=10, fl=0),
+]
+MESSAGE = {i: uuid.UUID(int=1000 + i) for i in range(1, len(ROWS) + 1)}
+# (row, user, value, minutes after the reply)
+VOTES = [(1, U1, 1, 1), (1, U1, -1, 2), (1, U2, 1, 1), (2, U1, 1, 1), (4, U2, 1, 1), (6, U1, -1, 1), (7, U1, 1, 1)]
+
+
+def seed(store: Store) -> None:
+    generations = [
+        {
+            "id": uuid.uuid4(),
+            "message_id": MESSAGE[i],
+            "conversation_id": C[row["conv"]],
+            "user_id": row["user"],
+            "model_id": row["model"],
+            "backend": "tgi",
+            "server_url": "http://tgi",
+            "params": {"max_tokens": 64},
+            "status": row["status"],
+            "queue_wait_ms": 1.0,
+            "time_to_first_token_ms": row["ttft"],
+            "duration_ms": row.get("duration", 1000.0),
+            "prompt_tokens": row["prompt"],
+            "output_tokens": row["out"],
+            "tokens_per_s": row["tps"],
+            "finish_reason": "stop",
+            "error_type": row.get("error"),
+            "in_flight_at_start": row["fl"],
+            "created_at": row["at"],
+        }
+        for i, row in enumerate(ROWS, start=1)
+    ]
+    votes = [
+        {
+            "id": uuid.uuid4(),
+            "message_id": MESSAGE[n],
+            "generation_id": None,
+            "user_id": user,
+            "value": value,
+            "comment": "",
+            "created_at": ROWS[n - 1]["at"] + timedelta(minutes=minutes),
+        }
+        for n, user, value, minutes in VOTES
+    ]
+    with store.sessions() as session:
+        session.execute(insert(Generation), generations)
+        session.execute(insert(Feedback), votes)
+        session.commit()
+
+
+@pytest.fixture
+def store(database_url: str):  # type: ignore[no-untyped-def]
+    opened = Store.open(database_url)
+    seed(opened)
+    yield opened
+    opened.close()
+
+
+def run(store: Store, query: Any, *args: Any) -> Any:
+    with store.engine.connect() as connection:
+        return query(connection, *args)
+
+
+def by(frame: Any, key: str) -> dict[Any, dict[str, Any]]:
+    return {row[key]: row for row in frame.to_dict("records")}
+
+
+def same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_kpis_this_period_and_the_previous_one(store: Store) -> None:
+    kpis = by(run(store, queries.kpis, DAY), "kpi")
+    expected = {
+        "conversations": (3, 1),
+        "replies": (6, 2),
+        "active_users": (2, 1),
+        "tokens_in": (7550, 20),
+        "tokens_out": (205, 20),
+        "error_rate": (1 / 6, 1 / 2),
+        "stop_rate": (1 / 6, 0),
+        "thumbs_up_ratio": (3 / 5, 1),
+    }
+    for name, (value, previous) in expected.items():
+        assert same(kpis[name]["value"], value), (name, kpis[name])
+        assert same(kpis[name]["previous"], previous), (name, kpis[name])
+    assert same(kpis["replies"]["change"], 2.0)
+    assert same(kpis["thumbs_up_ratio"]["change"], -0.4)
+    assert math.isnan(kpis["stop_rate"]["change"])  # no stops before: no relative change
+
+
+def test_kpis_follow_the_model_and_user_filters(store: Store) -> None:
+    model_b = by(run(store, queries.kpis, Filters(DAY.start, DAY.end, model="B")), "kpi")
+    assert (model_b["replies"]["value"], model_b["conversations"]["value"], model_b["active_users"]["value"]) == (
+        2,
+        2,
+        1,
+    )
+    assert same(model_b["error_rate"]["value"], 0.5) and model_b["replies"]["previous"] == 0
+    user_1 = by(run(store, queries.kpis, Filters(DAY.start, DAY.end, user_id=U1)), "kpi")
+    assert user_1["replies"]["value"] == 3 and user_1["tokens_in"]["value"] == 500
+    assert same(user_1["thumbs_up_ratio"]["value"], 2 / 4)  # votes on U1's replies: −1 and +1, +1, −1
+
+
+def test_ttft_percentiles_over_time(store: Store) -> None:
+    frame = run(store, queries.ttft_over_time, DAY, 86400)
+    got = {(row["time"].day, row["stat"]): row["ttft_ms"] for row in frame.to_dict("records")}
+    assert got == {(9, "p50"): 100, (9, "p95"): 100, (10, "p50"): 600, (10, "p95"): pytest.approx(5220)}
+
+
+def test_requests_and_errors_per_interval(store: Store) -> None:
+    requests = run(store, queries.requests_over_time, DAY, 3600)
+    got = {
+        row["time"].strftime("%d %H"): (row["replies"], row["errors"], row["stopped"]) for _, row in requests.iterrows()
+    }
+    assert got == {"09 12": (1, 0, 0), "10 10": (1, 0, 0), "10 11": (4, 1, 1)}
+    errors = run(store, queries.errors_over_time, DAY, 3600)
+    assert errors[["error_type", "errors"]].values.tolist() == [["overloaded", 1]]
+    assert errors["time"].iloc[0] == at(10, 11)
+
+
+def test_tokens_per_second_median_by_model(store: Store) -> None:
+    frame = by(run(store, queries.tokens_per_s_by_model, DAY), "model")
+    assert frame["A"]["tokens_per_s_p50"] == 15 and frame["A"]["replies"] == 4
+    assert frame["B"]["tokens_per_s_p50"] == 40 and frame["B"]["replies"] == 1
+
+
+def test_ttft_by_prompt_length_and_by_load(store: Store) -> None:
+    prompt = by(run(store, queries.ttft_by_prompt_length, DAY), "bucket")
+    assert [prompt[b]["replies"] for b in ("<256", "256–1k", "1k–4k", "≥4k")] == [2, 1, 1, 1]
+    assert prompt["<256"]["ttft_p50_ms"] == 3050 and prompt["<256"]["ttft_p95_ms"] == pytest.approx(5705)
+    assert (prompt["256–1k"]["ttft_p50_ms"], prompt["≥4k"]["ttft_p50_ms"]) == (200, 800)
+    load = run(store, queries.ttft_by_in_flight, DAY)
+    assert load["bucket"].astype(str).tolist() == ["0", "1", "2–3", "4–7", "8–15", "16–31", "≥32"]
+    assert load["replies"].tolist() == [1, 1, 1, 1, 0, 0, 1]
+    assert load["ttft_p50_ms"].tolist()[:4] == [100, 200, 400, 800] and load["ttft_p50_ms"].iloc[6] == 6000
+    assert math.isnan(load["ttft_p50_ms"].iloc[4])
+
+
+def test_feedback_ratio_by_ttft_counts_the_latest_vote(store: Store) -> None:
+    frame = by(run(store, queries.feedback_by_ttft, DAY), "bucket")
+    assert (frame["<0.5 s"]["up"], frame["<0.5 s"]["down"]) == (2, 1)
+    assert same(frame["<0.5 s"]["thumbs_up_ratio"], 2 / 3)
+    assert (frame["0.5–1 s"]["thumbs_up_ratio"], frame["≥5 s"]["thumbs_up_ratio"]) == (1.0, 0.0)
+    assert math.isnan(frame["1–2 s"]["thumbs_up_ratio"]) and frame["1–2 s"]["up"] == 0
+
+
+def test_stop_rate_by_wait_for_the_first_token(store: Store) -> None:
+    frame = by(run(store, queries.stop_rate_by_latency, DAY), "bucket")
+    assert [frame[b]["replies"] for b in ("<0.5 s", "0.5–1 s", "1–2 s", "2–5 s", "≥5 s")] == [4, 1, 0, 0, 1]
+    assert frame["≥5 s"]["stop_rate"] == 1.0 and frame["<0.5 s"]["stop_rate"] == 0.0
+
+
+def test_slowest_and_failed_generations(store: Store) -> None:
+    slowest = run(store, queries.slowest_generations, DAY, 3)
+    assert slowest["ttft_ms"].tolist() == [6000, 800, 400]
+    assert slowest["conversation_id"].iloc[0] == str(C[1]) and '"max_tokens"' in slowest["params"].iloc[0]
+    failed = run(store, queries.failed_generations, DAY)
+    assert failed["error_type"].tolist() == ["overloaded"] and failed["user_id"].tolist() == [str(U2)]
+
+
+def test_filter_choices_list_models_and_the_most_active_users(store: Store) -> None:
+    models, users = run(store, queries.models_and_users, Filters(DAY.start, DAY.end, model="B"))
+    assert models == ["A", "B"] and users == [str(U1), str(U2)]  # 3 replies each: ties by id
+
+
+def test_an_empty_range_gives_empty_frames_not_errors(store: Store) -> None:
+    empty = Filters.last(timedelta(hours=1), now=at(1, 0))
+    board = AnalyticsReader(store.engine).dashboard_now(empty)
+    assert board.requests.empty and board.ttft.empty and board.slowest.empty
+    kpis = by(board.kpis, "kpi")
+    assert kpis["replies"]["value"] == 0 and math.isnan(kpis["error_rate"]["value"])
+    assert board.stop_rate["replies"].tolist() == [0, 0, 0, 0, 0]
+
+
+def test_the_dashboard_is_cached_for_its_ttl(store: Store) -> None:
+    reader = AnalyticsReader(store.engine, ttl_s=60)
+    first = reader.dashboard_now(DAY)
+    assert reader.dashboard_now(DAY) is first
+    assert AnalyticsReader(store.engine, ttl_s=0).dashboard_now(DAY) is not first
+    assert by(first.kpis, "kpi")["replies"]["value"] == 6
+
+
+def test_aligned_ranges_share_their_end_within_the_alignment() -> None:
+    a = aligned_range(timedelta(hours=1), 10, now=datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC))
+    b = aligned_range(timedelta(hours=1), 10, now=datetime(2026, 1, 1, 0, 0, 9, tzinfo=UTC))
+    assert a == b and a[1] == datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
