@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     analytics_open: bool = Field(
         default=False, description="Show the analytics tab to everyone (local use only: it bypasses the admin check)."
     )
+    analytics_cache_ttl_s: float = Field(
+        default=10.0, ge=0, description="How long one view of the analytics tab is reused before it is read again."
+    )
+    analytics_refresh_s: float = Field(
+        default=30.0, ge=5, description="Interval of the analytics tab's auto-refresh (when switched on)."
+    )
 
     browser_state_secret: str = Field(
         default="chatlens-browser-state",

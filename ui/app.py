@@ -6,11 +6,13 @@ from typing import Any
 
 import gradio as gr
 
+from analytics.dashboard import AnalyticsReader
 from analytics.recorder import WriteBehindRecorder
 from analytics.store import Store
 from inference.service import ChatService
 from settings import Settings
-from ui import theme_panel
+from ui import analytics_render, theme_panel
+from ui.analytics_tab import AnalyticsTab
 from ui.assets import CSS, HEAD
 from ui.chat import ChatPage
 from ui.gradio_patches import build_session_configs_on_demand
@@ -22,11 +24,25 @@ from ui.share import share_routes
 QUEUE_POLL_S = 0.005
 
 
-def build_app(*, service: ChatService, store: Store, recorder: WriteBehindRecorder, settings: Settings) -> gr.Blocks:
+def build_app(
+    *,
+    service: ChatService,
+    store: Store,
+    recorder: WriteBehindRecorder,
+    settings: Settings,
+    reader: AnalyticsReader | None = None,
+) -> gr.Blocks:
+    """The page: a Chat tab for everyone, an Analytics tab shown to admins only (checked per handler too)."""
     build_session_configs_on_demand()
+    reader = reader or AnalyticsReader(store.engine, ttl_s=settings.analytics_cache_ttl_s)
     with gr.Blocks(title="ChatLens", fill_height=True, analytics_enabled=False) as demo:
         identities = Identities(settings)
-        ChatPage(service=service, store=store, recorder=recorder, identities=identities, settings=settings).build(demo)
+        with gr.Tabs(elem_id="cl-tabs"):
+            with gr.Tab("Chat", id="chat", elem_id="cl-tab-chat"):
+                ChatPage(
+                    service=service, store=store, recorder=recorder, identities=identities, settings=settings
+                ).build(demo)
+            AnalyticsTab(reader=reader, store=store, identities=identities, settings=settings).build(demo)
     # The queue's default limit is 1 event at a time: lift it; streaming events carry their own limit.
     # (A periodic status_update_rate was measured worse than "auto": TTFT p50 4.5 s vs 1.6 s at 128 users.)
     demo.queue(default_concurrency_limit=None, max_size=settings.queue_max_size, api_open=False)
@@ -47,7 +63,7 @@ def launch_options(
         "show_error": False,
         "ssr_mode": False,
         "max_file_size": "10mb",
-        "css": CSS + theme_panel.CSS,
+        "css": CSS + theme_panel.CSS + analytics_render.CSS,
         "head": HEAD + theme_panel.HEAD,
         "theme": gr.themes.Soft(),
         "app_kwargs": {"routes": [*ops_routes(service=service, store=store, recorder=recorder), *share_routes(store)]},

@@ -1,0 +1,160 @@
+"""Seed a DuckDB store with synthetic, plausible generations for the analytics tab (benchmarks and screenshots).
+
+    python -m benchmarks.seed_analytics data/bench.duckdb --generations 1000000 --days 90 --users 2000 [--messages]
+
+Deterministic (``--seed``). Five models with their own speed; TTFT grows with prompt length and load; slow replies
+are stopped more often and get fewer 👍; ~2% of replies fail with a typed error. Rows are generated with numpy and
+written by DuckDB in bulk (one INSERT … SELECT per table), so a million rows take seconds. DuckDB files only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from analytics.store import Store
+
+MODELS = (  # name, TTFT median (ms), tokens/s median
+    ("meta-llama/Llama-3.1-8B-Instruct", 180, 95.0),
+    ("mistralai/Mistral-7B-Instruct-v0.3", 220, 85.0),
+    ("Qwen/Qwen2.5-14B-Instruct", 320, 55.0),
+    ("google/gemma-3-27b-it", 450, 38.0),
+    ("meta-llama/Llama-3.3-70B-Instruct", 700, 22.0),
+)
+ERROR_TYPES = np.array(["overloaded", "timeout", "validation", "generation", "unreachable"])
+
+
+def _ids(prefix: int, numbers: np.ndarray) -> np.ndarray:
+    """Stable UUID strings from integers (same number, same id)."""
+    return np.array([str(uuid.UUID(int=(prefix << 96) | int(n))) for n in numbers])
+
+
+def synthetic_generations(n: int, *, days: int, users: int, seed: int, end: datetime) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    span_s = days * 86400
+    # Busier in the day (UTC) than at night: accept/reject on a daily sine.
+    offsets = np.sort(rng.uniform(0, span_s, int(n * 1.6)))
+    keep = rng.uniform(0, 1, offsets.size) < 0.6 + 0.4 * np.sin(2 * np.pi * (offsets % 86400) / 86400)
+    offsets = np.sort(rng.choice(offsets[keep], n, replace=offsets[keep].size < n))
+    created = pd.to_datetime((end.timestamp() - span_s + offsets) * 1e9, utc=True)
+    model = rng.choice(len(MODELS), n, p=[0.35, 0.25, 0.2, 0.12, 0.08])
+    ttft_median = np.array([m[1] for m in MODELS])[model]
+    tps_median = np.array([m[2] for m in MODELS])[model]
+    prompt = np.clip(rng.lognormal(6.3, 1.1, n), 5, 30_000).astype(np.int64)
+    in_flight = rng.poisson(3 + 4 * (np.sin(2 * np.pi * (offsets % 86400) / 86400) + 1), n)
+    ttft = ttft_median * rng.lognormal(0, 0.45, n) * (1 + prompt / 6000) * (1 + in_flight / 12)
+    output = np.clip(rng.lognormal(5.2, 0.8, n), 1, 4096).astype(np.int64)
+    tps = tps_median * rng.lognormal(0, 0.2, n) / (1 + in_flight / 40)
+    duration = ttft + output / tps * 1000
+    status = np.where(rng.uniform(0, 1, n) < 0.02, "error", "complete").astype(object)
+    stopped = (status == "complete") & (rng.uniform(0, 1, n) < 0.02 + np.clip(ttft / 20_000, 0, 0.4))
+    status[stopped] = "stopped"
+    error = status == "error"
+    user = rng.integers(0, users, n)
+    conversation = user * 1000 + rng.integers(0, 40, n)
+    frame = pd.DataFrame(
+        {
+            "id": _ids(1, np.arange(n)),
+            "message_id": _ids(2, np.arange(n)),
+            "conversation_id": _ids(3, conversation),
+            "user_id": _ids(4, user),
+            "model_id": np.array([m[0] for m in MODELS])[model],
+            "backend": "tgi",
+            "server_url": "http://tgi:80",
+            "params": '{"max_tokens": 1024, "temperature": 0.7}',
+            "status": status,
+            "queue_wait_ms": rng.exponential(2.0, n),
+            "time_to_first_token_ms": np.where(error, np.nan, ttft),
+            "duration_ms": np.where(error, ttft * rng.uniform(0.1, 3, n), duration),
+            "prompt_tokens": prompt,
+            "output_tokens": np.where(error, 0, np.where(stopped, output // 3, output)),
+            "tokens_per_s": np.where(error, np.nan, tps),
+            "finish_reason": np.where(error, None, np.where(rng.uniform(0, 1, n) < 0.8, "stop", "length")),
+            "error_type": np.where(error, rng.choice(ERROR_TYPES, n, p=[0.4, 0.25, 0.2, 0.1, 0.05]), None),
+            "in_flight_at_start": in_flight,
+            "created_at": created,
+        }
+    )
+    frame["_ttft"] = ttft
+    return frame
+
+
+def synthetic_feedback(generations: pd.DataFrame, *, seed: int, share: float = 0.05) -> pd.DataFrame:
+    rng = np.random.default_rng(seed + 1)
+    voted = generations[(generations["status"] != "error") & (rng.uniform(0, 1, len(generations)) < share)]
+    p_up = np.clip(0.9 - voted["_ttft"].to_numpy() / 8000, 0.2, 0.9)
+    return pd.DataFrame(
+        {
+            "id": _ids(5, np.arange(len(voted))),
+            "message_id": voted["message_id"].to_numpy(),
+            "generation_id": voted["id"].to_numpy(),
+            "user_id": voted["user_id"].to_numpy(),
+            "value": np.where(rng.uniform(0, 1, len(voted)) < p_up, 1, -1),
+            "comment": "",
+            "created_at": (voted["created_at"] + pd.Timedelta(seconds=30)).to_numpy(),
+        }
+    )
+
+
+def seed_store(path: Path, *, generations: int, days: int, users: int, seed: int, messages: bool) -> None:
+    Store.open(f"duckdb:///{path}").close()  # the schema, exactly as the app creates it
+    end = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+    started = time.monotonic()
+    frame = synthetic_generations(generations, days=days, users=users, seed=seed, end=end)
+    votes = synthetic_feedback(frame, seed=seed)
+    rows = frame.drop(columns="_ttft")  # noqa: F841 — read by DuckDB below
+    print(f"generated {len(frame):,} generations and {len(votes):,} votes in {time.monotonic() - started:.1f} s")
+    started = time.monotonic()
+    with duckdb.connect(str(path)) as con:
+        con.execute("INSERT INTO generations BY NAME SELECT * FROM rows")
+        con.execute("INSERT INTO feedback BY NAME SELECT * FROM votes")
+        if messages:
+            con.execute(
+                """CREATE TEMP TABLE turns AS
+                   SELECT *, row_number() OVER (PARTITION BY conversation_id ORDER BY created_at) AS turn FROM rows"""
+            )
+            con.execute(
+                """INSERT INTO conversations BY NAME
+                   SELECT conversation_id AS id, any_value(user_id) AS user_id,
+                          'Synthetic conversation ' || right(CAST(conversation_id AS VARCHAR), 6) AS title,
+                          any_value(model_id) AS model_id, '' AS system_prompt, '{}' AS settings,
+                          min(created_at) AS created_at, max(created_at) AS updated_at
+                   FROM turns GROUP BY conversation_id"""
+            )
+            con.execute(
+                """INSERT INTO messages BY NAME
+                   SELECT uuid() AS id, conversation_id, 2 * turn - 1 AS seq, 'user' AS role,
+                          'Synthetic question ' || turn AS content, 'complete' AS status, created_at FROM turns
+                   UNION ALL
+                   SELECT message_id, conversation_id, 2 * turn, 'assistant', 'Synthetic reply ' || turn,
+                          status, created_at FROM turns"""
+            )
+        con.execute("CHECKPOINT")
+    print(f"written to {path} in {time.monotonic() - started:.1f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--generations", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--messages", action="store_true", help="also write conversations and their messages")
+    args = parser.parse_args()
+    args.path.parent.mkdir(parents=True, exist_ok=True)
+    seed_store(
+        args.path, generations=args.generations, days=args.days, users=args.users, seed=args.seed,
+        messages=args.messages,
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""The Analytics tab through the running app: admins get data, everyone else gets nothing — even by raw fn_index.
+
+The session's ``app`` runs without ``ANALYTICS_OPEN`` (the anonymous caller is no admin); ``admin_app`` runs with it
+over a DuckDB file seeded with synthetic replies. Calls go through Gradio's raw queue API (``/gradio_api/queue/join``
+then the SSE stream), the way a hostile client would send them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from benchmarks.seed_analytics import seed_store
+from settings import Settings
+from tests.conftest import RunningApp, launch_app
+from tests.fake_tgi import FakeTgi
+from ui.analytics_tab import REFUSED
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "tmp" / "artifacts"
+REFRESH_ARGS = ["Last 7 days", None, None, "All models", "All users"]
+
+
+@pytest.fixture(scope="module")
+def admin_app(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    db_path = tmp_path_factory.mktemp("analytics") / "seeded.duckdb"
+    seed_store(db_path, generations=20_000, days=10, users=50, seed=6, messages=True)
+    settings = Settings(
+        tgi_url=fake_tgi_server.url,
+        database_url=f"duckdb:///{db_path}",
+        analytics_open=True,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    running, demo = launch_app(settings, db_path)
+    yield running
+    demo.close()
+    running.chatlens.close()
+
+
+def fn_index(url: str, api_name: str) -> int:
+    config = httpx.get(f"{url}/config", timeout=10).json()
+    return next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name)
+
+
+def call(url: str, api_name: str, data: list[Any], event_data: Any = None) -> dict[str, Any]:
+    """Join the queue for ``api_name``'s fn_index and return its ``process_completed`` message."""
+    session = uuid.uuid4().hex
+    body = {"fn_index": fn_index(url, api_name), "data": data, "session_hash": session, "event_data": event_data}
+    joined = httpx.post(f"{url}/gradio_api/queue/join", json=body, timeout=10)
+    assert joined.status_code == 200, joined.text
+    with httpx.stream("GET", f"{url}/gradio_api/queue/data", params={"session_hash": session}, timeout=30) as sse:
+        for line in sse.iter_lines():
+            if line.startswith("data:"):
+                message = json.loads(line[5:])
+                if message.get("msg") == "process_completed":
+                    return message  # type: ignore[no-any-return]
+    raise AssertionError("the call never completed")
+
+
+def test_an_anonymous_caller_gets_no_analytics_by_fn_index(app: RunningApp) -> None:
+    for api_name, data, event_data in (
+        ("analytics_refresh", REFRESH_ARGS, None),
+        ("analytics_custom_range", ["Custom"], None),
+        ("analytics_auto_refresh", [True], None),
+        ("analytics_open_slowest", [], {"index": [0, 0], "value": "x", "row_value": [str(uuid.uuid4())] * 2}),
+    ):
+        done = call(app.url, api_name, data, event_data)
+        assert done["success"] is False, (api_name, done)
+        assert done["output"].get("error") == REFUSED and "data" not in done["output"], (api_name, done)
+
+
+def test_the_tab_stays_hidden_for_a_non_admin(app: RunningApp) -> None:
+    done = call(app.url, "analytics_visibility", [])
+    assert done["success"] and done["output"]["data"][0]["visible"] is False
+
+
+def test_an_admin_gets_the_dashboard(admin_app: RunningApp) -> None:
+    assert call(admin_app.url, "analytics_visibility", [])["output"]["data"][0]["visible"] is True
+    done = call(admin_app.url, "analytics_refresh", REFRESH_ARGS)
+    assert done["success"], done
+    _banner, kpis, summary, requests, *_ = done["output"]["data"]
+    assert 'data-kpi="replies"' in kpis and "vs previous period" in kpis
+    assert "replies · one point per 3 h" in summary
+    assert requests["columns"][:2] == ["replies", "errors"]
+    assert len(requests["data"]) > 40 and sum(row[0] for row in requests["data"]) > 1000  # 7 days, 3-hour points
+
+
+def test_a_bad_filter_is_refused_with_a_reason(admin_app: RunningApp) -> None:
+    done = call(admin_app.url, "analytics_refresh", ["Last 7 days", None, None, "All models", "not-a-user"])
+    assert done["success"] is False and "'not-a-user' is not a user id" in done["output"]["error"]
+    done = call(
+        admin_app.url, "analytics_refresh", ["Custom", "2026-01-02 00:00:00", "2026-01-01 00:00:00", None, None]
+    )
+    assert done["success"] is False and "start of the range must be before its end" in done["output"]["error"]
+
+
+def test_the_tab_in_chromium_with_seeded_data(page: Page, admin_app: RunningApp) -> None:
+    page.goto(admin_app.url)
+    expect(page.locator("#cl-header")).to_contain_text("fake-org/")
+    expect(page.locator("#cl-new")).to_be_in_viewport(ratio=1)  # the tab switch costs the chat no height
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "analytics-admin-chat.png"))
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.get_by_role("tab", name="Analytics").click()
+    expect(page.locator("#cl-kpis [data-kpi=replies] .cl-kpi-value")).not_to_have_text("", timeout=20_000)
+    expect(page.locator("#cl-analytics-summary")).to_contain_text("replies · one point per")
+    expect(page.locator("#cl-slowest")).to_contain_text("meta-llama", timeout=10_000)
+    page.locator("#cl-slowest [data-testid=cell-0-1]").click()
+    expect(page.locator("#cl-analytics-viewer")).to_contain_text("Synthetic reply", timeout=10_000)
+    page.wait_for_timeout(1000)  # let the plots finish drawing
+    page.screenshot(path=str(ARTIFACTS / "analytics-tab.png"), full_page=True)
+
+
+def test_the_chat_page_shows_no_analytics_tab_to_a_non_admin(page: Page, app: RunningApp) -> None:
+    page.goto(app.url)
+    expect(page.locator("#cl-header")).to_contain_text("fake-org/")
+    expect(page.locator("#cl-chat")).to_be_visible()
+    expect(page.get_by_role("tab", name="Analytics")).to_have_count(0)
+    expect(page.locator("#cl-tabs > .tab-wrapper")).to_be_hidden()  # a lone Chat tab draws no tab bar

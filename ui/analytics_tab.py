@@ -1,0 +1,236 @@
+"""The Analytics tab (admins only): filters, KPIs, charts over time and by bucket, slowest and failed replies.
+
+Invariants:
+* Every handler checks ``identities.of(request).is_admin`` itself and refuses otherwise: Gradio runs any
+  ``fn_index`` it is sent, visible tab or not. The tab itself is shown per session, to admins only.
+* Reads go through ``AnalyticsReader`` (own thread pool, brief cache): the chat's event loop never waits on them.
+* Layout first (``_render``), then every event in ``_wire``; all events are private (not part of the API).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import gradio as gr
+
+from analytics.dashboard import AnalyticsReader, Dashboard, aligned_range
+from analytics.queries import IN_FLIGHT_BUCKETS, TTFT_BUCKETS_MS, Filters
+from analytics.store import Store
+from settings import Settings
+from ui import analytics_render as view
+from ui import render
+from ui.identity import Identities
+
+RANGES = {
+    "Last hour": timedelta(hours=1),
+    "Last 24 hours": timedelta(days=1),
+    "Last 7 days": timedelta(days=7),
+    "Last 30 days": timedelta(days=30),
+    "Last 90 days": timedelta(days=90),
+}
+CUSTOM = "Custom"
+ALL_MODELS = "All models"
+ALL_USERS = "All users"
+REFUSED = "The analytics tab is for administrators."
+
+
+def require_admin(identities: Identities, request: gr.Request | None) -> None:
+    if not identities.of(request).is_admin:
+        raise gr.Error(REFUSED, print_exception=False)
+
+
+@dataclass
+class _Parts:
+    tab: gr.Tab
+    range: gr.Dropdown
+    start: gr.DateTime
+    end: gr.DateTime
+    model: gr.Dropdown
+    user: gr.Dropdown
+    refresh: gr.Button
+    auto: gr.Checkbox
+    timer: gr.Timer
+    outputs: list[Any]
+    slowest: gr.Dataframe
+    failed: gr.Dataframe
+    viewer: gr.Chatbot
+
+
+class AnalyticsTab:
+    def __init__(self, *, reader: AnalyticsReader, store: Store, identities: Identities, settings: Settings) -> None:
+        self._reader = reader
+        self._store = store
+        self._identities = identities
+        self._settings = settings
+
+    def build(self, demo: gr.Blocks) -> gr.Tab:
+        parts = self._render()
+        self._wire(demo, parts)
+        return parts.tab
+
+    def _render(self) -> _Parts:
+        with gr.Tab("Analytics", id="analytics", elem_id="cl-tab-analytics", visible=False) as tab:
+            banner = gr.HTML("", elem_id="cl-analytics-banner")
+            with gr.Row(equal_height=True):
+                range_ = gr.Dropdown([*RANGES, CUSTOM], value="Last 24 hours", label="Time range", elem_id="cl-range")
+                start = gr.DateTime(label="From (UTC)", type="datetime", timezone="UTC", visible=False)
+                end = gr.DateTime(label="To (UTC)", type="datetime", timezone="UTC", visible=False)
+                model = gr.Dropdown(
+                    [ALL_MODELS], value=ALL_MODELS, label="Model", elem_id="cl-filter-model", allow_custom_value=True
+                )
+                user = gr.Dropdown(
+                    [ALL_USERS], value=ALL_USERS, label="User (most active, or paste an id)",
+                    elem_id="cl-filter-user", allow_custom_value=True,
+                )  # fmt: skip
+                with gr.Column(min_width=120):
+                    refresh = gr.Button("Refresh", size="sm", elem_id="cl-analytics-refresh")
+                    auto = gr.Checkbox(False, label=f"Auto-refresh ({self._settings.analytics_refresh_s:.0f} s)")
+            timer = gr.Timer(self._settings.analytics_refresh_s, active=False)
+            kpis = gr.HTML("", elem_id="cl-kpis")
+            summary = gr.HTML("", elem_id="cl-analytics-summary")
+            with gr.Row():
+                requests = gr.LinePlot(x="time", y="replies", title="Replies per interval", x_title="UTC")
+                ttft = gr.LinePlot(x="time", y="ttft_ms", color="stat", title="Time to first token (ms)", x_title="UTC")
+            with gr.Row():
+                tps = gr.BarPlot(x="model", y="tokens_per_s_p50", title="Tokens/s p50 by model", x_label_angle=-15)
+                errors = gr.BarPlot(x="time", y="errors", color="error_type", title="Errors by type", x_title="UTC")
+            with gr.Row():
+                by_prompt = gr.BarPlot(
+                    x="bucket", y="ttft_p50_ms", title="TTFT p50 by prompt length (tokens)",
+                    sort=view.prompt_bucket_order(),
+                )  # fmt: skip
+                by_load = gr.BarPlot(
+                    x="bucket", y="ttft_p50_ms", title="TTFT p50 by streams in flight at request start",
+                    sort=[label for _, label in IN_FLIGHT_BUCKETS],
+                )  # fmt: skip
+            ttft_order = [label for _, label in TTFT_BUCKETS_MS]
+            with gr.Row():
+                feedback = gr.BarPlot(
+                    x="bucket", y="thumbs_up_ratio", title="Thumbs-up ratio by time to first token", sort=ttft_order
+                )
+                stops = gr.BarPlot(
+                    x="bucket", y="stop_rate", title="Stop rate by wait for first token", sort=ttft_order
+                )
+            gr.Markdown("#### Slowest replies (select a row to read its conversation)")
+            slowest = gr.Dataframe(interactive=False, elem_id="cl-slowest", max_height=320, wrap=False)
+            gr.Markdown("#### Failed replies")
+            failed = gr.Dataframe(interactive=False, elem_id="cl-failed", max_height=320, wrap=False)
+            viewer = gr.Chatbot(label="Conversation (read-only)", elem_id="cl-analytics-viewer", height=360)
+        outputs = [banner, kpis, summary, requests, ttft, tps, errors, by_prompt, by_load, feedback, stops]
+        outputs += [slowest, failed, model, user]
+        return _Parts(tab, range_, start, end, model, user, refresh, auto, timer, outputs, slowest, failed, viewer)
+
+    def _wire(self, demo: gr.Blocks, p: _Parts) -> None:
+        private: dict[str, Any] = {"api_visibility": "private"}
+        demo.load(self.visibility, None, [p.tab], api_name="analytics_visibility", show_progress="hidden", **private)
+        filters = [p.range, p.start, p.end, p.model, p.user]
+        gr.on(
+            [p.tab.select, p.refresh.click, p.range.input, p.model.input, p.user.input, p.start.change,
+             p.end.change, p.timer.tick],
+            self.refresh,
+            filters,
+            p.outputs,
+            api_name="analytics_refresh",
+            show_progress="minimal",
+            **private,
+        )  # fmt: skip
+        p.range.input(self.custom_fields, [p.range], [p.start, p.end], api_name="analytics_custom_range", **private)
+        p.auto.change(self.auto_refresh, [p.auto], [p.timer], api_name="analytics_auto_refresh", **private)
+        for name, frame in (("slowest", p.slowest), ("failed", p.failed)):
+            frame.select(self.open_conversation, None, [p.viewer], api_name=f"analytics_open_{name}", **private)
+
+    # -- handlers --------------------------------------------------------------------------------------------
+
+    def visibility(self, request: gr.Request) -> Any:
+        return gr.update(visible=self._identities.of(request).is_admin)
+
+    def custom_fields(self, range_name: str, request: gr.Request) -> tuple[Any, Any]:
+        require_admin(self._identities, request)
+        now = datetime.now(UTC).replace(microsecond=0)
+        shown = range_name == CUSTOM
+        return (
+            gr.update(visible=shown, value=now - timedelta(days=1) if shown else None),
+            gr.update(visible=shown, value=now if shown else None),
+        )
+
+    def auto_refresh(self, on: bool, request: gr.Request) -> Any:
+        require_admin(self._identities, request)
+        return gr.Timer(active=bool(on))
+
+    def filters_of(self, range_name: str, start: Any, end: Any, model: str | None, user: str | None) -> Filters:
+        """Filters from the controls; a bad value is refused with a sentence saying what to fix."""
+        if range_name == CUSTOM:
+            if start is None or end is None:
+                raise gr.Error("Choose both ends of the custom range.", print_exception=False)
+            low, high = _utc(start), _utc(end)
+            if low >= high:
+                raise gr.Error("The start of the range must be before its end.", print_exception=False)
+        elif range_name in RANGES:
+            low, high = aligned_range(RANGES[range_name], self._reader.ttl_s)
+        else:
+            raise gr.Error(f"Unknown time range {range_name!r}.", print_exception=False)
+        user_id = None
+        if user and user != ALL_USERS:
+            try:
+                user_id = uuid.UUID(user)
+            except ValueError:
+                raise gr.Error(f"{user!r} is not a user id.", print_exception=False) from None
+        return Filters(low, high, model=None if not model or model == ALL_MODELS else model, user_id=user_id)
+
+    async def refresh(
+        self, range_name: str, start: Any, end: Any, model: str | None, user: str | None, request: gr.Request
+    ) -> tuple[Any, ...]:
+        require_admin(self._identities, request)
+        board = await self._reader.dashboard(self.filters_of(range_name, start, end, model, user))
+        return self.outputs_of(board, model, user)
+
+    def outputs_of(self, board: Dashboard, model: str | None, user: str | None) -> tuple[Any, ...]:
+        replies = board.kpis.set_index("kpi").loc["replies", "value"]
+        models = [ALL_MODELS, *board.models, *([model] if model and model not in (ALL_MODELS, *board.models) else [])]
+        users = [ALL_USERS, *board.users, *([user] if user and user not in (ALL_USERS, *board.users) else [])]
+        return (
+            "",
+            view.kpi_html(board.kpis),
+            view.summary_line(board.elapsed_ms, board.step_s, replies),
+            view.for_plot(board.requests),
+            view.for_plot(board.ttft),
+            board.tokens_per_s,
+            view.for_plot(board.errors),
+            view.for_plot(board.ttft_by_prompt),
+            view.for_plot(board.ttft_by_in_flight),
+            view.for_plot(board.feedback_by_ttft),
+            view.for_plot(board.stop_rate),
+            view.table(board.slowest),
+            view.table(board.failed),
+            gr.update(choices=models),
+            gr.update(choices=users),
+        )
+
+    async def open_conversation(self, event: gr.SelectData, request: gr.Request) -> Any:
+        """The conversation of the selected reply, read-only, whoever owns it (admins only)."""
+        require_admin(self._identities, request)
+        row = event.row_value if isinstance(event.row_value, list) else []
+        if len(row) < 2:
+            return []
+        conversation_id, user_id = parse_ids(str(row[-2]), str(row[-1]))
+        if conversation_id is None or user_id is None:
+            return []
+        view_ = await self._reader.run(self._store.load_conversation, conversation_id, user_id)
+        if view_ is None:
+            return [{"role": "assistant", "content": "This conversation was deleted."}]
+        return render.conversation_messages(view_)
+
+
+def parse_ids(conversation: str, user: str) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    try:
+        return uuid.UUID(conversation), uuid.UUID(user)
+    except ValueError:
+        return None, None
+
+
+def _utc(value: Any) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromtimestamp(float(value), UTC)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
