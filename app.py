@@ -20,6 +20,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
 from pydantic import ValidationError
 
+from analytics.dashboard import AnalyticsReader
+from analytics.prometheus import ReplyMetrics
 from analytics.recorder import WriteBehindRecorder
 from analytics.store import Store, StoreUnavailable
 from inference.local import LOCAL_MODEL_NAME, LocalModelServer, LocalModelUnavailable, packaged_model_path
@@ -40,6 +42,8 @@ class ChatLens:
     recorder: WriteBehindRecorder
     generators: dict[str, TgiGenerator]
     service: ChatService
+    metrics: ReplyMetrics
+    reader: AnalyticsReader
 
     @classmethod
     def build(cls, settings: Settings) -> ChatLens:
@@ -70,14 +74,20 @@ class ChatLens:
             auto_title=settings.auto_title,
             max_reply_chars=settings.max_reply_chars,
         )
-        return cls(settings, store, recorder, generators, service)
+        metrics = ReplyMetrics(streams_active=lambda: service.in_flight, commit_ms=lambda: list(recorder.commit_ms))
+        recorder.observers.append(metrics.observe)
+        reader = AnalyticsReader(store.engine, ttl_s=settings.analytics_cache_ttl_s)
+        return cls(settings, store, recorder, generators, service, metrics, reader)
 
     def launch(self, **overrides: Any) -> Any:
         from ui.app import build_app, launch_options
 
-        parts = {"service": self.service, "store": self.store, "recorder": self.recorder, "settings": self.settings}
-        demo = build_app(**parts)
-        return demo, demo.launch(**{**launch_options(**parts), **overrides})
+        demo = build_app(
+            service=self.service, store=self.store, recorder=self.recorder, settings=self.settings, reader=self.reader
+        )
+        self.metrics.queue_size = lambda: len(demo._queue)
+        options = launch_options(service=self.service, store=self.store, metrics=self.metrics, settings=self.settings)
+        return demo, demo.launch(**{**options, **overrides})
 
     def drain(self) -> None:
         """Refuse new turns, give streaming replies the grace period, stop the rest (saved as ``stopped``)."""
@@ -89,6 +99,7 @@ class ChatLens:
 
     def close(self) -> None:
         """Commit what is queued and close the database."""
+        self.reader.close()
         self.recorder.close()
         self.store.close()
 

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,8 @@ class WriteBehindRecorder:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._known_users: set[uuid.UUID] = set()
         self.commit_ms: deque[float] = deque(maxlen=10_000)
+        # Called once per finished reply, on the caller's thread (e.g. Prometheus counters); must be cheap.
+        self.observers: list[Callable[[TurnRecord], None]] = []
         self._thread = threading.Thread(target=self._run, name="chatlens-db-writer", daemon=True)
         self._thread.start()
 
@@ -96,6 +99,11 @@ class WriteBehindRecorder:
 
     def finish_turn(self, record: TurnRecord) -> asyncio.Future[None]:
         """Queue the reply for the next group commit; await the result to know it is durable."""
+        for observe in self.observers:
+            try:
+                observe(record)
+            except Exception:
+                log.exception("a reply observer failed")
         return asyncio.wrap_future(self._submit(Reply(record)))
 
     def barrier(self) -> concurrent.futures.Future[None]:

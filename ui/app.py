@@ -7,6 +7,7 @@ from typing import Any
 import gradio as gr
 
 from analytics.dashboard import AnalyticsReader
+from analytics.prometheus import ReplyMetrics
 from analytics.recorder import WriteBehindRecorder
 from analytics.store import Store
 from inference.service import ChatService
@@ -30,11 +31,10 @@ def build_app(
     store: Store,
     recorder: WriteBehindRecorder,
     settings: Settings,
-    reader: AnalyticsReader | None = None,
+    reader: AnalyticsReader,
 ) -> gr.Blocks:
     """The page: a Chat tab for everyone, an Analytics tab shown to admins only (checked per handler too)."""
     build_session_configs_on_demand()
-    reader = reader or AnalyticsReader(store.engine, ttl_s=settings.analytics_cache_ttl_s)
     with gr.Blocks(title="ChatLens", fill_height=True, analytics_enabled=False) as demo:
         identities = Identities(settings)
         with gr.Tabs(elem_id="cl-tabs"):
@@ -50,9 +50,7 @@ def build_app(
     return demo  # type: ignore[no-any-return]
 
 
-def launch_options(
-    *, service: ChatService, store: Store, recorder: WriteBehindRecorder, settings: Settings
-) -> dict[str, Any]:
+def launch_options(*, service: ChatService, store: Store, metrics: ReplyMetrics, settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``Blocks.launch``: Gradio's server name/port come from its own env variables."""
     return {
         # Every running event, async ones included, takes one of max_threads slots.
@@ -66,5 +64,5 @@ def launch_options(
         "css": CSS + theme_panel.CSS + analytics_render.CSS,
         "head": HEAD + theme_panel.HEAD,
         "theme": gr.themes.Soft(),
-        "app_kwargs": {"routes": [*ops_routes(service=service, store=store, recorder=recorder), *share_routes(store)]},
+        "app_kwargs": {"routes": [*ops_routes(service=service, store=store, metrics=metrics), *share_routes(store)]},
     }

@@ -1,0 +1,91 @@
+"""Prometheus metrics of the replies, served as ``GET /metrics`` (prometheus-client's text format).
+
+Invariants:
+* Observed once per finished reply (``ReplyMetrics.observe``, called by the recorder when a turn is handed over),
+  never per token: a few counter increments and histogram observations on the event loop.
+* One registry per app (not the process-global one), so two apps in one process (tests) never collide.
+* Labels are bounded: ``model`` is the model server's reported model id, ``error_type`` one of the error kinds.
+* Live values (streams, queue, commit time, SLO state) are read when scraped, through callables.
+
+Names: ``chatlens_streams_active`` and ``chatlens_db_commit_ms_median`` keep their names from the hand-written
+endpoint; the rest are new.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from inference.types import TurnRecord
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+TTFT_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+DURATION_BUCKETS_S = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+RATE_BUCKETS = (1.0, 5.0, 10.0, 20.0, 30.0, 50.0, 75.0, 100.0, 150.0, 200.0, 400.0)
+
+
+class ReplyMetrics:
+    def __init__(
+        self,
+        *,
+        streams_active: Callable[[], float],
+        commit_ms: Callable[[], Iterable[float]] | None = None,
+    ) -> None:
+        self.queue_size: Callable[[], float] = lambda: 0  # set once the Gradio app (and its queue) exists
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.replies = Counter(
+            "chatlens_replies", "Replies finished, by model and status.", ["model", "status"], registry=r
+        )
+        self.prompt_tokens = Counter(
+            "chatlens_prompt_tokens", "Prompt tokens reported by the model server.", ["model"], registry=r
+        )
+        self.output_tokens = Counter("chatlens_output_tokens", "Tokens generated.", ["model"], registry=r)
+        self.errors = Counter("chatlens_errors", "Failed replies, by error type.", ["model", "error_type"], registry=r)
+        self.ttft = Histogram(
+            "chatlens_time_to_first_token_seconds", "Time from the request to the first token.", ["model"],
+            buckets=TTFT_BUCKETS_S, registry=r,
+        )  # fmt: skip
+        self.duration = Histogram(
+            "chatlens_reply_duration_seconds", "Time from the request to the end of the reply.", ["model"],
+            buckets=DURATION_BUCKETS_S, registry=r,
+        )  # fmt: skip
+        self.rate = Histogram(
+            "chatlens_tokens_per_second", "Decode rate of a reply (tokens after the first, per second).", ["model"],
+            buckets=RATE_BUCKETS, registry=r,
+        )  # fmt: skip
+        Gauge("chatlens_streams_active", "Replies streaming now.", registry=r).set_function(streams_active)
+        Gauge("chatlens_queue_size", "Events waiting in Gradio's queue.", registry=r).set_function(
+            lambda: self.queue_size()
+        )
+        if commit_ms is not None:
+            Gauge(
+                "chatlens_db_commit_ms_median", "Median group-commit time of the last 10,000 commits (ms).", registry=r
+            ).set_function(lambda: _median(commit_ms()))
+
+    def observe(self, record: TurnRecord) -> None:
+        """Count one finished reply (complete, stopped or failed)."""
+        model = record.model.model_id if record.model else "unknown"
+        m = record.metrics
+        self.replies.labels(model, record.status).inc()
+        self.output_tokens.labels(model).inc(m.output_tokens)
+        if m.prompt_tokens:
+            self.prompt_tokens.labels(model).inc(m.prompt_tokens)
+        if record.status == "error":
+            self.errors.labels(model, record.error_type or "unknown").inc()
+        if (ttft_ms := m.time_to_first_token_ms) is not None:
+            self.ttft.labels(model).observe(ttft_ms / 1000)
+        self.duration.labels(model).observe(m.duration_ms / 1000)
+        if (rate := m.tokens_per_s) is not None:
+            self.rate.labels(model).observe(rate)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _median(values: Iterable[float]) -> float:
+    listed = list(values)
+    return statistics.median(listed) if listed else 0.0
