@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     analytics_cache_ttl_s: float = Field(
         default=10.0, ge=0, description="How long one view of the analytics tab is reused before it is read again."
     )
+    sql_console_max_rows: int = Field(
+        default=10_000, ge=1, description="Most rows the analytics tab's read-only SQL console returns."
+    )
+    sql_console_time_limit_s: float = Field(
+        default=10.0, gt=0, description="Longest a query of the SQL console may run before it is stopped."
+    )
     analytics_refresh_s: float = Field(
         default=30.0, ge=5, description="Interval of the analytics tab's auto-refresh (when switched on)."
     )

@@ -68,6 +68,8 @@ def test_an_anonymous_caller_gets_no_analytics_by_fn_index(app: RunningApp) -> N
         ("analytics_refresh", REFRESH_ARGS, None),
         ("analytics_custom_range", ["Custom"], None),
         ("analytics_auto_refresh", [True], None),
+        ("analytics_sql", ["SELECT * FROM generations"], None),
+        ("analytics_export", ["messages", "csv", *REFRESH_ARGS], None),
         ("analytics_open_slowest", [], {"index": [0, 0], "value": "x", "row_value": [str(uuid.uuid4())] * 2}),
     ):
         done = call(app.url, api_name, data, event_data)
@@ -123,3 +125,27 @@ def test_the_chat_page_shows_no_analytics_tab_to_a_non_admin(page: Page, app: Ru
     expect(page.locator("#cl-chat")).to_be_visible()
     expect(page.get_by_role("tab", name="Analytics")).to_have_count(0)
     expect(page.locator("#cl-tabs > .tab-wrapper")).to_be_hidden()  # a lone Chat tab draws no tab bar
+
+
+def test_an_admin_runs_sql_and_downloads_the_result(admin_app: RunningApp) -> None:
+    done = call(admin_app.url, "analytics_sql", ["SELECT status, count(*) AS n FROM generations GROUP BY 1 ORDER BY 1"])
+    assert done["success"], done
+    note, table, csv_file = done["output"]["data"]
+    assert "3 rows" in note and table["headers"] == ["status", "n"]
+    assert [row[0] for row in table["data"]] == ["complete", "error", "stopped"]
+    assert sum(row[1] for row in table["data"]) == 20_000
+    downloaded = httpx.get(csv_file["url"], timeout=10)
+    assert downloaded.status_code == 200 and downloaded.text.startswith("status,n\r\ncomplete,")
+    refused = call(admin_app.url, "analytics_sql", ["DELETE FROM generations"])
+    assert refused["success"] is False and "read-only" in refused["output"]["error"]
+    refused = call(admin_app.url, "analytics_sql", ["SELECT * FROM read_csv('/etc/passwd')"])
+    assert refused["success"] is False and "cannot reach files" in refused["output"]["error"]
+
+
+def test_an_admin_exports_the_filtered_range(admin_app: RunningApp) -> None:
+    done = call(admin_app.url, "analytics_export", ["generations", "parquet", *REFRESH_ARGS])
+    assert done["success"], done
+    exported = done["output"]["data"][0]
+    assert exported["orig_name"].endswith(".parquet")
+    body = httpx.get(exported["url"], timeout=10).content
+    assert body[:4] == b"PAR1" and len(body) > 10_000

@@ -16,12 +16,14 @@ from typing import Any
 
 import gradio as gr
 
+from analytics.console import SqlConsole
 from analytics.dashboard import AnalyticsReader, Dashboard, aligned_range
 from analytics.queries import IN_FLIGHT_BUCKETS, TTFT_BUCKETS_MS, Filters
 from analytics.store import Store
 from settings import Settings
 from ui import analytics_render as view
 from ui import render
+from ui.analytics_data import DataControls, DataPanel
 from ui.identity import Identities
 
 RANGES = {
@@ -57,6 +59,7 @@ class _Parts:
     slowest: gr.Dataframe
     failed: gr.Dataframe
     viewer: gr.Chatbot
+    data: DataControls
 
 
 class AnalyticsTab:
@@ -65,6 +68,15 @@ class AnalyticsTab:
         self._store = store
         self._identities = identities
         self._settings = settings
+        self._data = DataPanel(
+            reader=reader,
+            console=SqlConsole(
+                store.engine, max_rows=settings.sql_console_max_rows, time_limit_s=settings.sql_console_time_limit_s
+            ),
+            identities=identities,
+            require_admin=require_admin,
+            filters_of=self.filters_of,
+        )
 
     def build(self, demo: gr.Blocks) -> gr.Tab:
         parts = self._render()
@@ -119,9 +131,12 @@ class AnalyticsTab:
             gr.Markdown("#### Failed replies")
             failed = gr.Dataframe(interactive=False, elem_id="cl-failed", max_height=320, wrap=False)
             viewer = gr.Chatbot(label="Conversation (read-only)", elem_id="cl-analytics-viewer", height=360)
+            data = self._data.render()
         outputs = [banner, kpis, summary, requests, ttft, tps, errors, by_prompt, by_load, feedback, stops]
         outputs += [slowest, failed, model, user]
-        return _Parts(tab, range_, start, end, model, user, refresh, auto, timer, outputs, slowest, failed, viewer)
+        return _Parts(
+            tab, range_, start, end, model, user, refresh, auto, timer, outputs, slowest, failed, viewer, data
+        )
 
     def _wire(self, demo: gr.Blocks, p: _Parts) -> None:
         private: dict[str, Any] = {"api_visibility": "private"}
@@ -139,6 +154,7 @@ class AnalyticsTab:
         )  # fmt: skip
         p.range.input(self.custom_fields, [p.range], [p.start, p.end], api_name="analytics_custom_range", **private)
         p.auto.change(self.auto_refresh, [p.auto], [p.timer], api_name="analytics_auto_refresh", **private)
+        self._data.wire(p.data, filters)
         for name, frame in (("slowest", p.slowest), ("failed", p.failed)):
             frame.select(self.open_conversation, None, [p.viewer], api_name=f"analytics_open_{name}", **private)
 

@@ -1,0 +1,86 @@
+"""Exports on a real store (DuckDB file and PostgreSQL): CSV and Parquet round-trip, CSV cells cannot run formulas."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from sqlalchemy import insert
+
+from analytics.exports import export, neutralise
+from analytics.models import Conversation, Message
+from analytics.queries import Filters
+from analytics.store import Store
+from tests.test_queries import DAY, ROWS, U1, U2, C, seed
+
+HOSTILE = ['=HYPERLINK("http://evil","x")', "+1+2", "-2+3", "@SUM(A1)", "\tTAB", "\rCR", 'plain, "quoted"\nline']
+
+
+@pytest.fixture
+def store(database_url: str):  # type: ignore[no-untyped-def]
+    opened = Store.open(database_url)
+    seed(opened)
+    with opened.sessions() as session:
+        session.execute(
+            insert(Conversation),
+            [{"id": C[1], "user_id": U1, "title": "t", "model_id": "A", "created_at": ROWS[0]["at"]},
+             {"id": C[2], "user_id": U2, "title": "t", "model_id": "B", "created_at": ROWS[0]["at"]}],
+        )  # fmt: skip
+        session.execute(
+            insert(Message),
+            [
+                {"id": uuid.UUID(int=5000 + i), "conversation_id": C[1 + i % 2], "seq": i, "role": "user",
+                 "content": content, "status": "complete", "created_at": ROWS[1]["at"] + timedelta(seconds=i)}
+                for i, content in enumerate(HOSTILE)
+            ],
+        )  # fmt: skip
+        session.commit()
+    yield opened
+    opened.close()
+
+
+def test_neutralise_only_formula_starts() -> None:
+    assert [neutralise(v) for v in HOSTILE] == ["'" + v for v in HOSTILE[:6]] + [HOSTILE[6]]
+    assert neutralise(-2) == -2 and neutralise("a=b") == "a=b" and neutralise(None) is None
+
+
+def test_generations_round_trip_through_csv_and_parquet(store: Store, tmp_path: Path) -> None:
+    csv = pd.read_csv(export(store.engine, "generations", "csv", DAY, tmp_path))
+    parquet = (
+        duckdb.connect()
+        .execute("SELECT * FROM read_parquet(?)", [str(export(store.engine, "generations", "parquet", DAY, tmp_path))])
+        .df()
+    )
+    for frame in (csv, parquet):
+        assert len(frame) == 6
+        assert sorted(frame["time_to_first_token_ms"].dropna().tolist()) == [100, 200, 400, 800, 6000]
+        assert frame["status"].value_counts().to_dict() == {"complete": 4, "error": 1, "stopped": 1}
+    assert parquet["prompt_tokens"].sum() == 7550 and csv["output_tokens"].sum() == 205
+    model_b = pd.read_csv(export(store.engine, "generations", "csv", Filters(DAY.start, DAY.end, model="B"), tmp_path))
+    assert model_b["model_id"].tolist() == ["B", "B"]
+
+
+def test_message_csv_cells_cannot_run_formulas_and_parquet_keeps_the_text(store: Store, tmp_path: Path) -> None:
+    path = export(store.engine, "messages", "csv", DAY, tmp_path)
+    csv = pd.read_csv(path, keep_default_na=False)
+    assert csv["content"].tolist() == ["'" + v for v in HOSTILE[:6]] + [HOSTILE[6]]
+    raw = path.read_text()
+    assert "\n=" not in raw and ",=" not in raw and ",@" not in raw and ",+" not in raw
+    parquet = (
+        duckdb.connect()
+        .execute(
+            "SELECT content FROM read_parquet(?) ORDER BY created_at",
+            [str(export(store.engine, "messages", "parquet", DAY, tmp_path))],
+        )
+        .df()
+    )
+    assert parquet["content"].tolist() == HOSTILE
+    only_u2 = pd.read_csv(
+        export(store.engine, "messages", "csv", Filters(DAY.start, DAY.end, user_id=U2), tmp_path),
+        keep_default_na=False,
+    )
+    assert only_u2["user_id"].unique().tolist() == [str(U2)] and len(only_u2) == 3

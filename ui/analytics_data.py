@@ -1,0 +1,116 @@
+"""The data-access part of the Analytics tab: the read-only SQL console and exports of the filtered range.
+
+Every handler checks the admin itself (Gradio runs any fn_index it is sent). Both run on the analytics thread pool;
+files are written to a private temporary folder and handed to Gradio for download.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import gradio as gr
+
+from analytics import exports
+from analytics.console import ConsoleRefused, SqlConsole
+from analytics.dashboard import AnalyticsReader
+from analytics.queries import Filters
+from ui.identity import Identities
+
+EXAMPLE_SQL = """SELECT model_id,
+       count(*) AS replies,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS ttft_p50_ms
+FROM generations
+WHERE created_at > now() - INTERVAL 1 DAY
+GROUP BY model_id
+ORDER BY replies DESC"""
+
+
+@dataclass
+class DataControls:
+    sql: gr.Code
+    run: gr.Button
+    note: gr.HTML
+    result: gr.Dataframe
+    download: gr.File
+    table: gr.Radio
+    fmt: gr.Radio
+    export: gr.Button
+    exported: gr.File
+
+
+class DataPanel:
+    def __init__(
+        self,
+        *,
+        reader: AnalyticsReader,
+        console: SqlConsole,
+        identities: Identities,
+        require_admin: Callable[[Identities, gr.Request | None], None],
+        filters_of: Callable[..., Filters],
+    ) -> None:
+        self._reader = reader
+        self._console = console
+        self._identities = identities
+        self._require_admin = require_admin
+        self._filters_of = filters_of
+        self._folder = Path(tempfile.mkdtemp(prefix="chatlens-analytics-"))
+
+    def render(self) -> DataControls:
+        with gr.Accordion("SQL console (read-only)", open=False, elem_id="cl-console"):
+            gr.Markdown(
+                f"One `SELECT` over the store's tables (`generations`, `messages`, `conversations`, `feedback`, "
+                f"`users`). No writes, no files or other databases; at most {self._console.max_rows:,} rows and "
+                f"{self._console.time_limit_s:g} s.",
+                elem_classes=["cl-note"],
+            )
+            sql = gr.Code(EXAMPLE_SQL, language="sql", label="SQL", elem_id="cl-console-sql", interactive=True)
+            run = gr.Button("Run", size="sm", elem_id="cl-console-run")
+            note = gr.HTML("", elem_id="cl-console-note")
+            result = gr.Dataframe(interactive=False, elem_id="cl-console-result", max_height=360)
+            download = gr.File(label="Result as CSV", elem_id="cl-console-csv", interactive=False)
+        with gr.Accordion("Export the filtered range", open=False, elem_id="cl-export"):
+            with gr.Row():
+                table = gr.Radio(["generations", "messages"], value="generations", label="Rows")
+                fmt = gr.Radio(["csv", "parquet"], value="csv", label="Format")
+                export = gr.Button("Export", size="sm", elem_id="cl-export-run")
+            exported = gr.File(label="Export", elem_id="cl-export-file", interactive=False)
+        return DataControls(sql, run, note, result, download, table, fmt, export, exported)
+
+    def wire(self, controls: DataControls, filters: list[Any]) -> None:
+        c = controls
+        c.run.click(
+            self.run_sql, [c.sql], [c.note, c.result, c.download], api_name="analytics_sql", api_visibility="private"
+        )
+        c.export.click(
+            self.export, [c.table, c.fmt, *filters], [c.exported], api_name="analytics_export",
+            api_visibility="private",
+        )  # fmt: skip
+
+    async def run_sql(self, sql: str, request: gr.Request) -> tuple[Any, ...]:
+        self._require_admin(self._identities, request)
+        try:
+            result = await self._reader.run(self._console.run, sql)
+        except ConsoleRefused as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        path = await self._reader.run(exports.write_csv, result.frame, self._folder / f"chatlens-query-{stamp}.csv")
+        capped = f" — only the first {self._console.max_rows:,} are shown" if result.truncated else ""
+        note = f'<span class="cl-note">{len(result.frame):,} rows{capped} · {result.elapsed_ms:.0f} ms</span>'
+        return note, result.frame, str(path)
+
+    async def export(
+        self, table: str, fmt: str, range_name: str, start: Any, end: Any, model: Any, user: Any, request: gr.Request
+    ) -> str:
+        self._require_admin(self._identities, request)
+        if table not in ("generations", "messages") or fmt not in ("csv", "parquet"):
+            raise gr.Error("Choose what to export (generations or messages) and a format (csv or parquet).")
+        filters = self._filters_of(range_name, start, end, model, user)
+        what = cast(exports.Table, table)
+        how = cast(exports.Format, fmt)
+        path = await self._reader.run(exports.export, self._reader.engine, what, how, filters, self._folder)
+        return str(path)
