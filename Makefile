@@ -31,6 +31,7 @@ bench:
 	$(PY) -m benchmarks.bench_stream
 	$(PY) -m benchmarks.bench_local
 	$(PY) -m benchmarks.bench_conversations --postgres
+	$(PY) -m benchmarks.bench_analytics
 
 # After changing dependencies in pyproject.toml: re-pin (add --upgrade to move the pins forward).
 lock:
