@@ -79,8 +79,7 @@ async def chat_while(base: str, chat_index: int, refresh_index: int | None, toke
     return result, renders
 
 
-async def measure(base: str, runs: int, tokens: int) -> dict[str, Any]:
-    config = httpx.get(f"{base}/config", timeout=10).json()
+async def measure(base: str, runs: int, tokens: int, config: dict[str, Any]) -> dict[str, Any]:
     index = {d.get("api_name"): d["id"] for d in config["dependencies"]}
     out: dict[str, Any] = {"tab": {}}
     for label, range_name in RANGES.items():
@@ -148,7 +147,8 @@ def main() -> None:
         }
         app = stack.enter_context(child([sys.executable, "app.py"], env, RESULTS_DIR / "analytics-app.log"))
         wait_until_ready("app", app, f"{app_url}/healthz", lambda r: r.status_code == 200)
-        result = asyncio.run(measure(app_url, args.runs, args.tokens))
+        config = httpx.get(f"{app_url}/config", timeout=10).json()
+        result = asyncio.run(measure(app_url, args.runs, args.tokens, config))
     result.update(generations=args.generations, runs=args.runs)
     Path(RESULTS_DIR / "analytics.json").write_text(json.dumps(result, indent=2))
     report(result)
