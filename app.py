@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from analytics.dashboard import AnalyticsReader
 from analytics.prometheus import ReplyMetrics
 from analytics.recorder import WriteBehindRecorder
+from analytics.slo import SloMonitor, SloThresholds
 from analytics.store import Store, StoreUnavailable
 from inference.local import LOCAL_MODEL_NAME, LocalModelServer, LocalModelUnavailable, packaged_model_path
 from inference.pacing import FrameBudget
@@ -44,6 +45,7 @@ class ChatLens:
     service: ChatService
     metrics: ReplyMetrics
     reader: AnalyticsReader
+    slo: SloMonitor
 
     @classmethod
     def build(cls, settings: Settings) -> ChatLens:
@@ -77,14 +79,31 @@ class ChatLens:
         metrics = ReplyMetrics(streams_active=lambda: service.in_flight, commit_ms=lambda: list(recorder.commit_ms))
         recorder.observers.append(metrics.observe)
         reader = AnalyticsReader(store.engine, ttl_s=settings.analytics_cache_ttl_s)
-        return cls(settings, store, recorder, generators, service, metrics, reader)
+        slo = SloMonitor(
+            store.engine,
+            SloThresholds(
+                ttft_p95_ms=settings.slo_ttft_p95_ms,
+                error_rate=settings.slo_error_rate,
+                window_s=settings.slo_window_s,
+                min_replies=settings.slo_min_replies,
+            ),
+        )
+        metrics.watch_slos(slo)
+        return cls(settings, store, recorder, generators, service, metrics, reader, slo)
 
     def launch(self, **overrides: Any) -> Any:
         from ui.app import build_app, launch_options
 
         demo = build_app(
-            service=self.service, store=self.store, recorder=self.recorder, settings=self.settings, reader=self.reader
+            service=self.service,
+            store=self.store,
+            recorder=self.recorder,
+            settings=self.settings,
+            reader=self.reader,
+            slo=self.slo,
         )
+        self.slo.check()
+        self.slo.run_every(self.settings.slo_check_interval_s)
         self.metrics.queue_size = lambda: len(demo._queue)
         options = launch_options(service=self.service, store=self.store, metrics=self.metrics, settings=self.settings)
         return demo, demo.launch(**{**options, **overrides})
@@ -99,6 +118,7 @@ class ChatLens:
 
     def close(self) -> None:
         """Commit what is queued and close the database."""
+        self.slo.stop()
         self.reader.close()
         self.recorder.close()
         self.store.close()

@@ -110,6 +110,17 @@ class Settings(BaseSettings):
     sql_console_time_limit_s: float = Field(
         default=10.0, gt=0, description="Longest a query of the SQL console may run before it is stopped."
     )
+    slo_ttft_p95_ms: float = Field(
+        default=3000.0, gt=0, description="SLO alert: time to first token p95 above this (ms) over the window."
+    )
+    slo_error_rate: float = Field(
+        default=0.05, ge=0, le=1, description="SLO alert: share of failed replies above this over the window."
+    )
+    slo_window_s: float = Field(
+        default=900.0, gt=0, description="SLO alert: the sliding window the SLOs are judged on."
+    )
+    slo_min_replies: int = Field(default=20, ge=1, description="SLO alert: fewer replies in the window judge nothing.")
+    slo_check_interval_s: float = Field(default=30.0, ge=1, description="How often the SLOs are checked.")
     analytics_refresh_s: float = Field(
         default=30.0, ge=5, description="Interval of the analytics tab's auto-refresh (when switched on)."
     )

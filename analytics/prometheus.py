@@ -17,8 +17,10 @@ import statistics
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from analytics.slo import SloMonitor
 from inference.types import TurnRecord
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -66,6 +68,10 @@ class ReplyMetrics:
                 "chatlens_db_commit_ms_median", "Median group-commit time of the last 10,000 commits (ms).", registry=r
             ).set_function(lambda: _median(commit_ms()))
 
+    def watch_slos(self, monitor: SloMonitor) -> None:
+        """``chatlens_slo_breached``, ``chatlens_slo_value`` and ``chatlens_slo_threshold``, labelled by SLO."""
+        self.registry.register(_SloCollector(monitor))
+
     def observe(self, record: TurnRecord) -> None:
         """Count one finished reply (complete, stopped or failed)."""
         model = record.model.model_id if record.model else "unknown"
@@ -89,3 +95,20 @@ class ReplyMetrics:
 def _median(values: Iterable[float]) -> float:
     listed = list(values)
     return statistics.median(listed) if listed else 0.0
+
+
+class _SloCollector:
+    def __init__(self, monitor: SloMonitor) -> None:
+        self._monitor = monitor
+
+    def collect(self) -> Iterable[Metric]:
+        state = self._monitor.state
+        breached = GaugeMetricFamily("chatlens_slo_breached", "1 while the SLO is breached.", labels=["slo"])
+        value = GaugeMetricFamily("chatlens_slo_value", "The SLO's measured value over its window.", labels=["slo"])
+        threshold = GaugeMetricFamily("chatlens_slo_threshold", "The SLO's configured threshold.", labels=["slo"])
+        for slo in state.slos:
+            breached.add_metric([slo.name], 1.0 if slo.breached else 0.0)
+            if slo.value is not None:
+                value.add_metric([slo.name], slo.value)
+            threshold.add_metric([slo.name], slo.threshold)
+        return [breached, value, threshold]

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from analytics.queries import PROMPT_BUCKETS
+from analytics.slo import SloState
 
 KPI_LABELS = {
     "conversations": ("Conversations", "count"),
@@ -107,3 +108,12 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
 def summary_line(elapsed_ms: float, step_s: int, replies: Any) -> str:
     step = f"{step_s // 3600} h" if step_s >= 3600 else f"{step_s // 60} min"
     return f'<span class="cl-note">{int(replies):,} replies · one point per {step} · read in {elapsed_ms:.0f} ms</span>'
+
+
+def slo_banner(state: SloState, window_s: float) -> str:
+    """A red banner listing the SLOs breached now; empty when none is."""
+    breaches = state.breaches
+    if not breaches:
+        return ""
+    lines = "".join(f"<li>{html.escape(slo.sentence(window_s))}</li>" for slo in breaches)
+    return f'<div class="cl-banner" role="alert"><strong>SLO breached</strong><ul>{lines}</ul></div>'

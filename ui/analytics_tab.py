@@ -19,6 +19,7 @@ import gradio as gr
 from analytics.console import SqlConsole
 from analytics.dashboard import AnalyticsReader, Dashboard, aligned_range
 from analytics.queries import IN_FLIGHT_BUCKETS, TTFT_BUCKETS_MS, Filters
+from analytics.slo import SloMonitor
 from analytics.store import Store
 from settings import Settings
 from ui import analytics_render as view
@@ -63,8 +64,11 @@ class _Parts:
 
 
 class AnalyticsTab:
-    def __init__(self, *, reader: AnalyticsReader, store: Store, identities: Identities, settings: Settings) -> None:
+    def __init__(
+        self, *, reader: AnalyticsReader, store: Store, identities: Identities, settings: Settings, slo: SloMonitor
+    ) -> None:
         self._reader = reader
+        self._slo = slo
         self._store = store
         self._identities = identities
         self._settings = settings
@@ -208,7 +212,7 @@ class AnalyticsTab:
         models = [ALL_MODELS, *board.models, *([model] if model and model not in (ALL_MODELS, *board.models) else [])]
         users = [ALL_USERS, *board.users, *([user] if user and user not in (ALL_USERS, *board.users) else [])]
         return (
-            "",
+            view.slo_banner(self._slo.state, self._slo.thresholds.window_s),
             view.kpi_html(board.kpis),
             view.summary_line(board.elapsed_ms, board.step_s, replies),
             view.for_plot(board.requests),

@@ -9,6 +9,7 @@ import gradio as gr
 from analytics.dashboard import AnalyticsReader
 from analytics.prometheus import ReplyMetrics
 from analytics.recorder import WriteBehindRecorder
+from analytics.slo import SloMonitor
 from analytics.store import Store
 from inference.service import ChatService
 from settings import Settings
@@ -32,6 +33,7 @@ def build_app(
     recorder: WriteBehindRecorder,
     settings: Settings,
     reader: AnalyticsReader,
+    slo: SloMonitor,
 ) -> gr.Blocks:
     """The page: a Chat tab for everyone, an Analytics tab shown to admins only (checked per handler too)."""
     build_session_configs_on_demand()
@@ -42,7 +44,7 @@ def build_app(
                 ChatPage(
                     service=service, store=store, recorder=recorder, identities=identities, settings=settings
                 ).build(demo)
-            AnalyticsTab(reader=reader, store=store, identities=identities, settings=settings).build(demo)
+            AnalyticsTab(reader=reader, store=store, identities=identities, settings=settings, slo=slo).build(demo)
     # The queue's default limit is 1 event at a time: lift it; streaming events carry their own limit.
     # (A periodic status_update_rate was measured worse than "auto": TTFT p50 4.5 s vs 1.6 s at 128 users.)
     demo.queue(default_concurrency_limit=None, max_size=settings.queue_max_size, api_open=False)
