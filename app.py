@@ -21,6 +21,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 from pydantic import ValidationError
 
 from analytics.dashboard import AnalyticsReader
+from analytics.privacy import ContentKeeper
 from analytics.prometheus import ReplyMetrics
 from analytics.recorder import WriteBehindRecorder
 from analytics.slo import SloMonitor, SloThresholds
@@ -50,6 +51,8 @@ class ChatLens:
     @classmethod
     def build(cls, settings: Settings) -> ChatLens:
         store = Store.open(settings.database_url)
+        if not settings.store_content:
+            store.keeper = ContentKeeper()
         recorder = WriteBehindRecorder(store)
         generators = {
             model.name: TgiGenerator(
@@ -73,7 +76,7 @@ class ChatLens:
             max_new_tokens=settings.max_new_tokens,
             system_prompt=settings.system_prompt,
             model_defaults={model.name: model.default_params() for model in settings.models},
-            auto_title=settings.auto_title,
+            auto_title=settings.auto_title and settings.store_content,  # a title is text taken from the message
             max_reply_chars=settings.max_reply_chars,
         )
         metrics = ReplyMetrics(streams_active=lambda: service.in_flight, commit_ms=lambda: list(recorder.commit_ms))

@@ -98,6 +98,10 @@ class Settings(BaseSettings):
         default=150.0, gt=0, description="Screen updates per second shared by all streaming replies of the process."
     )
 
+    store_content: bool = Field(
+        default=True,
+        description="Store message text. false: privacy mode — replies and their metrics are recorded, text is not.",
+    )
     analytics_open: bool = Field(
         default=False, description="Show the analytics tab to everyone (local use only: it bypasses the admin check)."
     )

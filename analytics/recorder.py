@@ -149,7 +149,7 @@ class WriteBehindRecorder:
         specs = [job.spec for job in batch if job.spec is not None]
         try:
             with self._store.sessions() as session:
-                results = iter(apply_batch(session, specs, self._known_users) if specs else [])
+                results = iter(apply_batch(session, specs, self._known_users, self._store.keeper) if specs else [])
                 session.commit()
         except Exception as exc:
             if len(batch) > 1:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
 from analytics.models import Base, Conversation, Generation, Message, Share
+from analytics.privacy import ContentKeeper
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        # Privacy mode (STORE_CONTENT=false): message text lives here, in memory, instead of in the database.
+        self.keeper: ContentKeeper | None = None
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -130,9 +133,12 @@ class Store:
                 model=(conversation.settings or {}).get("model"),
                 system_prompt=conversation.system_prompt or "",
                 messages=[
-                    MessageView(m.id, m.role, m.content, m.status, _metrics_of(g) if g else None) for m, g in rows
+                    MessageView(m.id, m.role, self._text(m), m.status, _metrics_of(g) if g else None) for m, g in rows
                 ],
             )
+
+    def _text(self, message: Message) -> str:
+        return self.keeper.recall(message.id, message.content) if self.keeper is not None else message.content
 
     def list_conversations(
         self, user_id: uuid.UUID, *, search: str = "", limit: int = 200

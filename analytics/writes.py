@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from analytics.extras import Extra, apply_extra
 from analytics.models import Conversation, Generation, Message, User, utcnow
+from analytics.privacy import PRIVATE_TITLE, ContentKeeper
 from inference.errors import MessageRejected
 from inference.types import ChatMessage, ConversationSetup, Role, TurnRecord, TurnStart
 
@@ -118,10 +119,14 @@ class _Rows:
     setups: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
 
 
-def apply_batch(session: Session, jobs: Sequence[WriteJob], known_users: set[uuid.UUID]) -> list[Any]:
-    """Apply ``jobs`` in order inside the caller's transaction. Returns one result (or exception) per job."""
+def apply_batch(
+    session: Session, jobs: Sequence[WriteJob], known_users: set[uuid.UUID], keeper: ContentKeeper | None = None
+) -> list[Any]:
+    """Apply ``jobs`` in order inside the caller's transaction. Returns one result (or exception) per job.
+
+    With a ``keeper`` (privacy mode), message text and first-message titles stay in its memory, not in the rows."""
     now = utcnow()
-    state = _load(session, {cid for job in jobs if (cid := _conversation_of(job)) is not None})
+    state = _load(session, {cid for job in jobs if (cid := _conversation_of(job)) is not None}, keeper)
     rows = _Rows()
     new_users = _missing_users(session, {job.user_id for job in jobs if isinstance(job, UserTurn)} - known_users)
     rows.users = [
@@ -150,6 +155,11 @@ def apply_batch(session: Session, jobs: Sequence[WriteJob], known_users: set[uui
                 results.append(None)
         except MessageRejected as exc:
             results.append(exc)
+    if keeper is not None:
+        for row in rows.messages:
+            row["content"] = keeper.remember(row["id"], row["content"])
+        for row in rows.conversations:
+            row["title"] = PRIVATE_TITLE
     _write(session, rows, now)
     return results
 
@@ -160,7 +170,9 @@ def _conversation_of(job: WriteJob) -> uuid.UUID | None:
     return job.record.conversation_id if isinstance(job, Reply) else job.conversation_id
 
 
-def _load(session: Session, conversation_ids: set[uuid.UUID]) -> dict[uuid.UUID, _Conversation]:
+def _load(
+    session: Session, conversation_ids: set[uuid.UUID], keeper: ContentKeeper | None = None
+) -> dict[uuid.UUID, _Conversation]:
     if not conversation_ids:
         return {}
     state = {
@@ -184,7 +196,8 @@ def _load(session: Session, conversation_ids: set[uuid.UUID]) -> dict[uuid.UUID,
         conversation = state[cid]
         conversation.next_seq = max(conversation.next_seq, seq + 1)
         if superseded_at is None:
-            conversation.visible.append(_Visible(mid, cast(Role, role), content))
+            text = keeper.recall(mid, content) if keeper is not None else content
+            conversation.visible.append(_Visible(mid, cast(Role, role), text))
     return state
 
 

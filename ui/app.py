@@ -22,6 +22,11 @@ from ui.identity import Identities
 from ui.ops import ops_routes
 from ui.share import share_routes
 
+PRIVACY_NOTICE = (
+    '<div class="cl-note">🔒 Privacy mode: what you write and the replies are not stored — only their timings and '
+    "token counts. A conversation lasts while ChatLens runs.</div>"
+)
+
 # Gradio polls its queue every 1 ms when idle (5% of a core, measured); 5 ms costs a fifth and adds ≤ 5 ms.
 QUEUE_POLL_S = 0.005
 
@@ -39,6 +44,8 @@ def build_app(
     build_session_configs_on_demand()
     with gr.Blocks(title="ChatLens", fill_height=True, analytics_enabled=False) as demo:
         identities = Identities(settings)
+        if not settings.store_content:
+            gr.HTML(PRIVACY_NOTICE, elem_id="cl-privacy")
         with gr.Tabs(elem_id="cl-tabs"):
             with gr.Tab("Chat", id="chat", elem_id="cl-tab-chat"):
                 ChatPage(

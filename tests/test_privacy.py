@@ -1,0 +1,84 @@
+"""Privacy mode (STORE_CONTENT=false) through the running app: metrics recorded, text not stored, context kept."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import Client
+from sqlalchemy import select
+
+from analytics.models import Conversation, Generation, Message
+from analytics.store import Store
+from settings import Settings
+from tests.conftest import RunningApp, launch_app
+from tests.fake_tgi import Behaviour, FakeTgi
+
+
+@pytest.fixture(scope="module")
+def private_app(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    db_path = tmp_path_factory.mktemp("private") / "private.duckdb"
+    settings = Settings(
+        tgi_url=fake_tgi_server.url,
+        database_url=f"duckdb:///{db_path}",
+        store_content=False,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    running, demo = launch_app(settings, db_path)
+    yield running
+    demo.close()
+    running.chatlens.close()
+
+
+def test_text_is_not_stored_but_metrics_and_context_are(private_app: RunningApp, fake_tgi: FakeTgi) -> None:
+    client = Client(private_app.url, verbose=False)
+    cid = client.predict(api_name="/new_conversation")
+    fake_tgi.next(Behaviour(reply="Lisbon is lovely in May.", finish_reason="stop"))
+    assert client.predict("Plan a secret trip to Lisbon", cid, api_name="/chat") == "Lisbon is lovely in May."
+    fake_tgi.next(Behaviour(reply="Pack light.", finish_reason="stop"))
+    client.predict("What should I pack?", cid, api_name="/chat")
+
+    # The model still got the earlier turns as context (kept in memory) …
+    sent = [m["content"] for m in fake_tgi.streams[-1].body["messages"]]
+    assert sent[-3:] == ["Plan a secret trip to Lisbon", "Lisbon is lovely in May.", "What should I pack?"]
+    # … and the page can reload the conversation while ChatLens runs.
+    view = private_app.chatlens.store.load_conversation(uuid.UUID(cid), _owner(private_app, cid))
+    assert view is not None and [m.content for m in view.messages][:2] == [
+        "Plan a secret trip to Lisbon",
+        "Lisbon is lovely in May.",
+    ]
+    # The database has no text and no title taken from it, but every metric.
+    messages = private_app.rows(Message, conversation_id=uuid.UUID(cid))
+    assert [m.content for m in messages] == ["", "", "", ""] and [m.role for m in messages][:2] == ["user", "assistant"]
+    [conversation] = private_app.rows(Conversation, id=uuid.UUID(cid))
+    assert conversation.title == ""
+    generations = private_app.rows(Generation, conversation_id=uuid.UUID(cid))
+    assert len(generations) == 2 and all(g.output_tokens > 0 and g.time_to_first_token_ms for g in generations)
+    files = [Path(private_app.db_path), Path(f"{private_app.db_path}.wal")]
+    raw = b"".join(f.read_bytes() for f in files if f.exists())  # the database file and its write-ahead log
+    assert b"secret trip" not in raw and b"Lisbon is lovely" not in raw
+
+
+def test_after_a_restart_the_text_is_gone(private_app: RunningApp, fake_tgi: FakeTgi) -> None:
+    client = Client(private_app.url, verbose=False)
+    cid = client.predict(api_name="/new_conversation")
+    fake_tgi.next(Behaviour(reply="Noted.", finish_reason="stop"))
+    client.predict("my private note", cid, api_name="/chat")
+    private_app.chatlens.recorder.barrier().result(timeout=10)
+    fresh = Store(private_app.chatlens.store.engine)  # what a restarted process would read
+    view = fresh.load_conversation(uuid.UUID(cid), _owner(private_app, cid))
+    assert view is not None and [m.content for m in view.messages] == ["", ""]
+
+
+def test_the_page_says_so(private_app: RunningApp) -> None:
+    config = httpx.get(f"{private_app.url}/config", timeout=10).json()
+    notices = [c for c in config["components"] if c.get("props", {}).get("elem_id") == "cl-privacy"]
+    assert len(notices) == 1 and "Privacy mode" in notices[0]["props"]["value"]
+
+
+def _owner(app: RunningApp, cid: str) -> uuid.UUID:
+    with app.chatlens.store.sessions() as session:
+        return session.scalars(select(Conversation.user_id).where(Conversation.id == uuid.UUID(cid))).one()
