@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -21,7 +21,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.orm import Session
 
-from analytics.extras import Extra, apply_extra
+from analytics.extras import Extra, RecordFeedback, RevokeShares, apply_extra
 from analytics.models import Conversation, Generation, Message, User, utcnow
 from analytics.privacy import PRIVATE_TITLE, ContentKeeper
 from inference.errors import MessageRejected
@@ -144,7 +144,7 @@ def apply_batch(
             elif isinstance(job, Continue):
                 results.append(_continue(job, state))
             elif isinstance(job, Extra):
-                results.append(apply_extra(session, job, now))
+                results.append(apply_extra(session, job if keeper is None else _private(job), now))
             elif isinstance(job, Rename | Delete):
                 _owned(state, job.conversation_id, job.user_id)
                 change = {"title": job.title} if isinstance(job, Rename) else {"deleted_at": now}
@@ -162,6 +162,15 @@ def apply_batch(
             row["title"] = PRIVATE_TITLE
     _write(session, rows, now)
     return results
+
+
+def _private(job: Extra) -> Extra:
+    """Privacy mode: a vote keeps its value but not its comment; what would store text (shares, imports) is refused."""
+    if isinstance(job, RecordFeedback):
+        return replace(job, comment="")
+    if isinstance(job, RevokeShares):
+        return job
+    raise MessageRejected("Privacy mode: ChatLens keeps no text, so conversations cannot be shared or imported here.")
 
 
 def _conversation_of(job: WriteJob) -> uuid.UUID | None:

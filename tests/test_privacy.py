@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 from gradio_client import Client
 from sqlalchemy import select
 
-from analytics.models import Conversation, Generation, Message
+from analytics.extras import CreateShare, RecordFeedback
+from analytics.models import Conversation, Feedback, Generation, Message
 from analytics.store import Store
 from settings import Settings
 from tests.conftest import RunningApp, launch_app
@@ -82,3 +84,28 @@ def test_the_page_says_so(private_app: RunningApp) -> None:
 def _owner(app: RunningApp, cid: str) -> uuid.UUID:
     with app.chatlens.store.sessions() as session:
         return session.scalars(select(Conversation.user_id).where(Conversation.id == uuid.UUID(cid))).one()
+
+
+def test_a_vote_keeps_its_value_not_its_comment_and_sharing_is_refused(
+    private_app: RunningApp, fake_tgi: FakeTgi
+) -> None:
+    client = Client(private_app.url, verbose=False)
+    cid = uuid.UUID(client.predict(api_name="/new_conversation"))
+    fake_tgi.next(Behaviour(reply="Fine.", finish_reason="stop"))
+    client.predict("rate me", str(cid), api_name="/chat")
+    user = _owner(private_app, str(cid))
+    reply = private_app.rows(Message, conversation_id=cid, role="assistant")[0]
+    recorder = private_app.chatlens.recorder
+
+    async def vote_and_share() -> Exception | None:
+        await recorder.record(RecordFeedback(user, cid, reply.id, -1, "too slow, my bank pin is 1234"))
+        try:
+            await recorder.record(CreateShare(token_hash="x" * 64, conversation_id=cid, user_id=user, snapshot={}))
+        except Exception as exc:
+            return exc
+        return None
+
+    refused = asyncio.run(vote_and_share())
+    assert refused is not None and "Privacy mode" in str(refused)
+    [vote] = private_app.rows(Feedback, message_id=reply.id)
+    assert (vote.value, vote.comment) == (-1, "")
