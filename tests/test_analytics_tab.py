@@ -17,10 +17,11 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from analytics.models import Generation
 from benchmarks.seed_analytics import seed_store
 from settings import Settings
 from tests.conftest import RunningApp, launch_app
-from tests.fake_tgi import FakeTgi
+from tests.fake_tgi import Behaviour, FakeTgi
 from ui.analytics_tab import REFUSED
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "tmp" / "artifacts"
@@ -69,6 +70,7 @@ def test_an_anonymous_caller_gets_no_analytics_by_fn_index(app: RunningApp) -> N
         ("analytics_custom_range", ["Custom"], None),
         ("analytics_auto_refresh", [True], None),
         ("analytics_sql", ["SELECT * FROM generations"], None),
+        ("analytics_speed_ab", ["hi", "default", 0.7, 8, "default", 0.2, 8], None),
         ("analytics_export", ["messages", "csv", *REFRESH_ARGS], None),
         ("analytics_open_slowest", [], {"index": [0, 0], "value": "x", "row_value": [str(uuid.uuid4())] * 2}),
     ):
@@ -118,6 +120,15 @@ def test_the_tab_in_chromium_with_seeded_data(page: Page, admin_app: RunningApp)
     page.wait_for_timeout(1000)  # let the plots finish drawing
     page.screenshot(path=str(ARTIFACTS / "analytics-tab.png"), full_page=True)
 
+    page.locator("#cl-ab").get_by_text("Speed A/B").click()
+    page.locator("#cl-ab-prompt textarea").fill("Race!")
+    page.locator("#cl-ab-run").click()
+    for side in ("A", "B"):
+        expect(page.locator(f"#cl-ab-stats-{side}")).to_contain_text("tokens/s", timeout=15_000)
+        expect(page.locator(f"#cl-ab-stats-{side}")).to_contain_text("complete", timeout=15_000)
+        expect(page.locator(f"#cl-ab-reply-{side}")).to_contain_text("w3")
+    page.locator("#cl-ab").screenshot(path=str(ARTIFACTS / "speed-ab.png"))
+
 
 def test_the_chat_page_shows_no_analytics_tab_to_a_non_admin(page: Page, app: RunningApp) -> None:
     page.goto(app.url)
@@ -149,3 +160,20 @@ def test_an_admin_exports_the_filtered_range(admin_app: RunningApp) -> None:
     assert exported["orig_name"].endswith(".parquet")
     body = httpx.get(exported["url"], timeout=10).content
     assert body[:4] == b"PAR1" and len(body) > 10_000
+
+
+def test_speed_ab_streams_two_parameter_sets_side_by_side_and_records_both(
+    admin_app: RunningApp, fake_tgi: FakeTgi
+) -> None:
+    fake_tgi.default = Behaviour(tokens=12, first_token_delay_s=0.1, token_interval_s=0.01)
+    done = call(admin_app.url, "analytics_speed_ab", ["Which is faster?", "default", 0.7, 8, "default", 0.2, 12])
+    assert done["success"], done
+    reply_a, stats_a, reply_b, stats_b = done["output"]["data"]
+    assert reply_a == " ".join(f"w{i}" for i in range(8)) and reply_b == " ".join(f"w{i}" for i in range(12))
+    for stats, tokens in ((stats_a, 8), (stats_b, 12)):
+        assert "TTFT" in stats and "tokens/s" in stats and f"{tokens} tokens" in stats and "complete" in stats
+    asked = [s for s in fake_tgi.streams if s.body["messages"][-1]["content"] == "Which is faster?"]  # not titles
+    sent = sorted((s.body["temperature"], s.body["max_tokens"]) for s in asked)
+    assert sent == [(0.2, 12), (0.7, 8)]
+    recorded = [g for g in admin_app.rows(Generation) if g.params.get("max_tokens") in (8, 12)]  # seeds ask 1024
+    assert sorted((g.params["temperature"], g.output_tokens) for g in recorded) == [(0.2, 12), (0.7, 8)]

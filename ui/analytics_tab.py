@@ -21,11 +21,13 @@ from analytics.dashboard import AnalyticsReader, Dashboard, aligned_range
 from analytics.queries import IN_FLIGHT_BUCKETS, TTFT_BUCKETS_MS, Filters
 from analytics.slo import SloMonitor
 from analytics.store import Store
+from inference.service import ChatService
 from settings import Settings
 from ui import analytics_render as view
 from ui import render
 from ui.analytics_data import DataControls, DataPanel
 from ui.identity import Identities
+from ui.speed_ab import SpeedAB
 
 RANGES = {
     "Last hour": timedelta(hours=1),
@@ -65,9 +67,17 @@ class _Parts:
 
 class AnalyticsTab:
     def __init__(
-        self, *, reader: AnalyticsReader, store: Store, identities: Identities, settings: Settings, slo: SloMonitor
+        self,
+        *,
+        reader: AnalyticsReader,
+        store: Store,
+        identities: Identities,
+        settings: Settings,
+        slo: SloMonitor,
+        service: ChatService,
     ) -> None:
         self._reader = reader
+        self._speed = SpeedAB(service=service, identities=identities, max_tokens=settings.max_new_tokens)
         self._slo = slo
         self._store = store
         self._identities = identities
@@ -136,6 +146,7 @@ class AnalyticsTab:
             failed = gr.Dataframe(interactive=False, elem_id="cl-failed", max_height=320, wrap=False)
             viewer = gr.Chatbot(label="Conversation (read-only)", elem_id="cl-analytics-viewer", height=360)
             data = self._data.render()
+            self._ab = self._speed.render()
         outputs = [banner, kpis, summary, requests, ttft, tps, errors, by_prompt, by_load, feedback, stops]
         outputs += [slowest, failed, model, user]
         return _Parts(
@@ -159,6 +170,7 @@ class AnalyticsTab:
         p.range.input(self.custom_fields, [p.range], [p.start, p.end], api_name="analytics_custom_range", **private)
         p.auto.change(self.auto_refresh, [p.auto], [p.timer], api_name="analytics_auto_refresh", **private)
         self._data.wire(p.data, filters)
+        self._speed.wire(*self._ab, limit=self._settings.max_concurrent_streams)
         for name, frame in (("slowest", p.slowest), ("failed", p.failed)):
             frame.select(self.open_conversation, None, [p.viewer], api_name=f"analytics_open_{name}", **private)
 

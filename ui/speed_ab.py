@@ -1,0 +1,162 @@
+"""Speed A/B (admins): one prompt to two model servers — or one server with two parameter sets — side by side.
+
+Both replies stream at once, each with its live time to first token and rate; each is an ordinary turn (its own new
+conversation, the admin's user id), so it is recorded with its metrics and shows in the charts like any reply.
+The handler checks the admin itself; the streams go through ``ChatService`` exactly as chat replies do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from inference.errors import ChatLensError
+from inference.ports import ReplyFrame
+from inference.service import ChatService
+from inference.types import GenerationParams
+from ui.identity import Identities
+
+SIDES = ("A", "B")
+
+
+@dataclass
+class SideControls:
+    model: gr.Dropdown
+    temperature: gr.Number
+    max_tokens: gr.Number
+    reply: gr.Markdown
+    stats: gr.HTML
+
+
+@dataclass
+class _Live:
+    """What one side shows: its text, TTFT once the first text came, a rate estimate, then the measured one."""
+
+    text: str = ""
+    ttft_s: float | None = None
+    elapsed_s: float = 0.0
+    final: str | None = None
+
+    def stats_html(self) -> str:
+        if self.final is not None:
+            return self.final
+        if self.ttft_s is None:
+            return f'<span class="cl-note">waiting for the first token… {self.elapsed_s:.1f} s</span>'
+        generating_s = max(self.elapsed_s - self.ttft_s, 1e-6)
+        approx_tokens = len(self.text) / 4  # live estimate; the measured count replaces it at the end
+        return (
+            f'<span class="cl-note">TTFT {self.ttft_s:.2f} s · ≈{approx_tokens / generating_s:.0f} tokens/s '
+            f"(estimate while streaming)</span>"
+        )
+
+    def take(self, frame: ReplyFrame) -> None:
+        self.text, self.elapsed_s = frame.text, frame.elapsed_s
+        if self.ttft_s is None and frame.text:
+            self.ttft_s = frame.elapsed_s
+        if frame.is_final:
+            m = frame.metrics
+            if frame.error is not None:
+                self.final = f'<span class="cl-note">error: {html.escape(frame.error.user_message)}</span>'
+            elif m is not None:
+                ttft = m.time_to_first_token_ms
+                rate = m.tokens_per_s
+                self.final = (
+                    f'<span class="cl-note"><b>TTFT {ttft / 1000 if ttft is not None else float("nan"):.2f} s</b>'
+                    f" · <b>{rate if rate is not None else float('nan'):.1f} tokens/s</b> · "
+                    f"{m.output_tokens} tokens · {m.duration_ms / 1000:.1f} s · {frame.phase}</span>"
+                )
+
+
+class SpeedAB:
+    def __init__(self, *, service: ChatService, identities: Identities, max_tokens: int) -> None:
+        self._service = service
+        self._identities = identities
+        self._max_tokens = max_tokens
+
+    def render(self) -> tuple[gr.Textbox, gr.Button, list[SideControls]]:
+        models = self._service.model_names
+        with gr.Accordion("Speed A/B", open=False, elem_id="cl-ab"):
+            prompt = gr.Textbox(label="Prompt", lines=2, elem_id="cl-ab-prompt")
+            run = gr.Button("Run A and B", size="sm", elem_id="cl-ab-run")
+            sides: list[SideControls] = []
+            with gr.Row():
+                for i, side in enumerate(SIDES):
+                    with gr.Column():
+                        default = models[min(i, len(models) - 1)] if models else None
+                        model = gr.Dropdown(
+                            models, value=default, label=f"{side}: model", elem_id=f"cl-ab-model-{side}"
+                        )
+                        with gr.Row():
+                            temperature = gr.Number(0.7, label="temperature", minimum=0, maximum=2)
+                            max_tokens = gr.Number(256, label="max tokens", minimum=1, precision=0)
+                        stats = gr.HTML("", elem_id=f"cl-ab-stats-{side}")
+                        reply = gr.Markdown("", elem_id=f"cl-ab-reply-{side}", height=280)
+                        sides.append(SideControls(model, temperature, max_tokens, reply, stats))
+        return prompt, run, sides
+
+    def wire(self, prompt: gr.Textbox, run: gr.Button, sides: list[SideControls], limit: int) -> None:
+        inputs = [prompt, *(c for s in sides for c in (s.model, s.temperature, s.max_tokens))]
+        outputs = [c for s in sides for c in (s.reply, s.stats)]
+        run.click(
+            self.run, inputs, outputs, api_name="analytics_speed_ab", api_visibility="private",
+            concurrency_limit=limit, show_progress="hidden",
+        )  # fmt: skip
+
+    async def run(
+        self,
+        prompt: str,
+        model_a: str | None,
+        temperature_a: float | None,
+        max_tokens_a: float | None,
+        model_b: str | None,
+        temperature_b: float | None,
+        max_tokens_b: float | None,
+        request: gr.Request,
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        """Stream ``prompt`` from side A and side B at once; yields (reply A, stats A, reply B, stats B)."""
+        if not self._identities.of(request).is_admin:
+            raise gr.Error("The analytics tab is for administrators.", print_exception=False)
+        if not (prompt or "").strip():
+            raise gr.Error("Type a prompt to send to both sides.", print_exception=False)
+        sides = [(model_a, temperature_a, max_tokens_a), (model_b, temperature_b, max_tokens_b)]
+        user_id = self._identities.of(request).user_id
+        lives = [_Live(), _Live()]
+        frames: asyncio.Queue[tuple[int, ReplyFrame | ChatLensError | None]] = asyncio.Queue()
+
+        async def pump(index: int, model: str | None, temperature: float | None, max_tokens: float | None) -> None:
+            params = GenerationParams(
+                temperature=float(temperature) if temperature is not None else None,
+                max_tokens=int(max_tokens) if max_tokens else self._max_tokens,
+            )
+            try:
+                async for frame in self._service.stream_reply(
+                    user_id=user_id, conversation_id=None, message=prompt, params=params, model=model
+                ):
+                    await frames.put((index, frame))
+            except ChatLensError as exc:
+                await frames.put((index, exc))
+            finally:
+                await frames.put((index, None))
+
+        tasks = [asyncio.create_task(pump(i, *side)) for i, side in enumerate(sides)]
+        running = len(tasks)
+        try:
+            while running:
+                index, item = await frames.get()
+                if item is None:
+                    running -= 1
+                    continue
+                if isinstance(item, ChatLensError):
+                    lives[index].final = f'<span class="cl-note">refused: {html.escape(item.user_message)}</span>'
+                else:
+                    lives[index].take(item)
+                yield tuple(value for live in lives for value in (live.text, live.stats_html()))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
