@@ -30,12 +30,14 @@ EPOCH = "CAST(floor(CAST(extract(epoch FROM created_at) AS double precision) / :
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """A time range [start, end) in UTC, optionally one model (``generations.model_id``) and one user."""
+    """A time range [start, end) in UTC, optionally one model (``generations.model_id``) and one user.
+    ``without_deleted`` leaves out the replies of conversations their users deleted (the admin's choice)."""
 
     start: datetime
     end: datetime
     model: str | None = None
     user_id: uuid.UUID | None = None
+    without_deleted: bool = False
 
     @classmethod
     def last(cls, span: timedelta, *, now: datetime | None = None, **kwargs: Any) -> Filters:
@@ -62,6 +64,8 @@ def _where(filters: Filters, *, start: datetime | None = None, prefix: str = "")
     if filters.user_id is not None:
         clauses.append(f"{prefix}user_id = CAST(:user_id AS UUID)")
         params["user_id"] = str(filters.user_id)
+    if filters.without_deleted:
+        clauses.append(f"{prefix}conversation_id NOT IN (SELECT id FROM conversations WHERE deleted_at IS NOT NULL)")
     return " AND ".join(clauses), params
 
 

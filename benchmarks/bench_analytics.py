@@ -44,7 +44,7 @@ async def refresh(base: str, fn_index: int, range_name: str) -> dict[str, float]
     session = uuid.uuid4().hex
     started = time.perf_counter()
     join = {
-        "data": [range_name, None, None, "All models", "All users"],
+        "data": [range_name, None, None, "All models", "All users", True],
         "fn_index": fn_index,
         "session_hash": session,
         "event_data": None,

@@ -25,7 +25,7 @@ from tests.fake_tgi import Behaviour, FakeTgi
 from ui.analytics_tab import REFUSED
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "tmp" / "artifacts"
-REFRESH_ARGS = ["Last 7 days", None, None, "All models", "All users"]
+REFRESH_ARGS = ["Last 7 days", None, None, "All models", "All users", True]
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +96,10 @@ def test_an_admin_gets_the_dashboard(admin_app: RunningApp) -> None:
 
 
 def test_a_bad_filter_is_refused_with_a_reason(admin_app: RunningApp) -> None:
-    done = call(admin_app.url, "analytics_refresh", ["Last 7 days", None, None, "All models", "not-a-user"])
+    done = call(admin_app.url, "analytics_refresh", ["Last 7 days", None, None, "All models", "not-a-user", True])
     assert done["success"] is False and "'not-a-user' is not a user id" in done["output"]["error"]
     done = call(
-        admin_app.url, "analytics_refresh", ["Custom", "2026-01-02 00:00:00", "2026-01-01 00:00:00", None, None]
+        admin_app.url, "analytics_refresh", ["Custom", "2026-01-02 00:00:00", "2026-01-01 00:00:00", None, None, True]
     )
     assert done["success"] is False and "start of the range must be before its end" in done["output"]["error"]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +29,7 @@ from sqlalchemy import insert
 
 from analytics import queries
 from analytics.dashboard import AnalyticsReader, aligned_range
-from analytics.models import Feedback, Generation
+from analytics.models import Conversation, Feedback, Generation
 from analytics.queries import Filters
 from analytics.store import Store
 
@@ -179,6 +180,19 @@ def test_kpis_follow_the_model_and_user_filters(store: Store) -> None:
     user_1 = by(run(store, queries.kpis, Filters(DAY.start, DAY.end, user_id=U1)), "kpi")
     assert user_1["replies"]["value"] == 3 and user_1["tokens_in"]["value"] == 500
     assert same(user_1["thumbs_up_ratio"]["value"], 2 / 4)  # votes on U1's replies: −1 and +1, +1, −1
+
+
+def test_deleted_conversations_are_left_out_only_when_asked(store: Store) -> None:
+    with store.sessions() as session:
+        session.execute(
+            insert(Conversation),
+            [{"id": C[2], "user_id": U2, "title": "gone", "model_id": "A", "deleted_at": NOW - timedelta(hours=1)}],
+        )
+        session.commit()
+    assert by(run(store, queries.kpis, DAY), "kpi")["replies"]["value"] == 6  # kept by default
+    kept = by(run(store, queries.kpis, replace(DAY, without_deleted=True)), "kpi")
+    assert (kept["replies"]["value"], kept["conversations"]["value"], kept["active_users"]["value"]) == (4, 2, 2)
+    assert kept["tokens_in"]["value"] == 100 + 300 + 50 + 100
 
 
 def test_ttft_percentiles_over_time(store: Store) -> None:

@@ -104,12 +104,21 @@ class DataPanel:
         return note, result.frame, str(path)
 
     async def export(
-        self, table: str, fmt: str, range_name: str, start: Any, end: Any, model: Any, user: Any, request: gr.Request
+        self,
+        table: str,
+        fmt: str,
+        range_name: str,
+        start: Any,
+        end: Any,
+        model: Any,
+        user: Any,
+        with_deleted: bool,
+        request: gr.Request,
     ) -> str:
         self._require_admin(self._identities, request)
         if table not in ("generations", "messages") or fmt not in ("csv", "parquet"):
             raise gr.Error("Choose what to export (generations or messages) and a format (csv or parquet).")
-        filters = self._filters_of(range_name, start, end, model, user)
+        filters = self._filters_of(range_name, start, end, model, user, with_deleted)
         what = cast(exports.Table, table)
         how = cast(exports.Format, fmt)
         path = await self._reader.run(exports.export, self._reader.engine, what, how, filters, self._folder)

@@ -57,6 +57,7 @@ class _Parts:
     user: gr.Dropdown
     refresh: gr.Button
     auto: gr.Checkbox
+    deleted: gr.Checkbox
     timer: gr.Timer
     outputs: list[Any]
     slowest: gr.Dataframe
@@ -114,6 +115,7 @@ class AnalyticsTab:
                 with gr.Column(min_width=120):
                     refresh = gr.Button("Refresh", size="sm", elem_id="cl-analytics-refresh")
                     auto = gr.Checkbox(False, label=f"Auto-refresh ({self._settings.analytics_refresh_s:.0f} s)")
+                    deleted = gr.Checkbox(True, label="Include deleted chats", elem_id="cl-filter-deleted")
             timer = gr.Timer(self._settings.analytics_refresh_s, active=False)
             kpis = gr.HTML("", elem_id="cl-kpis")
             summary = gr.HTML("", elem_id="cl-analytics-summary")
@@ -150,16 +152,16 @@ class AnalyticsTab:
         outputs = [banner, kpis, summary, requests, ttft, tps, errors, by_prompt, by_load, feedback, stops]
         outputs += [slowest, failed, model, user]
         return _Parts(
-            tab, range_, start, end, model, user, refresh, auto, timer, outputs, slowest, failed, viewer, data
+            tab, range_, start, end, model, user, refresh, auto, deleted, timer, outputs, slowest, failed, viewer, data
         )
 
     def _wire(self, demo: gr.Blocks, p: _Parts) -> None:
         private: dict[str, Any] = {"api_visibility": "private"}
         demo.load(self.visibility, None, [p.tab], api_name="analytics_visibility", show_progress="hidden", **private)
-        filters = [p.range, p.start, p.end, p.model, p.user]
+        filters = [p.range, p.start, p.end, p.model, p.user, p.deleted]
         gr.on(
             [p.tab.select, p.refresh.click, p.range.input, p.model.input, p.user.input, p.start.change,
-             p.end.change, p.timer.tick],
+             p.end.change, p.deleted.input, p.timer.tick],
             self.refresh,
             filters,
             p.outputs,
@@ -192,7 +194,9 @@ class AnalyticsTab:
         require_admin(self._identities, request)
         return gr.Timer(active=bool(on))
 
-    def filters_of(self, range_name: str, start: Any, end: Any, model: str | None, user: str | None) -> Filters:
+    def filters_of(
+        self, range_name: str, start: Any, end: Any, model: str | None, user: str | None, with_deleted: bool = True
+    ) -> Filters:
         """Filters from the controls; a bad value is refused with a sentence saying what to fix."""
         if range_name == CUSTOM:
             if start is None or end is None:
@@ -210,13 +214,21 @@ class AnalyticsTab:
                 user_id = uuid.UUID(user)
             except ValueError:
                 raise gr.Error(f"{user!r} is not a user id.", print_exception=False) from None
-        return Filters(low, high, model=None if not model or model == ALL_MODELS else model, user_id=user_id)
+        model_id = None if not model or model == ALL_MODELS else model
+        return Filters(low, high, model=model_id, user_id=user_id, without_deleted=not with_deleted)
 
     async def refresh(
-        self, range_name: str, start: Any, end: Any, model: str | None, user: str | None, request: gr.Request
+        self,
+        range_name: str,
+        start: Any,
+        end: Any,
+        model: str | None,
+        user: str | None,
+        with_deleted: bool,
+        request: gr.Request,
     ) -> tuple[Any, ...]:
         require_admin(self._identities, request)
-        board = await self._reader.dashboard(self.filters_of(range_name, start, end, model, user))
+        board = await self._reader.dashboard(self.filters_of(range_name, start, end, model, user, with_deleted))
         return self.outputs_of(board, model, user)
 
     def outputs_of(self, board: Dashboard, model: str | None, user: str | None) -> tuple[Any, ...]:
