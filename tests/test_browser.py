@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from pathlib import Path
@@ -12,7 +13,9 @@ from analytics.models import Message
 from tests.conftest import RunningApp
 from tests.fake_tgi import Behaviour, FakeTgi
 
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshot-chat.png"
+# The README's screenshot: refreshed by `CHATLENS_UPDATE_SCREENSHOT=1 make test`; otherwise into tests/output/.
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOT = ROOT / ("docs" if os.environ.get("CHATLENS_UPDATE_SCREENSHOT") else "tests/output") / "screenshot-chat.png"
 
 
 def open_chat(page: Page, url: str) -> None:
@@ -72,7 +75,7 @@ def test_reply_shows_its_metrics_and_shift_enter_adds_a_line(page: Page, app: Ru
     expect(metrics).to_contain_text("tokens/s")
     expect(chat).to_contain_text("model.fit(x, y)")
     assert fake_tgi.streams[-1].body["messages"][-1]["content"] == "What is deep learning?\nAnswer briefly."
-    SCREENSHOT.parent.mkdir(exist_ok=True)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
 
 
