@@ -96,7 +96,9 @@ class ChatLens:
 
     def launch(self, **overrides: Any) -> Any:
         from ui.app import build_app, launch_options
+        from ui.identity import Identities
 
+        identities = Identities(self.settings)
         demo = build_app(
             service=self.service,
             store=self.store,
@@ -104,11 +106,18 @@ class ChatLens:
             settings=self.settings,
             reader=self.reader,
             slo=self.slo,
+            identities=identities,
         )
         self.slo.check()
         self.slo.run_every(self.settings.slo_check_interval_s)
         self.metrics.queue_size = lambda: len(demo._queue)
-        options = launch_options(service=self.service, store=self.store, metrics=self.metrics, settings=self.settings)
+        options = launch_options(
+            service=self.service,
+            store=self.store,
+            metrics=self.metrics,
+            settings=self.settings,
+            identities=identities,
+        )
         return demo, demo.launch(**{**options, **overrides})
 
     def drain(self) -> None:

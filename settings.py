@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -129,6 +129,49 @@ class Settings(BaseSettings):
         default=30.0, ge=5, description="Interval of the analytics tab's auto-refresh (when switched on)."
     )
 
+    auth_mode: Literal["anonymous", "oidc"] = Field(
+        default="anonymous",
+        description="anonymous: each browser gets its own identity (cookie). oidc: log in with an OpenID Connect "
+        "provider (default when OPENID_PROVIDER_URL and OAUTH_CLIENT_ID are set, as on a Space with hf_oauth).",
+    )
+    require_login: bool = Field(
+        default=False, description="With AUTH_MODE=oidc: nothing of the app answers a caller who is not logged in."
+    )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs session cookies; required with AUTH_MODE=oidc, and shared by all replicas.",
+    )
+    session_secret_file: Path = Field(
+        default=Path("data/session-secret"),
+        description="Anonymous mode without SESSION_SECRET: a random key kept in this file (made on first start).",
+    )
+    session_idle_timeout_s: float = Field(
+        default=8 * 3600, gt=0, description="A login session ends after this long without a request."
+    )
+    session_max_age_s: float = Field(
+        default=7 * 86400, gt=0, description="A login session ends this long after login, however active."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Address users reach ChatLens at (https://chat.example.com): the OIDC redirect URI is built "
+        "from it. Default: from each request (on a Space: https://$SPACE_HOST).",
+    )
+    space_host: str | None = Field(default=None, description="Set by Hugging Face Spaces: the Space's host name.")
+    openid_provider_url: str | None = Field(
+        default=None, description="OIDC issuer URL (discovery at /.well-known/openid-configuration). Set by Spaces."
+    )
+    oauth_client_id: str | None = Field(default=None, description="OIDC client id. Set by Spaces (hf_oauth: true).")
+    oauth_client_secret: SecretStr | None = Field(default=None, description="OIDC client secret. Set by Spaces.")
+    oauth_scopes: str = Field(default="openid profile email", description="Scopes asked of the OIDC provider.")
+    admin_users: str = Field(
+        default="", description="Comma-separated usernames or emails (as the provider gives them) who are admins."
+    )
+    request_max_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="Largest request body the Gradio API accepts (413 beyond)."
+    )
+    rate_limit_user_per_min: int = Field(default=20, ge=0, description="Messages per minute per user (0: no limit).")
+    rate_limit_ip_per_min: int = Field(default=60, ge=0, description="Messages per minute per IP address (0: none).")
+
     browser_state_secret: str = Field(
         default="chatlens-browser-state",
         description="Key for appearance settings kept in the browser. Obfuscation only: nothing sensitive is stored.",
@@ -148,6 +191,28 @@ class Settings(BaseSettings):
         if self.space_id and "database_url" not in self.model_fields_set and self.space_has_storage:
             self.database_url = f"duckdb:///{self.space_storage_dir / 'chatlens.duckdb'}"
         return self
+
+    @model_validator(mode="after")
+    def _login_mode(self) -> Settings:
+        """OIDC by default where a provider and client are given (a Space with hf_oauth); login needs a secret."""
+        if "auth_mode" not in self.model_fields_set and self.openid_provider_url and self.oauth_client_id:
+            self.auth_mode = "oidc"
+        if self.public_url is None and self.space_host:
+            self.public_url = f"https://{self.space_host}"
+        if self.public_url is not None:
+            self.public_url = _http_url(self.public_url)
+        if self.require_login and self.auth_mode != "oidc":
+            raise ValueError("REQUIRE_LOGIN needs AUTH_MODE=oidc (and OPENID_PROVIDER_URL, OAUTH_CLIENT_ID)")
+        if self.auth_mode == "oidc":
+            if not (self.session_secret and len(self.session_secret.get_secret_value()) >= 16):
+                raise ValueError("AUTH_MODE=oidc needs SESSION_SECRET (16+ random characters) to sign sessions")
+            if not (self.openid_provider_url and self.oauth_client_id):
+                raise ValueError("AUTH_MODE=oidc needs OPENID_PROVIDER_URL and OAUTH_CLIENT_ID")
+        return self
+
+    @property
+    def admins(self) -> frozenset[str]:
+        return frozenset(name.strip().lower() for name in self.admin_users.split(",") if name.strip())
 
     @property
     def space_has_storage(self) -> bool:

@@ -138,6 +138,7 @@ def app(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> I
     settings = Settings(
         tgi_url=fake_tgi_server.url,
         database_url=f"duckdb:///{db_path}",
+        session_secret_file=db_path.parent / "session-secret",
         request_timeout_s=5,
         connect_timeout_s=2,
         max_message_chars=100_000,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from analytics.dashboard import AnalyticsReader
 from analytics.prometheus import ReplyMetrics
@@ -18,6 +19,7 @@ from ui.analytics_tab import AnalyticsTab
 from ui.assets import CSS, HEAD
 from ui.chat import ChatPage
 from ui.gradio_patches import build_session_configs_on_demand
+from ui.guard import Guard
 from ui.identity import Identities
 from ui.ops import ops_routes
 from ui.share import share_routes
@@ -39,11 +41,11 @@ def build_app(
     settings: Settings,
     reader: AnalyticsReader,
     slo: SloMonitor,
+    identities: Identities,
 ) -> gr.Blocks:
     """The page: a Chat tab for everyone, an Analytics tab shown to admins only (checked per handler too)."""
     build_session_configs_on_demand()
     with gr.Blocks(title="ChatLens", fill_height=True, analytics_enabled=False) as demo:
-        identities = Identities(settings)
         if not settings.store_content:
             gr.HTML(PRIVACY_NOTICE, elem_id="cl-privacy")
         with gr.Tabs(elem_id="cl-tabs"):
@@ -61,7 +63,9 @@ def build_app(
     return demo  # type: ignore[no-any-return]
 
 
-def launch_options(*, service: ChatService, store: Store, metrics: ReplyMetrics, settings: Settings) -> dict[str, Any]:
+def launch_options(
+    *, service: ChatService, store: Store, metrics: ReplyMetrics, settings: Settings, identities: Identities
+) -> dict[str, Any]:
     """Keyword arguments for ``Blocks.launch``: Gradio's server name/port come from its own env variables."""
     return {
         # Every running event, async ones included, takes one of max_threads slots.
@@ -75,5 +79,9 @@ def launch_options(*, service: ChatService, store: Store, metrics: ReplyMetrics,
         "css": CSS + theme_panel.CSS + analytics_render.CSS,
         "head": HEAD + theme_panel.HEAD,
         "theme": gr.themes.Soft(),
-        "app_kwargs": {"routes": [*ops_routes(service=service, store=store, metrics=metrics), *share_routes(store)]},
+        "app_kwargs": {
+            "routes": [*ops_routes(service=service, store=store, metrics=metrics), *share_routes(store)],
+            # Inside Gradio's own CORS middleware, in front of every route (ui.guard).
+            "middleware": [Middleware(Guard, identities=identities, public_url=settings.public_url)],
+        },
     }

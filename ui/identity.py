@@ -1,19 +1,24 @@
 """Who is calling: every handler asks ``Identities.of(request)`` and passes the user id down to the store.
 
-Until login lands this is one anonymous identity for everyone; the analytics tab is admin-only, which before login
-means "only when ``ANALYTICS_OPEN=true``" (local use).
+The identity comes from the request's own headers, checked again in the handler (not taken from the page): a signed
+session cookie (``ui.sessions``) — minted per browser in anonymous mode by the guard (``ui.guard``), or made at
+login — or, for API clients, a personal token (``Authorization: Bearer``). A request with neither gets a fresh,
+throwaway identity that owns nothing, so it can read nothing.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import gradio as gr
 
 from settings import Settings
+from ui.sessions import COOKIE, Session, Sessions, read_cookie, secret_from_file
 
-ANONYMOUS_USER_ID = uuid.uuid5(uuid.NAMESPACE_URL, "chatlens:anonymous")
+TOKEN_PREFIX = "chatlens_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,11 +26,69 @@ class Identity:
     user_id: uuid.UUID
     display_name: str
     is_admin: bool
+    kind: str = "anonymous"  # "anonymous" | "login" | "token"
+
+    @property
+    def logged_in(self) -> bool:
+        return self.kind != "anonymous"
+
+
+class TokenLookup(Protocol):
+    def identity_of_token(self, token: str) -> Identity | None: ...
 
 
 class Identities:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, sessions: Sessions | None = None, tokens: TokenLookup | None = None):
         self._settings = settings
+        self.sessions = sessions or sessions_from(settings)
+        self.tokens = tokens
+
+    @property
+    def anonymous_allowed(self) -> bool:
+        return not self._settings.require_login
 
     def of(self, request: gr.Request | None) -> Identity:
-        return Identity(ANONYMOUS_USER_ID, "anonymous", is_admin=self._settings.analytics_open)
+        headers = getattr(request, "headers", None) if request is not None else None
+        identity = self.from_headers(headers or {})
+        if identity is None:
+            return Identity(uuid.uuid4(), "anonymous", is_admin=False)
+        return identity
+
+    def from_headers(self, headers: Mapping[str, Any]) -> Identity | None:
+        """The identity proven by ``headers`` (a bearer token, else a live session cookie), or None."""
+        token = self.bearer_token(headers)
+        if token is not None:
+            return self.tokens.identity_of_token(token) if self.tokens is not None else None
+        session = self.session_of(headers)
+        return self.identity_of_session(session) if session is not None else None
+
+    @staticmethod
+    def bearer_token(headers: Mapping[str, Any]) -> str | None:
+        """A ChatLens token in ``Authorization: Bearer``; other bearer values (e.g. a Hugging Face token that
+        gradio_client adds) are not ours and are ignored."""
+        authorization = str(headers.get("authorization") or "")
+        scheme, _, value = authorization.partition(" ")
+        value = value.strip()
+        return value if scheme.lower() == "bearer" and value.startswith(TOKEN_PREFIX) else None
+
+    def claims_token(self, headers: Mapping[str, Any]) -> bool:
+        return self.bearer_token(headers) is not None
+
+    def session_of(self, headers: Mapping[str, Any]) -> Session | None:
+        session = self.sessions.decode(read_cookie(str(headers.get("cookie") or ""), COOKIE))
+        if session is not None and session.kind == "anonymous" and not self.anonymous_allowed:
+            return None
+        return session
+
+    def identity_of_session(self, session: Session) -> Identity:
+        is_admin = self._settings.analytics_open or (session.kind == "login" and session.is_admin)
+        return Identity(session.user_id, session.display_name, is_admin=is_admin, kind=session.kind)
+
+
+def sessions_from(settings: Settings) -> Sessions:
+    """The session signer: ``SESSION_SECRET``, or in anonymous mode a random key kept in ``SESSION_SECRET_FILE``."""
+    if settings.session_secret is not None:
+        secret = settings.session_secret.get_secret_value()
+    else:
+        secret = secret_from_file(settings.session_secret_file)
+    return Sessions(secret, idle_s=settings.session_idle_timeout_s, max_age_s=settings.session_max_age_s)

@@ -1,0 +1,142 @@
+"""Per-browser identity (anonymous mode): each browser or API client keeping cookies is its own user, and nobody
+reads another's conversation by its id — through the page's ``?c=`` link, gradio_client, or the raw queue API."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from gradio_client import Client
+from playwright.sync_api import Browser, expect
+
+from analytics.models import Conversation, Message
+from settings import Settings
+from tests.conftest import RunningApp, launch_app
+from tests.fake_tgi import FakeTgi
+from tests.rawqueue import call, fn_index
+from ui.sessions import COOKIE
+
+
+@pytest.fixture(scope="module")
+def launched(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningApp, Any]]:
+    root = tmp_path_factory.mktemp("identity")
+    settings = Settings(
+        tgi_url=fake_tgi_server.url,
+        database_url=f"duckdb:///{root / 'store.duckdb'}",
+        session_secret_file=root / "session-secret",
+        request_timeout_s=5,
+        info_ttl_s=0,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    running, demo = launch_app(settings, root / "store.duckdb")
+    yield running, demo
+    demo.close()
+    running.chatlens.close()
+
+
+@pytest.fixture
+def running(launched: tuple[RunningApp, Any]) -> RunningApp:
+    return launched[0]
+
+
+def _conversation_of_a(app: RunningApp) -> tuple[Client, str]:
+    alice = Client(app.url, verbose=False)
+    cid = alice.predict(api_name="/new_conversation")
+    alice.predict("alice's secret plan", cid, api_name="/chat")
+    return alice, cid
+
+
+def test_each_api_client_is_its_own_user_and_cannot_continue_anothers_conversation(
+    running: RunningApp, fake_tgi: FakeTgi
+) -> None:
+    alice, cid = _conversation_of_a(running)
+    alice.predict("and a second question", cid, api_name="/chat")  # the owner continues
+    [conversation] = running.rows(Conversation, id=uuid.UUID(cid))
+    assert [m.content for m in running.rows(Message, conversation_id=uuid.UUID(cid))][::2] == [
+        "alice's secret plan",
+        "and a second question",
+    ]
+
+    bob = Client(running.url, verbose=False)
+    assert bob.cookies[COOKIE] != alice.cookies[COOKIE]
+    sent_before = len(fake_tgi.streams)
+    with pytest.raises(Exception, match="not yours"):
+        bob.predict("what did alice say?", cid, api_name="/chat")
+    assert len(fake_tgi.streams) == sent_before, "bob's message reached the model with alice's history"
+    assert len(running.rows(Message, conversation_id=uuid.UUID(cid))) == 4
+    assert conversation.user_id != uuid.UUID(int=0)
+
+
+def test_the_session_cookie_is_httponly_lax_and_signed(running: RunningApp) -> None:
+    first = httpx.get(f"{running.url}/config")
+    set_cookie = first.headers["set-cookie"]
+    assert set_cookie.startswith(f"{COOKIE}=") and "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
+    assert "Secure" not in set_cookie  # plain http on loopback; behind https (or PUBLIC_URL https://) it is Secure
+    value = first.cookies[COOKIE]
+    again = httpx.get(f"{running.url}/config", cookies={COOKIE: value})
+    assert "set-cookie" not in again.headers  # a fresh, valid session is kept as it is
+    body, signature = value.split(".")
+    forged = httpx.get(f"{running.url}/config", cookies={COOKIE: f"{body}.{signature[::-1]}"})
+    assert forged.cookies[COOKIE] not in (value, None)  # a tampered cookie is replaced by a new identity
+
+
+def test_raw_queue_calls_with_anothers_id_get_nothing(launched: tuple[RunningApp, Any], fake_tgi: FakeTgi) -> None:
+    app, demo = launched
+    _alice, cid = _conversation_of_a(app)
+    for bob in (httpx.Client(base_url=app.url), httpx.Client(base_url=app.url, cookies={COOKIE: "forged.value"})):
+        loaded = call(bob, fn_index(demo, "on_load"), [], query=f"?c={cid}")
+        assert loaded["success"] and loaded["output"]["data"][0] == [], loaded
+        assert "secret" not in str(loaded)
+        opened = call(bob, fn_index(demo, "open_conversation"), [cid])
+        assert not opened["success"] and "secret" not in str(opened), opened  # refused (choices are per session)
+        listing = call(bob, fn_index(demo, "refresh_history"), ["", cid])
+        assert "secret" not in str(listing) and cid not in str(listing["output"]["data"][0]), listing
+        found = call(bob, fn_index(demo, "refresh_history"), ["secret", ""])
+        assert found["output"]["data"][0]["choices"] == [], found
+        sent = len(fake_tgi.streams)
+        chat = call(bob, fn_index(demo, "chat"), ["tell me", cid, None, None, None, None, "", None, None, None])
+        assert not chat["success"] and "not yours" in str(chat["output"]), chat
+        assert len(fake_tgi.streams) == sent
+        renamed = call(bob, fn_index(demo, "rename"), [cid, "hijacked"])
+        assert not renamed["success"]
+        deleted = call(bob, fn_index(demo, "delete"), [cid])
+        assert not deleted["success"]
+    [conversation] = app.rows(Conversation, id=uuid.UUID(cid))
+    assert conversation.title != "hijacked" and conversation.deleted_at is None
+
+
+def test_another_browser_opening_the_link_sees_nothing(
+    browser: Browser, running: RunningApp, fake_tgi: FakeTgi, tmp_path: Path
+) -> None:
+    alice = browser.new_context()
+    bob = browser.new_context()
+    try:
+        page = alice.new_page()
+        page.goto(running.url)
+        box = page.locator("#cl-input textarea")
+        box.fill("alice's browser secret")
+        box.press("Enter")
+        chat = page.locator("#cl-chat")
+        expect(chat).to_contain_text("w3", timeout=10_000)
+        expect(page.locator("#cl-send")).to_be_visible()
+        link = page.url
+        assert re.search(r"[?&]c=[0-9a-f-]{36}", link), link
+        page.reload()  # the same browser keeps its identity across reloads
+        expect(chat).to_contain_text("alice's browser secret")
+
+        other = bob.new_page()
+        other.goto(link)
+        expect(other.get_by_text("That conversation was not found")).to_be_visible(timeout=10_000)
+        expect(other.locator("#cl-chat")).not_to_contain_text("alice's browser secret")
+        expect(other.locator("#cl-conversations")).not_to_contain_text("alice's browser secret")
+        cookie = next(c for c in alice.cookies() if c["name"] == COOKIE)
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+        assert cookie["value"] != next(c for c in bob.cookies() if c["name"] == COOKIE)["value"]
+    finally:
+        alice.close()
+        bob.close()
