@@ -114,6 +114,7 @@ class ChatLens:
         options = launch_options(
             service=self.service,
             store=self.store,
+            recorder=self.recorder,
             metrics=self.metrics,
             settings=self.settings,
             identities=identities,

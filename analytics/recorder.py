@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from analytics.extras import Extra
 from analytics.store import Store
 from analytics.writes import Continue, Delete, Edit, Rename, Reply, Retry, UserTurn, WriteJob, apply_batch
@@ -35,9 +37,16 @@ class StorageFailed(ChatLensError):
     default_message = "ChatLens could not save this message. Nothing was sent to the model; please retry."
 
 
+@dataclass(frozen=True, slots=True)
+class Work:
+    """A write that is not part of a chat turn (accounts, tokens, rate-limit events), run in the batch's transaction."""
+
+    apply: Callable[[Session], Any]
+
+
 @dataclass(slots=True)
 class _Job:
-    spec: WriteJob | None  # None: a barrier, done once everything queued before it is committed
+    spec: WriteJob | Work | None  # None: a barrier, done once everything queued before it is committed
     future: concurrent.futures.Future[Any]
 
 
@@ -53,7 +62,7 @@ class WriteBehindRecorder:
         self._thread = threading.Thread(target=self._run, name="chatlens-db-writer", daemon=True)
         self._thread.start()
 
-    def _submit(self, spec: WriteJob | None) -> concurrent.futures.Future[Any]:
+    def _submit(self, spec: WriteJob | Work | None) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._jobs.put(_Job(spec, future))
         return future
@@ -96,6 +105,10 @@ class WriteBehindRecorder:
 
     async def delete(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
         await self._await(self._submit(Delete(user_id, conversation_id)))
+
+    async def run(self, apply: Callable[[Session], Any]) -> Any:
+        """Run ``apply(session)`` on the writer thread, committed with the next group; returns its result."""
+        return await self._await(self._submit(Work(apply)))
 
     def finish_turn(self, record: TurnRecord) -> asyncio.Future[None]:
         """Queue the reply for the next group commit; await the result to know it is durable."""
@@ -149,7 +162,9 @@ class WriteBehindRecorder:
         specs = [job.spec for job in batch if job.spec is not None]
         try:
             with self._store.sessions() as session:
-                results = iter(apply_batch(session, specs, self._known_users, self._store.keeper) if specs else [])
+                turns = [spec for spec in specs if not isinstance(spec, Work)]
+                turn_results = iter(apply_batch(session, turns, self._known_users, self._store.keeper) if turns else [])
+                results = iter([s.apply(session) if isinstance(s, Work) else next(turn_results) for s in specs])
                 session.commit()
         except Exception as exc:
             if len(batch) > 1:

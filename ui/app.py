@@ -21,6 +21,7 @@ from ui.chat import ChatPage
 from ui.gradio_patches import build_session_configs_on_demand
 from ui.guard import Guard
 from ui.identity import Identities
+from ui.login import LoginRoutes
 from ui.ops import ops_routes
 from ui.share import share_routes
 
@@ -64,7 +65,13 @@ def build_app(
 
 
 def launch_options(
-    *, service: ChatService, store: Store, metrics: ReplyMetrics, settings: Settings, identities: Identities
+    *,
+    service: ChatService,
+    store: Store,
+    recorder: WriteBehindRecorder,
+    metrics: ReplyMetrics,
+    settings: Settings,
+    identities: Identities,
 ) -> dict[str, Any]:
     """Keyword arguments for ``Blocks.launch``: Gradio's server name/port come from its own env variables."""
     return {
@@ -80,7 +87,15 @@ def launch_options(
         "head": HEAD + theme_panel.HEAD,
         "theme": gr.themes.Soft(),
         "app_kwargs": {
-            "routes": [*ops_routes(service=service, store=store, metrics=metrics), *share_routes(store)],
+            "routes": [
+                *ops_routes(service=service, store=store, metrics=metrics),
+                *share_routes(store),
+                *(
+                    LoginRoutes(settings=settings, identities=identities, recorder=recorder).routes()
+                    if settings.auth_mode == "oidc"
+                    else []
+                ),
+            ],
             # Inside Gradio's own CORS middleware, in front of every route (ui.guard).
             "middleware": [Middleware(Guard, identities=identities, public_url=settings.public_url)],
         },

@@ -30,6 +30,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Open to everyone: the health check, metrics (aggregate numbers only), and the login flow itself.
 OPEN_PATHS = frozenset({"/healthz", "/metrics", "/login", "/auth/callback", "/logout"})
+# Gradio's launch() calls this once, itself, to run start-up events; after that call it is closed like the rest.
+STARTUP_PATH = "/gradio_api/startup-events"
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -49,9 +51,15 @@ class Guard:
         self.app = app
         self.identities = identities
         self.public_url = public_url
+        self._startup_pending = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or _local_path(scope) in OPEN_PATHS:
+        path = _local_path(scope) if scope["type"] in ("http", "websocket") else ""
+        if scope["type"] not in ("http", "websocket") or path in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if path == STARTUP_PATH and self._startup_pending:
+            self._startup_pending = False
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)

@@ -96,11 +96,11 @@ class Sessions:
         self.renew_every_s = min(renew_every_s, idle_s / 4)
 
     def anonymous(self, now: float | None = None) -> Session:
-        now = time.time() if now is None else now
+        now = int(time.time() if now is None else now)  # whole seconds: what the cookie carries
         return Session(uuid.uuid4(), "anonymous", "anonymous", False, now, now)
 
     def login(self, user_id: uuid.UUID, display_name: str, *, is_admin: bool, now: float | None = None) -> Session:
-        now = time.time() if now is None else now
+        now = int(time.time() if now is None else now)
         return Session(user_id, "login", display_name, is_admin, now, now)
 
     def encode(self, session: Session) -> str:
@@ -128,7 +128,7 @@ class Sessions:
 
     def renewed(self, session: Session, now: float | None = None) -> Session | None:
         """A copy with ``seen`` moved to now, when the last renewal is old enough to be worth a new cookie."""
-        now = time.time() if now is None else now
+        now = int(time.time() if now is None else now)
         return replace(session, seen_at=now) if now - session.seen_at >= self.renew_every_s else None
 
     def set_cookie(self, session: Session, *, secure: bool, now: float | None = None) -> str:

@@ -1,0 +1,252 @@
+"""OIDC login against a real provider on loopback (tests.fake_oidc), with REQUIRE_LOGIN: the redirect flow driven
+by an HTTP client and by Chromium, every Gradio route probed without a login, open-redirect attempts, sessions that
+expire, and users recorded with their admin flag."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from gradio_client import Client
+from playwright.sync_api import Browser, expect
+
+from analytics.models import Conversation, User
+from settings import Settings
+from tests.conftest import RunningApp, launch_app
+from tests.fake_oidc import CLIENT_ID, CLIENT_SECRET, FakeOidc
+from tests.fake_tgi import FakeTgi
+from tests.processes import run_app_to_exit
+from tests.rawqueue import call, fn_index
+from ui.login import safe_next, user_id_of
+from ui.sessions import COOKIE, Sessions
+
+SECRET = "s" * 40
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[FakeOidc]:
+    fake = FakeOidc().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def launched(
+    fake_tgi_server: FakeTgi, provider: FakeOidc, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[RunningApp, Any]]:
+    root = tmp_path_factory.mktemp("login")
+    settings = Settings(
+        tgi_url=fake_tgi_server.url,
+        database_url=f"duckdb:///{root / 'store.duckdb'}",
+        auth_mode="oidc",
+        require_login=True,
+        session_secret=SECRET,
+        openid_provider_url=provider.issuer,
+        oauth_client_id=CLIENT_ID,
+        oauth_client_secret=CLIENT_SECRET,
+        admin_users="Boss@Example.com, carol",
+        session_idle_timeout_s=600,
+        info_ttl_s=0,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    running, demo = launch_app(settings, root / "store.duckdb")
+    yield running, demo
+    demo.close()
+    running.chatlens.close()
+
+
+@pytest.fixture
+def running(launched: tuple[RunningApp, Any], provider: FakeOidc) -> Iterator[RunningApp]:
+    provider.user = {"sub": "alice-1", "preferred_username": "alice", "name": "Alice A."}
+    provider.tamper = {}
+    yield launched[0]
+
+
+def log_in(app: RunningApp, next_path: str = "/") -> tuple[httpx.Client, httpx.Response]:
+    """The whole redirect flow, each hop checked: app → provider → app callback → ``next``."""
+    client = httpx.Client(base_url=app.url)
+    to_provider = client.get("/login", params={"next": next_path})
+    assert to_provider.status_code == 302, to_provider.text
+    authorize = httpx.get(to_provider.headers["location"])
+    assert authorize.status_code == 302, authorize.text
+    back = client.get(authorize.headers["location"])
+    return client, back
+
+
+def test_login_flow_uses_pkce_state_and_nonce_and_records_the_user(running: RunningApp, provider: FakeOidc) -> None:
+    client, back = log_in(running, "/?c=1234")
+    assert back.status_code == 302 and back.headers["location"] == "/?c=1234"
+    asked = provider.authorizations[-1]
+    assert asked["code_challenge_method"] == "S256" and asked["state"] and asked["nonce"]
+    assert provider.token_requests[-1]["code_verifier"]
+    set_cookie = next(v for v in back.headers.get_list("set-cookie") if v.startswith(f"{COOKIE}="))
+    assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
+    assert client.get("/config").status_code == 200
+
+    alice = Client(running.url, verbose=False, httpx_kwargs={"cookies": dict(client.cookies)})
+    cid = alice.predict(api_name="/new_conversation")
+    alice.predict("hello as alice", cid, api_name="/chat")
+    user_id = user_id_of(provider.issuer, "alice-1")
+    [conversation] = running.rows(Conversation, id=uuid.UUID(cid))
+    assert conversation.user_id == user_id
+    [user] = running.rows(User, id=user_id)
+    assert (user.auth_provider, user.subject, user.display_name, user.is_admin) == (
+        "127.0.0.1",
+        "alice-1",
+        "Alice A.",
+        False,
+    )
+
+
+def test_admin_users_match_username_or_email(running: RunningApp, provider: FakeOidc) -> None:
+    provider.user = {"sub": "b-7", "preferred_username": "bob", "email": "boss@example.com", "name": "Bob"}
+    log_in(running)
+    [user] = running.rows(User, id=user_id_of(provider.issuer, "b-7"))
+    assert user.is_admin
+
+
+@pytest.mark.parametrize(
+    "target", ["//evil.com", "https://evil.com", "/\\evil.com", "/\\/evil.com", "///evil.com", "http:evil.com", ""]
+)
+def test_post_login_redirects_stay_on_this_site(running: RunningApp, target: str) -> None:
+    _client, back = log_in(running, target)
+    assert back.status_code == 302 and back.headers["location"] == "/"
+    assert safe_next(target) == "/"
+
+
+def test_a_wrong_state_or_nonce_logs_nobody_in(running: RunningApp, provider: FakeOidc) -> None:
+    client = httpx.Client(base_url=running.url)
+    to_provider = client.get("/login")
+    callback = httpx.get(to_provider.headers["location"]).headers["location"]
+    forged = client.get(callback.replace("state=", "state=x"))
+    assert forged.status_code == 400 and COOKIE not in forged.cookies
+    provider.tamper = {"nonce": "replayed"}
+    _client, back = log_in(running)
+    assert back.status_code == 400 and COOKIE not in back.cookies
+    assert client.get("/config").status_code == 401
+
+
+PROBES = [
+    ("GET", "/"),
+    ("GET", "/?c=1"),
+    ("GET", "/config"),
+    ("GET", "/gradio_api/info"),
+    ("GET", "/gradio_api/openapi.json"),
+    ("GET", "/gradio_api/queue/data?session_hash=x"),
+    ("POST", "/gradio_api/queue/join"),
+    ("POST", "/gradio_api/call/chat"),
+    ("GET", "/gradio_api/call/chat/abc"),
+    ("POST", "/gradio_api/run/chat"),
+    ("POST", "/gradio_api/api/chat"),
+    ("POST", "/gradio_api/upload"),
+    ("GET", "/gradio_api/upload_progress?upload_id=x"),
+    ("GET", "/gradio_api/heartbeat/x"),
+    ("POST", "/gradio_api/cancel"),
+    ("GET", "/gradio_api/startup-events"),
+    ("GET", "/theme.css"),
+    ("GET", "/gradio_api/file=/etc/passwd"),
+    ("GET", "/favicon.ico"),
+    ("GET", "/assets/index.js"),
+    ("GET", "/static/img/logo.svg"),
+    ("GET", "/gradio_api/user"),
+    ("GET", "/gradio_api/login_check"),
+    ("GET", "/manifest.json"),
+    ("GET", "/gradio_api/mcp/schema"),
+    ("GET", "/monitoring"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), PROBES)
+def test_every_route_refuses_a_caller_who_is_not_logged_in(running: RunningApp, method: str, path: str) -> None:
+    api = httpx.request(method, f"{running.url}{path}", json={} if method == "POST" else None)
+    assert api.status_code == 401, (path, api.status_code, api.text[:200])
+    assert "set-cookie" not in api.headers
+    if method == "GET":
+        page = httpx.get(f"{running.url}{path}", headers={"accept": "text/html"})
+        assert page.status_code == 302 and page.headers["location"].startswith("/login?next=%2F"), page.headers
+    anonymous = Sessions(SECRET, idle_s=600, max_age_s=3600).anonymous()  # a genuine anonymous cookie: not enough
+    cookies = {COOKIE: Sessions(SECRET, idle_s=600, max_age_s=3600).encode(anonymous)}
+    assert httpx.request(method, f"{running.url}{path}", cookies=cookies).status_code == 401
+
+
+def test_health_stays_open(running: RunningApp) -> None:
+    assert httpx.get(f"{running.url}/healthz").status_code == 200
+    assert httpx.get(f"{running.url}/metrics").status_code == 200
+
+
+def test_an_expired_or_idle_session_must_log_in_again(running: RunningApp) -> None:
+    sessions = Sessions(SECRET, idle_s=600, max_age_s=7 * 86400)
+    now = time.time()
+    user = uuid.uuid4()
+    idle = sessions.login(user, "x", is_admin=False, now=now - 3600)
+    old = sessions.renewed(sessions.login(user, "x", is_admin=False, now=now - 8 * 86400), now=now - 10)
+    assert old is not None
+    for session in (idle, old):
+        response = httpx.get(f"{running.url}/config", cookies={COOKIE: sessions.encode(session)})
+        assert response.status_code == 401
+    fresh = sessions.login(user, "x", is_admin=False, now=now - 120)
+    renewed = httpx.get(f"{running.url}/config", cookies={COOKIE: sessions.encode(fresh)})
+    assert renewed.status_code == 200
+    new = sessions.decode(renewed.cookies[COOKIE])
+    assert new is not None and new.seen_at > fresh.seen_at and new.issued_at == fresh.issued_at
+
+
+def test_logout_ends_the_session(running: RunningApp) -> None:
+    client, _ = log_in(running)
+    assert client.get("/config").status_code == 200
+    out = client.get("/logout")
+    assert out.status_code == 302 and f"{COOKIE}=;" in out.headers["set-cookie"]
+    assert client.get("/config").status_code == 401
+
+
+def test_users_cannot_read_each_others_conversations(
+    launched: tuple[RunningApp, Any], running: RunningApp, provider: FakeOidc
+) -> None:
+    _app, demo = launched
+    alice_http, _ = log_in(running)
+    alice = Client(running.url, verbose=False, httpx_kwargs={"cookies": dict(alice_http.cookies)})
+    cid = alice.predict(api_name="/new_conversation")
+    alice.predict("alice's logged-in secret", cid, api_name="/chat")
+    provider.user = {"sub": "dave-2", "preferred_username": "dave"}
+    dave, _ = log_in(running)
+    loaded = call(dave, fn_index(demo, "on_load"), [], query=f"?c={cid}")
+    assert loaded["success"] and loaded["output"]["data"][0] == [] and "secret" not in str(loaded)
+    found = call(dave, fn_index(demo, "refresh_history"), ["secret", ""])
+    assert found["output"]["data"][0]["choices"] == []
+
+
+def test_chromium_logs_in_through_the_provider_and_chats(
+    browser: Browser, running: RunningApp, provider: FakeOidc
+) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{running.url}/?c=00000000-0000-0000-0000-000000000000")
+        expect(page.locator("#cl-header")).to_contain_text("fake-org/", timeout=15_000)
+        # Back where the user started: the page saw ?c= (an unknown id here, so it says so and starts afresh).
+        expect(page.get_by_text("That conversation was not found")).to_be_visible(timeout=10_000)
+        assert page.url.startswith(running.url)
+        box = page.locator("#cl-input textarea")
+        box.fill("hello from a logged-in browser")
+        box.press("Enter")
+        expect(page.locator("#cl-chat")).to_contain_text("w3", timeout=10_000)
+        cookie = next(c for c in context.cookies() if c["name"] == COOKIE)
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+        out = context.request.get(f"{running.url}/logout", max_redirects=0)
+        assert out.status == 302
+        assert [c for c in context.cookies() if c["name"] == COOKIE] == []
+        assert context.request.get(f"{running.url}/config", max_redirects=0).status == 401
+    finally:
+        context.close()
+
+
+def test_login_mode_without_a_secret_refuses_to_start(provider: FakeOidc) -> None:
+    env = {"AUTH_MODE": "oidc", "OPENID_PROVIDER_URL": provider.issuer, "OAUTH_CLIENT_ID": CLIENT_ID}
+    result = run_app_to_exit({**env, "SESSION_SECRET": "", "TGI_URL": ""})
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("ChatLens cannot start: bad configuration") and "SESSION_SECRET" in lines[-1]

@@ -1,0 +1,156 @@
+"""OIDC login: ``/login`` → the provider → ``/auth/callback`` → a signed login session; ``/logout`` ends it.
+
+authlib's Starlette client does discovery (``/.well-known/openid-configuration``), PKCE (S256), ``state`` and
+``nonce``, and checks the id_token (signature from the provider's JWKS, issuer, audience, expiry, nonce). The same
+path serves Hugging Face Spaces (``hf_oauth: true`` injects ``OPENID_PROVIDER_URL``, ``OAUTH_CLIENT_ID``,
+``OAUTH_CLIENT_SECRET``, ``OAUTH_SCOPES``). Invariants:
+
+* The flow's state lives in its own short-lived signed cookie (``chatlens_login``, 10 minutes), never in the
+  session cookie, and is cleared when the callback is done.
+* After login the browser goes back only to a path of this site (``safe_next``); anything else goes to ``/``.
+* The user is recorded in ``users`` (provider, subject, display name, admin flag) through the single writer before
+  the session cookie is set; the user id is derived from issuer and subject, so it is the same on every replica.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.starlette_client import OAuth
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from analytics.accounts import Account, record_account
+from analytics.recorder import WriteBehindRecorder
+from settings import Settings
+from ui.guard import is_https
+from ui.identity import Identities
+from ui.sessions import COOKIE, Signer, cookie_header
+
+log = logging.getLogger(__name__)
+
+FLOW_COOKIE = "chatlens_login"
+FLOW_LIFETIME_S = 600
+
+
+def safe_next(target: str | None) -> str:
+    """``target`` if it is a path on this site, else ``/`` (no scheme, host, ``//``, backslash or control char)."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    if "\\" in target or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return "/"
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else "/"
+
+
+def user_id_of(issuer: str, subject: str) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"chatlens-user:{issuer.rstrip('/')}:{subject}")
+
+
+def account_from_claims(claims: dict[str, Any], issuer: str, admins: frozenset[str]) -> Account:
+    subject = str(claims["sub"])
+    username = str(claims.get("preferred_username") or claims.get("nickname") or "")
+    email = str(claims.get("email") or "")
+    display = str(claims.get("name") or username or email or subject)
+    names = {n.lower() for n in (username, email, subject) if n}
+    return Account(
+        user_id=user_id_of(issuer, subject),
+        provider=(urlsplit(issuer).hostname or issuer)[:32],
+        subject=subject,
+        display_name=display[:200],
+        is_admin=bool(names & admins),
+    )
+
+
+class LoginRoutes:
+    def __init__(self, *, settings: Settings, identities: Identities, recorder: WriteBehindRecorder) -> None:
+        self._settings = settings
+        self._identities = identities
+        self._recorder = recorder
+        self._flow = Signer(identities.sessions.secret, "login-flow")
+        self._issuer = (settings.openid_provider_url or "").rstrip("/")
+        oauth = OAuth()
+        secret = settings.oauth_client_secret
+        oauth.register(
+            name="oidc",
+            client_id=settings.oauth_client_id,
+            client_secret=secret.get_secret_value() if secret else None,
+            server_metadata_url=f"{self._issuer}/.well-known/openid-configuration",
+            client_kwargs={"scope": settings.oauth_scopes, "code_challenge_method": "S256"},
+        )
+        self._client: Any = oauth.create_client("oidc")
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/login", self.login, methods=["GET"]),
+            Route("/auth/callback", self.callback, methods=["GET"]),
+            Route("/logout", self.logout, methods=["GET", "POST"]),
+        ]
+
+    def _redirect_uri(self, request: Request) -> str:
+        base = self._settings.public_url or str(request.base_url).rstrip("/")
+        return f"{base}/auth/callback"
+
+    def _with_flow(self, request: Request) -> Request:
+        """The request with ``session`` = the login flow's state (what authlib keeps between the two legs)."""
+        scope = dict(request.scope)
+        scope["session"] = self._flow.verify(request.cookies.get(FLOW_COOKIE)) or {}
+        return Request(scope, request.receive)
+
+    def _flow_cookie(self, request: Request, state: dict[str, Any], max_age: int = FLOW_LIFETIME_S) -> str:
+        value = self._flow.sign(state) if state else ""
+        return cookie_header(FLOW_COOKIE, value, max_age=max_age if state else 0, secure=self._secure(request))
+
+    def _secure(self, request: Request) -> bool:
+        return is_https(request.scope, self._settings.public_url)
+
+    async def login(self, request: Request) -> Response:
+        flow = self._with_flow(request)
+        try:
+            response: Response = await self._client.authorize_redirect(flow, self._redirect_uri(request))
+        except Exception as exc:  # the provider is down or its discovery document is wrong
+            log.warning("login: cannot reach the OIDC provider at %s: %s", self._issuer, exc)
+            return _page(503, "The login provider cannot be reached right now. Please try again in a moment.")
+        flow.session["next"] = safe_next(request.query_params.get("next"))
+        response.headers.append("set-cookie", self._flow_cookie(request, flow.session))
+        response.headers["cache-control"] = "no-store"
+        return response
+
+    async def callback(self, request: Request) -> Response:
+        flow = self._with_flow(request)
+        target = safe_next(flow.session.get("next"))
+        try:
+            token = await self._client.authorize_access_token(flow)
+            claims = token.get("userinfo")
+            if not claims or not claims.get("sub"):
+                raise OAuthError(description="the provider sent no id_token")
+        except Exception as exc:  # state, PKCE, signature, issuer, audience, nonce, expiry, provider errors
+            log.warning("login failed: %s: %s", type(exc).__name__, exc)
+            response = _page(400, "Login failed or expired. <a href='/login'>Log in again</a>.")
+            response.headers.append("set-cookie", self._flow_cookie(request, {}))
+            return response
+        account = account_from_claims(dict(claims), self._issuer, self._settings.admins)
+        await self._recorder.run(lambda session: record_account(session, account))
+        sessions = self._identities.sessions
+        session = sessions.login(account.user_id, account.display_name, is_admin=account.is_admin)
+        response = RedirectResponse(target, status_code=302)
+        response.headers.append("set-cookie", sessions.set_cookie(session, secure=self._secure(request)))
+        response.headers.append("set-cookie", self._flow_cookie(request, {}))
+        response.headers["cache-control"] = "no-store"
+        log.info("login: user %s (%s)", account.user_id, account.provider)
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        response = RedirectResponse("/", status_code=302)
+        response.headers.append("set-cookie", cookie_header(COOKIE, "", max_age=0, secure=self._secure(request)))
+        return response
+
+
+def _page(status: int, message: str) -> Response:
+    body = f"<!doctype html><title>ChatLens</title><p style='font-family:system-ui'>{message}</p>"
+    return HTMLResponse(body, status_code=status, headers={"cache-control": "no-store"})
