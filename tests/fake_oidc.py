@@ -1,8 +1,9 @@
 """A small OpenID Connect provider on loopback for tests: discovery, authorize, token (RS256 id_token), JWKS.
 
 A real HTTP server, built with joserfc (authlib's JOSE library). ``/authorize`` approves at once as
-``provider.user`` (no login form) and redirects back with a code; ``/token`` checks the client secret, the redirect URI and PKCE (S256)
-before it signs an id_token carrying the nonce it was given. ``provider.tamper`` lets a test break one claim.
+``provider.user`` (no login form) and redirects back with a code; ``/token`` checks the client secret, the
+redirect URI and PKCE (S256) before it signs an id_token carrying the nonce it was given.
+``provider.tamper`` lets a test break one claim.
 """
 
 from __future__ import annotations
