@@ -17,10 +17,12 @@ from settings import Settings
 from ui import analytics_render, theme_panel
 from ui.analytics_tab import AnalyticsTab
 from ui.assets import CSS, HEAD
+from ui.bodycap import BodyCap
 from ui.chat import ChatPage
 from ui.gradio_patches import build_session_configs_on_demand
 from ui.guard import Guard
 from ui.identity import Identities
+from ui.log_hygiene import shorten_gradio_tracebacks
 from ui.login import LoginRoutes
 from ui.ops import ops_routes
 from ui.share import share_routes
@@ -46,6 +48,7 @@ def build_app(
 ) -> gr.Blocks:
     """The page: a Chat tab for everyone, an Analytics tab shown to admins only (checked per handler too)."""
     build_session_configs_on_demand()
+    shorten_gradio_tracebacks()
     with gr.Blocks(title="ChatLens", fill_height=True, analytics_enabled=False) as demo:
         if not settings.store_content:
             gr.HTML(PRIVACY_NOTICE, elem_id="cl-privacy")
@@ -96,7 +99,10 @@ def launch_options(
                     else []
                 ),
             ],
-            # Inside Gradio's own CORS middleware, in front of every route (ui.guard).
-            "middleware": [Middleware(Guard, identities=identities, public_url=settings.public_url)],
+            # Inside Gradio's own CORS middleware, in front of every route: size cap first, then who is calling.
+            "middleware": [
+                Middleware(BodyCap, max_bytes=settings.request_max_bytes),
+                Middleware(Guard, identities=identities, public_url=settings.public_url),
+            ],
         },
     }

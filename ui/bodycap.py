@@ -1,0 +1,60 @@
+"""Request size cap: a pure ASGI middleware answering 413 to bodies over ``REQUEST_MAX_BYTES`` before any handler.
+
+* A declared ``Content-Length`` over the cap is refused without reading the body.
+* A body without one (chunked) is counted as it arrives, buffering at most the cap: past it, 413; under it, the
+  buffered body is handed to the app unchanged.
+* The refusal names the limit, never the body; nothing here logs request content.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ui.guard import ASGIApp, Message, Receive, Scope, Send
+
+
+class BodyCap:
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.max_bytes:
+                await self._refuse(send)
+                return
+            await self.app(scope, receive, send)
+            return
+        buffered: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            buffered.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._refuse(send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps({"detail": f"Request body too large: the limit is {self.max_bytes:,} bytes."}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
