@@ -26,6 +26,7 @@ from analytics.prometheus import ReplyMetrics
 from analytics.recorder import WriteBehindRecorder
 from analytics.slo import SloMonitor, SloThresholds
 from analytics.store import Store, StoreUnavailable
+from analytics.tokens import Tokens
 from inference.local import LOCAL_MODEL_NAME, LocalModelServer, LocalModelUnavailable, packaged_model_path
 from inference.pacing import FrameBudget
 from inference.service import ChatService
@@ -47,6 +48,7 @@ class ChatLens:
     metrics: ReplyMetrics
     reader: AnalyticsReader
     slo: SloMonitor
+    tokens: Tokens
 
     @classmethod
     def build(cls, settings: Settings) -> ChatLens:
@@ -92,13 +94,13 @@ class ChatLens:
             ),
         )
         metrics.watch_slos(slo)
-        return cls(settings, store, recorder, generators, service, metrics, reader, slo)
+        return cls(settings, store, recorder, generators, service, metrics, reader, slo, Tokens(store, recorder))
 
     def launch(self, **overrides: Any) -> Any:
         from ui.app import build_app, launch_options
         from ui.identity import Identities
 
-        identities = Identities(self.settings)
+        identities = Identities(self.settings, tokens=self.tokens)
         demo = build_app(
             service=self.service,
             store=self.store,

@@ -18,7 +18,7 @@ from analytics.models import Conversation, User
 from settings import Settings
 from tests.conftest import RunningApp, launch_app
 from tests.fake_oidc import CLIENT_ID, CLIENT_SECRET, FakeOidc
-from tests.fake_tgi import FakeTgi
+from tests.fake_tgi import Behaviour, FakeTgi
 from tests.processes import run_app_to_exit
 from tests.rawqueue import call, fn_index
 from ui.login import safe_next, user_id_of
@@ -250,3 +250,19 @@ def test_login_mode_without_a_secret_refuses_to_start(provider: FakeOidc) -> Non
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("ChatLens cannot start: bad configuration") and "SESSION_SECRET" in lines[-1]
+
+
+def test_a_token_works_under_require_login_but_cannot_mint_tokens(
+    launched: tuple[RunningApp, Any], running: RunningApp, fake_tgi: FakeTgi
+) -> None:
+    _app, demo = launched
+    session, _ = log_in(running)
+    made = call(session, fn_index(demo, "create"), ["ci job"])
+    token = made["output"]["data"][0]["value"]
+    assert made["success"] and token.startswith("chatlens_")
+    bearer = {"Authorization": f"Bearer {token}"}
+    reply = Client(running.url, verbose=False, headers=bearer).predict("hi", api_name="/chat")
+    assert reply == "".join(Behaviour().reply_tokens())
+    with httpx.Client(base_url=running.url, headers=bearer) as api:
+        refused = call(api, fn_index(demo, "create"), ["another"])
+    assert not refused["success"] and "managed from the page" in str(refused["output"])

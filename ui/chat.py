@@ -31,6 +31,7 @@ from ui.identity import Identities
 from ui.portability import PortabilityControls, PortabilityPanel
 from ui.settings_panel import GenerationControls, GenerationPanel
 from ui.theme_panel import ThemePanel
+from ui.tokens_panel import TokensPanel
 from ui.turns import Pending, TurnActions, can_continue
 
 PLACEHOLDER_READY = "**Ask anything.** Every reply is timed: time to first token, tokens/s, tokens."
@@ -81,6 +82,8 @@ class ChatPage:
         self._history = HistoryPanel(store=store, recorder=recorder)
         self._portability = PortabilityPanel(store=store, recorder=recorder, user_id_of=self._user_id)
         self._turns = TurnActions(store=store, recorder=recorder, user_id_of=self._user_id, pending=self._pending)
+        tokens = identities.tokens
+        self._tokens = TokensPanel(tokens=tokens, identities=identities) if tokens is not None else None
 
     def _user_id(self, request: gr.Request | None) -> uuid.UUID:
         return self._identities.of(request).user_id
@@ -90,6 +93,8 @@ class ChatPage:
         self._wire(demo, parts)
         self._generation.wire(demo)
         self._theme.wire(demo)
+        if self._tokens is not None:
+            self._tokens.wire(demo)
 
     def _render(self) -> _Parts:
         history, portability = self._history.render(self._portability.render)
@@ -137,6 +142,8 @@ class ChatPage:
                 generation = self._generation.render()
             with gr.Tab("Theme", elem_id="cl-tab-theme"):
                 self._theme.render()
+            if self._tokens is not None:
+                self._tokens.render()
         return _Parts(
             header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending, generation,
             history, context, continue_, comment, last_feedback, portability,

@@ -14,6 +14,7 @@ this gate covers every path because it sits in front of the whole ASGI app.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -64,7 +65,10 @@ class Guard:
             return
         headers = _headers(scope)
         sessions = self.identities.sessions
-        identity = self.identities.from_headers(headers)
+        if self.identities.claims_token(headers):  # a database lookup (cached): off the event loop
+            identity = await asyncio.to_thread(self.identities.from_headers, headers)
+        else:
+            identity = self.identities.from_headers(headers)
         cookie: str | None = None
         secure = is_https(scope, self.public_url)
         if identity is None and not self.identities.claims_token(headers) and self.identities.anonymous_allowed:

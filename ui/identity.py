@@ -11,14 +11,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import gradio as gr
 
+from analytics.tokens import TOKEN_PREFIX, Tokens
 from settings import Settings
 from ui.sessions import COOKIE, Session, Sessions, read_cookie, secret_from_file
-
-TOKEN_PREFIX = "chatlens_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +32,8 @@ class Identity:
         return self.kind != "anonymous"
 
 
-class TokenLookup(Protocol):
-    def identity_of_token(self, token: str) -> Identity | None: ...
-
-
 class Identities:
-    def __init__(self, settings: Settings, *, sessions: Sessions | None = None, tokens: TokenLookup | None = None):
+    def __init__(self, settings: Settings, *, sessions: Sessions | None = None, tokens: Tokens | None = None):
         self._settings = settings
         self.sessions = sessions or sessions_from(settings)
         self.tokens = tokens
@@ -58,7 +53,9 @@ class Identities:
         """The identity proven by ``headers`` (a bearer token, else a live session cookie), or None."""
         token = self.bearer_token(headers)
         if token is not None:
-            return self.tokens.identity_of_token(token) if self.tokens is not None else None
+            owner = self.tokens.owner_of(token) if self.tokens is not None else None
+            # A token acts as its owner on the API, never as an admin.
+            return Identity(owner.user_id, owner.display_name, is_admin=False, kind="token") if owner else None
         session = self.session_of(headers)
         return self.identity_of_session(session) if session is not None else None
 
