@@ -145,8 +145,11 @@ class StreamResult:
         return (self.tokens - self.first_tokens) / (self.last_text_at - self.first_text_at)
 
 
-async def app_stream(base: str, fn_index: int, message: str, conversation_id: str, max_tokens: int) -> StreamResult:
-    """One call of the app's ``chat`` API over the raw queue protocol."""
+async def app_stream(
+    base: str, fn_index: int, message: str, conversation_id: str, max_tokens: int, cookie: str = ""
+) -> StreamResult:
+    """One call of the app's ``chat`` API over the raw queue protocol, as the user whose session is ``cookie``."""
+    headers = {"Cookie": cookie} if cookie else None
     session = uuid.uuid4().hex
     result = StreamResult(started=time.perf_counter())
     join = {
@@ -157,8 +160,8 @@ async def app_stream(base: str, fn_index: int, message: str, conversation_id: st
         "trigger_id": None,
     }
     try:
-        await rawhttp.post_json(f"{base}/gradio_api/queue/join", join)
-        async for line in rawhttp.lines(f"{base}/gradio_api/queue/data?session_hash={session}"):
+        await rawhttp.post_json(f"{base}/gradio_api/queue/join", join, headers)
+        async for line in rawhttp.lines(f"{base}/gradio_api/queue/data?session_hash={session}", headers=headers):
             if not line.startswith("data:"):
                 continue
             event, now = json.loads(line[5:]), time.perf_counter()
@@ -276,17 +279,20 @@ async def measure_direct(sc: Scenario, fake_url: str, fake_pid: int) -> LoadRun:
 async def measure_app(sc: Scenario, app_url: str, pids: dict[str, int]) -> tuple[LoadRun, list[StreamResult]]:
     """A warm-up call, the earlier turns of the conversation one by one (if any), then the measured load."""
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
-        config = (await http.get(f"{app_url}/config")).json()
+        response = await http.get(f"{app_url}/config")
+    config = response.json()
+    # One user (one session cookie) sends every call, so the earlier turns and the load share one conversation.
+    cookie = "; ".join(f"{name}={value}" for name, value in response.cookies.items())
     fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "chat")
-    await app_stream(app_url, fn_index, "warm-up", "", 2)
+    await app_stream(app_url, fn_index, "warm-up", "", 2, cookie)
     conversation_id = str(uuid.uuid4()) if sc.history_turns else ""  # the app accepts any new UUID
     earlier = []
     for turn in range(sc.history_turns):
         async with asyncio.timeout(30):
-            reply = await app_stream(app_url, fn_index, f"turn {turn}", conversation_id, sc.history_max_tokens)
+            reply = await app_stream(app_url, fn_index, f"turn {turn}", conversation_id, sc.history_max_tokens, cookie)
         reply.check(sc.history_max_tokens)
         earlier.append(reply)
-    run = await run_load(sc, lambda: app_stream(app_url, fn_index, "go", conversation_id, sc.max_tokens), pids)
+    run = await run_load(sc, lambda: app_stream(app_url, fn_index, "go", conversation_id, sc.max_tokens, cookie), pids)
     return run, earlier
 
 
@@ -352,6 +358,8 @@ def run_scenario(sc: Scenario, db_dir: Path, log_dir: Path, app_env: dict[str, s
 
         env = {
             **os.environ,
+            "RATE_LIMIT_USER_PER_MIN": "0",  # the load is one user at a far higher rate than a person types
+            "RATE_LIMIT_IP_PER_MIN": "0",
             **app_env,
             "TGI_URL": fake_url,
             "DATABASE_URL": f"duckdb:///{db_dir}/bench-{sc.key}.duckdb",

@@ -19,7 +19,9 @@ class HttpError(Exception):
     pass
 
 
-async def _open(url: str, method: str, body: Any) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool, int]:
+async def _open(
+    url: str, method: str, body: Any, headers: dict[str, str] | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool, int]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     path = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -28,7 +30,9 @@ async def _open(url: str, method: str, body: Any) -> tuple[asyncio.StreamReader,
     writer.write(
         (
             f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: */*\r\nConnection: close\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+            + "\r\n"
         ).encode()
         + payload
     )
@@ -46,9 +50,11 @@ async def _open(url: str, method: str, body: Any) -> tuple[asyncio.StreamReader,
     return reader, writer, chunked, length
 
 
-async def lines(url: str, method: str = "GET", body: Any = None) -> AsyncIterator[str]:
+async def lines(
+    url: str, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None
+) -> AsyncIterator[str]:
     """The response body, line by line (without line endings), as it arrives."""
-    reader, writer, chunked, length = await _open(url, method, body)
+    reader, writer, chunked, length = await _open(url, method, body, headers)
     pending = b""
     try:
         while True:
@@ -72,6 +78,6 @@ async def lines(url: str, method: str = "GET", body: Any = None) -> AsyncIterato
         writer.close()
 
 
-async def post_json(url: str, body: Any) -> Any:
-    text = "\n".join([line async for line in lines(url, "POST", body)])
+async def post_json(url: str, body: Any, headers: dict[str, str] | None = None) -> Any:
+    text = "\n".join([line async for line in lines(url, "POST", body, headers)])
     return json.loads(text)

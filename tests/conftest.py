@@ -10,6 +10,9 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100")
+# Tests send messages far faster than people; the rate-limit tests set their own limits.
+os.environ.setdefault("RATE_LIMIT_USER_PER_MIN", "0")
+os.environ.setdefault("RATE_LIMIT_IP_PER_MIN", "0")
 
 import shutil
 import time

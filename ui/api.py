@@ -17,6 +17,7 @@ from inference.service import ChatService
 from inference.types import GenerationParams
 from ui.errors import user_error
 from ui.identity import Identities
+from ui.limits import MessageGate
 
 
 def parse_conversation_id(value: str | None) -> uuid.UUID | None:
@@ -29,9 +30,10 @@ def parse_conversation_id(value: str | None) -> uuid.UUID | None:
 
 
 class ChatApi:
-    def __init__(self, service: ChatService, identities: Identities) -> None:
+    def __init__(self, service: ChatService, identities: Identities, gate: MessageGate | None = None) -> None:
         self._service = service
         self._identities = identities
+        self._gate = gate
 
     def register(self, concurrency_limit: int) -> None:
         gr.api(self.chat, api_name="chat", concurrency_limit=concurrency_limit)  # type: ignore[attr-defined]
@@ -62,6 +64,8 @@ class ChatApi:
         try:
             if conversation_id and cid is None:
                 raise MessageRejected("conversation_id must be an id returned by /new_conversation.")
+            if self._gate is not None:
+                await self._gate.admit(request)
             requested = GenerationParams(
                 max_tokens=max_tokens,
                 temperature=temperature,

@@ -9,6 +9,7 @@ from starlette.middleware import Middleware
 
 from analytics.dashboard import AnalyticsReader
 from analytics.prometheus import ReplyMetrics
+from analytics.ratelimit import RateLimits
 from analytics.recorder import WriteBehindRecorder
 from analytics.slo import SloMonitor
 from analytics.store import Store
@@ -22,6 +23,7 @@ from ui.chat import ChatPage
 from ui.gradio_patches import build_session_configs_on_demand
 from ui.guard import Guard
 from ui.identity import Identities
+from ui.limits import MessageGate
 from ui.log_hygiene import shorten_gradio_tracebacks
 from ui.login import LoginRoutes
 from ui.ops import ops_routes
@@ -50,12 +52,22 @@ def build_app(
     build_session_configs_on_demand()
     shorten_gradio_tracebacks()
     with gr.Blocks(title="ChatLens", fill_height=True, analytics_enabled=False) as demo:
+        limits = RateLimits(
+            recorder,
+            per_user_per_min=settings.rate_limit_user_per_min,
+            per_ip_per_min=settings.rate_limit_ip_per_min,
+        )
         if not settings.store_content:
             gr.HTML(PRIVACY_NOTICE, elem_id="cl-privacy")
         with gr.Tabs(elem_id="cl-tabs"):
             with gr.Tab("Chat", id="chat", elem_id="cl-tab-chat"):
                 ChatPage(
-                    service=service, store=store, recorder=recorder, identities=identities, settings=settings
+                    service=service,
+                    store=store,
+                    recorder=recorder,
+                    identities=identities,
+                    settings=settings,
+                    gate=MessageGate(limits, identities) if limits.enabled else None,
                 ).build(demo)
             AnalyticsTab(
                 reader=reader, store=store, identities=identities, settings=settings, slo=slo, service=service

@@ -28,6 +28,7 @@ from ui.assets import SET_URL_JS
 from ui.errors import user_error
 from ui.history import CLOSE_ON_PHONES_JS, HistoryControls, HistoryPanel
 from ui.identity import Identities
+from ui.limits import MessageGate
 from ui.portability import PortabilityControls, PortabilityPanel
 from ui.settings_panel import GenerationControls, GenerationPanel
 from ui.theme_panel import ThemePanel
@@ -71,12 +72,14 @@ class ChatPage:
         recorder: WriteBehindRecorder,
         identities: Identities,
         settings: Settings,
+        gate: MessageGate | None = None,
     ) -> None:
         self._service = service
         self._identities = identities
         self._store = store
         self._recorder = recorder
         self._settings = settings
+        self._gate = gate
         self._theme = ThemePanel(settings)
         self._generation = GenerationPanel(service, settings)
         self._history = HistoryPanel(store=store, recorder=recorder)
@@ -229,7 +232,7 @@ class ChatPage:
             show_progress="hidden",
         )
 
-        ChatApi(self._service, self._identities).register(limit)
+        ChatApi(self._service, self._identities, self._gate).register(limit)
 
     def _stream_after(self, accepted: Any, p: _Parts, streaming: list[Any], buttons: list[Any]) -> Any:
         """Once a send or retry is accepted: stream the reply, then put the buttons back. Returns the stream event."""
@@ -290,11 +293,14 @@ class ChatPage:
 
     # -- UI handlers -------------------------------------------------------------------------------------------
 
-    async def take_message(self, message: str, history: render.ChatMessages, *settings: Any) -> tuple[Any, ...]:
-        """Check the message and the settings; on a refusal the text stays in the box and nothing is sent."""
+    async def take_message(
+        self, message: str, history: render.ChatMessages, request: gr.Request, *settings: Any
+    ) -> tuple[Any, ...]:
+        """Check the message, the settings and the rate limits; on a refusal the text stays in the box."""
         if not (message or "").strip():
             return gr.skip(), gr.skip(), None, gr.skip(), gr.skip()
         pending = await self._pending(message, settings)
+        await self._admit(request)
         shown = [*history, {"role": "user", "content": message}]
         return "", shown, pending, gr.update(visible=False), gr.update(visible=True)
 
@@ -303,6 +309,13 @@ class ChatPage:
             raise user_error(MessageRejected("There is no reply to retry yet."))
         pending = await self._pending(None, settings)
         return render.strip_reply(history), pending, gr.update(visible=False), gr.update(visible=True)
+
+    async def _admit(self, request: gr.Request | None) -> None:
+        try:
+            if self._gate is not None:
+                await self._gate.admit(request)
+        except ChatLensError as exc:
+            raise user_error(exc) from exc
 
     async def _pending(self, message: str | None, settings: tuple[Any, ...]) -> Pending:
         model, system_prompt, params = self._generation.read(*settings)
