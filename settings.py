@@ -151,6 +151,11 @@ class Settings(BaseSettings):
     session_max_age_s: float = Field(
         default=7 * 86400, gt=0, description="A login session ends this long after login, however active."
     )
+    session_cookie_cross_site: bool | None = Field(
+        default=None,
+        description="Session cookie usable in a cross-site iframe (SameSite=None; Secure; Partitioned). Default: "
+        "on for a Hugging Face Space (its page frames the app from huggingface.co), else SameSite=Lax.",
+    )
     public_url: str | None = Field(
         default=None,
         description="Address users reach ChatLens at (https://chat.example.com): the OIDC redirect URI is built "
@@ -197,6 +202,8 @@ class Settings(BaseSettings):
         """OIDC by default where a provider and client are given (a Space with hf_oauth); login needs a secret."""
         if "auth_mode" not in self.model_fields_set and self.openid_provider_url and self.oauth_client_id:
             self.auth_mode = "oidc"
+        if self.session_cookie_cross_site is None:
+            self.session_cookie_cross_site = bool(self.space_id)
         if self.public_url is None and self.space_host:
             self.public_url = f"https://{self.space_host}"
         if self.public_url is not None:

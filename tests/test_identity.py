@@ -4,8 +4,10 @@ reads another's conversation by its id — through the page's ``?c=`` link, grad
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +142,56 @@ def test_another_browser_opening_the_link_sees_nothing(
     finally:
         alice.close()
         bob.close()
+
+
+def test_inside_a_cross_site_iframe_as_on_a_space_page_the_identity_holds(
+    browser: Browser, fake_tgi_server: FakeTgi, fake_tgi: FakeTgi, tmp_path: Path
+) -> None:
+    settings = Settings(
+        tgi_url=fake_tgi_server.url,
+        database_url=f"duckdb:///{tmp_path / 'store.duckdb'}",
+        session_secret_file=tmp_path / "session-secret",
+        session_cookie_cross_site=True,
+        info_ttl_s=0,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    framed, demo = launch_app(settings, tmp_path / "store.duckdb")
+    # The host page on one site (127.0.0.1), the app on another (localhost): a third-party iframe.
+    host = HTTPServer(("127.0.0.1", 0), _host_page(framed.url.replace("127.0.0.1", "localhost")))
+    threading.Thread(target=host.serve_forever, daemon=True).start()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{host.server_port}/")
+        frame = page.frame_locator("#space")
+        box = frame.locator("#cl-input textarea")
+        for text in ("first in the frame", "second in the frame"):
+            box.fill(text)
+            box.press("Enter")
+            expect(frame.locator("#cl-send")).to_be_visible(timeout=15_000)
+            expect(frame.locator("#cl-chat")).to_contain_text(text)
+        expect(frame.get_by_text("not yours")).to_have_count(0)
+        [conversation] = framed.rows(Conversation)
+        messages = framed.rows(Message, conversation_id=conversation.id)
+        assert [m.content for m in messages if m.role == "user"] == ["first in the frame", "second in the frame"]
+    finally:
+        context.close()
+        host.shutdown()
+        demo.close()
+        framed.chatlens.close()
+
+
+def _host_page(app_url: str) -> type[BaseHTTPRequestHandler]:
+    class Host(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = f'<iframe id="space" src="{app_url}/" width="1000" height="700"></iframe>'.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Host

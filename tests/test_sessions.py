@@ -52,3 +52,18 @@ def test_the_anonymous_secret_file_is_made_once_and_private(tmp_path: Path) -> N
     first = secret_from_file(path)
     assert len(first) >= 32 and secret_from_file(path) == first
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_cookie_for_a_cross_site_iframe_is_none_secure_and_partitioned() -> None:
+    framed = Sessions("a" * 32, idle_s=600, max_age_s=3600, cross_site=True)
+    header = framed.set_cookie(framed.anonymous(now=T0), secure=False, now=T0)
+    assert header.endswith("HttpOnly; SameSite=None; Secure; Partitioned")
+    assert framed.clear_cookie(secure=False).startswith("chatlens_session=; Path=/; Max-Age=0")
+
+
+def test_a_space_gets_cross_site_cookies_by_default() -> None:
+    from settings import Settings
+
+    on_space = Settings(space_id="me/chat", _env_file=None)  # type: ignore[call-arg]
+    assert on_space.session_cookie_cross_site is True
+    assert Settings(_env_file=None).session_cookie_cross_site is False  # type: ignore[call-arg]

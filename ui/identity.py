@@ -88,4 +88,9 @@ def sessions_from(settings: Settings) -> Sessions:
         secret = settings.session_secret.get_secret_value()
     else:
         secret = secret_from_file(settings.session_secret_file)
-    return Sessions(secret, idle_s=settings.session_idle_timeout_s, max_age_s=settings.session_max_age_s)
+    return Sessions(
+        secret,
+        idle_s=settings.session_idle_timeout_s,
+        max_age_s=settings.session_max_age_s,
+        cross_site=bool(settings.session_cookie_cross_site),
+    )

@@ -30,7 +30,7 @@ from analytics.recorder import WriteBehindRecorder
 from settings import Settings
 from ui.guard import is_https
 from ui.identity import Identities
-from ui.sessions import COOKIE, Signer, cookie_header
+from ui.sessions import Signer, cookie_header
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class LoginRoutes:
 
     async def logout(self, request: Request) -> Response:
         response = RedirectResponse("/", status_code=302)
-        response.headers.append("set-cookie", cookie_header(COOKIE, "", max_age=0, secure=self._secure(request)))
+        response.headers.append("set-cookie", self._identities.sessions.clear_cookie(secure=self._secure(request)))
         return response
 
 

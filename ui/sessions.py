@@ -88,9 +88,12 @@ class Signer:
 class Sessions:
     """Mints, checks and renews session cookies."""
 
-    def __init__(self, secret: str, *, idle_s: float, max_age_s: float, renew_every_s: float = 60.0) -> None:
+    def __init__(
+        self, secret: str, *, idle_s: float, max_age_s: float, renew_every_s: float = 60.0, cross_site: bool = False
+    ) -> None:
         self._signer = Signer(secret, "session")
         self.secret = secret
+        self.cross_site = cross_site
         self.idle_s = idle_s
         self.max_age_s = max_age_s
         self.renew_every_s = min(renew_every_s, idle_s / 4)
@@ -132,16 +135,24 @@ class Sessions:
         return replace(session, seen_at=now) if now - session.seen_at >= self.renew_every_s else None
 
     def set_cookie(self, session: Session, *, secure: bool, now: float | None = None) -> str:
-        """The ``Set-Cookie`` value: HttpOnly, SameSite=Lax, Secure behind HTTPS, until the session's end."""
+        """The ``Set-Cookie`` value: HttpOnly, SameSite=Lax, Secure behind HTTPS, until the session's end.
+
+        ``cross_site`` (a Space, whose page frames the app from another site): SameSite=None; Secure; Partitioned,
+        the only kind of cookie a browser keeps for a cross-site iframe."""
         now = time.time() if now is None else now
         max_age = max(0, int(session.issued_at + self.lifetime_s(session) - now))
-        return cookie_header(COOKIE, self.encode(session), max_age=max_age, secure=secure)
+        return cookie_header(COOKIE, self.encode(session), max_age=max_age, secure=secure, cross_site=self.cross_site)
+
+    def clear_cookie(self, *, secure: bool) -> str:
+        return cookie_header(COOKIE, "", max_age=0, secure=secure, cross_site=self.cross_site)
 
 
-def cookie_header(name: str, value: str, *, max_age: int, secure: bool) -> str:
-    parts = [f"{name}={value}", "Path=/", f"Max-Age={max_age}", "HttpOnly", "SameSite=Lax"]
-    if secure:
-        parts.append("Secure")
+def cookie_header(name: str, value: str, *, max_age: int, secure: bool, cross_site: bool = False) -> str:
+    parts = [f"{name}={value}", "Path=/", f"Max-Age={max_age}", "HttpOnly"]
+    if cross_site:
+        parts += ["SameSite=None", "Secure", "Partitioned"]
+    else:
+        parts += ["SameSite=Lax", *(["Secure"] if secure else [])]
     return "; ".join(parts)
 
 
