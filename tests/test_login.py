@@ -266,3 +266,72 @@ def test_a_token_works_under_require_login_but_cannot_mint_tokens(
     with httpx.Client(base_url=running.url, headers=bearer) as api:
         refused = call(api, fn_index(demo, "create"), ["another"])
     assert not refused["success"] and "managed from the page" in str(refused["output"])
+
+
+def test_a_session_ending_while_the_page_is_open_logs_in_again_and_keeps_the_typed_text(
+    browser: Browser, running: RunningApp
+) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(running.url)
+        expect(page.locator("#cl-header")).to_contain_text("fake-org/", timeout=15_000)
+        page.locator("#cl-panels .toggle-button").click()
+        page.locator("#cl-tab-account-button").click()
+        expect(page.locator("#cl-account")).to_contain_text("Signed in as Alice A.")
+        page.locator("#cl-panels .toggle-button").click()
+        box = page.locator("#cl-input textarea")
+        box.fill("a long question typed while the session ran out")
+        sessions = Sessions(SECRET, idle_s=600, max_age_s=7 * 86400)
+        ended = sessions.login(user_id_of("x", "alice-1"), "Alice A.", is_admin=False, now=time.time() - 3600)
+        context.add_cookies([{"name": COOKIE, "value": sessions.encode(ended), "url": running.url, "httpOnly": True}])
+        with page.expect_response(lambda r: "/auth/callback" in r.url, timeout=15_000):
+            box.press("Enter")  # the send gets 401: the page keeps the text, logs in again and comes back
+        page.wait_for_load_state()
+        expect(page.locator("#cl-header")).to_contain_text("fake-org/", timeout=15_000)
+        expect(page.locator("#cl-input textarea")).to_have_value(
+            "a long question typed while the session ran out", timeout=15_000
+        )
+        live = next(c for c in context.cookies() if c["name"] == COOKIE)
+        assert sessions.decode(live["value"]) is not None  # a new, live session from the new login
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def optional(
+    fake_tgi_server: FakeTgi, provider: FakeOidc, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningApp]:
+    """Login offered, not required: anonymous browsers get their own identity, as in anonymous mode."""
+    root = tmp_path_factory.mktemp("optional")
+    settings = Settings(
+        tgi_url=fake_tgi_server.url,
+        database_url=f"duckdb:///{root / 'store.duckdb'}",
+        auth_mode="oidc",
+        session_secret=SECRET,
+        openid_provider_url=provider.issuer,
+        oauth_client_id=CLIENT_ID,
+        oauth_client_secret=CLIENT_SECRET,
+        session_idle_timeout_s=600,
+        info_ttl_s=0,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    running, demo = launch_app(settings, root / "store.duckdb")
+    yield running
+    demo.close()
+    running.chatlens.close()
+
+
+def test_with_login_optional_anonymous_browsers_work_and_an_ended_login_is_not_silently_anonymous(
+    optional: RunningApp, provider: FakeOidc
+) -> None:
+    anonymous = httpx.get(f"{optional.url}/config")
+    assert anonymous.status_code == 200 and COOKIE in anonymous.cookies
+    client, back = log_in(optional)
+    assert back.status_code == 302 and client.get("/config").status_code == 200
+    sessions = Sessions(SECRET, idle_s=600, max_age_s=7 * 86400)
+    ended = sessions.login(user_id_of(provider.issuer, "alice-1"), "Alice", is_admin=False, now=time.time() - 3600)
+    expired = httpx.get(f"{optional.url}/config", cookies={COOKIE: sessions.encode(ended)})
+    assert expired.status_code == 401 and "set-cookie" not in expired.headers
+    page = httpx.get(f"{optional.url}/", cookies={COOKIE: sessions.encode(ended)}, headers={"accept": "text/html"})
+    assert page.status_code == 302 and page.headers["location"].startswith("/login")

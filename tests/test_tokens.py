@@ -19,7 +19,7 @@ from tests.test_browser import open_chat, send
 
 def create_token_in_page(page: Page, name: str) -> str:
     page.locator("#cl-panels .toggle-button").click()
-    page.locator("#cl-tab-tokens-button").click()
+    page.locator("#cl-tab-account-button").click()
     page.locator("#cl-token-name input").fill(name)
     page.locator("#cl-token-create").click()
     shown = page.locator("#cl-token-new textarea, #cl-token-new input").first
@@ -52,7 +52,7 @@ def test_a_token_made_in_the_page_acts_as_that_user_until_revoked(
     expect(page.locator("#cl-conversations")).to_contain_text("sent with my token", timeout=10_000)
 
     page.locator("#cl-panels .toggle-button").click()
-    page.locator("#cl-tab-tokens-button").click()
+    page.locator("#cl-tab-account-button").click()
     page.locator("#cl-token-list input").click()
     page.get_by_role("option", name="laptop script").click()
     page.locator("#cl-token-revoke").click()

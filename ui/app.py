@@ -15,7 +15,7 @@ from analytics.slo import SloMonitor
 from analytics.store import Store
 from inference.service import ChatService
 from settings import Settings
-from ui import analytics_render, theme_panel
+from ui import account_panel, analytics_render, theme_panel
 from ui.analytics_tab import AnalyticsTab
 from ui.assets import CSS, HEAD
 from ui.bodycap import BodyCap
@@ -99,7 +99,7 @@ def launch_options(
         "ssr_mode": False,
         "max_file_size": "10mb",
         "css": CSS + theme_panel.CSS + analytics_render.CSS,
-        "head": HEAD + theme_panel.HEAD,
+        "head": HEAD + theme_panel.HEAD + account_panel.HEAD,
         "theme": gr.themes.Soft(),
         "app_kwargs": {
             "routes": [

@@ -23,6 +23,7 @@ from inference.errors import ChatLensError, MessageRejected
 from inference.service import ChatService
 from settings import Settings
 from ui import render
+from ui.account_panel import AccountPanel
 from ui.api import ChatApi, parse_conversation_id
 from ui.assets import SET_URL_JS
 from ui.errors import user_error
@@ -32,7 +33,6 @@ from ui.limits import MessageGate
 from ui.portability import PortabilityControls, PortabilityPanel
 from ui.settings_panel import GenerationControls, GenerationPanel
 from ui.theme_panel import ThemePanel
-from ui.tokens_panel import TokensPanel
 from ui.turns import Pending, TurnActions, can_continue
 
 PLACEHOLDER_READY = "**Ask anything.** Every reply is timed: time to first token, tokens/s, tokens."
@@ -86,7 +86,8 @@ class ChatPage:
         self._portability = PortabilityPanel(store=store, recorder=recorder, user_id_of=self._user_id)
         self._turns = TurnActions(store=store, recorder=recorder, user_id_of=self._user_id, pending=self._pending)
         tokens = identities.tokens
-        self._tokens = TokensPanel(tokens=tokens, identities=identities) if tokens is not None else None
+        login = settings.auth_mode == "oidc"
+        self._account = AccountPanel(tokens=tokens, identities=identities, login_enabled=login) if tokens else None
 
     def _user_id(self, request: gr.Request | None) -> uuid.UUID:
         return self._identities.of(request).user_id
@@ -96,8 +97,8 @@ class ChatPage:
         self._wire(demo, parts)
         self._generation.wire(demo)
         self._theme.wire(demo)
-        if self._tokens is not None:
-            self._tokens.wire(demo)
+        if self._account is not None:
+            self._account.wire(demo)
 
     def _render(self) -> _Parts:
         history, portability = self._history.render(self._portability.render)
@@ -145,8 +146,8 @@ class ChatPage:
                 generation = self._generation.render()
             with gr.Tab("Theme", elem_id="cl-tab-theme"):
                 self._theme.render()
-            if self._tokens is not None:
-                self._tokens.render()
+            if self._account is not None:
+                self._account.render()
         return _Parts(
             header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending, generation,
             history, context, continue_, comment, last_feedback, portability,

@@ -6,7 +6,9 @@ For each HTTP request it decides who is calling (``Identities.from_headers``: be
   as the app sees it (so the very first request already has its identity) and set on the response;
 * ``REQUIRE_LOGIN`` — a caller without one never reaches Gradio: a browser asking for a page is redirected to
   ``/login?next=…``, anything else gets 401. Only ``OPEN_PATHS`` (health, login flow) answer everyone;
-* a live session is renewed (new cookie) at most once a minute while it is used.
+* a live session is renewed (new cookie) at most once a minute while it is used;
+* a login session that has expired is refused like no session (401 / to ``/login``), even where anonymous use is
+  allowed: the caller logs in again rather than silently becoming a new anonymous user.
 
 Gradio's own ``auth_dependency`` leaves heartbeat, cancel, startup-events, theme.css and the static routes open;
 this gate covers every path because it sits in front of the whole ASGI app.
@@ -71,7 +73,12 @@ class Guard:
             identity = self.identities.from_headers(headers)
         cookie: str | None = None
         secure = is_https(scope, self.public_url)
-        if identity is None and not self.identities.claims_token(headers) and self.identities.anonymous_allowed:
+        if (
+            identity is None
+            and self.identities.anonymous_allowed
+            and not self.identities.claims_token(headers)
+            and not self.identities.login_expired(headers)
+        ):
             fresh = sessions.anonymous()
             scope = _with_session_cookie(scope, headers, sessions.encode(fresh))
             cookie = sessions.set_cookie(fresh, secure=secure)

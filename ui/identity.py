@@ -77,6 +77,12 @@ class Identities:
             return None
         return session
 
+    def login_expired(self, headers: Mapping[str, Any]) -> bool:
+        """The caller holds a genuine login session that has ended (idle or too old): they must log in again,
+        not silently become someone else (a new anonymous identity)."""
+        session = self.sessions.genuine(read_cookie(str(headers.get("cookie") or ""), COOKIE))
+        return session is not None and session.kind == "login" and self.sessions.expired(session)
+
     def identity_of_session(self, session: Session) -> Identity:
         is_admin = self._settings.analytics_open or (session.kind == "login" and session.is_admin)
         return Identity(session.user_id, session.display_name, is_admin=is_admin, kind=session.kind)

@@ -111,17 +111,22 @@ class Sessions:
 
     def decode(self, value: str | None, now: float | None = None) -> Session | None:
         """The session in ``value`` if it is genuine and neither idle nor past its lifetime."""
+        session = self.genuine(value)
+        return session if session is not None and not self.expired(session, now) else None
+
+    def genuine(self, value: str | None) -> Session | None:
+        """The session in ``value`` if its signature holds, live or not (to tell "expired" from "absent")."""
         data = self._signer.verify(value)
         if data is None:
             return None
         try:
-            session = Session.from_json(data)
+            return Session.from_json(data)
         except (KeyError, ValueError, TypeError):
             return None
+
+    def expired(self, session: Session, now: float | None = None) -> bool:
         now = time.time() if now is None else now
-        if now - session.issued_at > self.lifetime_s(session) or now - session.seen_at > self.idle_limit_s(session):
-            return None
-        return session
+        return now - session.issued_at > self.lifetime_s(session) or now - session.seen_at > self.idle_limit_s(session)
 
     def lifetime_s(self, session: Session) -> float:
         return ANONYMOUS_LIFETIME_S if session.kind == "anonymous" else self.max_age_s

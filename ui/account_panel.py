@@ -1,4 +1,5 @@
-"""The "API tokens" tab of the settings sidebar: create (shown once), list and revoke personal tokens.
+"""The "Account" tab of the settings sidebar: who you are (log in / log out), and personal API tokens — create
+(shown once), list, revoke. Plus the page script that survives an ended session (``HEAD``).
 
 Every handler checks the caller itself (Gradio runs any function index it is sent): tokens are managed from a
 browser session only — a caller authenticated by a token cannot mint or revoke tokens — and only the caller's own.
@@ -7,6 +8,7 @@ browser session only — a caller authenticated by a token cannot mint or revoke
 from __future__ import annotations
 
 import asyncio
+import html
 import uuid
 from typing import Any
 
@@ -24,17 +26,69 @@ USAGE = (
 )
 
 
+# A session that ends while the page is open: Gradio's next call gets 401. Keep what is in the message box (in
+# sessionStorage, this tab only), go through login, come back to the same conversation and put the text back.
+# The same keeps a draft across a reload.
+HEAD = """
+<script>
+(() => {
+  const KEY = 'chatlens-draft';
+  const box = () => document.querySelector('#cl-input textarea');
+  const keep = () => { const b = box(); if (b && b.value.trim()) sessionStorage.setItem(KEY, b.value); };
+  // The page sets its components up after load and may clear the box once more: put the text back until it
+  // has stayed put for a while (never over what the user types meanwhile).
+  const restore = (tries, steady) => {
+    const text = sessionStorage.getItem(KEY);
+    if (text === null) return;
+    const b = box();
+    if (b && !b.value) { b.value = text; b.dispatchEvent(new Event('input', { bubbles: true })); steady = 0; }
+    if (b && b.value !== text || tries <= 0 || steady >= 6) { sessionStorage.removeItem(KEY); return; }
+    setTimeout(() => restore(tries - 1, b ? steady + 1 : 0), 250);
+  };
+  window.addEventListener('pagehide', keep);
+  // Gradio adds this script to the page itself, possibly after the load event.
+  if (document.readyState === 'complete') restore(80, 0);
+  else window.addEventListener('load', () => restore(80, 0));
+  const send = window.fetch;
+  let leaving = false;
+  window.fetch = async (...args) => {
+    const response = await send(...args);
+    const url = String(args[0] instanceof Request ? args[0].url : args[0]);
+    if (response.status === 401 && !leaving && url.includes('/gradio_api/')) {
+      leaving = true;
+      keep();
+      window.location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
+    }
+    return response;
+  };
+})();
+</script>
+"""
+
+
+def status_html(identity: Identity, *, login_enabled: bool) -> str:
+    if identity.kind == "login":
+        admin = " (admin)" if identity.is_admin else ""
+        name = html.escape(identity.display_name)
+        return f"Signed in as <b>{name}</b>{admin} · <a href='/logout'>Log out</a>"
+    if login_enabled:
+        return "Not signed in: your chats belong to this browser. <a href='/login?next=/'>Log in</a>"
+    return "No login here: your chats belong to this browser (kept by a cookie)."
+
+
 def choices_of(tokens: list[TokenView]) -> list[tuple[str, str]]:
     return [(f"{t.name} · {t.prefix}… · {t.created_at:%Y-%m-%d}", str(t.id)) for t in tokens]
 
 
-class TokensPanel:
-    def __init__(self, *, tokens: Tokens, identities: Identities) -> None:
+class AccountPanel:
+    def __init__(self, *, tokens: Tokens, identities: Identities, login_enabled: bool) -> None:
         self._tokens = tokens
         self._identities = identities
+        self._login_enabled = login_enabled
 
     def render(self) -> None:
-        with gr.Tab("API tokens", elem_id="cl-tab-tokens") as self._tab:
+        with gr.Tab("Account", elem_id="cl-tab-account") as self._tab:
+            self._status = gr.HTML("", elem_id="cl-account")
             gr.Markdown(USAGE, elem_classes=["cl-hint"])
             self._name = gr.Textbox(label="Name of a new token", max_lines=1, elem_id="cl-token-name")
             self._create = gr.Button("Create token", size="sm", elem_id="cl-token-create")
@@ -51,7 +105,7 @@ class TokensPanel:
     def wire(self, demo: gr.Blocks) -> None:
         self._create.click(self.create, [self._name], [self._shown, self._name, self._list], api_visibility="private")
         self._revoke.click(self.revoke, [self._list], [self._list, self._shown], api_visibility="private")
-        self._tab.select(self.listing, None, [self._list], api_visibility="private")
+        self._tab.select(self.opened, None, [self._status, self._list], api_visibility="private")
 
     def _owner(self, request: gr.Request | None) -> Identity:
         identity = self._identities.of(request)
@@ -59,9 +113,12 @@ class TokensPanel:
             raise user_error(MessageRejected("Tokens are managed from the page, not with a token."))
         return identity
 
-    async def listing(self, request: gr.Request) -> Any:
-        found = await asyncio.to_thread(self._tokens.list, self._owner(request).user_id)
-        return gr.update(choices=choices_of(found), value=None)
+    async def opened(self, request: gr.Request) -> tuple[str, Any]:
+        identity = self._owner(request)
+        found = await asyncio.to_thread(self._tokens.list, identity.user_id)
+        return status_html(identity, login_enabled=self._login_enabled), gr.update(
+            choices=choices_of(found), value=None
+        )
 
     async def create(self, name: str, request: gr.Request) -> tuple[Any, ...]:
         owner = self._owner(request)
