@@ -9,10 +9,13 @@ Rows older than the window are no longer read; every ``PRUNE_EVERY`` messages, r
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
@@ -48,48 +51,109 @@ class RateLimits:
         self.per_user = per_user_per_min
         self.per_ip = per_ip_per_min
         self._admitted = 0
+        self._waiting: list[tuple[uuid.UUID, str, asyncio.Future[_Verdict]]] = []
+        self._deciding: asyncio.Task[None] | None = None
 
     @property
     def enabled(self) -> bool:
         return bool(self.per_user or self.per_ip)
 
     async def admit(self, user_id: uuid.UUID, ip: str) -> None:
-        """Count one message for ``user_id`` and ``ip``, or raise ``RateLimited`` (nothing counted)."""
+        """Count one message for ``user_id`` and ``ip``, or raise ``RateLimited`` (nothing counted).
+
+        Messages arriving together are decided together: one job on the writer counts the window for all of them
+        (one grouped query per limit) and appends the admitted ones with one statement; those arriving meanwhile
+        wait for the next job."""
         if not self.enabled:
             return
-        verdict: _Verdict = await self._recorder.run(lambda session: self._admit(session, user_id, ip[:64]))
-        if verdict.retry_after_s is not None:
-            raise RateLimited(verdict.retry_after_s, verdict.scope)
+        verdict = asyncio.get_running_loop().create_future()
+        self._waiting.append((user_id, ip[:64], verdict))
+        if self._deciding is None:
+            self._deciding = asyncio.ensure_future(self._decide_waiting())
+        decided: _Verdict = await verdict
+        if decided.retry_after_s is not None:
+            raise RateLimited(decided.retry_after_s, decided.scope)
         self._admitted += 1
         if self._admitted % PRUNE_EVERY == 0:
             await self.prune()
 
-    def _admit(self, session: Session, user_id: uuid.UUID, ip: str) -> _Verdict:
+    async def _decide_waiting(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                requests = [(user, ip) for user, ip, _ in batch]
+                try:
+                    verdicts = await self._recorder.run(functools.partial(self._decide, requests=requests))
+                except Exception as exc:
+                    for *_, future in batch:
+                        if not future.done():  # a caller that went away has cancelled its own
+                            future.set_exception(exc)
+                    continue
+                for (*_, future), verdict in zip(batch, verdicts, strict=True):
+                    if not future.done():
+                        future.set_result(verdict)
+        finally:
+            self._deciding = None
+
+    def _decide(self, session: Session, requests: list[tuple[uuid.UUID, str]]) -> list[_Verdict]:
+        """Runs on the writer: the verdicts, in order, and one INSERT of the admitted messages."""
         now = utcnow()
         since = now - timedelta(seconds=WINDOW_S)
-        for scope, column, value, limit in (
-            ("account", RateEvent.user_id, user_id, self.per_user),
-            ("address", RateEvent.ip, ip, self.per_ip),
-        ):
-            if not limit:
-                continue
-            window = (column == value, RateEvent.created_at > since)
-            count = session.scalar(select(func.count()).select_from(RateEvent).where(*window)) or 0
-            if count >= limit:
-                # The message that frees a slot is the (count - limit + 1)-th oldest in the window.
-                freed_at: datetime = (
-                    session.scalars(
-                        select(RateEvent.created_at).where(*window).order_by(RateEvent.created_at).offset(count - limit)
-                    ).first()
-                    or now
+        limits = [
+            ("account", RateEvent.user_id, 0, self.per_user),
+            ("address", RateEvent.ip, 1, self.per_ip),
+        ]
+        stored: list[dict[Any, int]] = [{}, {}]
+        added: list[dict[Any, int]] = [{}, {}]
+        for _, column, index, limit in limits:
+            keys = {request[index] for request in requests}
+            if limit and keys:
+                stored[index] = dict(
+                    session.execute(
+                        select(column, func.count())
+                        .where(column.in_(keys), RateEvent.created_at > since)
+                        .group_by(column)
+                    ).all()
                 )
-                wait_s = (freed_at + timedelta(seconds=WINDOW_S) - now).total_seconds()
-                return _Verdict(max(1, math.ceil(wait_s)), scope)
-        session.execute(insert(RateEvent).values(id=uuid.uuid4(), user_id=user_id, ip=ip, created_at=now))
-        return _Verdict(None)
+        verdicts: list[_Verdict] = []
+        rows: list[dict[str, Any]] = []
+        for request in requests:
+            refused = None
+            for scope, column, index, limit in limits:
+                key = request[index]
+                in_db, in_batch = stored[index].get(key, 0), added[index].get(key, 0)
+                if limit and in_db + in_batch >= limit:
+                    refused = _Verdict(_wait_s(session, column, key, in_db - limit + in_batch, since, now), scope)
+                    break
+            if refused is not None:
+                verdicts.append(refused)
+                continue
+            for _, _, index, _ in limits:
+                added[index][request[index]] = added[index].get(request[index], 0) + 1
+            rows.append({"id": uuid.uuid4(), "user_id": request[0], "ip": request[1], "created_at": now})
+            verdicts.append(_Verdict(None))
+        if rows:
+            session.execute(insert(RateEvent), rows)
+        return verdicts
 
     async def prune(self, older_than_s: float = 3600.0) -> None:
         cutoff = utcnow() - timedelta(seconds=older_than_s)
         await self._recorder.run(
             lambda session: session.execute(delete(RateEvent).where(RateEvent.created_at < cutoff))
         )
+
+
+def _wait_s(session: Session, column: Any, key: Any, offset: int, since: datetime, now: datetime) -> int:
+    """Seconds until a slot frees: when the (offset + 1)-th oldest event of the window leaves it. An offset past
+    the stored events points at one admitted in this very batch (at ``now``)."""
+    freed_at: datetime = now
+    if offset >= 0:
+        found = session.scalars(
+            select(RateEvent.created_at)
+            .where(column == key, RateEvent.created_at > since)
+            .order_by(RateEvent.created_at)
+            .offset(offset)
+            .limit(1)
+        ).first()
+        freed_at = found or now
+    return max(1, math.ceil((freed_at + timedelta(seconds=WINDOW_S) - now).total_seconds()))
