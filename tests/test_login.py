@@ -157,6 +157,7 @@ PROBES = [
     ("GET", "/manifest.json"),
     ("GET", "/gradio_api/mcp/schema"),
     ("GET", "/monitoring"),
+    ("GET", "/share/abc"),  # share links are for people who may log in, under REQUIRE_LOGIN
 ]
 
 

@@ -83,3 +83,13 @@ def test_the_log_never_holds_a_body(process: AppProcess) -> None:
     log = Path(process.log_path).read_text(errors="replace")
     assert "didn't receive enough input values" in log  # the error is logged…
     assert log.count(MARKER) < 40, "a request body reached the log"  # …but not the 50 KB it quoted
+
+
+def test_imports_keep_their_larger_upload_cap(process: AppProcess) -> None:
+    with httpx.Client(base_url=process.url) as client:
+        client.get("/config")  # a session, as a browser has
+        export = b'{"messages": []}' + b" " * 1_000_000  # 1 MB: over REQUEST_MAX_BYTES, within the import limit
+        uploaded = client.post("/gradio_api/upload", files={"files": ("chat.json", export, "application/json")})
+        assert uploaded.status_code == 200, uploaded.text[:200]
+        huge = client.post("/gradio_api/upload", files={"files": ("big.json", b" " * 10_200_000, "application/json")})
+        assert huge.status_code == 413

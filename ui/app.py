@@ -36,6 +36,7 @@ PRIVACY_NOTICE = (
 
 # Gradio polls its queue every 1 ms when idle (5% of a core, measured); 5 ms costs a fifth and adds ≤ 5 ms.
 QUEUE_POLL_S = 0.005
+UPLOAD_MAX_BYTES = 10 * 1000 * 1000  # Gradio's "10mb"; conversation imports are at most 5 MB
 
 
 def build_app(
@@ -97,7 +98,7 @@ def launch_options(
         "run_history": False,
         "show_error": False,
         "ssr_mode": False,
-        "max_file_size": "10mb",
+        "max_file_size": UPLOAD_MAX_BYTES,
         "css": CSS + theme_panel.CSS + analytics_render.CSS,
         "head": HEAD + theme_panel.HEAD + account_panel.HEAD,
         "theme": gr.themes.Soft(),
@@ -113,7 +114,9 @@ def launch_options(
             ],
             # Inside Gradio's own CORS middleware, in front of every route: size cap first, then who is calling.
             "middleware": [
-                Middleware(BodyCap, max_bytes=settings.request_max_bytes),
+                Middleware(
+                    BodyCap, max_bytes=settings.request_max_bytes, upload_max_bytes=UPLOAD_MAX_BYTES + 64 * 1024
+                ),
                 Middleware(Guard, identities=identities, public_url=settings.public_url),
             ],
         },

@@ -1,5 +1,7 @@
 """Request size cap: a pure ASGI middleware answering 413 to bodies over ``REQUEST_MAX_BYTES`` before any handler.
 
+* File uploads (``/gradio_api/upload``: conversation imports) have their own cap, Gradio's ``max_file_size`` plus
+  room for the multipart envelope; every other body is capped at ``REQUEST_MAX_BYTES``.
 * A declared ``Content-Length`` over the cap is refused without reading the body.
 * A body without one (chunked) is counted as it arrives, buffering at most the cap: past it, 413; under it, the
   buffered body is handed to the app unchanged.
@@ -12,21 +14,26 @@ import json
 
 from ui.guard import ASGIApp, Message, Receive, Scope, Send
 
+UPLOAD_PATH = "/gradio_api/upload"
+
 
 class BodyCap:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, upload_max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        # File uploads (conversation imports) have their own, larger cap: Gradio's max_file_size plus form overhead.
+        cap = self.upload_max_bytes if scope.get("path", "").endswith(UPLOAD_PATH) else self.max_bytes
         headers = dict(scope.get("headers", []))
         declared = headers.get(b"content-length")
         if declared is not None:
-            if not declared.isdigit() or int(declared) > self.max_bytes:
-                await self._refuse(send)
+            if not declared.isdigit() or int(declared) > cap:
+                await self._refuse(send, cap)
                 return
             await self.app(scope, receive, send)
             return
@@ -38,8 +45,8 @@ class BodyCap:
             if message["type"] != "http.request":
                 break
             size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._refuse(send)
+            if size > cap:
+                await self._refuse(send, cap)
                 return
             if not message.get("more_body", False):
                 break
@@ -49,8 +56,8 @@ class BodyCap:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": f"Request body too large: the limit is {self.max_bytes:,} bytes."}).encode()
+    async def _refuse(self, send: Send, cap: int) -> None:
+        body = json.dumps({"detail": f"Request body too large: the limit is {cap:,} bytes."}).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
