@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from gradio_client import Client
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Request, Response, expect
 
 from analytics.models import Conversation, Message
 from settings import Settings
@@ -145,8 +145,10 @@ def test_another_browser_opening_the_link_sees_nothing(
 
 
 def test_inside_a_cross_site_iframe_as_on_a_space_page_the_identity_holds(
-    browser: Browser, fake_tgi_server: FakeTgi, fake_tgi: FakeTgi, tmp_path: Path
+    browser: Browser, fake_tgi_server: FakeTgi, tmp_path: Path
 ) -> None:
+    """The browser keeps the session cookie of an app framed by another site and sends it back on the app's own
+    requests, so the framed page stays one user (with SameSite=Lax it would not: every call a new user)."""
     settings = Settings(
         tgi_url=fake_tgi_server.url,
         database_url=f"duckdb:///{tmp_path / 'store.duckdb'}",
@@ -156,24 +158,39 @@ def test_inside_a_cross_site_iframe_as_on_a_space_page_the_identity_holds(
         _env_file=None,  # type: ignore[call-arg]
     )
     framed, demo = launch_app(settings, tmp_path / "store.duckdb")
-    # The host page on one site (127.0.0.1), the app on another (localhost): a third-party iframe.
-    host = HTTPServer(("127.0.0.1", 0), _host_page(framed.url.replace("127.0.0.1", "localhost")))
+    # The host page on one site (localhost), the app on another (127.0.0.1): a third-party iframe.
+    host = HTTPServer(("127.0.0.1", 0), _host_page(framed.url))
     threading.Thread(target=host.serve_forever, daemon=True).start()
     context = browser.new_context()
+    minted: list[str] = []
+    sent: list[str] = []
     try:
         page = context.new_page()
-        page.goto(f"http://127.0.0.1:{host.server_port}/")
-        frame = page.frame_locator("#space")
-        box = frame.locator("#cl-input textarea")
-        for text in ("first in the frame", "second in the frame"):
-            box.fill(text)
-            box.press("Enter")
-            expect(frame.locator("#cl-send")).to_be_visible(timeout=15_000)
-            expect(frame.locator("#cl-chat")).to_contain_text(text)
-        expect(frame.get_by_text("not yours")).to_have_count(0)
-        [conversation] = framed.rows(Conversation)
-        messages = framed.rows(Message, conversation_id=conversation.id)
-        assert [m.content for m in messages if m.role == "user"] == ["first in the frame", "second in the frame"]
+
+        def on_response(response: Response) -> None:
+            value = response.header_value("set-cookie") if framed.url in response.url else None
+            if value:
+                minted.append(value)
+
+        def on_request(request: Request) -> None:
+            if framed.url in request.url:
+                sent.append(request.header_value("cookie") or "")
+
+        page.on("response", on_response)
+        page.on("request", on_request)
+        # The framed page's own requests after its document: scripts, theme, then the queue's heartbeat.
+        with page.expect_request(lambda r: "/gradio_api/heartbeat/" in r.url, timeout=20_000):
+            page.goto(f"http://localhost:{host.server_port}/")
+        assert len(minted) == 1 and "SameSite=None; Secure; Partitioned" in minted[0], minted
+        value = minted[0].split(";")[0]
+        assert len(sent) >= 3 and sent[0] == "" and all(value in cookies for cookies in sent[1:]), sent
+        # Such a cookie would ride along on another site's requests: browser calls from other origins are refused.
+        cookie = {COOKIE: value.split("=", 1)[1]}
+        evil = httpx.get(f"{framed.url}/config", cookies=cookie, headers={"origin": "https://evil.example"})
+        assert evil.status_code == 403
+        space_page = httpx.get(f"{framed.url}/config", cookies=cookie, headers={"origin": "https://huggingface.co"})
+        assert space_page.status_code == 200
+        assert httpx.get(f"{framed.url}/config", cookies=cookie).status_code == 200  # scripts and gradio_client
     finally:
         context.close()
         host.shutdown()

@@ -49,18 +49,22 @@ HEAD = """
   // Gradio adds this script to the page itself, possibly after the load event.
   if (document.readyState === 'complete') restore(80, 0);
   else window.addEventListener('load', () => restore(80, 0));
-  const send = window.fetch;
+  // Watch, do not wrap: the browser's resource timing reports each response's status (fetch is left alone, as
+  // Gradio's client calls it).
   let leaving = false;
-  window.fetch = async (...args) => {
-    const response = await send(...args);
-    const url = String(args[0] instanceof Request ? args[0].url : args[0]);
-    if (response.status === 401 && !leaving && url.includes('/gradio_api/')) {
-      leaving = true;
-      keep();
-      window.location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
-    }
-    return response;
+  const relogin = () => {
+    if (leaving) return;
+    leaving = true;
+    keep();
+    window.location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
   };
+  try {
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        if (entry.responseStatus === 401 && entry.name.includes('/gradio_api/')) relogin();
+      }
+    }).observe({ type: 'resource' });
+  } catch (e) { /* no resource timing: the user reloads and logs in by hand */ }
 })();
 </script>
 """

@@ -7,6 +7,7 @@ For each HTTP request it decides who is calling (``Identities.from_headers``: be
 * ``REQUIRE_LOGIN`` — a caller without one never reaches Gradio: a browser asking for a page is redirected to
   ``/login?next=…``, anything else gets 401. Only ``OPEN_PATHS`` (health, login flow) answer everyone;
 * a live session is renewed (new cookie) at most once a minute while it is used;
+* with cross-site cookies (a Space), a browser request from another site's page (``Origin``) is refused (403);
 * a login session that has expired is refused like no session (401 / to ``/login``), even where anonymous use is
   allowed: the caller logs in again rather than silently becoming a new anonymous user.
 
@@ -18,12 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from ui.identity import Identities
 from ui.sessions import COOKIE
+
+log = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -33,6 +37,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Open to everyone: the health check, metrics (aggregate numbers only), and the login flow itself.
 OPEN_PATHS = frozenset({"/healthz", "/metrics", "/login", "/auth/callback", "/logout"})
+SPACE_PAGE_ORIGIN = "https://huggingface.co"  # the page that frames a Space's app
 # Gradio's launch() calls this once, itself, to run start-up events; after that call it is closed like the rest.
 STARTUP_PATH = "/gradio_api/startup-events"
 
@@ -66,6 +71,12 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)
+        if self.identities.sessions.cross_site and not self._origin_allowed(headers):
+            log.info("refused a cross-site request from %.100s to %.100s", headers.get("origin"), path)
+            await _respond(
+                send, 403, b'{"detail": "Cross-site request refused."}', [(b"content-type", b"application/json")]
+            )
+            return
         sessions = self.identities.sessions
         if self.identities.claims_token(headers):  # a database lookup (cached): off the event loop
             identity = await asyncio.to_thread(self.identities.from_headers, headers)
@@ -94,6 +105,24 @@ class Guard:
             await self.app(scope, receive, send)
             return
         await self.app(scope, receive, _adding_cookie(send, cookie))
+
+    def _origin_allowed(self, headers: dict[str, str]) -> bool:
+        """With cross-site cookies (a Space), the browser would send the session on another site's requests, and
+        Gradio's CORS answers any origin with credentials allowed: only the app's own origin, the Space page
+        (huggingface.co) and PUBLIC_URL may call. Requests without ``Origin`` (not from a browser script) pass."""
+        origin = headers.get("origin")
+        if origin is None:
+            return True
+        host = urlsplit(origin).netloc
+        return host == headers.get("host") or origin in self._trusted_origins
+
+    @property
+    def _trusted_origins(self) -> set[str]:
+        trusted = {SPACE_PAGE_ORIGIN}
+        if self.public_url:
+            parts = urlsplit(self.public_url)
+            trusted.add(f"{parts.scheme}://{parts.netloc}")
+        return trusted
 
 
 def _local_path(scope: Scope) -> str:
