@@ -99,11 +99,12 @@ def test_the_page_keeps_the_typed_text_when_slowed_down(
         page.goto(limited.url)
         box = page.locator("#cl-input textarea")
         chat = page.locator("#cl-chat")
-        for text in ("first message", "second message"):
+        for done, text in enumerate(("first message", "second message"), start=1):
             box.fill(text)
             box.press("Enter")
-            expect(page.locator("#cl-send")).to_be_visible(timeout=10_000)
             expect(chat).to_contain_text(text)
+            expect(chat.locator(".cl-metrics")).to_have_count(done, timeout=10_000)  # the reply is in
+            expect(page.locator("#cl-send")).to_be_visible()
         box.fill("third message, typed with care")
         box.press("Enter")
         expect(page.get_by_text("Slow down")).to_be_visible(timeout=10_000)
