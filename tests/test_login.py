@@ -336,3 +336,28 @@ def test_with_login_optional_anonymous_browsers_work_and_an_ended_login_is_not_s
     assert expired.status_code == 401 and "set-cookie" not in expired.headers
     page = httpx.get(f"{optional.url}/", cookies={COOKIE: sessions.encode(ended)}, headers={"accept": "text/html"})
     assert page.status_code == 302 and page.headers["location"].startswith("/login")
+
+
+def _api_index(demo: Any, api_name: str) -> int:
+    return next(i for i, f in demo.fns.items() if f.api_name == api_name)
+
+
+def test_only_admin_users_reach_the_analytics_handlers_and_tokens_never_do(
+    launched: tuple[RunningApp, Any], running: RunningApp, provider: FakeOidc
+) -> None:
+    _app, demo = launched
+    visibility, sql = _api_index(demo, "analytics_visibility"), _api_index(demo, "analytics_sql")
+    alice, _ = log_in(running)
+    assert call(alice, visibility, [])["output"]["data"][0]["visible"] is False
+    refused = call(alice, sql, ["SELECT count(*) FROM users"])
+    assert not refused["success"] and "administrators" in str(refused["output"])
+
+    provider.user = {"sub": "b-7", "preferred_username": "bob", "email": "boss@example.com", "name": "Bob"}
+    boss, _ = log_in(running)
+    assert call(boss, visibility, [])["output"]["data"][0]["visible"] is True
+    assert call(boss, sql, ["SELECT count(*) FROM users"])["success"]
+
+    token = call(boss, fn_index(demo, "create"), ["boss script"])["output"]["data"][0]["value"]
+    with httpx.Client(base_url=running.url, headers={"Authorization": f"Bearer {token}"}) as api:
+        by_token = call(api, sql, ["SELECT count(*) FROM users"])
+    assert not by_token["success"] and "administrators" in str(by_token["output"])
