@@ -11,7 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gradio as gr
@@ -162,7 +162,7 @@ class ChatPage:
         taken = gr.on(
             [p.textbox.submit, p.send.click],
             self.take_message,
-            [p.textbox, p.chatbot, *settings],
+            [p.textbox, p.conversation_id, *settings],
             [p.textbox, p.chatbot, p.pending, *buttons],
             api_visibility="private",
             show_progress="hidden",
@@ -170,18 +170,18 @@ class ChatPage:
         sent = self._stream_after(taken, p, streaming, buttons)
         retried = p.retry.click(
             self.take_retry,
-            [p.conversation_id, p.chatbot, *settings],
+            [p.conversation_id, *settings],
             [p.chatbot, p.pending, *buttons],
             api_visibility="private",
         )
         regenerated = self._stream_after(retried, p, streaming, buttons)
         turns = self._turns
         edited = p.chatbot.edit(
-            turns.take_edit, [p.conversation_id, p.chatbot, *settings], [p.chatbot, p.pending, *buttons],
+            turns.take_edit, [p.conversation_id, *settings], [p.chatbot, p.pending, *buttons],
             api_visibility="private",
         )  # fmt: skip
         rerun = p.chatbot.retry(
-            turns.take_retry_at, [p.conversation_id, p.chatbot, *settings], [p.chatbot, p.pending, *buttons],
+            turns.take_retry_at, [p.conversation_id, *settings], [p.chatbot, p.pending, *buttons],
             api_visibility="private",
         )  # fmt: skip
         continued = p.continue_.click(
@@ -190,7 +190,7 @@ class ChatPage:
         streams = [sent, regenerated]
         streams += [self._stream_after(event, p, streaming, buttons) for event in (edited, rerun, continued)]
         p.chatbot.like(
-            turns.record_feedback, [p.conversation_id, p.chatbot], [p.last_feedback, p.comment],
+            turns.record_feedback, [p.conversation_id], [p.last_feedback, p.comment],
             api_visibility="private", show_progress="hidden",
         )  # fmt: skip
         p.comment.submit(
@@ -201,7 +201,7 @@ class ChatPage:
         p.stop.click(None, None, None, cancels=streams)
         p.stop.click(
             self.after_stop,
-            [p.conversation_id, p.chatbot],
+            [p.conversation_id],
             [p.chatbot, p.status, *buttons],
             api_visibility="private",
             show_progress="hidden",
@@ -239,7 +239,7 @@ class ChatPage:
         """Once a send or retry is accepted: stream the reply, then put the buttons back. Returns the stream event."""
         stream = accepted.success(
             self.stream_message,
-            [p.pending, p.conversation_id, p.chatbot],
+            [p.pending, p.conversation_id],
             streaming,
             api_visibility="private",
             concurrency_limit=self._settings.max_concurrent_streams,
@@ -295,21 +295,25 @@ class ChatPage:
     # -- UI handlers -------------------------------------------------------------------------------------------
 
     async def take_message(
-        self, message: str, history: render.ChatMessages, request: gr.Request, *settings: Any
+        self, message: str, conversation_id: str, request: gr.Request, *settings: Any
     ) -> tuple[Any, ...]:
-        """Check the message, the settings and the rate limits; on a refusal the text stays in the box."""
+        """Check the message, the settings and the rate limits; on a refusal the text stays in the box.
+
+        The chat shown before the reply comes from the store, not from the page: a send uploads the message, never
+        the whole conversation (which would outgrow the request size cap in a long chat)."""
         if not (message or "").strip():
             return gr.skip(), gr.skip(), None, gr.skip(), gr.skip()
         pending = await self._pending(message, settings)
         await self._admit(request)
-        shown = [*history, {"role": "user", "content": message}]
-        return "", shown, pending, gr.update(visible=False), gr.update(visible=True)
+        shown = [*await self._turns.shown(conversation_id, request), {"role": "user", "content": message}]
+        return "", shown, replace(pending, shown=shown), gr.update(visible=False), gr.update(visible=True)
 
-    async def take_retry(self, conversation_id: str, history: render.ChatMessages, *settings: Any) -> tuple[Any, ...]:
-        if parse_conversation_id(conversation_id) is None or not render.strip_reply(history):
+    async def take_retry(self, conversation_id: str, request: gr.Request, *settings: Any) -> tuple[Any, ...]:
+        shown = render.strip_reply(await self._turns.shown(conversation_id, request))
+        if not shown:
             raise user_error(MessageRejected("There is no reply to retry yet."))
         pending = await self._pending(None, settings)
-        return render.strip_reply(history), pending, gr.update(visible=False), gr.update(visible=True)
+        return shown, replace(pending, shown=shown), gr.update(visible=False), gr.update(visible=True)
 
     async def _admit(self, request: gr.Request | None) -> None:
         try:
@@ -329,11 +333,11 @@ class ChatPage:
         return Pending(message, model, system_prompt, params)
 
     async def stream_message(
-        self, pending: Pending | None, conversation_id: str, history: render.ChatMessages, request: gr.Request
+        self, pending: Pending | None, conversation_id: str, request: gr.Request
     ) -> AsyncIterator[tuple[Any, ...]]:
         if pending is None:
             return
-        async for outputs in self._stream(pending, conversation_id, history, request):
+        async for outputs in self._stream(pending, conversation_id, pending.shown, request):
             yield outputs
 
     async def _stream(
@@ -376,18 +380,16 @@ class ChatPage:
     def idle_buttons(self) -> tuple[Any, ...]:
         return gr.update(visible=True), gr.update(visible=False)
 
-    async def after_stop(
-        self, conversation_id: str, history: render.ChatMessages, request: gr.Request
-    ) -> tuple[Any, ...]:
+    async def after_stop(self, conversation_id: str, request: gr.Request) -> tuple[Any, ...]:
         """After Stop: wait for the cancelled reply to be recorded, then show it as stored (status 'stopped')."""
         idle = (gr.update(visible=True), gr.update(visible=False))
         cid = parse_conversation_id(conversation_id)
         if cid is None:
-            return history, "", *idle
+            return gr.skip(), "", *idle
         await self._service.wait_until_idle(cid)
         await self._recorder.flush()
         view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id(request))
-        return (render.conversation_messages(view) if view else history), "", *idle
+        return (render.conversation_messages(view) if view else gr.skip()), "", *idle
 
     def new_chat(self) -> tuple[Any, ...]:
         hidden = gr.update(visible=False)

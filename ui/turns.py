@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import gradio as gr
@@ -43,6 +43,7 @@ class Pending:
     edit_of: uuid.UUID | None = None
     retry_of: uuid.UUID | None = None
     continue_reply: bool = False
+    shown: render.ChatMessages = field(default_factory=list)  # the chat before the reply, as the page shows it
 
 
 PendingFactory = Callable[[str | None, tuple[Any, ...]], Awaitable[Pending]]
@@ -66,61 +67,71 @@ class TurnActions:
         self._user_id_of = user_id_of
         self._pending = pending
 
-    async def _message_at(
-        self, conversation_id: str, history: render.ChatMessages, index: Any, request: gr.Request
-    ) -> tuple[uuid.UUID, uuid.UUID, str, int]:
-        """(conversation id, stored message id, role, index) of the message shown at ``index``."""
+    async def _view(self, conversation_id: str, request: gr.Request | None) -> ConversationView | None:
         cid = parse_conversation_id(conversation_id)
-        view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id_of(request)) if cid else None
-        ids = render.message_ids(view) if view else []
-        if cid is None or view is None or not isinstance(index, int) or len(ids) != len(history):
+        return await asyncio.to_thread(self._store.load_conversation, cid, self._user_id_of(request)) if cid else None
+
+    async def shown(self, conversation_id: str, request: gr.Request | None) -> render.ChatMessages:
+        """The conversation as the page shows it, read from the store (empty for a new chat)."""
+        view = await self._view(conversation_id, request)
+        return render.conversation_messages(view) if view else []
+
+    async def _message_at(
+        self, conversation_id: str, index: Any, value: Any, request: gr.Request
+    ) -> tuple[ConversationView, uuid.UUID, str, int]:
+        """(conversation, stored message id, role, index) of the message the page shows at ``index``.
+
+        ``value`` is what the page showed there: when the store disagrees (another tab changed the chat), the
+        action is refused rather than applied to another message."""
+        view = await self._view(conversation_id, request)
+        shown = render.conversation_messages(view) if view else []
+        if view is None or not isinstance(index, int) or not 0 <= index < len(shown) or not _same(shown[index], value):
             raise user_error(MessageRejected("This chat changed elsewhere; reload the page and try again."))
-        message = next(m for m in view.messages if m.id == ids[index])
-        return cid, message.id, message.role, index
+        message_id = render.message_ids(view)[index]
+        message = next(m for m in view.messages if m.id == message_id)
+        return view, message.id, message.role, index
 
     async def take_edit(
-        self, edit: gr.EditData, request: gr.Request, conversation_id: str, history: render.ChatMessages, *settings: Any
+        self, edit: gr.EditData, request: gr.Request, conversation_id: str, *settings: Any
     ) -> tuple[Any, ...]:
         """Rerun from an edited question: the chat is cut at it and shows the new text."""
         text = edit.value if isinstance(edit.value, str) else str(edit.value or "")
-        _, message_id, role, index = await self._message_at(conversation_id, history, edit.index, request)
+        previous = getattr(edit, "previous_value", None)
+        view, message_id, role, index = await self._message_at(conversation_id, edit.index, previous, request)
         if role != "user":
             raise user_error(MessageRejected("Only your own messages can be edited."))
         pending = await self._pending(text, settings)
-        shown = [*history[:index], {"role": "user", "content": text}]
-        return shown, replace(pending, edit_of=message_id), *_streaming_buttons()
+        shown = [*render.conversation_messages(view)[:index], {"role": "user", "content": text}]
+        return shown, replace(pending, edit_of=message_id, shown=shown), *_streaming_buttons()
 
     async def take_retry_at(
-        self,
-        retry: gr.RetryData,
-        request: gr.Request,
-        conversation_id: str,
-        history: render.ChatMessages,
-        *settings: Any,
+        self, retry: gr.RetryData, request: gr.Request, conversation_id: str, *settings: Any
     ) -> tuple[Any, ...]:
         """Answer again: Gradio names the question (``retry.index``) whose reply is to be replaced."""
-        _, message_id, role, index = await self._message_at(conversation_id, history, retry.index, request)
+        view, message_id, role, index = await self._message_at(conversation_id, retry.index, retry.value, request)
+        history = render.conversation_messages(view)
         if role == "user" and index + 1 < len(history):
-            _, message_id, role, _ = await self._message_at(conversation_id, history, index + 1, request)
+            _, message_id, role, _ = await self._message_at(conversation_id, index + 1, None, request)
         if role != "assistant":
             raise user_error(MessageRejected("There is no reply to retry there."))
         pending = await self._pending(None, settings)
         cut = index + 1 if history[index].get("role") == "user" else index
         while cut and history[cut - 1].get("role") == "assistant":
             cut -= 1
-        return history[:cut], replace(pending, retry_of=message_id), *_streaming_buttons()
+        shown = history[:cut]
+        return shown, replace(pending, retry_of=message_id, shown=shown), *_streaming_buttons()
 
-    async def take_continue(self, conversation_id: str, *settings: Any) -> tuple[Any, ...]:
-        if parse_conversation_id(conversation_id) is None:
+    async def take_continue(self, conversation_id: str, request: gr.Request, *settings: Any) -> tuple[Any, ...]:
+        shown = await self.shown(conversation_id, request)
+        if not shown:
             raise user_error(MessageRejected("There is no reply to continue."))
         pending = await self._pending(None, settings)
-        return replace(pending, continue_reply=True), *_streaming_buttons()
+        return replace(pending, continue_reply=True, shown=shown), *_streaming_buttons()
 
-    async def record_feedback(
-        self, like: gr.LikeData, conversation_id: str, history: render.ChatMessages, request: gr.Request
-    ) -> tuple[Any, Any]:
+    async def record_feedback(self, like: gr.LikeData, conversation_id: str, request: gr.Request) -> tuple[Any, Any]:
         """👍 / 👎 (or a named flag) on a reply, tied to its generation row; opens the optional comment box."""
-        cid, message_id, role, _ = await self._message_at(conversation_id, history, like.index, request)
+        view, message_id, role, _ = await self._message_at(conversation_id, like.index, like.value, request)
+        cid = view.id
         if role != "assistant":
             raise user_error(MessageRejected("Feedback goes on replies."))
         value, comment = (1, "") if like.liked is True else (-1, like.liked if isinstance(like.liked, str) else "")
@@ -148,6 +159,16 @@ class TurnActions:
             await self._recorder.record(job)
         except MessageRejected as exc:
             raise user_error(exc) from exc
+
+
+def _same(shown: dict[str, Any], value: Any) -> bool:
+    """Whether the page's value at an index is the stored message there (``None``: the page did not say)."""
+    if value is None:
+        return True
+    content = str(shown.get("content", "")).strip()
+    if isinstance(value, list):  # a group of consecutive messages (a reply and its metrics line): one of them
+        return content in [str(part).strip() for part in value]
+    return not isinstance(value, str) or value.strip() == content
 
 
 def _streaming_buttons() -> tuple[Any, Any]:
