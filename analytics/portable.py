@@ -20,6 +20,7 @@ VERSION = 1
 MAX_IMPORT_BYTES = 5_000_000
 MAX_IMPORT_MESSAGES = 10_000
 MAX_TITLE_CHARS = 120
+MAX_TEXT_CHARS = 1_000_000  # per message (a reply may be long) and for the system prompt
 ROLES = ("user", "assistant")
 STATUSES = ("complete", "stopped", "error")
 
@@ -93,12 +94,12 @@ def parse_import(data: bytes) -> ImportedConversation:
         raise ImportRefused(f"The file is {len(data):,} bytes; imports are limited to {MAX_IMPORT_BYTES:,} bytes.")
     try:
         document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # JSONDecodeError is a ValueError, as are huge ints
         raise ImportRefused("This file is not a ChatLens export: it is not complete JSON.") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ImportRefused("This file is not a ChatLens conversation export (JSON downloaded from ChatLens).")
     if document.get("version") != VERSION:
-        raise ImportRefused(f"This export is version {document.get('version')!r}; this ChatLens reads version 1.")
+        raise ImportRefused(f"This export is version {_short(document.get('version'))}; this ChatLens reads version 1.")
     title = _text(document.get("title", ""), "title")
     if len(title) > MAX_TITLE_CHARS:
         raise ImportRefused(f"The title is longer than {MAX_TITLE_CHARS} characters.")
@@ -116,11 +117,22 @@ def parse_import(data: bytes) -> ImportedConversation:
     )
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
 def _text(value: Any, name: str) -> str:
     if not isinstance(value, str):
         raise ImportRefused(f"The export's {name} is not text.")
     if "\x00" in value:
         raise ImportRefused(f"The export's {name} contains a NUL character.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ImportRefused(f"The export's {name} is not valid Unicode (a lone surrogate).") from None
+    if len(value) > MAX_TEXT_CHARS:
+        raise ImportRefused(f"The export's {name} is longer than {MAX_TEXT_CHARS:,} characters.")
     return value
 
 
@@ -129,7 +141,7 @@ def _message(number: int, value: Any) -> ImportedMessage:
         raise ImportRefused(f"Message {number} is not an object.")
     role, status = value.get("role"), value.get("status", "complete")
     if role not in ROLES:
-        raise ImportRefused(f"Message {number} has role {role!r}; only 'user' and 'assistant' are imported.")
+        raise ImportRefused(f"Message {number} has role {_short(role)}; only 'user' and 'assistant' are imported.")
     if status not in STATUSES:
-        raise ImportRefused(f"Message {number} has an unknown status {status!r}.")
+        raise ImportRefused(f"Message {number} has an unknown status {_short(status)}.")
     return ImportedMessage(role, _text(value.get("content"), f"message {number} content"), status)

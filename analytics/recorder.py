@@ -100,8 +100,10 @@ class WriteBehindRecorder:
         """Feedback, share links, imports: applied in order with everything else; returns the job's result."""
         return await self._await(self._submit(job))
 
-    async def rename(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str) -> None:
-        await self._await(self._submit(Rename(user_id, conversation_id, title)))
+    async def rename(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str, unless_changed_from: str | None = None
+    ) -> None:
+        await self._await(self._submit(Rename(user_id, conversation_id, title, unless_changed_from)))
 
     async def delete(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
         await self._await(self._submit(Delete(user_id, conversation_id)))

@@ -154,7 +154,11 @@ class Store:
             pattern = f"%{_escape_like(search.strip().lower())}%"
             in_messages = (
                 select(Message.id)
-                .where(Message.conversation_id == Conversation.id, func.lower(Message.content).like(pattern, "\\"))
+                .where(
+                    Message.conversation_id == Conversation.id,
+                    Message.superseded_at.is_(None),  # text edited away is not found
+                    func.lower(Message.content).like(pattern, "\\"),
+                )
                 .exists()
             )
             query = query.where(or_(func.lower(Conversation.title).like(pattern, "\\"), in_messages))

@@ -25,6 +25,7 @@ from analytics.extras import Extra, RecordFeedback, RevokeShares, apply_extra
 from analytics.models import Conversation, Generation, Message, User, utcnow
 from analytics.privacy import PRIVATE_TITLE, ContentKeeper
 from inference.errors import MessageRejected
+from inference.titles import title_from
 from inference.types import ChatMessage, ConversationSetup, Role, TurnRecord, TurnStart
 
 
@@ -71,9 +72,13 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class Rename:
+    """A new title; with ``unless_changed_from``, only while the title is still that (automatic titles never
+    overwrite a name the user gave)."""
+
     user_id: uuid.UUID
     conversation_id: uuid.UUID
     title: str
+    unless_changed_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +150,14 @@ def apply_batch(
                 results.append(_continue(job, state))
             elif isinstance(job, Extra):
                 results.append(apply_extra(session, job if keeper is None else _private(job), now))
+            elif isinstance(job, Rename) and job.unless_changed_from is not None:
+                _owned(state, job.conversation_id, job.user_id)
+                session.execute(
+                    update(Conversation)
+                    .where(Conversation.id == job.conversation_id, Conversation.title == job.unless_changed_from)
+                    .values(title=job.title)
+                )
+                results.append(None)
             elif isinstance(job, Rename | Delete):
                 _owned(state, job.conversation_id, job.user_id)
                 change = {"title": job.title} if isinstance(job, Rename) else {"deleted_at": now}
@@ -265,16 +278,16 @@ def _remember_setup(cid: uuid.UUID, conversation: _Conversation, setup: Conversa
 
 def _retry(job: Retry, state: dict[uuid.UUID, _Conversation], rows: _Rows) -> TurnStart:
     conversation = _owned(state, job.conversation_id, job.user_id)
-    if job.reply_id is None:
-        while conversation.visible and conversation.visible[-1].role == "assistant":
-            rows.superseded.append(conversation.visible.pop().id)
-    else:
-        _rewind_to(conversation, job.reply_id, "assistant", rows)
-        # A reply continued after `length` is several assistant messages: Retry replaces them all.
-        while conversation.visible and conversation.visible[-1].role == "assistant":
-            rows.superseded.append(conversation.visible.pop().id)
-    if not conversation.visible:
-        raise MessageRejected("There is no message to answer again.")
+    end = len(conversation.visible)
+    if job.reply_id is not None:
+        end = _index_of(conversation, job.reply_id, "assistant")
+    # A reply continued after `length` is several assistant messages: Retry replaces them all.
+    while end and conversation.visible[end - 1].role == "assistant":
+        end -= 1
+    if end == 0:
+        raise MessageRejected("There is no message to answer again.")  # refused before anything changes
+    rows.superseded.extend(m.id for m in conversation.visible[end:])
+    del conversation.visible[end:]
     return TurnStart(conversation_id=job.conversation_id, history=conversation.history())
 
 
@@ -298,11 +311,16 @@ def _continue(job: Continue, state: dict[uuid.UUID, _Conversation]) -> TurnStart
     return TurnStart(conversation_id=job.conversation_id, history=conversation.history())
 
 
-def _rewind_to(conversation: _Conversation, message_id: uuid.UUID, role: Role, rows: _Rows) -> None:
-    """Supersede ``message_id`` (a visible message of ``role``) and everything after it."""
+def _index_of(conversation: _Conversation, message_id: uuid.UUID, role: Role) -> int:
     index = next((i for i, m in enumerate(conversation.visible) if m.id == message_id), None)
     if index is None or conversation.visible[index].role != role:
         raise MessageRejected("That message is no longer in this conversation; reload it and try again.")
+    return index
+
+
+def _rewind_to(conversation: _Conversation, message_id: uuid.UUID, role: Role, rows: _Rows) -> None:
+    """Supersede ``message_id`` (a visible message of ``role``) and everything after it."""
+    index = _index_of(conversation, message_id, role)
     rows.superseded.extend(m.id for m in conversation.visible[index:])
     del conversation.visible[index:]
 
@@ -390,8 +408,3 @@ def _write(session: Session, rows: _Rows, now: datetime) -> None:
     for model_id in set(rows.models.values()):
         ids = [cid for cid, mid in rows.models.items() if mid == model_id]
         session.execute(update(Conversation).where(Conversation.id.in_(ids)).values(model_id=model_id))
-
-
-def title_from(content: str, limit: int = 60) -> str:
-    first_line = " ".join(content.split())
-    return first_line if len(first_line) <= limit else first_line[: limit - 1].rstrip() + "…"

@@ -34,15 +34,19 @@ def estimate_tokens(messages: Sequence[ChatMessage], chars_per_token: float) -> 
     return sum(math.ceil(len(m.content) / chars_per_token) + MESSAGE_OVERHEAD_TOKENS for m in messages)
 
 
+MIN_LEARNING_TOKENS = 200  # below this the template's fixed overhead dominates and the ratio says little
+
+
 def learned_chars_per_token(prompt: Sequence[ChatMessage], prompt_tokens: int | None) -> float | None:
-    """The ratio a reply's ``usage`` reveals, with the margin; ``None`` when the server did not say."""
-    if not prompt_tokens:
+    """The ratio a reply's ``usage`` reveals, with the margin; ``None`` when the server did not say or the prompt
+    was too short to tell. The floor is low enough for CJK text (often under one character per token)."""
+    if not prompt_tokens or prompt_tokens < MIN_LEARNING_TOKENS:
         return None
     chars = sum(len(m.content) for m in prompt)
     content_tokens = prompt_tokens - MESSAGE_OVERHEAD_TOKENS * len(prompt)
     if chars == 0 or content_tokens <= 0:
         return None
-    return min(max(chars / content_tokens * MARGIN, 1.0), 8.0)
+    return min(max(chars / content_tokens * MARGIN, 0.3), 8.0)
 
 
 def prompt_budget(info: ModelInfo | None, max_tokens: int | None) -> int | None:
@@ -87,23 +91,29 @@ def check_fits(
 
 
 def fit(
-    prompt: Sequence[ChatMessage], budget: int | None, chars_per_token: float
+    prompt: Sequence[ChatMessage], budget: int | None, chars_per_token: float, *, keep_last: int = 1
 ) -> tuple[list[ChatMessage], ContextUse]:
-    """``prompt`` with its oldest turns dropped until it fits ``budget``; system messages and the last one stay."""
+    """``prompt`` with its oldest turns dropped until it fits ``budget``; system messages and the last
+    ``keep_last`` messages stay (Continue keeps the reply it continues with its instruction)."""
     messages = list(prompt)
-    used = estimate_tokens(messages, chars_per_token)
+    sizes = [estimate_tokens([m], chars_per_token) for m in messages]
+    used = sum(sizes)
     if budget is None:
         return messages, ContextUse(used, None)
     first = next((i for i, m in enumerate(messages) if m.role != "system"), len(messages))
     dropped = 0
-    while used > budget and len(messages) - first > 1:
+
+    def drop() -> None:
+        nonlocal used, dropped
+        used -= sizes.pop(first)
         del messages[first]
         dropped += 1
+
+    while used > budget and len(messages) - first > keep_last:
+        drop()
         # A window opens on a user turn: chat templates expect user/assistant alternation from there.
-        while len(messages) - first > 1 and messages[first].role != "user":
-            del messages[first]
-            dropped += 1
-        used = estimate_tokens(messages, chars_per_token)
+        while len(messages) - first > keep_last and messages[first].role != "user":
+            drop()
     if used > budget:
         raise MessageRejected(
             f"The last message alone is about {used:,} tokens and the model takes at most {max(budget, 0):,}. "

@@ -22,7 +22,7 @@ from typing import Literal
 from inference import context, errors, limits
 from inference.pacing import FrameBudget
 from inference.ports import Recorder, ReplyFrame, TextGenerator
-from inference.titles import Titles
+from inference.titles import Titles, title_from
 from inference.types import (
     ChatMessage,
     ConversationSetup,
@@ -201,12 +201,17 @@ class ChatService:
                 params = context.shrunk_to_fit(params, info, system, message, chars_per_token)
                 budget = context.prompt_budget(info, params.max_tokens)
             context.check_fits(system, message, budget, params.max_tokens, chars_per_token)
+        if failure is not None and message is None:
+            raise failure  # Retry / Continue with the server down: the reply on screen stays as it is
         turn = await self._begin(user_id, conversation_id, message, model, system_prompt, info, edit_of, retry_of,
                                  continue_reply)  # fmt: skip
         idle = self._active[turn.conversation_id] = asyncio.Event()
         try:
             try:
-                prompt, use = context.fit(system + self._turns(turn.history, continue_reply), budget, chars_per_token)
+                prompt, use = context.fit(
+                    system + self._turns(turn.history, continue_reply), budget, chars_per_token,
+                    keep_last=2 if continue_reply else 1,
+                )  # fmt: skip
             except errors.MessageRejected as exc:
                 # Stored already (a retry's rewind): the reply is recorded as this error, so nothing vanishes.
                 prompt, use, failure = [], context.ContextUse(0, budget), exc
@@ -215,7 +220,10 @@ class ChatService:
                 generator, turn, prompt, user_id, params, info, failure, started_at, use
             ):
                 if first_turn and frame.phase == "complete" and self._titles is not None and message is not None:
-                    self._titles.start(generator, user_id, turn.conversation_id, message, in_flight=self.in_flight)
+                    self._titles.start(
+                        generator, user_id, turn.conversation_id, message,
+                        in_flight=self.in_flight, default_title=title_from(message),
+                    )  # fmt: skip
                 yield frame
         finally:
             idle.set()
@@ -285,14 +293,18 @@ class ChatService:
 
     @staticmethod
     def _turns(history: Sequence[ChatMessage], continue_reply: bool) -> list[ChatMessage]:
-        """The history as the model sees it: a continued reply (several assistant messages) is one message, and a
-        reply that failed or was stopped before its first token is left out (it has no text)."""
+        """The history as the model sees it: strictly alternating, starting with the user, as chat templates
+        (Mistral, Gemma…) demand. A reply that failed before its first token has no text and is left out; the
+        messages that then meet (two questions, or a reply continued after ``length``) are joined into one."""
         turns: list[ChatMessage] = []
         for m in history:
             if m.role == "assistant" and not m.content:
                 continue
-            if m.role == "assistant" and turns and turns[-1].role == "assistant":
-                turns[-1] = ChatMessage("assistant", turns[-1].content + m.content)
+            if m.role == "assistant" and not turns:
+                continue  # an imported chat may open with the assistant: the template wants the user first
+            if turns and turns[-1].role == m.role:
+                separator = "" if m.role == "assistant" else "\n\n"
+                turns[-1] = ChatMessage(m.role, turns[-1].content + separator + m.content)
             else:
                 turns.append(m)
         if continue_reply:

@@ -29,7 +29,15 @@ INSTRUCTION = (
 
 
 class Renamer(Protocol):
-    async def rename(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str) -> None: ...
+    async def rename(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str, unless_changed_from: str | None = None
+    ) -> None: ...
+
+
+def title_from(content: str, limit: int = MAX_TITLE_CHARS) -> str:
+    """The title a conversation starts with: the first words of its first message."""
+    first_line = " ".join(content.split())
+    return first_line if len(first_line) <= limit else first_line[: limit - 1].rstrip() + "…"
 
 
 def clean_title(text: str) -> str:
@@ -46,11 +54,20 @@ class Titles:
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
 
     def start(
-        self, generator: TextGenerator, user_id: uuid.UUID, conversation_id: uuid.UUID, message: str, *, in_flight: int
+        self,
+        generator: TextGenerator,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        message: str,
+        *,
+        in_flight: int,
+        default_title: str,
     ) -> None:
-        if in_flight >= BUSY_STREAMS or conversation_id in self._tasks:
+        """Title the conversation unless the server is busy; ``default_title`` is the title it was created with
+        (the rename is skipped if the user changed it meanwhile)."""
+        if in_flight + len(self._tasks) >= BUSY_STREAMS or conversation_id in self._tasks:
             return
-        task = asyncio.create_task(self._title(generator, user_id, conversation_id, message))
+        task = asyncio.create_task(self._title(generator, user_id, conversation_id, message, default_title))
         self._tasks[conversation_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(conversation_id, None))
 
@@ -60,7 +77,7 @@ class Titles:
             await asyncio.wait({task}, timeout=timeout_s)
 
     async def _title(
-        self, generator: TextGenerator, user_id: uuid.UUID, conversation_id: uuid.UUID, message: str
+        self, generator: TextGenerator, user_id: uuid.UUID, conversation_id: uuid.UUID, message: str, default: str
     ) -> None:
         prompt = [ChatMessage("user", INSTRUCTION + message[:2000])]
         parts: list[str] = []
@@ -70,6 +87,8 @@ class Titles:
                     parts.append(chunk.text)
             title = clean_title("".join(parts))
             if title:
-                await self._renamer.rename(user_id=user_id, conversation_id=conversation_id, title=title)
+                await self._renamer.rename(
+                    user_id=user_id, conversation_id=conversation_id, title=title, unless_changed_from=default
+                )
         except (errors.ChatLensError, TimeoutError) as exc:
             log.info("no automatic title for %s (%s); keeping the first words", conversation_id, exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -238,5 +239,44 @@ def test_sharing_importing_and_rating_are_scoped_to_the_owner(store) -> None:  #
         assert store.load_conversation(copy, owner) is None
         view = store.load_conversation(copy, stranger)
         assert view is not None and [m.content for m in view.messages] == ["mine", "an answer"]
+
+    asyncio.run(scenario())
+
+
+def test_a_refused_retry_changes_nothing(store) -> None:  # type: ignore[no-untyped-def]
+    store, recorder = store
+    owner = uuid.uuid4()
+    imported = portable.parse_import(
+        json.dumps(
+            {"format": "chatlens.conversation", "version": 1, "title": "only replies",
+             "messages": [{"role": "assistant", "content": "hello"}, {"role": "assistant", "content": "again"}]}
+        ).encode()
+    )  # fmt: skip
+
+    async def scenario() -> None:
+        cid = await recorder.record(ImportConversation(owner, imported))
+        with pytest.raises(MessageRejected, match="no message to answer again"):
+            await recorder.begin_retry(user_id=owner, conversation_id=cid)
+        view = store.load_conversation(cid, owner)
+        assert [m.content for m in view.messages] == ["hello", "again"]  # nothing was superseded
+
+    asyncio.run(scenario())
+
+
+def test_an_automatic_title_never_overwrites_the_users_own(store) -> None:  # type: ignore[no-untyped-def]
+    store, recorder = store
+    owner = uuid.uuid4()
+
+    async def scenario() -> None:
+        turn = await recorder.begin_turn(user_id=owner, conversation_id=None, content="Plan my trip", model_id="m")
+        cid = turn.conversation_id
+        await recorder.rename(user_id=owner, conversation_id=cid, title="Mine")
+        await recorder.rename(user_id=owner, conversation_id=cid, title="Trip Plan", unless_changed_from="Plan my trip")
+        assert store.load_conversation(cid, owner).title == "Mine"
+        other = await recorder.begin_turn(user_id=owner, conversation_id=None, content="Plan a party", model_id="m")
+        await recorder.rename(
+            user_id=owner, conversation_id=other.conversation_id, title="Party", unless_changed_from="Plan a party"
+        )
+        assert store.load_conversation(other.conversation_id, owner).title == "Party"
 
     asyncio.run(scenario())

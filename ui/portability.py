@@ -11,7 +11,9 @@ import asyncio
 import hashlib
 import re
 import secrets
+import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,6 +96,7 @@ class PortabilityPanel:
     async def export(self, conversation_id: str, request: gr.Request) -> Any:
         """The open conversation as Markdown and as JSON (with each reply's metrics)."""
         view = await self._owned_view(conversation_id, request)
+        await asyncio.to_thread(self._forget_old_exports)
         folder = self._exports / uuid.uuid4().hex
         folder.mkdir()
         name = _slug(view.title)
@@ -101,6 +104,13 @@ class PortabilityPanel:
         markdown.write_text(portable.export_markdown(view), encoding="utf-8")
         document.write_text(portable.export_json(view, exported_at=datetime.now(UTC)), encoding="utf-8")
         return gr.update(value=[str(markdown), str(document)], visible=True)
+
+    def _forget_old_exports(self, max_age_s: float = 3600) -> None:
+        """Gradio has served (and cached) an export once it is downloaded; our copies need not outlive an hour."""
+        cutoff = time.time() - max_age_s
+        for folder in self._exports.iterdir():
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
 
     async def import_(self, data: bytes | None, request: gr.Request) -> str:
         """A ChatLens JSON export becomes a new conversation of the caller's (messages only, no metrics)."""

@@ -134,7 +134,12 @@ class TurnActions:
         cid = view.id
         if role != "assistant":
             raise user_error(MessageRejected("Feedback goes on replies."))
-        value, comment = (1, "") if like.liked is True else (-1, like.liked if isinstance(like.liked, str) else "")
+        if like.liked is True:
+            value, comment = 1, ""
+        elif like.liked is False or (isinstance(like.liked, str) and like.liked):
+            value, comment = -1, like.liked if isinstance(like.liked, str) else ""
+        else:
+            value, comment = 0, ""  # clicking a chosen thumb again withdraws it (Gradio sends "")
         await self._submit(RecordFeedback(self._user_id_of(request), cid, message_id, value, comment))
         return {"message_id": str(message_id), "value": value, "comment": comment}, gr.update(visible=True, value="")
 
