@@ -135,3 +135,22 @@ def test_a_share_link_is_a_read_only_snapshot_until_revoked(page: Page, app: Run
     gone = httpx.get(url)
     assert (gone.status_code, gone.text) == (404, "Not found")
     assert httpx.get(url[:-1] + ("A" if url[-1] != "A" else "B")).status_code == 404
+
+
+def test_a_long_conversation_outgrowing_the_request_cap_still_takes_messages(
+    page: Page, app: RunningApp, fake_tgi: FakeTgi, tmp_path: Path
+) -> None:
+    long_text = "lorem ipsum " * 9_000  # 108 KB per message: the chat shown is far over REQUEST_MAX_BYTES (256 KB)
+    document = {
+        "format": "chatlens.conversation", "version": 1, "title": "a long one",
+        "messages": [{"role": role, "content": long_text} for role in ("user", "assistant") * 2],
+    }  # fmt: skip
+    exported = tmp_path / "long.json"
+    exported.write_text(json.dumps(document), encoding="utf-8")
+    fake_tgi.next(Behaviour(reply="Still here.", finish_reason="stop"))
+    open_chat(page, app.url)
+    open_portability(page)
+    page.get_by_test_id("Import JSON-upload-button").set_input_files(str(exported))
+    expect(page.locator("#cl-chat")).to_contain_text("lorem ipsum")
+    send(page, "and now?")
+    expect(page.locator("#cl-chat")).to_contain_text("Still here.", timeout=15_000)
