@@ -67,6 +67,11 @@ class ReplyMetrics:
             Gauge(
                 "chatlens_db_commit_ms_median", "Median group-commit time of the last 10,000 commits (ms).", registry=r
             ).set_function(lambda: _median(commit_ms()))
+            Gauge(
+                "chatlens_db_commit_ms_p99",
+                "99th percentile group-commit time of the last 10,000 commits (ms).",
+                registry=r,
+            ).set_function(lambda: _p99(commit_ms()))
 
     def watch_slos(self, monitor: SloMonitor) -> None:
         """``chatlens_slo_breached``, ``chatlens_slo_value`` and ``chatlens_slo_threshold``, labelled by SLO."""
@@ -95,6 +100,11 @@ class ReplyMetrics:
 def _median(values: Iterable[float]) -> float:
     listed = list(values)
     return statistics.median(listed) if listed else 0.0
+
+
+def _p99(values: Iterable[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
 
 
 class _SloCollector:
