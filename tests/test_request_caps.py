@@ -93,3 +93,36 @@ def test_imports_keep_their_larger_upload_cap(process: AppProcess) -> None:
         assert uploaded.status_code == 200, uploaded.text[:200]
         huge = client.post("/gradio_api/upload", files={"files": ("big.json", b" " * 10_200_000, "application/json")})
         assert huge.status_code == 413
+
+
+def _rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
+
+
+def test_eight_parallel_50_mb_posts_leave_the_server_memory_bounded(process: AppProcess) -> None:
+    before = _rss_mb(process.proc.pid)
+
+    def fifty_megabytes() -> Iterator[bytes]:
+        chunk = b"x" * 1_000_000
+        for _ in range(50):
+            yield chunk
+
+    def post(declared: bool) -> int:
+        headers = {"content-length": str(50_000_000)} if declared else {}
+        try:
+            return httpx.post(
+                f"{process.url}/gradio_api/queue/join", content=fifty_megabytes(), headers=headers, timeout=60
+            ).status_code
+        except httpx.HTTPError:
+            return -1  # refused and closed before the client finished writing
+
+    statuses: list[int] = []
+    threads = [threading.Thread(target=lambda d=i % 2 == 0: statuses.append(post(d))) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert len(statuses) == 8 and set(statuses) <= {413, -1}
+    assert _rss_mb(process.proc.pid) - before < 100  # nothing near 8 × 50 MB was buffered
+    assert httpx.get(f"{process.url}/healthz").status_code == 200
