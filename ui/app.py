@@ -94,6 +94,7 @@ def launch_options(
         # Every running event, async ones included, takes one of max_threads slots.
         "max_threads": settings.max_concurrent_streams + 40,
         "footer_links": [],
+        "state_session_capacity": settings.session_state_capacity,
         "enable_monitoring": False,
         "run_history": False,
         "show_error": False,
