@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from analytics.queries import Filters
+from analytics.queries import Filters, where_clause
 
 Table = Literal["generations", "messages"]
 Format = Literal["csv", "parquet"]
@@ -59,24 +59,12 @@ MESSAGES_SQL = """
     WHERE {where} ORDER BY m.created_at, m.conversation_id, m.seq"""
 
 
-def _filtered(filters: Filters, prefix: str, owner: str) -> tuple[str, dict[str, Any]]:
-    clauses = [f"{prefix}created_at >= :start", f"{prefix}created_at < :end"]
-    params: dict[str, Any] = {"start": filters.start, "end": filters.end}
-    if filters.model is not None:
-        clauses.append(f"{owner}model_id = :model")
-        params["model"] = filters.model
-    if filters.user_id is not None:
-        clauses.append(f"{owner}user_id = CAST(:user_id AS UUID)")
-        params["user_id"] = str(filters.user_id)
-    return " AND ".join(clauses), params
-
-
 def read_rows(engine: Engine, table: Table, filters: Filters) -> pd.DataFrame:
     if table == "generations":
-        where, params = _filtered(filters, "", "")
+        where, params = where_clause(filters)
         sql = GENERATIONS_SQL.format(where=where)
     else:
-        where, params = _filtered(filters, "m.", "c.")
+        where, params = where_clause(filters, prefix="m.", owner="c.")
         sql = MESSAGES_SQL.format(where=where)
     with engine.connect() as connection:
         result = connection.execute(text(sql), params)

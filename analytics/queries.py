@@ -55,14 +55,19 @@ class Filters:
         return next((step for step in NICE_STEPS_S if step >= wanted), NICE_STEPS_S[-1])
 
 
-def _where(filters: Filters, *, start: datetime | None = None, prefix: str = "") -> tuple[str, dict[str, Any]]:
+def where_clause(
+    filters: Filters, *, start: datetime | None = None, prefix: str = "", owner: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The filters as SQL over a table with ``created_at`` and ``conversation_id`` (``prefix``); ``model_id`` and
+    ``user_id`` are read from ``owner`` (default: the same table)."""
+    owner = prefix if owner is None else owner
     clauses = [f"{prefix}created_at >= :start", f"{prefix}created_at < :end"]
     params: dict[str, Any] = {"start": start or filters.start, "end": filters.end}
     if filters.model is not None:
-        clauses.append(f"{prefix}model_id = :model")
+        clauses.append(f"{owner}model_id = :model")
         params["model"] = filters.model
     if filters.user_id is not None:
-        clauses.append(f"{prefix}user_id = CAST(:user_id AS UUID)")
+        clauses.append(f"{owner}user_id = CAST(:user_id AS UUID)")
         params["user_id"] = str(filters.user_id)
     if filters.without_deleted:
         clauses.append(f"{prefix}conversation_id NOT IN (SELECT id FROM conversations WHERE deleted_at IS NOT NULL)")
@@ -118,7 +123,7 @@ KPI_NAMES = (
 def kpis(connection: Connection, filters: Filters) -> pd.DataFrame:
     """One row per KPI: ``kpi``, ``value`` (this period), ``previous`` (the period before), ``change`` (relative)."""
     previous = filters.previous()
-    where, params = _where(filters, start=previous.start)
+    where, params = where_clause(filters, start=previous.start)
     current = "created_at >= :split"
     before = "created_at < :split"
     sql = f"""
@@ -177,7 +182,7 @@ def _latest_feedback_sql(where: str) -> str:
 
 
 def _feedback_totals(connection: Connection, filters: Filters, previous: Filters) -> dict[str, tuple[int, int]]:
-    where, params = _where(filters, start=previous.start)
+    where, params = where_clause(filters, start=previous.start)
     sql = (
         _latest_feedback_sql(where)
         + """
@@ -197,7 +202,7 @@ def _feedback_totals(connection: Connection, filters: Filters, previous: Filters
 
 def requests_over_time(connection: Connection, filters: Filters, step_s: int | None = None) -> pd.DataFrame:
     """``time``, ``replies``, ``errors``, ``stopped`` per interval (only intervals that had replies)."""
-    where, params = _where(filters)
+    where, params = where_clause(filters)
     sql = f"""
         SELECT {EPOCH} AS epoch_s, count(*) AS replies,
                count(*) FILTER (WHERE status = 'error') AS errors, count(*) FILTER (WHERE status = 'stopped') AS stopped
@@ -207,7 +212,7 @@ def requests_over_time(connection: Connection, filters: Filters, step_s: int | N
 
 def ttft_over_time(connection: Connection, filters: Filters, step_s: int | None = None) -> pd.DataFrame:
     """Long form for one line per statistic: ``time``, ``stat`` (p50 / p95), ``ttft_ms``."""
-    where, params = _where(filters)
+    where, params = where_clause(filters)
     sql = f"""
         SELECT {EPOCH} AS epoch_s,
                CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p50,
@@ -219,7 +224,7 @@ def ttft_over_time(connection: Connection, filters: Filters, step_s: int | None 
 
 def errors_over_time(connection: Connection, filters: Filters, step_s: int | None = None) -> pd.DataFrame:
     """``time``, ``error_type``, ``errors`` for failed replies."""
-    where, params = _where(filters)
+    where, params = where_clause(filters)
     sql = f"""
         SELECT {EPOCH} AS epoch_s, coalesce(error_type, 'unknown') AS error_type, count(*) AS errors
         FROM generations WHERE {where} AND status = 'error' GROUP BY 1, 2 ORDER BY 1, 2"""
@@ -231,7 +236,7 @@ def errors_over_time(connection: Connection, filters: Filters, step_s: int | Non
 
 def tokens_per_s_by_model(connection: Connection, filters: Filters) -> pd.DataFrame:
     """``model``, ``tokens_per_s_p50``, ``replies`` (replies that measured a rate)."""
-    where, params = _where(filters)
+    where, params = where_clause(filters)
     sql = f"""
         SELECT coalesce(model_id, '(unknown)') AS model,
                CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY tokens_per_s) AS double precision) AS tokens_per_s_p50,
@@ -241,7 +246,7 @@ def tokens_per_s_by_model(connection: Connection, filters: Filters) -> pd.DataFr
 
 
 def _latency_by(connection: Connection, filters: Filters, column: str, buckets: Any) -> pd.DataFrame:
-    where, params = _where(filters)
+    where, params = where_clause(filters)
     sql = f"""
         SELECT {_bucket_case(column, buckets)} AS bucket_no,
                CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p50,
@@ -265,7 +270,7 @@ def ttft_by_in_flight(connection: Connection, filters: Filters) -> pd.DataFrame:
 
 def feedback_by_ttft(connection: Connection, filters: Filters) -> pd.DataFrame:
     """``bucket`` (TTFT), ``up``, ``down``, ``thumbs_up_ratio`` (latest vote per message and user)."""
-    where, params = _where(filters)
+    where, params = where_clause(filters)
     sql = (
         _latest_feedback_sql(where)
         + f"""
@@ -283,7 +288,7 @@ def stop_rate_by_latency(connection: Connection, filters: Filters) -> pd.DataFra
     """``bucket`` of the wait for the first token (or, if none came, until the reply ended), ``replies``,
     ``stopped``, ``stop_rate``: do people give up on slow replies?"""
     wait = "coalesce(time_to_first_token_ms, duration_ms)"
-    where, params = _where(filters)
+    where, params = where_clause(filters)
     sql = f"""
         SELECT {_bucket_case(wait, TTFT_BUCKETS_MS)} AS bucket_no, count(*) AS replies,
                count(*) FILTER (WHERE status = 'stopped') AS stopped
@@ -302,7 +307,7 @@ RECENT_COLUMNS = """created_at, model_id AS model, status, error_type, time_to_f
 
 def slowest_generations(connection: Connection, filters: Filters, limit: int = 20) -> pd.DataFrame:
     """The replies with the longest time to first token in the range, slowest first."""
-    where, params = _where(filters)
+    where, params = where_clause(filters)
     sql = f"""SELECT {RECENT_COLUMNS} FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL
               ORDER BY time_to_first_token_ms DESC, created_at DESC LIMIT :limit"""
     return _frame(connection, sql, {**params, "limit": limit})
@@ -310,7 +315,7 @@ def slowest_generations(connection: Connection, filters: Filters, limit: int = 2
 
 def failed_generations(connection: Connection, filters: Filters, limit: int = 20) -> pd.DataFrame:
     """The most recent failed replies in the range, newest first."""
-    where, params = _where(filters)
+    where, params = where_clause(filters)
     sql = f"""SELECT {RECENT_COLUMNS} FROM generations WHERE {where} AND status = 'error'
               ORDER BY created_at DESC LIMIT :limit"""
     return _frame(connection, sql, {**params, "limit": limit})
@@ -318,7 +323,7 @@ def failed_generations(connection: Connection, filters: Filters, limit: int = 20
 
 def models_and_users(connection: Connection, filters: Filters, limit: int = 200) -> tuple[list[str], list[str]]:
     """Choices for the filters: models seen in the range, and the most active users' ids."""
-    where, params = _where(replace(filters, model=None, user_id=None))
+    where, params = where_clause(replace(filters, model=None, user_id=None))
     models = connection.execute(
         text(f"SELECT DISTINCT model_id FROM generations WHERE {where} AND model_id IS NOT NULL ORDER BY 1"), params
     ).fetchall()  # before the next statement: DuckDB's cursor holds one result at a time

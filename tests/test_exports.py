@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from analytics.exports import export, neutralise
 from analytics.models import Conversation, Message
@@ -84,3 +85,15 @@ def test_message_csv_cells_cannot_run_formulas_and_parquet_keeps_the_text(store:
         keep_default_na=False,
     )
     assert only_u2["user_id"].unique().tolist() == [str(U2)] and len(only_u2) == 3
+
+
+def test_exports_leave_out_deleted_conversations_when_the_admin_asks(store: Store, tmp_path: Path) -> None:
+    with store.sessions() as session:
+        session.execute(update(Conversation).where(Conversation.id == C[2]).values(deleted_at=DAY.end))
+        session.commit()
+    kept = replace(DAY, without_deleted=True)
+    messages = pd.read_csv(export(store.engine, "messages", "csv", kept, tmp_path), keep_default_na=False)
+    assert messages["conversation_id"].unique().tolist() == [str(C[1])] and len(messages) == 4
+    generations = pd.read_csv(export(store.engine, "generations", "csv", kept, tmp_path))
+    assert str(C[2]) not in generations["conversation_id"].tolist() and len(generations) == 4
+    assert len(pd.read_csv(export(store.engine, "generations", "csv", DAY, tmp_path))) == 6  # kept by default
