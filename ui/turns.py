@@ -110,8 +110,9 @@ class TurnActions:
         """Answer again: Gradio names the question (``retry.index``) whose reply is to be replaced."""
         view, message_id, role, index = await self._message_at(conversation_id, retry.index, retry.value, request)
         history = render.conversation_messages(view)
-        if role == "user" and index + 1 < len(history):
-            _, message_id, role, _ = await self._message_at(conversation_id, index + 1, None, request)
+        if role == "user" and index + 1 < len(history):  # the reply shown right after the question
+            message_id = render.message_ids(view)[index + 1]
+            role = next(m.role for m in view.messages if m.id == message_id)
         if role != "assistant":
             raise user_error(MessageRejected("There is no reply to retry there."))
         pending = await self._pending(None, settings)
