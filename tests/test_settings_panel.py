@@ -34,7 +34,7 @@ def stored(page: Page, key: str) -> str | None:
     return page.evaluate("(key) => localStorage.getItem(key)", key)  # type: ignore[no-any-return]
 
 
-def wait_until_stored(page: Page, key: str, first: str | None, quiet_ms: int = 600, timeout_s: float = 10) -> None:
+def wait_until_stored(page: Page, key: str, first: str | None, quiet_ms: int = 600, timeout_s: float = 25) -> None:
     """Each change is stored (encrypted) by a round trip: wait until the value differs from ``first`` and settles."""
     deadline = time.monotonic() + timeout_s
     last = first
