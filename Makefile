@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint bench lock clean
+.PHONY: install run test lint audit bench lock clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# The locked pins against PyPI's advisories (what is and is not covered: tools/audit_lock.py). Fails on a finding.
+audit:
+	$(PY) -m tools.audit_lock requirements.lock
 
 bench:
 	$(PY) -m benchmarks.bench_stream
