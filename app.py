@@ -17,6 +17,9 @@ from typing import Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100")
 os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
+# Read by huggingface_hub when it is imported. With telemetry on, its user-agent code fetches an "agent harnesses"
+# list from the Hub (blocking, up to 3 s) on the first model call: no calls beyond the model server.
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from pydantic import ValidationError
 

@@ -78,6 +78,7 @@ def fake_tgi(fake_tgi_server: FakeTgi) -> Iterator[FakeTgi]:
     fake_tgi_server.default = Behaviour()
     fake_tgi_server.script.clear()
     fake_tgi_server.streams.clear()
+    fake_tgi_server.authorizations.clear()
     fake_tgi_server.healthy = True
     fake_tgi_server.serves_info = True
     yield fake_tgi_server
@@ -115,6 +116,7 @@ class RunningApp:
     url: str
     chatlens: ChatLens
     db_path: Path
+    demo: Any = None
 
     def rows(self, model: Any, **where: Any) -> list[Any]:
         """Rows of a table, read through the app's own engine after its writer has drained."""
@@ -132,7 +134,7 @@ def launch_app(settings: Settings, db_path: Path) -> tuple[RunningApp, Any]:
     chatlens = ChatLens.build(settings)
     port = free_port()
     demo, _ = chatlens.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    return RunningApp(f"http://127.0.0.1:{port}", chatlens, db_path), demo
+    return RunningApp(f"http://127.0.0.1:{port}", chatlens, db_path, demo), demo
 
 
 @pytest.fixture(scope="session")

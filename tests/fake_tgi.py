@@ -106,6 +106,7 @@ class FakeTgi:
         self.serves_info = True  # False: answer /info with 404, as vLLM and llama-server do
         self.streams: list[StreamLog] = []
         self.info_calls = 0
+        self.authorizations: list[str] = []  # the Authorization header of each chat request ("" when absent)
         self.port = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -204,6 +205,7 @@ class FakeTgi:
         )
 
     async def _chat(self, request: Request) -> Response:
+        self.authorizations.append(request.headers.get("authorization", ""))
         raw = await request.body()
         try:
             body = json.loads(raw)
