@@ -276,16 +276,34 @@ def test_without_a_model_server_the_page_opens_and_says_how_to_configure_one(unc
 
 
 def test_new_sessions_build_block_configs_only_on_demand() -> None:
-    """Gradio's per-session config build (3.7 ms of event loop per API call on this page) waits until needed."""
+    """Gradio's per-session config builds (3.7 ms of event loop per API call on this page) wait until read, and
+    what is read then is what Gradio's own session would hold after the same writes."""
     import gradio as gr
     from gradio import state_holder
 
-    from ui.gradio_patches import build_session_configs_on_demand
+    from ui import gradio_patches
 
-    build_session_configs_on_demand()
+    gradio_patches.apply()
     with gr.Blocks() as demo:
-        gr.Textbox("a")
-        gr.Number(1)
-    fresh = state_holder.SessionState(demo)
-    assert fresh.config_values == {}
-    assert {config.get("type") for config in fresh.components} >= {"textbox", "number"}
+        box = gr.Textbox("a")
+        number = gr.Number(1)
+        gr.Markdown("m")
+    lazy = state_holder.SessionState(demo)
+    eager = gradio_patches._LazySessionState.__mro__[1](demo)  # Gradio's own class
+    assert lazy.config_values == {}
+    for session in (lazy, eager):
+        session._update_value_in_config(box._id, "typed")
+        session[number._id] = gr.Number(7)  # a handler's update: the config is rebuilt from the new block
+        session._update_value_in_config(number._id, 8)
+    assert lazy.config_values == {}
+    assert list(lazy.components) == list(eager.components)
+    assert {config.get("type") for config in lazy.components} >= {"textbox", "number", "markdown"}
+
+
+def test_queue_routes_are_tried_first_and_still_answer(app: RunningApp) -> None:
+    """FastAPI tries routes in order: the two routes of every chat turn come first in Gradio's API router."""
+    from ui import gradio_patches
+
+    inner = next(r.original_router for r in app.demo.app.router.routes if hasattr(r, "original_router"))
+    assert [r.path for r in inner.routes[: len(gradio_patches.HOT_PATHS)]] == list(gradio_patches.HOT_PATHS)
+    assert httpx.post(f"{app.url}/gradio_api/queue/join", json={}).status_code == 422  # routed, body refused

@@ -15,12 +15,11 @@ from analytics.slo import SloMonitor
 from analytics.store import Store
 from inference.service import ChatService
 from settings import Settings
-from ui import account_panel, analytics_render, theme_panel
+from ui import account_panel, analytics_render, gradio_patches, theme_panel
 from ui.analytics_tab import AnalyticsTab
 from ui.assets import CSS, HEAD
 from ui.bodycap import BodyCap
 from ui.chat import ChatPage
-from ui.gradio_patches import build_session_configs_on_demand
 from ui.guard import Guard
 from ui.identity import Identities
 from ui.limits import MessageGate
@@ -50,7 +49,7 @@ def build_app(
     identities: Identities,
 ) -> gr.Blocks:
     """The page: a Chat tab for everyone, an Analytics tab shown to admins only (checked per handler too)."""
-    build_session_configs_on_demand()
+    gradio_patches.apply()
     shorten_gradio_tracebacks()
     with gr.Blocks(title="ChatLens", fill_height=True, analytics_enabled=False) as demo:
         limits = RateLimits(
