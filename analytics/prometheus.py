@@ -13,6 +13,7 @@ endpoint; the rest are new.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from collections.abc import Callable, Iterable
 
@@ -63,6 +64,9 @@ class ReplyMetrics:
         Gauge("chatlens_queue_size", "Events waiting in Gradio's queue.", registry=r).set_function(
             lambda: self.queue_size()
         )
+        Gauge(
+            "chatlens_event_loop_tasks", "Asyncio tasks alive on the serving event loop (leak watch).", registry=r
+        ).set_function(_tasks_alive)
         if commit_ms is not None:
             Gauge(
                 "chatlens_db_commit_ms_median", "Median group-commit time of the last 10,000 commits (ms).", registry=r
@@ -95,6 +99,14 @@ class ReplyMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _tasks_alive() -> float:
+    """Read while ``/metrics`` is served, on the serving loop; NaN when scraped from elsewhere."""
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:
+        return float("nan")
 
 
 def _median(values: Iterable[float]) -> float:

@@ -7,7 +7,8 @@ threads, DuckDB WAL size and ``/metrics`` (group-commit p99, streams in flight) 
 
 Reported against issue #9's targets: ≥ 99 % of streams complete and exact; TTFT p95 ≤ 1 s (the 128-user target of
 ``bench_stream``); database group-commit p99 < 200 ms; over a soak, RSS growth < 10 % after warm-up (first fifth of
-the run), a bounded WAL, and no growth in file descriptors or threads.
+the run), a bounded WAL, no growth in file descriptors or threads, and the idle app holding as many event-loop tasks
+(``chatlens_event_loop_tasks``), file descriptors and threads after the load as before it.
 
 Run from the repo root:
 ``.venv/bin/python -m benchmarks.soak --users 128 --minutes 10`` (load) or ``--users 32 --minutes 60`` (soak).
@@ -40,6 +41,7 @@ class Sample:
     wal_mb: float
     commit_p99_ms: float
     streams: int
+    tasks: int
 
 
 def sample(pid: int, wal: Path, base: str, started: float) -> Sample:
@@ -60,6 +62,7 @@ def sample(pid: int, wal: Path, base: str, started: float) -> Sample:
         wal_mb=wal.stat().st_size / 1e6 if wal.exists() else 0.0,
         commit_p99_ms=gauge("chatlens_db_commit_ms_p99"),
         streams=int(gauge("chatlens_streams_active")),
+        tasks=int(gauge("chatlens_event_loop_tasks")),
     )
 
 
@@ -115,13 +118,18 @@ def main() -> None:
         samples: list[Sample] = []
         started = time.monotonic()
 
+        idle: list[Sample] = []
+
         async def run() -> None:
+            idle.append(await asyncio.to_thread(sample, app.pid, work / "soak.duckdb.wal", base, started))
             task = asyncio.create_task(load(base, fn, cookie, args, results))
             while not task.done():
                 samples.append(await asyncio.to_thread(sample, app.pid, work / "soak.duckdb.wal", base, started))
                 await asyncio.wait({task}, timeout=args.sample_s)
             await task
             samples.append(await asyncio.to_thread(sample, app.pid, work / "soak.duckdb.wal", base, started))
+            await asyncio.sleep(5)  # the last replies are committed, closed sessions let go
+            idle.append(await asyncio.to_thread(sample, app.pid, work / "soak.duckdb.wal", base, started))
 
         asyncio.run(run())
     ok = [r for r in results if r.error is None]
@@ -138,6 +146,9 @@ def main() -> None:
           f"({(last.rss_mb / warm.rss_mb - 1):+.1%}; target < +10 %)")  # fmt: skip
     print(f"  file descriptors {warm.fds} → {last.fds}, threads {warm.threads} → {last.threads}, "
           f"WAL max {max(s.wal_mb for s in samples):.1f} MB")  # fmt: skip
+    before, after = idle
+    print(f"  idle before → after the load: event-loop tasks {before.tasks} → {after.tasks}, "
+          f"file descriptors {before.fds} → {after.fds}, threads {before.threads} → {after.threads}")  # fmt: skip
     errors = sorted({r.error for r in results if r.error})[:5]
     if errors:
         print("  first errors:", *errors, sep="\n    ")

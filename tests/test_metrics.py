@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from gradio_client import Client
@@ -49,3 +51,25 @@ def test_each_finished_reply_is_counted_once_with_its_timings(app: RunningApp, f
     assert after[("chatlens_streams_active", ())] == 0
     assert after[("chatlens_queue_size", ())] == 0
     assert ("chatlens_db_commit_ms_median", ()) in after
+
+
+def test_event_loop_tasks_are_counted_and_let_go(app: RunningApp, fake_tgi: FakeTgi) -> None:
+    """The leak watch of the soak: tasks alive on the serving loop, back to the idle count once replies end.
+
+    Gradio's SSE stream leaves its heartbeat timer (a 15 s sleep) behind when it ends, so "back" may take 15 s."""
+    idle = scrape(app.url)[("chatlens_event_loop_tasks", ())]
+    client = Client(app.url, verbose=False)
+    fake_tgi.next(Behaviour(tokens=200, token_interval_s=0.02))
+    job = client.submit("keep streaming", api_name="/chat")
+    deadline = time.monotonic() + 10
+    while not fake_tgi.streams or fake_tgi.streams[-1].tokens_sent < 5:
+        assert time.monotonic() < deadline, "the reply did not start"
+        time.sleep(0.02)
+    streaming = scrape(app.url)[("chatlens_event_loop_tasks", ())]
+    job.result(timeout=30)
+    client.close()
+    assert idle >= 1 and streaming > idle
+    deadline = time.monotonic() + 25
+    while (now := scrape(app.url)[("chatlens_event_loop_tasks", ())]) > idle:
+        assert time.monotonic() < deadline, f"{now:.0f} tasks alive 25 s after the reply, {idle:.0f} before it"
+        time.sleep(0.5)
