@@ -66,7 +66,9 @@ class Settings(BaseSettings):
     local_context_tokens: int = Field(default=2048, ge=256, description="Context window of the local model.")
     local_max_new_tokens: int = Field(default=200, ge=1, description="Cap on one reply of the local model.")
     tgi_api_key: SecretStr | None = Field(
-        default=None, description="Bearer token sent to the model server (TGI --api-key, vLLM --api-key)."
+        default=None,
+        description="Bearer token sent to the model server (TGI --api-key, vLLM --api-key); the only credential "
+        "sent: the host's HF_TOKEN never is.",
     )
     database_url: str = Field(
         default="duckdb:///data/chatlens.duckdb",
