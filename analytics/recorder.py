@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from analytics.extras import Extra
@@ -75,8 +76,9 @@ class WriteBehindRecorder:
         content: str,
         model_id: str | None,
         setup: ConversationSetup | None = None,
+        message_id: uuid.UUID | None = None,
     ) -> TurnStart:
-        job = UserTurn(user_id, conversation_id, content, model_id, setup or ConversationSetup())
+        job = UserTurn(user_id, conversation_id, content, model_id, setup or ConversationSetup(), message_id)
         turn: TurnStart = await self._await(self._submit(job))
         return turn
 
@@ -159,7 +161,7 @@ class WriteBehindRecorder:
                 batch.append(job)
             self._commit(batch)
 
-    def _commit(self, batch: list[_Job]) -> None:
+    def _commit(self, batch: list[_Job], *, again: bool = False) -> None:
         started = time.monotonic()
         specs = [job.spec for job in batch if job.spec is not None]
         try:
@@ -172,6 +174,12 @@ class WriteBehindRecorder:
             if len(batch) > 1:
                 for job in batch:
                     self._commit([job])
+                return
+            spec = batch[0].spec
+            if isinstance(exc, IntegrityError) and isinstance(spec, UserTurn) and spec.message_id and not again:
+                # Another writer (a replica) stored this client message id after our lookup: now it is found.
+                log.info("message id %s was stored by another writer; applying the send again", spec.message_id)
+                self._commit(batch, again=True)
                 return
             log.exception("database write failed")
             batch[0].future.set_exception(exc)

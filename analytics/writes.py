@@ -7,6 +7,9 @@ statement per table. DuckDB pays a fixed cost per statement, and the ORM a per-o
 128 turns at a few milliseconds instead of hundreds.
 
 A job that is refused (a conversation that is not the caller's) gets its exception as its result; the others commit.
+A user message with a client id that is already stored is not inserted again (``analytics.resends`` decides what the
+repeated send does); the id is the primary key, so a concurrent writer that stores it first makes this batch fail,
+and the recorder applies it again, finding the stored row.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sqlalchemy.orm import Session
 from analytics.extras import Extra, RecordFeedback, RevokeShares, apply_extra
 from analytics.models import Conversation, Generation, Message, User, utcnow
 from analytics.privacy import PRIVATE_TITLE, ContentKeeper
+from analytics.resends import ALREADY_USED, resend
 from inference.errors import MessageRejected
 from inference.titles import title_from
 from inference.types import ChatMessage, ConversationSetup, Role, TurnRecord, TurnStart
@@ -36,6 +40,7 @@ class UserTurn:
     content: str
     model_id: str | None
     setup: ConversationSetup = field(default_factory=ConversationSetup)
+    message_id: uuid.UUID | None = None  # the client's id for the message (None: a new one is made)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +102,7 @@ class _Visible:
     id: uuid.UUID
     role: Role
     content: str
+    status: str = "complete"
 
 
 @dataclass(slots=True)
@@ -131,7 +137,9 @@ def apply_batch(
 
     With a ``keeper`` (privacy mode), message text and first-message titles stay in its memory, not in the rows."""
     now = utcnow()
-    state = _load(session, {cid for job in jobs if (cid := _conversation_of(job)) is not None}, keeper)
+    placed = _placed(session, {job.message_id for job in jobs if isinstance(job, UserTurn) and job.message_id})
+    conversation_ids = {cid for job in jobs if (cid := _conversation_of(job)) is not None} | set(placed.values())
+    state = _load(session, conversation_ids, keeper)
     rows = _Rows()
     new_users = _missing_users(session, {job.user_id for job in jobs if isinstance(job, UserTurn)} - known_users)
     rows.users = [
@@ -141,7 +149,7 @@ def apply_batch(
     for job in jobs:
         try:
             if isinstance(job, UserTurn):
-                results.append(_user_turn(job, state, rows, now))
+                results.append(_user_turn(job, state, rows, now, placed))
             elif isinstance(job, Retry):
                 results.append(_retry(job, state, rows))
             elif isinstance(job, Edit):
@@ -210,17 +218,33 @@ def _load(
         )
     }
     messages = session.execute(
-        select(Message.conversation_id, Message.id, Message.role, Message.content, Message.seq, Message.superseded_at)
+        select(
+            Message.conversation_id,
+            Message.id,
+            Message.role,
+            Message.content,
+            Message.status,
+            Message.seq,
+            Message.superseded_at,
+        )
         .where(Message.conversation_id.in_(state))
         .order_by(Message.conversation_id, Message.seq)
     )
-    for cid, mid, role, content, seq, superseded_at in messages:
+    for cid, mid, role, content, status, seq, superseded_at in messages:
         conversation = state[cid]
         conversation.next_seq = max(conversation.next_seq, seq + 1)
         if superseded_at is None:
             text = keeper.recall(mid, content) if keeper is not None else content
-            conversation.visible.append(_Visible(mid, cast(Role, role), text))
+            conversation.visible.append(_Visible(mid, cast(Role, role), text, status))
     return state
+
+
+def _placed(session: Session, message_ids: set[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """The conversation of each client message id that is already stored."""
+    if not message_ids:
+        return {}
+    query = select(Message.id, Message.conversation_id).where(Message.id.in_(message_ids))
+    return {mid: cid for mid, cid in session.execute(query)}
 
 
 def _missing_users(session: Session, user_ids: set[uuid.UUID]) -> set[uuid.UUID]:
@@ -236,7 +260,15 @@ def _owned(state: dict[uuid.UUID, _Conversation], cid: uuid.UUID, user_id: uuid.
     return conversation
 
 
-def _user_turn(job: UserTurn, state: dict[uuid.UUID, _Conversation], rows: _Rows, now: datetime) -> TurnStart:
+def _user_turn(
+    job: UserTurn,
+    state: dict[uuid.UUID, _Conversation],
+    rows: _Rows,
+    now: datetime,
+    placed: dict[uuid.UUID, uuid.UUID],
+) -> TurnStart:
+    if job.message_id is not None and job.message_id in placed:
+        return _resent(job, job.message_id, placed[job.message_id], state, rows)
     cid = job.conversation_id or uuid.uuid4()
     setup = job.setup
     if cid in state:
@@ -258,12 +290,30 @@ def _user_turn(job: UserTurn, state: dict[uuid.UUID, _Conversation], rows: _Rows
                 "updated_at": now,
             }
         )
-    message_id = uuid.uuid4()
+    message_id = job.message_id or uuid.uuid4()
+    placed[message_id] = cid
     rows.messages.append(_message_row(message_id, cid, conversation.next_seq, "user", job.content, "complete", now))
     conversation.next_seq += 1
     conversation.visible.append(_Visible(message_id, "user", job.content))
     rows.touched.add(cid)
     return TurnStart(conversation_id=cid, history=conversation.history(), user_message_id=message_id)
+
+
+def _resent(
+    job: UserTurn, message_id: uuid.UUID, cid: uuid.UUID, state: dict[uuid.UUID, _Conversation], rows: _Rows
+) -> TurnStart:
+    """A user message sent again under its stored id: the same turn, answered again or answered already.
+
+    Without a conversation id the sender asked for a new conversation: the one its first send created is it."""
+    conversation = state.get(cid)
+    if conversation is None or conversation.owner != job.user_id or conversation.deleted:
+        raise MessageRejected(ALREADY_USED)
+    if job.conversation_id not in (None, cid):
+        raise MessageRejected(ALREADY_USED)
+    decision = resend(conversation.visible, message_id, job.content)
+    rows.superseded.extend(decision.superseded)
+    del conversation.visible[decision.keep :]
+    return TurnStart(cid, conversation.history(), user_message_id=message_id, resent=True, answer=decision.answer)
 
 
 def _remember_setup(cid: uuid.UUID, conversation: _Conversation, setup: ConversationSetup, rows: _Rows) -> None:
@@ -341,7 +391,7 @@ def _reply(record: TurnRecord, state: dict[uuid.UUID, _Conversation], rows: _Row
         )
     )
     conversation.next_seq += 1
-    conversation.visible.append(_Visible(record.message_id, "assistant", record.content))
+    conversation.visible.append(_Visible(record.message_id, "assistant", record.content, record.status))
     m, model = record.metrics, record.model
     rows.generations.append(
         {

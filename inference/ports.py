@@ -45,6 +45,7 @@ class Recorder(Protocol):
         content: str,
         model_id: str | None,
         setup: ConversationSetup | None = None,
+        message_id: uuid.UUID | None = None,
     ) -> TurnStart: ...
 
     async def begin_retry(

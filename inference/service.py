@@ -1,7 +1,9 @@
 """ChatService: takes a user's turn, streams the reply from the model server, times it and hands it to a recorder.
 
 Invariants:
-* The user's message is committed (``Recorder.begin_turn``) before the model is called.
+* The user's message is committed (``Recorder.begin_turn``) before the model is called. A message sent again
+  under the client id it was stored with is not stored twice: its completed reply is returned without calling the
+  model, an unfinished one is answered again (``analytics.resends``).
 * The assistant message and its metrics are handed over exactly once per turn, whether the stream completes,
   fails, or is cancelled (Stop, closed tab): partial text is kept with status ``stopped`` / ``error``.
 * Nothing here touches the database or does per-token work beyond appending text: the upstream is read by
@@ -168,10 +170,12 @@ class ChatService:
         retry_of: uuid.UUID | None = None,
         continue_reply: bool = False,
         shrink_to_fit: bool = False,
+        message_id: uuid.UUID | None = None,
     ) -> AsyncGenerator[ReplyFrame, None]:
         """Stream a reply. The turn is one of: a new ``message``; ``message=None`` (Retry: answer the last message
         again, or from reply ``retry_of``); ``edit_of`` + ``message`` (replace that user message and what follows);
-        ``continue_reply`` (go on from the last reply, e.g. one that stopped on ``length``).
+        ``continue_reply`` (go on from the last reply, e.g. one that stopped on ``length``). ``message_id``: the
+        client's id for a new ``message``; sending it again answers the stored message instead of adding one.
 
         Refusals (bad message, parameters the server would reject, a message that cannot fit the model's window,
         unknown model) raise before anything is stored. ``shrink_to_fit`` (API callers): a ``max_tokens`` too large
@@ -204,7 +208,12 @@ class ChatService:
         if failure is not None and message is None:
             raise failure  # Retry / Continue with the server down: the reply on screen stays as it is
         turn = await self._begin(user_id, conversation_id, message, model, system_prompt, info, edit_of, retry_of,
-                                 continue_reply)  # fmt: skip
+                                 continue_reply, message_id)  # fmt: skip
+        if turn.answer is not None:  # sent again after its reply completed: that reply, no model call
+            yield ReplyFrame(turn.conversation_id, turn.answer, "complete", time.monotonic() - started_at)
+            return
+        if turn.resent and turn.conversation_id in self._active:
+            raise errors.MessageRejected("This message is already being answered; wait for that reply.")
         idle = self._active[turn.conversation_id] = asyncio.Event()
         try:
             try:
@@ -215,7 +224,7 @@ class ChatService:
             except errors.MessageRejected as exc:
                 # Stored already (a retry's rewind): the reply is recorded as this error, so nothing vanishes.
                 prompt, use, failure = [], context.ContextUse(0, budget), exc
-            first_turn = message is not None and edit_of is None and len(turn.history) == 1
+            first_turn = message is not None and edit_of is None and len(turn.history) == 1 and not turn.resent
             async for frame in self._stream_turn(
                 generator, turn, prompt, user_id, params, info, failure, started_at, use
             ):
@@ -241,6 +250,7 @@ class ChatService:
         edit_of: uuid.UUID | None,
         retry_of: uuid.UUID | None,
         continue_reply: bool,
+        message_id: uuid.UUID | None = None,
     ) -> TurnStart:
         """Commit the user's side of the turn (or the rewind of Retry / Edit) before the model is called."""
         if conversation_id is not None and continue_reply:
@@ -258,6 +268,7 @@ class ChatService:
             content=message,
             model_id=info.model_id if info else None,
             setup=ConversationSetup(model=model, system_prompt=system_prompt),
+            message_id=message_id,
         )
 
     async def title_ready(self, conversation_id: uuid.UUID, timeout_s: float) -> None:

@@ -112,11 +112,16 @@ class ConversationSetup:
 
 @dataclass(frozen=True, slots=True)
 class TurnStart:
-    """What the recorder returns once the user's message is committed."""
+    """What the recorder returns once the user's message is committed.
+
+    ``resent``: the message was already stored under its client id (a send repeated after an error), nothing new
+    was written but the rewind of its unfinished reply; ``answer``: its reply had completed, and is this text."""
 
     conversation_id: uuid.UUID
     history: tuple[ChatMessage, ...]
     user_message_id: uuid.UUID | None = None
+    resent: bool = False
+    answer: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

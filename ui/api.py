@@ -11,6 +11,7 @@ from contextlib import aclosing
 
 import gradio as gr
 
+from analytics.resends import parse_message_id
 from inference import limits
 from inference.errors import ChatLensError, MessageRejected
 from inference.service import ChatService
@@ -51,6 +52,7 @@ class ChatApi:
         system_prompt: str | None = None,
         frequency_penalty: float | None = None,
         stop: list[str] | None = None,
+        message_id: str | None = None,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> AsyncIterator[str]:
         """Stream the reply to `message`; each update is the whole reply so far (text only).
@@ -59,11 +61,17 @@ class ChatApi:
         each call). `temperature` 0 is greedy; `top_p` 1 and `frequency_penalty` 0 mean off; numbers out of the
         model server's range are brought into it, a negative temperature or too many `stop` sequences are refused.
         `model` names one of the configured model servers (empty: the first); unset values use the defaults.
+
+        `message_id` (a UUID the client makes, e.g. `str(uuid.uuid4())`; empty: the server makes one) makes a
+        retry safe: sending the same message again with the same id after an error never stores it twice. If its
+        reply completed, that reply is returned without calling the model; if not, it is answered again. The id of
+        a different message (other text, conversation or user) is refused.
         """
         cid = parse_conversation_id(conversation_id)
         try:
             if conversation_id and cid is None:
                 raise MessageRejected("conversation_id must be an id returned by /new_conversation.")
+            mid = parse_message_id(message_id)
             if self._gate is not None:
                 await self._gate.admit(request)
             requested = GenerationParams(
@@ -83,6 +91,7 @@ class ChatApi:
                 model=model or None,
                 system_prompt=system_prompt,
                 shrink_to_fit=True,
+                message_id=mid,
             )
             async with aclosing(frames):
                 async for frame in frames:

@@ -20,6 +20,7 @@ from analytics.recorder import WriteBehindRecorder
 from analytics.store import Store
 from inference import limits
 from inference.errors import ChatLensError, MessageRejected
+from inference.ports import ReplyFrame
 from inference.service import ChatService
 from settings import Settings
 from ui import render
@@ -33,7 +34,7 @@ from ui.limits import MessageGate
 from ui.portability import PortabilityControls, PortabilityPanel
 from ui.settings_panel import GenerationControls, GenerationPanel
 from ui.theme_panel import ThemePanel
-from ui.turns import Pending, TurnActions, can_continue
+from ui.turns import MessageKey, Pending, TurnActions, can_continue
 
 PLACEHOLDER_READY = "**Ask anything.** Every reply is timed: time to first token, tokens/s, tokens."
 PLACEHOLDER_UNCONFIGURED = (
@@ -61,6 +62,7 @@ class _Parts:
     comment: gr.Textbox
     last_feedback: gr.State
     portability: PortabilityControls
+    message_key: gr.State
 
 
 class ChatPage:
@@ -141,6 +143,7 @@ class ChatPage:
         last_feedback = gr.State(None)
         conversation_id = gr.Textbox(visible=False, elem_id="cl-conversation-id")
         pending = gr.State(None)
+        message_key = gr.State(None)
         with gr.Sidebar(label="Settings", position="right", open=False, elem_id="cl-panels", width=340), gr.Tabs():
             with gr.Tab("Model", elem_id="cl-tab-model"):
                 generation = self._generation.render()
@@ -150,20 +153,20 @@ class ChatPage:
                 self._account.render()
         return _Parts(
             header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending, generation,
-            history, context, continue_, comment, last_feedback, portability,
+            history, context, continue_, comment, last_feedback, portability, message_key,
         )  # fmt: skip
 
     def _wire(self, demo: gr.Blocks, p: _Parts) -> None:
         limit = self._settings.max_concurrent_streams
-        streaming = [p.chatbot, p.conversation_id, p.status, p.textbox, p.context, p.continue_]
+        streaming = [p.chatbot, p.conversation_id, p.status, p.textbox, p.context, p.continue_, p.message_key]
         buttons = [p.send, p.stop]
 
         settings = p.generation.values
         taken = gr.on(
             [p.textbox.submit, p.send.click],
             self.take_message,
-            [p.textbox, p.conversation_id, *settings],
-            [p.textbox, p.chatbot, p.pending, *buttons],
+            [p.textbox, p.conversation_id, p.message_key, *settings],
+            [p.textbox, p.chatbot, p.pending, p.message_key, *buttons],
             api_visibility="private",
             show_progress="hidden",
         )
@@ -202,7 +205,7 @@ class ChatPage:
         p.stop.click(
             self.after_stop,
             [p.conversation_id],
-            [p.chatbot, p.status, *buttons],
+            [p.chatbot, p.status, *buttons, p.message_key],
             api_visibility="private",
             show_progress="hidden",
         )
@@ -295,18 +298,21 @@ class ChatPage:
     # -- UI handlers -------------------------------------------------------------------------------------------
 
     async def take_message(
-        self, message: str, conversation_id: str, request: gr.Request, *settings: Any
+        self, message: str, conversation_id: str, key: MessageKey | None, request: gr.Request, *settings: Any
     ) -> tuple[Any, ...]:
         """Check the message, the settings and the rate limits; on a refusal the text stays in the box.
 
         The chat shown before the reply comes from the store, not from the page: a send uploads the message, never
-        the whole conversation (which would outgrow the request size cap in a long chat)."""
+        the whole conversation (which would outgrow the request size cap in a long chat). The message goes with
+        a client id, the same as last time when the same text is sent again after an error (``MessageKey``)."""
         if not (message or "").strip():
-            return gr.skip(), gr.skip(), None, gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), None, gr.skip(), gr.skip(), gr.skip()
         pending = await self._pending(message, settings)
         await self._admit(request)
-        shown = [*await self._turns.shown(conversation_id, request), {"role": "user", "content": message}]
-        return "", shown, replace(pending, shown=shown), gr.update(visible=False), gr.update(visible=True)
+        key = MessageKey.for_send(key, message, conversation_id)
+        shown = await self._turns.shown_for_send(conversation_id, request, key)
+        pending = replace(pending, shown=shown, message_id=key.id)
+        return "", shown, pending, key, gr.update(visible=False), gr.update(visible=True)
 
     async def take_retry(self, conversation_id: str, request: gr.Request, *settings: Any) -> tuple[Any, ...]:
         shown = render.strip_reply(await self._turns.shown(conversation_id, request))
@@ -355,6 +361,7 @@ class ChatPage:
             edit_of=pending.edit_of,
             retry_of=pending.retry_of,
             continue_reply=pending.continue_reply,
+            message_id=pending.message_id,
         )
         phase = None
         try:
@@ -370,12 +377,23 @@ class ChatPage:
                         gr.skip(),
                         render.frame_context_html(frame) if frame.context else gr.skip(),
                         gr.update(visible=render.stopped_on_length(frame)) if frame.is_final or first else gr.skip(),
+                        self._key_after(pending, frame, first),
                     )
         except ChatLensError as exc:
             if message is not None and phase is None:
                 # Nothing was stored: give the text back to the box so nothing is lost.
-                yield render.strip_reply(history)[:-1], gr.skip(), "", message, gr.skip(), gr.skip()
+                yield render.strip_reply(history)[:-1], gr.skip(), "", message, gr.skip(), gr.skip(), gr.skip()
             raise user_error(exc) from exc
+
+    @staticmethod
+    def _key_after(pending: Pending, frame: ReplyFrame, first: bool) -> Any:
+        """The message key once its reply completes: dropped (the next send is a new message); on the first
+        frame it learns the conversation a new chat got."""
+        if frame.phase == "complete":
+            return None
+        if first and pending.message_id is not None and pending.message is not None:
+            return MessageKey(pending.message_id, pending.message, str(frame.conversation_id))
+        return gr.skip()
 
     def idle_buttons(self) -> tuple[Any, ...]:
         return gr.update(visible=True), gr.update(visible=False)
@@ -385,11 +403,11 @@ class ChatPage:
         idle = (gr.update(visible=True), gr.update(visible=False))
         cid = parse_conversation_id(conversation_id)
         if cid is None:
-            return gr.skip(), "", *idle
+            return gr.skip(), "", *idle, None
         await self._service.wait_until_idle(cid)
         await self._recorder.flush()
         view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id(request))
-        return (render.conversation_messages(view) if view else gr.skip()), "", *idle
+        return (render.conversation_messages(view) if view else gr.skip()), "", *idle, None
 
     def new_chat(self) -> tuple[Any, ...]:
         hidden = gr.update(visible=False)

@@ -8,6 +8,9 @@ message.
 Edits replace rather than branch: the edited message and everything after it are marked superseded (kept, with
 their generation rows, for analytics and audit, but no longer shown) and the conversation continues from the new
 text. The page shows exactly what remains, so nothing the user can still see disappears unannounced.
+
+A send carries a client message id (``MessageKey``), kept in the session until its reply completes: pressing Send
+again with the same text in the same conversation after an error is the same message to the store, never a copy.
 """
 
 from __future__ import annotations
@@ -44,6 +47,24 @@ class Pending:
     retry_of: uuid.UUID | None = None
     continue_reply: bool = False
     shown: render.ChatMessages = field(default_factory=list)  # the chat before the reply, as the page shows it
+    message_id: uuid.UUID | None = None  # the client id of a new message (``MessageKey``)
+
+
+@dataclass(frozen=True)
+class MessageKey:
+    """The id the page sent its last message with, the text, and the conversation it went to ("" for a new chat)."""
+
+    id: uuid.UUID
+    text: str
+    conversation_id: str
+
+    @staticmethod
+    def for_send(previous: MessageKey | None, text: str, conversation_id: str) -> MessageKey:
+        """The same key when the same text is sent again to the same conversation (its reply never completed:
+        the key is dropped once one does); a new one otherwise."""
+        if previous is not None and previous.text == text and previous.conversation_id == (conversation_id or ""):
+            return previous
+        return MessageKey(uuid.uuid4(), text, conversation_id or "")
 
 
 PendingFactory = Callable[[str | None, tuple[Any, ...]], Awaitable[Pending]]
@@ -75,6 +96,19 @@ class TurnActions:
         """The conversation as the page shows it, read from the store (empty for a new chat)."""
         view = await self._view(conversation_id, request)
         return render.conversation_messages(view) if view else []
+
+    async def shown_for_send(
+        self, conversation_id: str, request: gr.Request | None, key: MessageKey
+    ) -> render.ChatMessages:
+        """The chat before the reply to a send: the stored chat and the new message — or, when the store already has
+        the message (sent again after an error), the chat up to it (its unfinished reply is answered again)."""
+        view = await self._view(conversation_id, request)
+        if view is None:
+            return [{"role": "user", "content": key.text}]
+        shown, ids = render.conversation_messages(view), render.message_ids(view)
+        if key.id in ids:
+            return shown[: ids.index(key.id) + 1]
+        return [*shown, {"role": "user", "content": key.text}]
 
     async def _message_at(
         self, conversation_id: str, index: Any, value: Any, request: gr.Request

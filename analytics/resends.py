@@ -1,0 +1,76 @@
+"""Client message ids: a user message sent again under the id it was first sent with is the same message.
+
+A send can fail *in doubt* (the commit errored, yet the row may be on disk) or its reply can fail; the client then
+sends again with the same id. The store answers that as one turn, never two rows:
+
+* the message is there and its reply completed → that reply's text, no model call (true idempotency);
+* the message is there and its reply is missing, ``error`` or ``stopped`` → answer it again, as Retry would (the
+  unfinished reply is kept, superseded, with its metrics);
+* the id is someone else's, in another conversation, not a user message, replaced by an edit, or with other text →
+  refused with one sentence that says nothing about what the id holds.
+
+Pure decisions over the conversation as the batch sees it; ``analytics.writes`` applies them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from inference.errors import MessageRejected
+
+ALREADY_USED = "That message id is already used. Send your message with a new id."
+WENT_ON = "That message was answered with an error and the chat has moved on since; send it with a new id."
+
+
+class Shown(Protocol):
+    """A visible (not superseded) message of a conversation."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def content(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Resend:
+    """What a repeated send does: keep the first ``keep`` visible messages, supersede ``superseded``; with an
+    ``answer``, nothing changes and the stored reply is returned."""
+
+    keep: int
+    superseded: list[uuid.UUID] = field(default_factory=list)
+    answer: str | None = None
+
+
+def parse_message_id(value: str | None) -> uuid.UUID | None:
+    """A client message id as sent to the API (empty: none, the server makes one); refuses what is not a UUID."""
+    if value is None or not str(value).strip():
+        return None
+    try:
+        return uuid.UUID(str(value).strip())
+    except ValueError:
+        raise MessageRejected("message_id must be a UUID, e.g. str(uuid.uuid4()), or empty.") from None
+
+
+def resend(visible: Sequence[Shown], message_id: uuid.UUID, content: str) -> Resend:
+    """Decide a repeated send of ``content`` under ``message_id`` in a conversation already checked to be the
+    sender's. Raises ``MessageRejected`` (and changes nothing) when it is not the same message."""
+    index = next((i for i, m in enumerate(visible) if m.id == message_id), None)
+    if index is None or visible[index].role != "user" or visible[index].content != content:
+        raise MessageRejected(ALREADY_USED)
+    after = visible[index + 1 :]
+    replies = 0
+    while replies < len(after) and after[replies].role == "assistant":
+        replies += 1
+    # A reply continued after `length` is several assistant messages: together they are the answer.
+    if replies and after[replies - 1].status == "complete":
+        return Resend(keep=len(visible), answer="".join(m.content for m in after[:replies]))
+    if replies < len(after):
+        raise MessageRejected(WENT_ON)
+    return Resend(keep=index + 1, superseded=[m.id for m in after])
