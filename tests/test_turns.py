@@ -121,3 +121,34 @@ def test_feedback_and_its_comment_are_stored_with_the_generation(
         (-1, "", generation.id),
         (-1, "too vague", generation.id),
     ]
+
+
+def test_sending_the_same_text_again_after_an_error_stores_it_once(
+    page: Page, app: RunningApp, fake_tgi: FakeTgi
+) -> None:
+    fake_tgi.next(
+        Behaviour(http_status=503, http_error="unhealthy", http_error_type="healthcheck"),
+        Behaviour(reply="Here now.", finish_reason="stop"),
+        Behaviour(reply="Asked again.", finish_reason="stop"),
+    )
+    open_chat(page, app.url)
+    chat = page.locator("#cl-chat")
+    send(page, "are you there?")
+    expect(chat.locator(".cl-metrics.cl-error")).to_be_visible(timeout=10_000)
+    expect(page.locator("#cl-send")).to_be_visible()
+    cid = conversation_of(page)
+
+    send(page, "are you there?")  # the same text, pressed again after the error: the same message
+    expect(chat).to_contain_text("Here now.", timeout=10_000)
+    finished(page, 1)
+    assert chat.inner_text().count("are you there?") == 1
+    assert visible(app, cid) == [("user", "are you there?"), ("assistant", "Here now.")]
+    [question] = app.rows(Message, conversation_id=cid, role="user")
+    assert [m.status for m in app.rows(Message, conversation_id=cid, role="assistant")] == ["error", "complete"]
+
+    send(page, "are you there?")  # once answered, the same text is a new question
+    expect(chat).to_contain_text("Asked again.", timeout=10_000)
+    finished(page, 2)
+    assert [m.content for m in app.rows(Message, conversation_id=cid, role="user")] == ["are you there?"] * 2
+    assert app.rows(Message, conversation_id=cid, role="user")[0].id == question.id
+    assert len(fake_tgi.streams) == 3
