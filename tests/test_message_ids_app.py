@@ -109,6 +109,10 @@ def test_old_callers_keep_working_and_the_raw_queue_takes_the_id_as_the_eleventh
         "ten values", "", None, None, None, None, "", None, None, None, api_name="/chat"
     )
     assert old_style == expected
+    keyword = str(uuid.uuid4())
+    client = Client(app.url, verbose=False)
+    assert [client.predict("by keyword", message_id=keyword, api_name="/chat") for _ in range(2)] == [expected] * 2
+    assert len(user_rows(app, keyword)) == 1
     config = httpx.get(f"{app.url}/config").json()
     fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "chat")
     mid = str(uuid.uuid4())
