@@ -9,17 +9,23 @@ sends again with the same id. The store answers that as one turn, never two rows
 * the id is someone else's, in another conversation, not a user message, replaced by an edit, or with other text →
   refused with one sentence that says nothing about what the id holds.
 
-Pure decisions over the conversation as the batch sees it; ``analytics.writes`` applies them.
+Decided over the conversation as the batch sees it (in memory, with the batch's earlier jobs applied); the caller
+(``analytics.writes``) writes the superseded ids.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import MutableSequence, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from analytics.models import Message
 from inference.errors import MessageRejected
+from inference.types import ChatMessage, TurnStart
 
 ALREADY_USED = "That message id is already used. Send your message with a new id."
 WENT_ON = "That message was answered with an error and the chat has moved on since; send it with a new id."
@@ -36,6 +42,18 @@ class Shown(Protocol):
     def content(self) -> str: ...
     @property
     def status(self) -> str: ...
+
+
+class Loaded(Protocol):
+    """A conversation as the batch holds it."""
+
+    @property
+    def owner(self) -> uuid.UUID: ...
+    @property
+    def deleted(self) -> bool: ...
+    @property
+    def visible(self) -> MutableSequence[Any]: ...
+    def history(self) -> tuple[ChatMessage, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +74,33 @@ def parse_message_id(value: str | None) -> uuid.UUID | None:
         return uuid.UUID(str(value).strip())
     except ValueError:
         raise MessageRejected("message_id must be a UUID, e.g. str(uuid.uuid4()), or empty.") from None
+
+
+def placed_ids(session: Session, message_ids: set[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """The conversation of each of these message ids that is already stored (a primary-key lookup)."""
+    if not message_ids:
+        return {}
+    query = select(Message.id, Message.conversation_id).where(Message.id.in_(message_ids))
+    return {mid: cid for mid, cid in session.execute(query)}
+
+
+def resent_turn(
+    conversation: Loaded | None,
+    cid: uuid.UUID,
+    user_id: uuid.UUID,
+    asked_cid: uuid.UUID | None,
+    message_id: uuid.UUID,
+    content: str,
+) -> tuple[TurnStart, list[uuid.UUID]]:
+    """A user message sent again under its stored id (in conversation ``cid``): the turn to answer, and the ids
+    to supersede. ``conversation`` is rewound in memory. Without ``asked_cid`` the sender asked for a new
+    conversation: the one its first send created is it."""
+    if conversation is None or conversation.owner != user_id or conversation.deleted or asked_cid not in (None, cid):
+        raise MessageRejected(ALREADY_USED)
+    decision = resend(conversation.visible, message_id, content)
+    del conversation.visible[decision.keep :]
+    turn = TurnStart(cid, conversation.history(), user_message_id=message_id, resent=True, answer=decision.answer)
+    return turn, decision.superseded
 
 
 def resend(visible: Sequence[Shown], message_id: uuid.UUID, content: str) -> Resend:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from analytics.extras import Extra, RecordFeedback, RevokeShares, apply_extra
 from analytics.models import Conversation, Generation, Message, User, utcnow
 from analytics.privacy import PRIVATE_TITLE, ContentKeeper
-from analytics.resends import ALREADY_USED, resend
+from analytics.resends import placed_ids, resent_turn
 from inference.errors import MessageRejected
 from inference.titles import title_from
 from inference.types import ChatMessage, ConversationSetup, Role, TurnRecord, TurnStart
@@ -137,7 +137,7 @@ def apply_batch(
 
     With a ``keeper`` (privacy mode), message text and first-message titles stay in its memory, not in the rows."""
     now = utcnow()
-    placed = _placed(session, {job.message_id for job in jobs if isinstance(job, UserTurn) and job.message_id})
+    placed = placed_ids(session, {job.message_id for job in jobs if isinstance(job, UserTurn) and job.message_id})
     conversation_ids = {cid for job in jobs if (cid := _conversation_of(job)) is not None} | set(placed.values())
     state = _load(session, conversation_ids, keeper)
     rows = _Rows()
@@ -239,14 +239,6 @@ def _load(
     return state
 
 
-def _placed(session: Session, message_ids: set[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
-    """The conversation of each client message id that is already stored."""
-    if not message_ids:
-        return {}
-    query = select(Message.id, Message.conversation_id).where(Message.id.in_(message_ids))
-    return {mid: cid for mid, cid in session.execute(query)}
-
-
 def _missing_users(session: Session, user_ids: set[uuid.UUID]) -> set[uuid.UUID]:
     if not user_ids:
         return set()
@@ -268,7 +260,12 @@ def _user_turn(
     placed: dict[uuid.UUID, uuid.UUID],
 ) -> TurnStart:
     if job.message_id is not None and job.message_id in placed:
-        return _resent(job, job.message_id, placed[job.message_id], state, rows)
+        cid = placed[job.message_id]
+        turn, superseded = resent_turn(
+            state.get(cid), cid, job.user_id, job.conversation_id, job.message_id, job.content
+        )
+        rows.superseded.extend(superseded)
+        return turn
     cid = job.conversation_id or uuid.uuid4()
     setup = job.setup
     if cid in state:
@@ -297,23 +294,6 @@ def _user_turn(
     conversation.visible.append(_Visible(message_id, "user", job.content))
     rows.touched.add(cid)
     return TurnStart(conversation_id=cid, history=conversation.history(), user_message_id=message_id)
-
-
-def _resent(
-    job: UserTurn, message_id: uuid.UUID, cid: uuid.UUID, state: dict[uuid.UUID, _Conversation], rows: _Rows
-) -> TurnStart:
-    """A user message sent again under its stored id: the same turn, answered again or answered already.
-
-    Without a conversation id the sender asked for a new conversation: the one its first send created is it."""
-    conversation = state.get(cid)
-    if conversation is None or conversation.owner != job.user_id or conversation.deleted:
-        raise MessageRejected(ALREADY_USED)
-    if job.conversation_id not in (None, cid):
-        raise MessageRejected(ALREADY_USED)
-    decision = resend(conversation.visible, message_id, job.content)
-    rows.superseded.extend(decision.superseded)
-    del conversation.visible[decision.keep :]
-    return TurnStart(cid, conversation.history(), user_message_id=message_id, resent=True, answer=decision.answer)
 
 
 def _remember_setup(cid: uuid.UUID, conversation: _Conversation, setup: ConversationSetup, rows: _Rows) -> None:
