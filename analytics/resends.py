@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.models import Message
-from inference.errors import MessageRejected
+from inference.errors import MessageIdTaken, MessageRejected
 from inference.types import ChatMessage, TurnStart
 
 ALREADY_USED = "That message id is already used. Send your message with a new id."
@@ -96,7 +96,7 @@ def resent_turn(
     to supersede. ``conversation`` is rewound in memory. Without ``asked_cid`` the sender asked for a new
     conversation: the one its first send created is it."""
     if conversation is None or conversation.owner != user_id or conversation.deleted or asked_cid not in (None, cid):
-        raise MessageRejected(ALREADY_USED)
+        raise MessageIdTaken(ALREADY_USED)
     decision = resend(conversation.visible, message_id, content)
     del conversation.visible[decision.keep :]
     turn = TurnStart(cid, conversation.history(), user_message_id=message_id, resent=True, answer=decision.answer)
@@ -108,7 +108,7 @@ def resend(visible: Sequence[Shown], message_id: uuid.UUID, content: str) -> Res
     sender's. Raises ``MessageRejected`` (and changes nothing) when it is not the same message."""
     index = next((i for i, m in enumerate(visible) if m.id == message_id), None)
     if index is None or visible[index].role != "user" or visible[index].content != content:
-        raise MessageRejected(ALREADY_USED)
+        raise MessageIdTaken(ALREADY_USED)
     after = visible[index + 1 :]
     replies = 0
     while replies < len(after) and after[replies].role == "assistant":
@@ -117,5 +117,5 @@ def resend(visible: Sequence[Shown], message_id: uuid.UUID, content: str) -> Res
     if replies and after[replies - 1].status == "complete":
         return Resend(keep=len(visible), answer="".join(m.content for m in after[:replies]))
     if replies < len(after):
-        raise MessageRejected(WENT_ON)
+        raise MessageIdTaken(WENT_ON)
     return Resend(keep=index + 1, superseded=[m.id for m in after])

@@ -81,6 +81,10 @@ class MessageRejected(ChatLensError):
     kind = "rejected"
 
 
+class MessageIdTaken(MessageRejected):
+    """A client message id that names another message (or one that can no longer be answered): send with a new id."""
+
+
 class ShuttingDown(ChatLensError):
     kind = "shutdown"
     default_message = "ChatLens is restarting. Your message was not sent; retry in a moment."

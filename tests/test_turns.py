@@ -152,3 +152,33 @@ def test_sending_the_same_text_again_after_an_error_stores_it_once(
     assert [m.content for m in app.rows(Message, conversation_id=cid, role="user")] == ["are you there?"] * 2
     assert app.rows(Message, conversation_id=cid, role="user")[0].id == question.id
     assert len(fake_tgi.streams) == 3
+
+
+def test_a_failed_message_edited_away_and_sent_again_is_a_new_message(
+    page: Page, app: RunningApp, fake_tgi: FakeTgi
+) -> None:
+    unhealthy = Behaviour(http_status=503, http_error="unhealthy", http_error_type="healthcheck")
+    fake_tgi.next(unhealthy, unhealthy, Behaviour(reply="Answered.", finish_reason="stop"))
+    open_chat(page, app.url)
+    chat = page.locator("#cl-chat")
+    send(page, "first try")
+    expect(chat.locator(".cl-metrics.cl-error")).to_be_visible(timeout=10_000)
+    expect(page.locator("#cl-send")).to_be_visible()
+    cid = conversation_of(page)
+    page.locator("#cl-chat .message").first.hover()
+    page.get_by_role("button", name="Edit").first.click()
+    page.locator("#cl-chat textarea").fill("second try")
+    page.get_by_role("button", name="Submit").click()
+    expect(chat).to_contain_text("second try")
+    expect(chat.locator(".cl-metrics.cl-error")).to_be_visible(timeout=10_000)
+    expect(page.locator("#cl-send")).to_be_visible()
+
+    send(page, "first try")  # its first send was edited away: this is a new message, not a refused old id
+    expect(chat).to_contain_text("Answered.", timeout=10_000)
+    assert visible(app, cid) == [
+        ("user", "second try"),
+        ("assistant", ""),
+        ("user", "first try"),
+        ("assistant", "Answered."),
+    ]
+    assert len(app.rows(Message, conversation_id=cid, role="user", content="first try")) == 2

@@ -19,7 +19,7 @@ import gradio as gr
 from analytics.recorder import WriteBehindRecorder
 from analytics.store import Store
 from inference import limits
-from inference.errors import ChatLensError, MessageRejected
+from inference.errors import ChatLensError, MessageIdTaken, MessageRejected
 from inference.ports import ReplyFrame
 from inference.service import ChatService
 from settings import Settings
@@ -309,8 +309,7 @@ class ChatPage:
             return gr.skip(), gr.skip(), None, gr.skip(), gr.skip(), gr.skip()
         pending = await self._pending(message, settings)
         await self._admit(request)
-        key = MessageKey.for_send(key, message, conversation_id)
-        shown = await self._turns.shown_for_send(conversation_id, request, key)
+        key, shown = await self._turns.prepare_send(conversation_id, request, key, message)
         pending = replace(pending, shown=shown, message_id=key.id)
         return "", shown, pending, key, gr.update(visible=False), gr.update(visible=True)
 
@@ -382,7 +381,9 @@ class ChatPage:
         except ChatLensError as exc:
             if message is not None and phase is None:
                 # Nothing was stored: give the text back to the box so nothing is lost.
-                yield render.strip_reply(history)[:-1], gr.skip(), "", message, gr.skip(), gr.skip(), gr.skip()
+                # An id the store will not take again (the message was edited away meanwhile): the next send is new.
+                key = None if isinstance(exc, MessageIdTaken) else gr.skip()
+                yield render.strip_reply(history)[:-1], gr.skip(), "", message, gr.skip(), gr.skip(), key
             raise user_error(exc) from exc
 
     @staticmethod

@@ -97,18 +97,25 @@ class TurnActions:
         view = await self._view(conversation_id, request)
         return render.conversation_messages(view) if view else []
 
-    async def shown_for_send(
-        self, conversation_id: str, request: gr.Request | None, key: MessageKey
-    ) -> render.ChatMessages:
-        """The chat before the reply to a send: the stored chat and the new message — or, when the store already has
-        the message (sent again after an error), the chat up to it (its unfinished reply is answered again)."""
+    async def prepare_send(
+        self, conversation_id: str, request: gr.Request | None, previous: MessageKey | None, text: str
+    ) -> tuple[MessageKey, render.ChatMessages]:
+        """The client id of a send, and the chat shown before its reply: the stored chat and the new message — or,
+        when the store already has the message (sent again after an error), the chat up to it.
+
+        The last id is kept for the same text in the same conversation, unless the stored chat no longer shows it
+        (edited away: a new message then). In a new chat the page cannot look, so the id is kept: the first send may
+        have been stored in a conversation the page never heard of (a commit that failed in doubt)."""
+        key = MessageKey.for_send(previous, text, conversation_id)
         view = await self._view(conversation_id, request)
         if view is None:
-            return [{"role": "user", "content": key.text}]
+            return key, [{"role": "user", "content": text}]
         shown, ids = render.conversation_messages(view), render.message_ids(view)
         if key.id in ids:
-            return shown[: ids.index(key.id) + 1]
-        return [*shown, {"role": "user", "content": key.text}]
+            return key, shown[: ids.index(key.id) + 1]
+        if key is previous:
+            key = MessageKey(uuid.uuid4(), text, key.conversation_id)
+        return key, [*shown, {"role": "user", "content": text}]
 
     async def _message_at(
         self, conversation_id: str, index: Any, value: Any, request: gr.Request
