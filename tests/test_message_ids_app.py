@@ -28,13 +28,21 @@ def user_rows(app: RunningApp, message_id: str) -> list[Message]:
     return app.rows(Message, id=uuid.UUID(message_id))
 
 
+@pytest.mark.parametrize(
+    ("failure", "says"),
+    [
+        (Behaviour(http_status=503, http_error="unhealthy", http_error_type="healthcheck"), "not ready"),
+        (Behaviour(tokens=10, error_after=3), "failed while writing"),  # in-stream, after a partial reply
+    ],
+    ids=["503", "in-stream-error"],
+)
 def test_a_send_retried_after_an_error_is_stored_once_and_a_third_send_is_answered_from_the_store(
-    app: RunningApp, fake_tgi: FakeTgi
+    app: RunningApp, fake_tgi: FakeTgi, failure: Behaviour, says: str
 ) -> None:
     client = Client(app.url, verbose=False)
     mid = str(uuid.uuid4())
-    fake_tgi.next(Behaviour(http_status=503, http_error="unhealthy", http_error_type="healthcheck"))
-    with pytest.raises(Exception, match="not ready"):
+    fake_tgi.next(failure)
+    with pytest.raises(Exception, match=says):
         chat(client, "are you there?", mid)
     fake_tgi.next(Behaviour(reply="Yes, here.", finish_reason="stop"))
     assert chat(client, "are you there?", mid) == "Yes, here."
