@@ -128,7 +128,11 @@ def main() -> None:
                 await asyncio.wait({task}, timeout=args.sample_s)
             await task
             samples.append(await asyncio.to_thread(sample, app.pid, work / "soak.duckdb.wal", base, started))
-            await asyncio.sleep(5)  # the last replies are committed, closed sessions let go
+            # The last replies are committed; anyio's idle worker threads retire after 10 s, when the next
+            # thread-pool call (here /healthz) looks at them.
+            await asyncio.sleep(12)
+            await asyncio.to_thread(httpx.get, f"{base}/healthz", timeout=10)
+            await asyncio.sleep(1)
             idle.append(await asyncio.to_thread(sample, app.pid, work / "soak.duckdb.wal", base, started))
 
         asyncio.run(run())
