@@ -8,8 +8,12 @@ from typing import Any
 
 import pytest
 from huggingface_hub.errors import OverloadedError, ValidationError
+from huggingface_hub.inference import _common
 
 from inference import tgi_chunks
+from inference.tgi import LIBRARY_READER, install_fast_chunk_reading
+
+read_line = tgi_chunks.line_reader(_common._parse_text_generation_error)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tgi"
 
@@ -59,12 +63,12 @@ def outcome(reader: Any, line: str) -> Any:
 
 @pytest.mark.parametrize("line", recorded_lines() + EDGE_LINES)
 def test_reads_like_the_library(line: str) -> None:
-    assert outcome(tgi_chunks.read_line, line) == outcome(tgi_chunks.LIBRARY_READER, line)
+    assert outcome(read_line, line) == outcome(LIBRARY_READER, line)
 
 
 def test_the_recorded_streams_hold_text_and_usage() -> None:
     """The comparison above is not vacuous: the recordings carry content, finish reasons and usage."""
-    chunks = [c for line in recorded_lines() if (c := outcome(tgi_chunks.read_line, line)) not in (None, "stop")]
+    chunks = [c for line in recorded_lines() if (c := outcome(read_line, line)) not in (None, "stop")]
     assert sum(1 for choices, _, _ in chunks for _, _, delta in choices if delta and delta[1]) > 20
     assert any(reason for choices, _, _ in chunks for _, reason, _ in choices)
     assert any(usage is not None for _, usage, _ in chunks)
@@ -79,9 +83,9 @@ def test_the_recorded_streams_hold_text_and_usage() -> None:
 )
 def test_in_stream_errors_raise_the_library_exceptions(line: str, error: type[Exception]) -> None:
     with pytest.raises(error):
-        tgi_chunks.read_line(line)
+        read_line(line)
     with pytest.raises(error):
-        tgi_chunks.LIBRARY_READER(line)
+        LIBRARY_READER(line)
 
 
 @pytest.mark.parametrize("line", ["data: [1, 2]", "data: 42", "data: not json", 'data: {"choices": ['])
@@ -91,12 +95,12 @@ def test_unreadable_chunks_raise_errors_the_error_map_knows(line: str) -> None:
     from inference.tgi import translate_error
 
     with pytest.raises(ValueError) as caught:
-        tgi_chunks.read_line(line)
+        read_line(line)
     assert isinstance(translate_error(caught.value), errors.GenerationFailed)
 
 
 def test_installed_for_the_checked_version() -> None:
-    from huggingface_hub.inference import _common
-
-    assert tgi_chunks.install()
-    assert _common._format_chat_completion_stream_output is tgi_chunks.read_line
+    assert install_fast_chunk_reading()
+    installed = _common._format_chat_completion_stream_output
+    assert installed is not LIBRARY_READER
+    assert outcome(installed, EDGE_LINES[5]) == outcome(LIBRARY_READER, EDGE_LINES[5])
