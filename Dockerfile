@@ -22,10 +22,14 @@ COPY requirements.lock ./
 RUN pip install --no-cache-dir --no-deps --require-hashes --only-binary=:all: -r requirements.lock
 
 # The application code last: it changes most often.
-COPY app.py settings.py ./
+COPY app.py settings.py errors.py ./
+COPY access/ access/
 COPY analytics/ analytics/
+COPY compat/ compat/
 COPY inference/ inference/
+COPY storage/ storage/
 COPY ui/ ui/
+COPY web/ web/
 
 ENV GRADIO_SERVER_NAME=0.0.0.0 \
     GRADIO_SERVER_PORT=7860 \

@@ -24,18 +24,18 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from pydantic import ValidationError
 
+from access.api_tokens import Tokens
 from analytics.dashboard import AnalyticsReader
-from analytics.privacy import ContentKeeper
 from analytics.prometheus import ReplyMetrics
-from analytics.recorder import WriteBehindRecorder
 from analytics.slo import SloMonitor, SloThresholds
-from analytics.store import Store, StoreUnavailable
-from analytics.tokens import Tokens
 from inference.local import LOCAL_MODEL_NAME, LocalModelServer, LocalModelUnavailable, packaged_model_path
 from inference.pacing import FrameBudget
 from inference.service import ChatService
 from inference.tgi import TgiGenerator, model_server_answers
 from settings import ModelServer, Settings
+from storage.privacy import ContentKeeper
+from storage.store import Store, StoreUnavailable
+from storage.writer import WriteBehindRecorder
 
 log = logging.getLogger("chatlens")
 
@@ -101,8 +101,8 @@ class ChatLens:
         return cls(settings, store, recorder, generators, service, metrics, reader, slo, Tokens(store, recorder))
 
     def launch(self, **overrides: Any) -> Any:
+        from access.identity import Identities
         from ui.app import build_app, launch_options
-        from ui.identity import Identities
 
         identities = Identities(self.settings, tokens=self.tokens)
         demo = build_app(

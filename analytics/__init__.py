@@ -1,1 +1,2 @@
-"""Storage and analytics: the schema, the store, the write-behind recorder. Never imports gradio."""
+"""Analytics over the stored replies: queries, the dashboard, exports, the SQL console, SLOs, Prometheus.
+Never imports gradio."""

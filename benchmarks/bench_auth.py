@@ -2,7 +2,7 @@
 
     python -m benchmarks.bench_auth [--database-url URL]
 
-Prints, on this machine: µs of event-loop time the gate (ui.guard) spends on a request with a live session cookie,
+Prints, on this machine: µs of event-loop time the gate (access.gate) spends on a request with a live session cookie,
 without one (a new anonymous session is minted) and with a renewal due; and the latency of ``RateLimits.admit`` (one
 round trip through the single writer: count in the window, then append) for messages one at a time and 64 at once,
 on a table already holding 50,000 events.
@@ -19,14 +19,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from analytics.models import RateEvent, utcnow
-from analytics.ratelimit import RateLimits
-from analytics.recorder import WriteBehindRecorder
-from analytics.store import Store
+from access.gate import Guard
+from access.identity import Identities
+from access.rate_limits import RateLimits
+from access.sessions import COOKIE
 from settings import Settings
-from ui.guard import Guard
-from ui.identity import Identities
-from ui.sessions import COOKIE
+from storage.schema import RateEvent, utcnow
+from storage.store import Store
+from storage.writer import WriteBehindRecorder
 
 
 async def _ok(scope: Any, receive: Any, send: Any) -> None:

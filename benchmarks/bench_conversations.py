@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy import insert, text
 
-from analytics.models import Conversation, Message, User
-from analytics.store import Store
+from storage.schema import Conversation, Message, User
+from storage.store import Store
 
 WORDS = [
     "model", "token", "latency", "stream", "server", "answer", "question", "python", "data", "graph", "cache",

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from gradio_client import Client
 
-from analytics.models import Generation
-from analytics.store import Store
+from storage.schema import Generation
+from storage.store import Store
 from tests.processes import AppProcess
 
 PROMPTS = [

@@ -26,8 +26,8 @@ from pathlib import Path
 from gradio_client import Client
 from sqlalchemy import select
 
-from analytics.models import Message
-from analytics.store import Store
+from storage.schema import Message
+from storage.store import Store
 from tests.fake_tgi import Behaviour, FakeTgi
 from tests.processes import AppProcess
 

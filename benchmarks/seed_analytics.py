@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from analytics.store import Store
+from storage.store import Store
 
 MODELS = (  # name, TTFT median (ms), tokens/s median
     ("meta-llama/Llama-3.1-8B-Instruct", 180, 95.0),

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from inference.errors import MessageRejected
+from errors import MessageRejected
 from inference.types import ChatMessage, GenerationParams, ModelInfo
 
 DEFAULT_CHARS_PER_TOKEN = 3.0

@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from inference import errors
+import errors
 from inference.context import ContextUse
 from inference.types import (
     ChatMessage,

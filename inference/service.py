@@ -3,7 +3,7 @@
 Invariants:
 * The user's message is committed (``Recorder.begin_turn``) before the model is called. A message sent again
   under the client id it was stored with is not stored twice: its completed reply is returned without calling the
-  model, an unfinished one is answered again (``analytics.resends``).
+  model, an unfinished one is answered again (``storage.resends``).
 * The assistant message and its metrics are handed over exactly once per turn, whether the stream completes,
   fails, or is cancelled (Stop, closed tab): partial text is kept with status ``stopped`` / ``error``.
 * Nothing here touches the database or does per-token work beyond appending text: the upstream is read by
@@ -21,7 +21,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, S
 from dataclasses import replace
 from typing import Literal
 
-from inference import context, errors, limits
+import errors
+from inference import context, param_checks
 from inference.pacing import FrameBudget
 from inference.ports import Recorder, ReplyFrame, TextGenerator
 from inference.titles import Titles, title_from
@@ -196,7 +197,7 @@ class ChatService:
             info = await generator.info()
         except errors.ChatLensError as exc:
             failure = exc
-        params = self._effective_params(limits.checked(self._with_defaults(params, model), info), info)
+        params = self._effective_params(param_checks.checked(self._with_defaults(params, model), info), info)
         budget = context.prompt_budget(info, params.max_tokens)
         chars_per_token = self._chars_per_token.get(generator.base_url, context.DEFAULT_CHARS_PER_TOKEN)
         system = self._system_messages(system_prompt)

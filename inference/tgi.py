@@ -40,7 +40,8 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.inference import _common as hub_streaming
 
-from inference import errors, tgi_chunks
+import errors
+from inference import tgi_chunks
 from inference.types import ChatMessage, GenerationParams, ModelInfo, TokenChunk
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import logging
 import uuid
 from typing import Protocol
 
-from inference import errors
+import errors
 from inference.ports import TextGenerator
 from inference.types import ChatMessage, GenerationParams
 

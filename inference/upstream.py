@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
-from inference import errors
+import errors
 from inference.types import TokenChunk
 
 log = logging.getLogger(__name__)

@@ -25,9 +25,9 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import select
 
-from analytics.models import Generation, Message
 from app import ChatLens
 from settings import Settings
+from storage.schema import Generation, Message
 from tests.fake_tgi import Behaviour, FakeTgi, free_port
 from tests.postgres import TempPostgres
 

@@ -17,9 +17,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from analytics.models import Generation
 from benchmarks.seed_analytics import seed_store
 from settings import Settings
+from storage.schema import Generation
 from tests.conftest import RunningApp, launch_app
 from tests.fake_tgi import Behaviour, FakeTgi
 from ui.analytics_tab import REFUSED

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from analytics.models import Message
+from storage.schema import Message
 from tests.conftest import RunningApp
 from tests.fake_tgi import Behaviour, FakeTgi
 

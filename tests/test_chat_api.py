@@ -8,7 +8,7 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from analytics.models import Conversation, Generation, Message
+from storage.schema import Conversation, Generation, Message
 from tests.conftest import RunningApp, wait_until
 from tests.fake_tgi import Behaviour, FakeTgi
 
@@ -281,7 +281,7 @@ def test_new_sessions_build_block_configs_only_on_demand() -> None:
     import gradio as gr
     from gradio import state_holder
 
-    from ui import gradio_patches
+    from compat import gradio_patches
 
     gradio_patches.apply()
     with gr.Blocks() as demo:
@@ -302,7 +302,7 @@ def test_new_sessions_build_block_configs_only_on_demand() -> None:
 
 def test_queue_routes_are_tried_first_and_still_answer(app: RunningApp) -> None:
     """FastAPI tries routes in order: the two routes of every chat turn come first in Gradio's API router."""
-    from ui import gradio_patches
+    from compat import gradio_patches
 
     inner = next(r.original_router for r in app.demo.app.router.routes if hasattr(r, "original_router"))
     assert [r.path for r in inner.routes[: len(gradio_patches.HOT_PATHS)]] == list(gradio_patches.HOT_PATHS)

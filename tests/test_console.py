@@ -8,9 +8,9 @@ import uuid
 import pytest
 
 from analytics.console import ConsoleRefused, SqlConsole, checked_select
-from analytics.models import Generation
-from analytics.recorder import WriteBehindRecorder
-from analytics.store import Store
+from storage.schema import Generation
+from storage.store import Store
+from storage.writer import WriteBehindRecorder
 from tests.test_queries import seed
 from tests.test_store import reply
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from analytics.models import Conversation, Message
 from settings import Settings
+from storage.schema import Conversation, Message
 from tests.conftest import RunningApp, launch_app, wait_until
 from tests.fake_tgi import Behaviour, FakeTgi
 

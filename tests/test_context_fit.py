@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from errors import MessageRejected
 from inference import context
-from inference.errors import MessageRejected
 from inference.service import CONTINUE_INSTRUCTION, ChatService
 from inference.types import ChatMessage
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Browser, expect
 
-from analytics.models import Generation, Message
+from storage.schema import Generation, Message
 from tests.conftest import RunningApp, wait_until
 from tests.fake_tgi import Behaviour, FakeTgi
 from tests.test_browser import open_chat, send

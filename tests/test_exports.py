@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import insert, update
 
 from analytics.exports import export, neutralise
-from analytics.models import Conversation, Message
 from analytics.queries import Filters
-from analytics.store import Store
+from storage.schema import Conversation, Message
+from storage.store import Store
 from tests.test_queries import DAY, ROWS, U1, U2, C, seed
 
 HOSTILE = ['=HYPERLINK("http://evil","x")', "+1+2", "-2+3", "@SUM(A1)", "\tTAB", "\rCR", 'plain, "quoted"\nline']

@@ -9,7 +9,7 @@ from concurrent.futures import Future
 import pytest
 from gradio_client import Client
 
-from analytics.models import Generation, Message
+from storage.schema import Generation, Message
 from tests.conftest import RunningApp, wait_until
 from tests.fake_tgi import Behaviour, FakeTgi
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from inference import errors
+import errors
 from inference.tgi import TgiGenerator
 from inference.types import ChatMessage, GenerationParams, TokenChunk
 from tests.fake_tgi import Behaviour, FakeTgi, free_port

@@ -16,12 +16,12 @@ import pytest
 from gradio_client import Client
 from playwright.sync_api import Browser, Request, Response, expect
 
-from analytics.models import Conversation, Message
+from access.sessions import COOKIE
 from settings import Settings
+from storage.schema import Conversation, Message
 from tests.conftest import RunningApp, launch_app
 from tests.fake_tgi import FakeTgi
 from tests.rawqueue import call, fn_index
-from ui.sessions import COOKIE
 
 
 @pytest.fixture(scope="module")

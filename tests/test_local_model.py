@@ -16,8 +16,8 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from analytics.models import Generation
-from analytics.store import Store
+from storage.schema import Generation
+from storage.store import Store
 from tests.conftest import wait_until
 from tests.processes import AppProcess
 

@@ -14,15 +14,15 @@ import pytest
 from gradio_client import Client
 from playwright.sync_api import Browser, expect
 
-from analytics.models import Conversation, User
+from access.login import safe_next, user_id_of
+from access.sessions import COOKIE, Sessions
 from settings import Settings
+from storage.schema import Conversation, User
 from tests.conftest import RunningApp, launch_app
 from tests.fake_oidc import CLIENT_ID, CLIENT_SECRET, FakeOidc
 from tests.fake_tgi import Behaviour, FakeTgi
 from tests.processes import run_app_to_exit
 from tests.rawqueue import call, fn_index
-from ui.login import safe_next, user_id_of
-from ui.sessions import COOKIE, Sessions
 
 SECRET = "s" * 40
 

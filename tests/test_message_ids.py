@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from analytics.models import Conversation, Generation, Message
-from analytics.recorder import WriteBehindRecorder
-from analytics.resends import ALREADY_USED, parse_message_id
-from analytics.store import Store
-from inference.errors import MessageRejected
+from errors import MessageRejected
+from storage.resends import ALREADY_USED, parse_message_id
+from storage.schema import Conversation, Generation, Message
+from storage.store import Store
+from storage.writer import WriteBehindRecorder
 from tests.conftest import wait_until
 from tests.test_store import reply
 

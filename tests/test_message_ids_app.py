@@ -10,7 +10,7 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from analytics.models import Conversation, Generation, Message
+from storage.schema import Conversation, Generation, Message
 from tests.conftest import RunningApp
 from tests.fake_tgi import Behaviour, FakeTgi
 from tests.rawqueue import call

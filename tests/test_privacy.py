@@ -12,10 +12,10 @@ import pytest
 from gradio_client import Client
 from sqlalchemy import select
 
-from analytics.extras import CreateShare, RecordFeedback
-from analytics.models import Conversation, Feedback, Generation, Message
-from analytics.store import Store
 from settings import Settings
+from storage.schema import Conversation, Feedback, Generation, Message
+from storage.side_writes import CreateShare, RecordFeedback
+from storage.store import Store
 from tests.conftest import RunningApp, launch_app
 from tests.fake_tgi import Behaviour, FakeTgi
 

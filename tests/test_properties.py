@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from analytics import portable
-from analytics.models import Message
 from settings import Settings
+from storage import portability
+from storage.schema import Message
 from tests.conftest import RunningApp
 from tests.fake_tgi import FakeTgi
 from tests.rawqueue import call
@@ -57,15 +57,15 @@ def test_settings_are_built_or_refused_with_a_validation_error(
 
 @settings(max_examples=400, deadline=None, derandomize=True)
 @given(document=st.one_of(JSONISH, st.fixed_dictionaries(
-    {"format": st.just(portable.FORMAT), "version": st.just(1), "title": JSONISH,
+    {"format": st.just(portability.FORMAT), "version": st.just(1), "title": JSONISH,
      "messages": st.lists(st.fixed_dictionaries({"role": JSONISH | st.sampled_from(["user", "assistant"]),
                                                  "content": JSONISH | ANY_TEXT}), max_size=4)},
 )), raw=st.binary(max_size=200))  # fmt: skip
 def test_any_import_is_parsed_or_refused_with_a_reason(document: Any, raw: bytes) -> None:
     for data in (json.dumps(document).encode(), raw):
         try:
-            imported = portable.parse_import(data)
-        except portable.ImportRefused as exc:
+            imported = portability.parse_import(data)
+        except portability.ImportRefused as exc:
             assert exc.user_message and len(exc.user_message) < 300
             continue
         assert imported.messages and all(m.role in ("user", "assistant") for m in imported.messages)

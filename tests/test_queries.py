@@ -29,9 +29,9 @@ from sqlalchemy import insert
 
 from analytics import queries
 from analytics.dashboard import AnalyticsReader, aligned_range
-from analytics.models import Conversation, Feedback, Generation
 from analytics.queries import Filters
-from analytics.store import Store
+from storage.schema import Conversation, Feedback, Generation
+from storage.store import Store
 
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 DAY = Filters.last(timedelta(days=1), now=NOW)

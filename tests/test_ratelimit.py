@@ -13,11 +13,11 @@ from gradio_client import Client
 from playwright.sync_api import Browser, expect
 from sqlalchemy import func, select
 
-from analytics.models import RateEvent
-from analytics.ratelimit import RateLimited, RateLimits
-from analytics.recorder import WriteBehindRecorder
-from analytics.store import Store
+from access.rate_limits import RateLimited, RateLimits
 from settings import Settings
+from storage.schema import RateEvent
+from storage.store import Store
+from storage.writer import WriteBehindRecorder
 from tests.conftest import RunningApp, launch_app
 from tests.fake_tgi import FakeTgi
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from analytics.recorder import WriteBehindRecorder
-from analytics.store import Store
 from inference.pacing import FrameBudget
 from inference.ports import ReplyFrame
 from inference.service import ChatService
 from inference.tgi import TgiGenerator
 from inference.types import GenerationParams
+from storage.store import Store
+from storage.writer import WriteBehindRecorder
 from tests.fake_tgi import Behaviour, FakeTgi
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from ui.sessions import Sessions, Signer, read_cookie, secret_from_file
+from access.sessions import Sessions, Signer, read_cookie, secret_from_file
 
 T0 = 1_800_000_000.0
 

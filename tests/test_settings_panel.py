@@ -12,8 +12,8 @@ import pytest
 from gradio_client import Client
 from playwright.sync_api import Page, expect
 
-from analytics.models import Conversation
 from settings import ModelServer, Settings
+from storage.schema import Conversation
 from tests.conftest import RunningApp, launch_app, wait_until
 from tests.fake_tgi import FakeTgi
 from tests.test_browser import open_chat, send

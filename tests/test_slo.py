@@ -10,7 +10,7 @@ import pytest
 
 from analytics.prometheus import ReplyMetrics
 from analytics.slo import SloMonitor, SloThresholds
-from analytics.store import Store
+from storage.store import Store
 from tests.test_queries import NOW, seed
 from ui.analytics_render import slo_banner
 

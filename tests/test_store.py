@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from analytics import portable
-from analytics.extras import CreateShare, ImportConversation, RecordFeedback, RevokeShares
-from analytics.models import Generation, Message
-from analytics.recorder import WriteBehindRecorder
-from analytics.store import Store, StoreUnavailable
-from analytics.writes import Reply, UserTurn, apply_batch
-from inference.errors import MessageRejected
+from errors import MessageRejected
 from inference.types import GenerationMetrics, GenerationParams, ModelInfo, TurnRecord
+from storage import portability
+from storage.schema import Generation, Message
+from storage.side_writes import CreateShare, ImportConversation, RecordFeedback, RevokeShares
+from storage.store import Store, StoreUnavailable
+from storage.writer import WriteBehindRecorder
+from storage.writes import Reply, UserTurn, apply_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ModelInfo(model_id="m", backend="tgi", request_model="tgi", server_url="http://tgi")
@@ -134,7 +134,7 @@ def test_a_second_process_on_the_same_duckdb_file_fails_fast_with_a_clear_messag
     held = Store.open(url)
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-c", f"from analytics.store import Store; Store.open({url!r})"],
+        [sys.executable, "-c", f"from storage.store import Store; Store.open({url!r})"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -178,7 +178,7 @@ def test_a_batch_applies_its_jobs_in_order(store) -> None:  # type: ignore[no-un
 
 def test_replicas_starting_together_create_the_schema_once(postgres) -> None:  # type: ignore[no-untyped-def]
     url = postgres.new_database()
-    code = f"from analytics.store import Store; Store.open({url!r}).close()"
+    code = f"from storage.store import Store; Store.open({url!r}).close()"
     starts = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.PIPE) for _ in range(4)]
     errors = [process.communicate(timeout=60)[1].decode() for process in starts]
     assert [process.returncode for process in starts] == [0, 0, 0, 0], errors
@@ -232,8 +232,8 @@ def test_sharing_importing_and_rating_are_scoped_to_the_owner(store) -> None:  #
         assert store.load_share("1" * 64) is not None and store.load_share("0" * 64) is None
         assert await recorder.record(RevokeShares(owner, cid)) == 1
         assert store.load_share("1" * 64) is None
-        imported = portable.parse_import(
-            portable.export_json(store.load_conversation(cid, owner), exported_at=datetime.now(UTC)).encode()  # type: ignore[arg-type]
+        imported = portability.parse_import(
+            portability.export_json(store.load_conversation(cid, owner), exported_at=datetime.now(UTC)).encode()  # type: ignore[arg-type]
         )
         copy = await recorder.record(ImportConversation(stranger, imported))
         assert store.load_conversation(copy, owner) is None
@@ -246,7 +246,7 @@ def test_sharing_importing_and_rating_are_scoped_to_the_owner(store) -> None:  #
 def test_a_refused_retry_changes_nothing(store) -> None:  # type: ignore[no-untyped-def]
     store, recorder = store
     owner = uuid.uuid4()
-    imported = portable.parse_import(
+    imported = portability.parse_import(
         json.dumps(
             {"format": "chatlens.conversation", "version": 1, "title": "only replies",
              "messages": [{"role": "assistant", "content": "hello"}, {"role": "assistant", "content": "again"}]}

@@ -91,7 +91,7 @@ def test_in_stream_errors_raise_the_library_exceptions(line: str, error: type[Ex
 @pytest.mark.parametrize("line", ["data: [1, 2]", "data: 42", "data: not json", 'data: {"choices": ['])
 def test_unreadable_chunks_raise_errors_the_error_map_knows(line: str) -> None:
     """A list, a number or broken JSON: a ValueError (JSONDecodeError is one), which becomes "could not read"."""
-    from inference import errors
+    import errors
     from inference.tgi import translate_error
 
     with pytest.raises(ValueError) as caught:

@@ -10,8 +10,8 @@ import pytest
 from gradio_client import Client
 from playwright.sync_api import Page, expect
 
-from analytics.models import ApiToken, Conversation
-from analytics.tokens import token_hash
+from access.api_tokens import token_hash
+from storage.schema import ApiToken, Conversation
 from tests.conftest import RunningApp
 from tests.fake_tgi import FakeTgi
 from tests.test_browser import open_chat, send

@@ -14,10 +14,10 @@ from typing import Any
 
 import gradio as gr
 
-from analytics.tokens import Tokens, TokenView
-from inference.errors import ChatLensError, MessageRejected
+from access.api_tokens import Tokens, TokenView
+from access.identity import Identities, Identity
+from errors import ChatLensError, MessageRejected
 from ui.errors import user_error
-from ui.identity import Identities, Identity
 
 USAGE = (
     "Scripts can call the API as you with a personal token: "

@@ -15,11 +15,11 @@ from typing import Any, cast
 
 import gradio as gr
 
+from access.identity import Identities
 from analytics import exports
 from analytics.console import ConsoleRefused, SqlConsole
 from analytics.dashboard import AnalyticsReader
 from analytics.queries import Filters
-from ui.identity import Identities
 
 EXAMPLE_SQL = """SELECT model_id,
        count(*) AS replies,

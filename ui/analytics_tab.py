@@ -16,17 +16,17 @@ from typing import Any
 
 import gradio as gr
 
+from access.identity import Identities
 from analytics.console import SqlConsole
 from analytics.dashboard import AnalyticsReader, Dashboard, aligned_range
 from analytics.queries import IN_FLIGHT_BUCKETS, TTFT_BUCKETS_MS, Filters
 from analytics.slo import SloMonitor
-from analytics.store import Store
 from inference.service import ChatService
 from settings import Settings
+from storage.store import Store
 from ui import analytics_render as view
 from ui import render
 from ui.analytics_data import DataControls, DataPanel
-from ui.identity import Identities
 from ui.speed_ab import SpeedAB
 
 RANGES = {

@@ -11,14 +11,14 @@ from contextlib import aclosing
 
 import gradio as gr
 
-from analytics.resends import parse_message_id
-from inference import limits
-from inference.errors import ChatLensError, MessageRejected
+from access.identity import Identities
+from access.message_gate import MessageGate
+from errors import ChatLensError, MessageRejected
+from inference import param_checks
 from inference.service import ChatService
 from inference.types import GenerationParams
+from storage.resends import parse_message_id
 from ui.errors import user_error
-from ui.identity import Identities
-from ui.limits import MessageGate
 
 
 def parse_conversation_id(value: str | None) -> uuid.UUID | None:
@@ -82,7 +82,7 @@ class ChatApi:
                 seed=seed,
                 stop=tuple(stop or ()),
             )
-            params = limits.clamped(requested, await self._service.known_model_info(model or None))
+            params = param_checks.clamped(requested, await self._service.known_model_info(model or None))
             frames = self._service.stream_reply(
                 user_id=self._identities.of(request).user_id,
                 conversation_id=cid,

@@ -7,26 +7,27 @@ from typing import Any
 import gradio as gr
 from starlette.middleware import Middleware
 
+from access.body_cap import BodyCap
+from access.gate import Guard
+from access.identity import Identities
+from access.login import LoginRoutes
+from access.message_gate import MessageGate
+from access.rate_limits import RateLimits
 from analytics.dashboard import AnalyticsReader
 from analytics.prometheus import ReplyMetrics
-from analytics.ratelimit import RateLimits
-from analytics.recorder import WriteBehindRecorder
 from analytics.slo import SloMonitor
-from analytics.store import Store
+from compat import gradio_patches
+from compat.gradio_tracebacks import shorten_gradio_tracebacks
 from inference.service import ChatService
 from settings import Settings
-from ui import account_panel, analytics_render, gradio_patches, theme_panel
+from storage.store import Store
+from storage.writer import WriteBehindRecorder
+from ui import account_panel, analytics_render, theme_panel
 from ui.analytics_tab import AnalyticsTab
 from ui.assets import CSS, HEAD
-from ui.bodycap import BodyCap
 from ui.chat import ChatPage
-from ui.guard import Guard
-from ui.identity import Identities
-from ui.limits import MessageGate
-from ui.log_hygiene import shorten_gradio_tracebacks
-from ui.login import LoginRoutes
-from ui.ops import ops_routes
-from ui.share import share_routes
+from web.ops import ops_routes
+from web.share import share_routes
 
 PRIVACY_NOTICE = (
     '<div class="cl-note">🔒 Privacy mode: what you write and the replies are not stored — only their timings and '

@@ -16,21 +16,21 @@ from typing import Any
 
 import gradio as gr
 
-from analytics.recorder import WriteBehindRecorder
-from analytics.store import Store
-from inference import limits
-from inference.errors import ChatLensError, MessageIdTaken, MessageRejected
+from access.identity import Identities
+from access.message_gate import MessageGate
+from errors import ChatLensError, MessageIdTaken, MessageRejected
+from inference import param_checks
 from inference.ports import ReplyFrame
 from inference.service import ChatService
 from settings import Settings
+from storage.store import Store
+from storage.writer import WriteBehindRecorder
 from ui import render
 from ui.account_panel import AccountPanel
 from ui.api import ChatApi, parse_conversation_id
 from ui.assets import SET_URL_JS
 from ui.errors import user_error
 from ui.history import CLOSE_ON_PHONES_JS, HistoryControls, HistoryPanel
-from ui.identity import Identities
-from ui.limits import MessageGate
 from ui.portability import PortabilityControls, PortabilityPanel
 from ui.settings_panel import GenerationControls, GenerationPanel
 from ui.theme_panel import ThemePanel
@@ -332,7 +332,7 @@ class ChatPage:
         try:
             if message is not None:
                 self._service.check_message(message)
-            params = limits.checked(params, await self._service.known_model_info(model))
+            params = param_checks.checked(params, await self._service.known_model_info(model))
         except ChatLensError as exc:
             raise user_error(exc) from exc
         return Pending(message, model, system_prompt, params)

@@ -7,7 +7,7 @@ import logging
 
 import gradio as gr
 
-from inference.errors import ChatLensError
+from errors import ChatLensError
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 import gradio as gr
 
-from analytics.recorder import WriteBehindRecorder
-from analytics.store import ConversationSummary, Store
-from inference.errors import ChatLensError, MessageRejected
+from errors import ChatLensError, MessageRejected
+from storage.store import ConversationSummary, Store
+from storage.writer import WriteBehindRecorder
 from ui.errors import user_error
 
 MAX_TITLE_CHARS = 120

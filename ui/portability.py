@@ -2,13 +2,12 @@
 
 A share link shows a snapshot taken when it was made (later messages never appear through it) behind a 256-bit
 random token, of which only the SHA-256 is stored; its owner can revoke every link of a conversation at once.
-Every action is scoped to the caller in the store (``analytics.extras`` checks ownership on the writer thread).
+Every action is scoped to the caller in the store (``storage.side_writes`` checks ownership on the writer thread).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import secrets
 import shutil
@@ -23,20 +22,15 @@ from typing import Any
 import gradio as gr
 from gradio.route_utils import get_root_url
 
-from analytics import portable
-from analytics.extras import CreateShare, ImportConversation, RevokeShares
-from analytics.recorder import WriteBehindRecorder
-from analytics.store import ConversationView, Store
-from inference.errors import ChatLensError, MessageRejected
+from errors import ChatLensError, MessageRejected
+from storage import portability
+from storage.side_writes import CreateShare, ImportConversation, RevokeShares
+from storage.store import ConversationView, Store
+from storage.writer import WriteBehindRecorder
 from ui.api import parse_conversation_id
 from ui.errors import user_error
 from ui.turns import UserIdOf
-
-SHARE_PATH = "/share/"
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+from web.share import SHARE_PATH, token_hash
 
 
 def _slug(title: str) -> str:
@@ -101,8 +95,8 @@ class PortabilityPanel:
         folder.mkdir()
         name = _slug(view.title)
         markdown, document = folder / f"{name}.md", folder / f"{name}.json"
-        markdown.write_text(portable.export_markdown(view), encoding="utf-8")
-        document.write_text(portable.export_json(view, exported_at=datetime.now(UTC)), encoding="utf-8")
+        markdown.write_text(portability.export_markdown(view), encoding="utf-8")
+        document.write_text(portability.export_json(view, exported_at=datetime.now(UTC)), encoding="utf-8")
         return gr.update(value=[str(markdown), str(document)], visible=True)
 
     def _forget_old_exports(self, max_age_s: float = 3600) -> None:
@@ -115,7 +109,7 @@ class PortabilityPanel:
     async def import_(self, data: bytes | None, request: gr.Request) -> str:
         """A ChatLens JSON export becomes a new conversation of the caller's (messages only, no metrics)."""
         try:
-            conversation = portable.parse_import(data or b"")
+            conversation = portability.parse_import(data or b"")
             cid: uuid.UUID = await self._recorder.record(ImportConversation(self._user_id_of(request), conversation))
         except ChatLensError as exc:
             raise user_error(exc) from exc

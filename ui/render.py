@@ -10,36 +10,15 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
-from analytics.store import ConversationView
 from inference.ports import ReplyFrame
 from inference.types import GenerationMetrics, ModelInfo
+from storage.store import ConversationView
+from web.reply_html import metrics_line
 
 ChatMessages = list[dict[str, Any]]
 
 # "Like" and "Dislike" render as thumbs; the others sit under a flag and count as 👎 with that reason.
 FEEDBACK_OPTIONS = ("Like", "Dislike", "Too slow", "Wrong", "Unsafe")
-
-
-def metrics_line(
-    *,
-    time_to_first_token_ms: float | None,
-    tokens_per_s: float | None,
-    output_tokens: int,
-    status: str,
-    error_message: str | None = None,
-) -> str:
-    parts = []
-    if time_to_first_token_ms is not None:
-        parts.append(f"{time_to_first_token_ms / 1000:.2f} s to first token")
-    if tokens_per_s is not None:
-        parts.append(f"{tokens_per_s:.1f} tokens/s")
-    parts.append(f"{output_tokens} token{'s' if output_tokens != 1 else ''}")
-    if status == "stopped":
-        parts.append("stopped")
-    if status == "error":
-        parts.append("⚠ " + (error_message or "error"))
-    # Gradio's sanitizer keeps classes but drops data-* attributes: the status travels as a class.
-    return f'<span class="cl-metrics cl-{html.escape(status)}">{html.escape(" · ".join(parts))}</span>'
 
 
 def frame_metrics_line(frame: ReplyFrame) -> str:

@@ -1,7 +1,7 @@
 """The Model panel (generation settings): model picker, system prompt, presets and sampling parameters.
 
 Values live in the page's controls (they apply to the next message at once) and travel with each send as plain
-inputs. Every change is checked against what the chosen model server accepts (``inference.limits``) and the reason
+inputs. Every change is checked against what the chosen model server accepts (``inference.param_checks``) and the reason
 appears under the control; a send with a refused value is stopped before anything is stored or sent. Presets saved
 by the user stay in the browser (``gr.BrowserState``; nothing sensitive).
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import gradio as gr
 
-from inference import limits
+from inference import param_checks
 from inference.service import ChatService
 from inference.types import GenerationParams
 from settings import Settings
@@ -209,7 +209,7 @@ class GenerationPanel:
         demo.load(self.restore, [c.remembered], [c.system_prompt, *c.parameters], api_visibility="private")
 
     async def check(self, model: str | None, *values: Any) -> tuple[str, ...]:
-        found = limits.problems(params_from(*values), await self._service.known_model_info(model))
+        found = param_checks.problems(params_from(*values), await self._service.known_model_info(model))
         return tuple(f"⚠ {found[name]}" if name in found else "" for name in FIELDS)
 
     def read(

@@ -15,11 +15,11 @@ from typing import Any
 
 import gradio as gr
 
-from inference.errors import ChatLensError
+from access.identity import Identities
+from errors import ChatLensError
 from inference.ports import ReplyFrame
 from inference.service import ChatService
 from inference.types import GenerationParams
-from ui.identity import Identities
 
 SIDES = ("A", "B")
 

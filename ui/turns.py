@@ -23,11 +23,11 @@ from typing import Any
 
 import gradio as gr
 
-from analytics.extras import RecordFeedback
-from analytics.recorder import WriteBehindRecorder
-from analytics.store import ConversationView, Store
-from inference.errors import MessageRejected
+from errors import MessageRejected
 from inference.types import GenerationParams
+from storage.side_writes import RecordFeedback
+from storage.store import ConversationView, Store
+from storage.writer import WriteBehindRecorder
 from ui import render
 from ui.api import parse_conversation_id
 from ui.errors import user_error

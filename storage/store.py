@@ -1,6 +1,6 @@
 """The store: one SQLAlchemy engine per process over DuckDB (default) or PostgreSQL.
 
-All writes go through the single writer thread (``analytics.recorder`` applying ``analytics.writes``), so a DuckDB
+All writes go through the single writer thread (``storage.writer`` applying ``storage.writes``), so a DuckDB
 file never sees two writers and hot rows (``conversations.updated_at``) never conflict. Reads here open their own
 short session; both run off the event loop. ``Store.open`` fails fast, with a sentence a person can act on, when another
 process holds the DuckDB file — and it must be called after any fork (a forked DuckDB silently loses writes).
@@ -20,8 +20,8 @@ from sqlalchemy import Connection, Engine, create_engine, func, or_, select, tex
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
-from analytics.models import Base, Conversation, Generation, Message, Share
-from analytics.privacy import ContentKeeper
+from storage.privacy import ContentKeeper
+from storage.schema import Base, Conversation, Generation, Message, Share
 
 log = logging.getLogger(__name__)
 

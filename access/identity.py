@@ -1,7 +1,7 @@
 """Who is calling: every handler asks ``Identities.of(request)`` and passes the user id down to the store.
 
 The identity comes from the request's own headers, checked again in the handler (not taken from the page): a signed
-session cookie (``ui.sessions``) — minted per browser in anonymous mode by the guard (``ui.guard``), or made at
+session cookie (``access.sessions``) — minted per browser in anonymous mode by the guard (``access.gate``), or made at
 login — or, for API clients, a personal token (``Authorization: Bearer``). A request with neither gets a fresh,
 throwaway identity that owns nothing, so it can read nothing.
 """
@@ -13,11 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import gradio as gr
-
-from analytics.tokens import TOKEN_PREFIX, Tokens
+from access.api_tokens import TOKEN_PREFIX, Tokens
+from access.sessions import COOKIE, Session, Sessions, read_cookie, secret_from_file
 from settings import Settings
-from ui.sessions import COOKIE, Session, Sessions, read_cookie, secret_from_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +40,8 @@ class Identities:
     def anonymous_allowed(self) -> bool:
         return not self._settings.require_login
 
-    def of(self, request: gr.Request | None) -> Identity:
+    def of(self, request: Any) -> Identity:
+        """The caller of ``request`` (a ``gr.Request`` or anything with ``headers``), or a throwaway identity."""
         headers = getattr(request, "headers", None) if request is not None else None
         identity = self.from_headers(headers or {})
         if identity is None:

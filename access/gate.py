@@ -24,8 +24,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ui.identity import Identities
-from ui.sessions import COOKIE
+from access.identity import Identities
+from access.sessions import COOKIE
 
 log = logging.getLogger(__name__)
 

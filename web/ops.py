@@ -9,8 +9,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from analytics.prometheus import CONTENT_TYPE, ReplyMetrics
-from analytics.store import Store
 from inference.service import ChatService
+from storage.store import Store
 
 
 def ops_routes(*, service: ChatService, store: Store, metrics: ReplyMetrics) -> list[Route]:

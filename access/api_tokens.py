@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from analytics.models import ApiToken, User, utcnow
-from analytics.recorder import WriteBehindRecorder
-from analytics.store import Store
-from inference.errors import MessageRejected
+from errors import MessageRejected
+from storage.schema import ApiToken, User, utcnow
+from storage.store import Store
+from storage.writer import WriteBehindRecorder
 
 TOKEN_PREFIX = "chatlens_"
 MAX_TOKENS_PER_USER = 20

@@ -10,7 +10,7 @@ sends again with the same id. The store answers that as one turn, never two rows
   refused with one sentence that says nothing about what the id holds.
 
 Decided over the conversation as the batch sees it (in memory, with the batch's earlier jobs applied); the caller
-(``analytics.writes``) writes the superseded ids.
+(``storage.writes``) writes the superseded ids.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from analytics.models import Message
-from inference.errors import MessageIdTaken, MessageRejected
+from errors import MessageIdTaken, MessageRejected
 from inference.types import ChatMessage, TurnStart
+from storage.schema import Message
 
 ALREADY_USED = "That message id is already used. Send your message with a new id."
 WENT_ON = "That message was answered with an error and the chat has moved on since; send it with a new id."

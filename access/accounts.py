@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.orm import Session
 
-from analytics.models import User, utcnow
+from storage.schema import User, utcnow
 
 
 @dataclass(frozen=True, slots=True)

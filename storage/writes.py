@@ -7,7 +7,7 @@ statement per table. DuckDB pays a fixed cost per statement, and the ORM a per-o
 128 turns at a few milliseconds instead of hundreds.
 
 A job that is refused (a conversation that is not the caller's) gets its exception as its result; the others commit.
-A user message with a client id that is already stored is not inserted again (``analytics.resends`` decides what the
+A user message with a client id that is already stored is not inserted again (``storage.resends`` decides what the
 repeated send does); the id is the primary key, so a concurrent writer that stores it first makes this batch fail,
 and the recorder applies it again, finding the stored row.
 """
@@ -24,13 +24,13 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.orm import Session
 
-from analytics.extras import Extra, RecordFeedback, RevokeShares, apply_extra
-from analytics.models import Conversation, Generation, Message, User, utcnow
-from analytics.privacy import PRIVATE_TITLE, ContentKeeper
-from analytics.resends import placed_ids, resent_turn
-from inference.errors import MessageRejected
+from errors import MessageRejected
 from inference.titles import title_from
 from inference.types import ChatMessage, ConversationSetup, Role, TurnRecord, TurnStart
+from storage.privacy import PRIVATE_TITLE, ContentKeeper
+from storage.resends import placed_ids, resent_turn
+from storage.schema import Conversation, Generation, Message, User, utcnow
+from storage.side_writes import Extra, RecordFeedback, RevokeShares, apply_extra
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,13 +6,13 @@ uvicorn's ``--forwarded-allow-ips``), never a header the caller could set.
 
 from __future__ import annotations
 
-import gradio as gr
+from typing import Any
 
-from analytics.ratelimit import RateLimits
-from ui.identity import Identities
+from access.identity import Identities
+from access.rate_limits import RateLimits
 
 
-def client_ip(request: gr.Request | None) -> str:
+def client_ip(request: Any) -> str:
     client = getattr(request, "client", None) if request is not None else None
     return str(getattr(client, "host", "") or "unknown")
 
@@ -22,6 +22,6 @@ class MessageGate:
         self._limits = limits
         self._identities = identities
 
-    async def admit(self, request: gr.Request | None) -> None:
+    async def admit(self, request: Any) -> None:
         """Count one message, or raise ``RateLimited`` ("slow down, try again in N s")."""
         await self._limits.admit(self._identities.of(request).user_id, client_ip(request))

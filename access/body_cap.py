@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from ui.guard import ASGIApp, Message, Receive, Scope, Send
+from access.gate import ASGIApp, Message, Receive, Scope, Send
 
 UPLOAD_PATH = "/gradio_api/upload"
 

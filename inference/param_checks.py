@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from inference.errors import InvalidParameters
+from errors import InvalidParameters
 from inference.types import GenerationParams, ModelInfo
 
 DEFAULT_STOP_SEQUENCES = 4

@@ -25,12 +25,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from analytics.accounts import Account, record_account
-from analytics.recorder import WriteBehindRecorder
+from access.accounts import Account, record_account
+from access.gate import is_https
+from access.identity import Identities
+from access.sessions import Signer, cookie_header
 from settings import Settings
-from ui.guard import is_https
-from ui.identity import Identities
-from ui.sessions import Signer, cookie_header
+from storage.writer import WriteBehindRecorder
 
 log = logging.getLogger(__name__)
 

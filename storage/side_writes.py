@@ -1,6 +1,6 @@
 """Writes that stand apart from the turn machinery: feedback, share links, imports.
 
-They run on the writer thread inside the same group-commit transaction as turns (``analytics.writes``) and check
+They run on the writer thread inside the same group-commit transaction as turns (``storage.writes``) and check
 ownership against the database themselves: a job naming a conversation or message that is not the caller's is
 refused with ``MessageRejected`` and writes nothing.
 """
@@ -16,9 +16,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.orm import Session
 
-from analytics.models import Conversation, Feedback, Generation, Message, Share, User
-from analytics.portable import ImportedConversation
-from inference.errors import MessageRejected
+from errors import MessageRejected
+from storage.portability import ImportedConversation
+from storage.schema import Conversation, Feedback, Generation, Message, Share, User
 
 
 @dataclass(frozen=True, slots=True)

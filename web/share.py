@@ -8,6 +8,7 @@ An unknown or revoked token gets the same plain 404 as any other path.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import html
 from typing import Any
 
@@ -15,9 +16,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from analytics.store import Store
-from ui import render
-from ui.portability import SHARE_PATH, token_hash
+from storage.store import Store
+from web.reply_html import metrics_line
+
+SHARE_PATH = "/share/"
+
+
+def token_hash(token: str) -> str:
+    """What the store keeps of a share token: its SHA-256, never the token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
 
 HEADERS = {
     "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
@@ -44,7 +52,7 @@ def share_page(snapshot: dict[str, Any]) -> str:
         metrics = ""
         if role == "assistant" and m.get("metrics"):
             x = m["metrics"]
-            metrics = render.metrics_line(
+            metrics = metrics_line(
                 time_to_first_token_ms=x.get("time_to_first_token_ms"),
                 tokens_per_s=x.get("tokens_per_s"),
                 output_tokens=int(x.get("output_tokens") or 0),

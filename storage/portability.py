@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from analytics.store import ConversationView
-from inference.errors import MessageRejected
+from errors import MessageRejected
+from storage.store import ConversationView
 
 FORMAT = "chatlens.conversation"
 VERSION = 1

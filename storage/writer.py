@@ -1,7 +1,7 @@
 """The write-behind recorder: one writer thread owns every write and commits them in groups.
 
 Callers on the event loop hand over a job and get a future; the thread takes whatever has queued up, applies it as
-one batch (``analytics.writes``) in one transaction and commits once (group commit). So a burst of replies ending
+one batch (``storage.writes``) in one transaction and commits once (group commit). So a burst of replies ending
 together costs one fsync, the event loop never waits on the database, and DuckDB never sees two writers or
 conflicting updates. A failing batch is retried job by job so one bad row cannot sink the others.
 Satisfies ``inference.service.Recorder`` structurally.
@@ -24,11 +24,11 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from analytics.extras import Extra
-from analytics.store import Store
-from analytics.writes import Continue, Delete, Edit, Rename, Reply, Retry, UserTurn, WriteJob, apply_batch
-from inference.errors import ChatLensError
+from errors import ChatLensError
 from inference.types import ConversationSetup, TurnRecord, TurnStart
+from storage.side_writes import Extra
+from storage.store import Store
+from storage.writes import Continue, Delete, Edit, Rename, Reply, Retry, UserTurn, WriteJob, apply_batch
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from analytics.models import RateEvent, utcnow
-from analytics.recorder import WriteBehindRecorder
-from inference.errors import ChatLensError
+from errors import ChatLensError
+from storage.schema import RateEvent, utcnow
+from storage.writer import WriteBehindRecorder
 
 WINDOW_S = 60.0
 PRUNE_EVERY = 1000  # admitted messages between two deletions of rows older than an hour

@@ -1,0 +1,1 @@
+"""HTTP routes that are not the Gradio page: ``/healthz``, ``/metrics`` and the read-only ``/share/<token>`` page."""
