@@ -27,6 +27,11 @@ lint:
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# The configuration reference (docs/configuration.md and .env.example), generated from settings.py.
+.PHONY: docs
+docs:
+	$(PY) -m tools.settings_docs
+
 # The locked pins against PyPI's advisories (what is and is not covered: tools/audit_lock.py). Fails on a finding.
 audit:
 	$(PY) -m tools.audit_lock requirements.lock

@@ -25,9 +25,9 @@ def _http_url(value: str) -> str:
 class ModelServer(BaseModel):
     """One entry of ``MODELS``: a name for the picker, the server's base URL, its token, default parameters."""
 
-    name: str = Field(min_length=1, max_length=80)
-    url: str
-    token: SecretStr | None = None
+    name: str = Field(min_length=1, max_length=80, description="Shown in the model picker; unique within MODELS.")
+    url: str = Field(description="Base URL of the model server (http:// or https://).")
+    token: SecretStr | None = Field(default=None, description="Bearer token for this server (as TGI_API_KEY).")
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="Default generation settings: temperature, top_p, max_tokens, frequency_penalty, seed, stop.",

@@ -24,7 +24,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "analytics": {"errors", "inference", "storage"},
     "web": {"errors", "inference", "storage", "analytics", "access"},
     "compat": set(),
-    "tools": set(),
+    "tools": {"settings"},  # tools/settings_docs.py writes the configuration reference from Settings
     "ui": OURS - {"app", "tools", "ui"},
     "app": OURS - {"app", "tools"},
 }
