@@ -242,7 +242,7 @@ def test_lock_pins_every_dependency_of_the_project_with_hashes() -> None:
                     if child.marker is None or child.marker.evaluate({"extra": extra}):
                         child.marker = None
                         pending.append((child, f"{name}[{extra}]" if extra else name))
-    assert not problems, "regenerate requirements.lock (README: Deploy):\n" + "\n".join(sorted(set(problems)))
+    assert not problems, "regenerate requirements.lock (`make lock`):\n" + "\n".join(sorted(set(problems)))
 
 
 def test_tests_run_with_exactly_the_locked_versions() -> None:
