@@ -101,6 +101,7 @@ class ChatLens:
         return cls(settings, store, recorder, generators, service, metrics, reader, slo, Tokens(store, recorder))
 
     def launch(self, **overrides: Any) -> Any:
+        import compat
         from access.identity import Identities
         from ui.app import build_app, launch_options
 
@@ -116,7 +117,7 @@ class ChatLens:
         )
         self.slo.check()
         self.slo.run_every(self.settings.slo_check_interval_s)
-        self.metrics.queue_size = lambda: len(demo._queue)
+        self.metrics.queue_size = lambda: compat.queue_length(demo)
         options = launch_options(
             service=self.service,
             store=self.store,
@@ -180,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = Settings()
         if not settings.models and settings.local_mode:
             settings, local = start_local_model(settings)
+        import compat  # imports Gradio (seconds): only once the configuration is known to be good
+
+        compat.apply_all()  # every third-party patch, once, before anything is built (CHATLENS_COMPAT=off: none)
         chatlens = ChatLens.build(settings)
     except ValidationError as exc:
         raise SystemExit(f"ChatLens cannot start: bad configuration: {_first_problem(exc)}") from None
