@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # Read by Gradio when it is imported: no beacons, and a cheap per-event analytics summary.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -25,6 +25,10 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 from pydantic import ValidationError
 
 from access.api_tokens import Tokens
+from access.identity import Identities
+from access.login import LoginRoutes
+from access.message_gate import MessageGate
+from access.rate_limits import RateLimits
 from analytics.dashboard import AnalyticsReader
 from analytics.prometheus import ReplyMetrics
 from analytics.slo import SloMonitor, SloThresholds
@@ -36,13 +40,19 @@ from settings import ModelServer, Settings
 from storage.privacy import ContentKeeper
 from storage.store import Store, StoreUnavailable
 from storage.writer import WriteBehindRecorder
+from web.ops import ops_routes
+from web.share import share_routes
+
+if TYPE_CHECKING:
+    import gradio as gr
 
 log = logging.getLogger("chatlens")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ChatLens:
-    """Everything one process runs, built from one ``Settings``."""
+    """Everything one process runs, built from one ``Settings`` by ``build`` — the one place parts are made and
+    handed their collaborators; nothing is wired onto them afterwards."""
 
     settings: Settings
     store: Store
@@ -53,13 +63,33 @@ class ChatLens:
     reader: AnalyticsReader
     slo: SloMonitor
     tokens: Tokens
+    identities: Identities
+    demo: gr.Blocks
+    launch_options: dict[str, Any]
 
     @classmethod
     def build(cls, settings: Settings) -> ChatLens:
-        store = Store.open(settings.database_url)
-        if not settings.store_content:
-            store.keeper = ContentKeeper()
-        recorder = WriteBehindRecorder(store)
+        import compat  # with Gradio (seconds to import): after the configuration is known to be good
+        from ui.app import build_app, launch_options
+
+        store = Store.open(settings.database_url, keeper=None if settings.store_content else ContentKeeper())
+        slo = SloMonitor(
+            store.engine,
+            SloThresholds(
+                ttft_p95_ms=settings.slo_ttft_p95_ms,
+                error_rate=settings.slo_error_rate,
+                window_s=settings.slo_window_s,
+                min_replies=settings.slo_min_replies,
+            ),
+        )
+        # The live values are read when /metrics is scraped, once everything below exists.
+        metrics = ReplyMetrics(
+            streams_active=lambda: service.in_flight,
+            commit_ms=lambda: list(recorder.commit_ms),
+            queue_size=lambda: compat.queue_length(demo),
+            slo=slo,
+        )
+        recorder = WriteBehindRecorder(store, observers=[metrics.observe])
         generators = {
             model.name: TgiGenerator(
                 base_url=model.url,
@@ -85,47 +115,51 @@ class ChatLens:
             auto_title=settings.auto_title and settings.store_content,  # a title is text taken from the message
             max_reply_chars=settings.max_reply_chars,
         )
-        metrics = ReplyMetrics(streams_active=lambda: service.in_flight, commit_ms=lambda: list(recorder.commit_ms))
-        recorder.observers.append(metrics.observe)
         reader = AnalyticsReader(store.engine, ttl_s=settings.analytics_cache_ttl_s)
-        slo = SloMonitor(
-            store.engine,
-            SloThresholds(
-                ttft_p95_ms=settings.slo_ttft_p95_ms,
-                error_rate=settings.slo_error_rate,
-                window_s=settings.slo_window_s,
-                min_replies=settings.slo_min_replies,
-            ),
+        tokens = Tokens(store, recorder)
+        identities = Identities(settings, tokens=tokens)
+        limits = RateLimits(
+            recorder, per_user_per_min=settings.rate_limit_user_per_min, per_ip_per_min=settings.rate_limit_ip_per_min
         )
-        metrics.watch_slos(slo)
-        return cls(settings, store, recorder, generators, service, metrics, reader, slo, Tokens(store, recorder))
-
-    def launch(self, **overrides: Any) -> Any:
-        from access.identity import Identities
-        from ui.app import build_app, launch_options
-
-        identities = Identities(self.settings, tokens=self.tokens)
         demo = build_app(
-            service=self.service,
-            store=self.store,
-            recorder=self.recorder,
-            settings=self.settings,
-            reader=self.reader,
-            slo=self.slo,
+            service=service,
+            store=store,
+            recorder=recorder,
+            settings=settings,
+            reader=reader,
+            slo=slo,
             identities=identities,
+            gate=MessageGate(limits, identities) if limits.enabled else None,
         )
+        routes = [
+            *ops_routes(service=service, store=store, metrics=metrics),
+            *share_routes(store),
+            *(
+                LoginRoutes(settings=settings, identities=identities, recorder=recorder).routes()
+                if settings.auth_mode == "oidc"
+                else []
+            ),
+        ]
+        return cls(
+            settings=settings,
+            store=store,
+            recorder=recorder,
+            generators=generators,
+            service=service,
+            metrics=metrics,
+            reader=reader,
+            slo=slo,
+            tokens=tokens,
+            identities=identities,
+            demo=demo,
+            launch_options=launch_options(settings=settings, identities=identities, routes=routes),
+        )
+
+    def launch(self, **overrides: Any) -> tuple[gr.Blocks, Any]:
+        """Start the SLO checks and serve the app; ``overrides`` go to ``Blocks.launch`` on top of the options."""
         self.slo.check()
         self.slo.run_every(self.settings.slo_check_interval_s)
-        self.metrics.queue_size = lambda: len(demo._queue)
-        options = launch_options(
-            service=self.service,
-            store=self.store,
-            recorder=self.recorder,
-            metrics=self.metrics,
-            settings=self.settings,
-            identities=identities,
-        )
-        return demo, demo.launch(**{**options, **overrides})
+        return self.demo, self.demo.launch(**{**self.launch_options, **overrides})
 
     def drain(self) -> None:
         """Refuse new turns, give streaming replies the grace period, stop the rest (saved as ``stopped``)."""
@@ -180,6 +214,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = Settings()
         if not settings.models and settings.local_mode:
             settings, local = start_local_model(settings)
+        import compat  # imports Gradio (seconds): only once the configuration is known to be good
+
+        compat.apply_all()  # every third-party patch, once, before anything is built (CHATLENS_COMPAT=off: none)
         chatlens = ChatLens.build(settings)
     except ValidationError as exc:
         raise SystemExit(f"ChatLens cannot start: bad configuration: {_first_problem(exc)}") from None
@@ -187,6 +224,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if local is not None:
             local.stop()
         raise SystemExit(f"ChatLens cannot start: {exc}") from None
+    except BaseException:
+        if local is not None:
+            local.stop()
+        raise
     if settings.space_id and not settings.space_has_storage and "DATABASE_URL" not in os.environ:
         log.warning("this Space has no persistent storage (/data): conversations will not survive a restart")
     if not settings.models:
@@ -200,13 +241,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        demo, _ = chatlens.launch(share=args.share, prevent_thread_lock=True)
+        chatlens.launch(share=args.share, prevent_thread_lock=True)
         settle_garbage_collector()
         while not stop.wait(0.5):
             pass
         log.info("stopping: new messages are refused; streaming replies get %.0f s", settings.shutdown_grace_s)
         chatlens.drain()
-        demo.close()
+        chatlens.demo.close()
     finally:
         chatlens.close()
         if local is not None:

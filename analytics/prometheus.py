@@ -36,8 +36,9 @@ class ReplyMetrics:
         *,
         streams_active: Callable[[], float],
         commit_ms: Callable[[], Iterable[float]] | None = None,
+        queue_size: Callable[[], float] = lambda: 0.0,
+        slo: SloMonitor | None = None,
     ) -> None:
-        self.queue_size: Callable[[], float] = lambda: 0  # set once the Gradio app (and its queue) exists
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.replies = Counter(
@@ -61,9 +62,7 @@ class ReplyMetrics:
             buckets=RATE_BUCKETS, registry=r,
         )  # fmt: skip
         Gauge("chatlens_streams_active", "Replies streaming now.", registry=r).set_function(streams_active)
-        Gauge("chatlens_queue_size", "Events waiting in Gradio's queue.", registry=r).set_function(
-            lambda: self.queue_size()
-        )
+        Gauge("chatlens_queue_size", "Events waiting in Gradio's queue.", registry=r).set_function(queue_size)
         Gauge(
             "chatlens_event_loop_tasks", "Asyncio tasks alive on the serving event loop (leak watch).", registry=r
         ).set_function(_tasks_alive)
@@ -76,6 +75,8 @@ class ReplyMetrics:
                 "99th percentile group-commit time of the last 10,000 commits (ms).",
                 registry=r,
             ).set_function(lambda: _p99(commit_ms()))
+        if slo is not None:
+            self.watch_slos(slo)
 
     def watch_slos(self, monitor: SloMonitor) -> None:
         """``chatlens_slo_breached``, ``chatlens_slo_value`` and ``chatlens_slo_threshold``, labelled by SLO."""

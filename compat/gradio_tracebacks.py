@@ -6,12 +6,17 @@ serving requests (queue and routes); the type and start of each message stay rea
 
 from __future__ import annotations
 
+import importlib
+import logging
 import sys
 import traceback
 from types import ModuleType
 from typing import Any, TextIO
 
+log = logging.getLogger(__name__)
+
 MAX_LINE_CHARS = 300
+SERVING_MODULES = ("gradio.queueing", "gradio.routes", "gradio.route_utils")
 
 
 def shorten(text: str, limit: int = MAX_LINE_CHARS) -> str:
@@ -37,7 +42,11 @@ class _ShortTracebacks(ModuleType):
 
 
 def shorten_gradio_tracebacks() -> None:
-    from gradio import queueing, route_utils, routes
-
-    for module in (queueing, routes, route_utils):
+    """Give each of Gradio's request-serving modules the shortening ``traceback`` (idempotent). A module that no
+    longer prints through its ``traceback`` global is named in a warning: its tracebacks may quote request content."""
+    for name in SERVING_MODULES:
+        module = importlib.import_module(name)
+        if not isinstance(getattr(module, "traceback", None), ModuleType):
+            log.warning("%s has no traceback module to shorten: its tracebacks are logged whole", name)
+            continue
         module.traceback = _ShortTracebacks()  # type: ignore[attr-defined]

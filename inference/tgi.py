@@ -1,6 +1,7 @@
 """The adapter to TGI (and vLLM / llama.cpp ``llama-server``) through ``huggingface_hub.AsyncInferenceClient``.
 
-The only module that imports ``huggingface_hub``. It owns four things:
+The only module of ChatLens's own code that uses ``huggingface_hub`` (``compat`` holds the one patch to it). It owns
+three things:
 
 * **The connection pool.** huggingface_hub opens one ``httpx2.AsyncClient`` per ``AsyncInferenceClient`` and keeps
   every streamed response open until that client is closed; its default pool stops at 100 connections, and the
@@ -9,8 +10,6 @@ The only module that imports ``huggingface_hub``. It owns four things:
   concurrency ChatLens serves.
 * **The stream.** Chunks become ``TokenChunk``; role-only first chunks (vLLM), ``usage`` chunks and ``null``
   vs. absent fields are tolerated. A stream that ends without ``finish_reason`` is an error, not a reply.
-* **Cheap chunk reading.** The library's per-line formatter is replaced by ``inference.tgi_chunks``'s, on the version
-  it was checked on (72 → 22 µs of CPU per streamed token).
 * **The error map.** ``translate_error`` is the one place where HTTP errors, transport errors and error events
   *inside* a 200 stream become ``ChatLensError``s with user-readable messages.
 """
@@ -27,7 +26,6 @@ from contextlib import aclosing
 from typing import Any
 
 import httpx2
-import huggingface_hub
 from huggingface_hub import AsyncInferenceClient, get_session, set_async_client_factory
 from huggingface_hub.errors import (
     GenerationError,
@@ -38,10 +36,8 @@ from huggingface_hub.errors import (
     TextGenerationError,
     ValidationError,
 )
-from huggingface_hub.inference import _common as hub_streaming
 
 import errors
-from inference import tgi_chunks
 from inference.types import ChatMessage, GenerationParams, ModelInfo, TokenChunk
 
 log = logging.getLogger(__name__)
@@ -79,22 +75,6 @@ class _SharedPool(httpx2.AsyncBaseTransport):
         await self._transport.aclose()
 
 
-LIBRARY_READER = hub_streaming._format_chat_completion_stream_output  # the library's own, for the equivalence tests
-CHUNKS_CHECKED_ON = "2.4."
-
-
-def install_fast_chunk_reading() -> bool:
-    """Read streamed chunks with ``tgi_chunks`` (idempotent); False, with a warning, on an unchecked version."""
-    if not huggingface_hub.__version__.startswith(CHUNKS_CHECKED_ON):
-        log.warning("huggingface_hub %s: fast chunk reading not installed (checked on %sx)",
-                    huggingface_hub.__version__, CHUNKS_CHECKED_ON)  # fmt: skip
-        return False
-    hub_streaming._format_chat_completion_stream_output = tgi_chunks.line_reader(  # type: ignore[assignment]
-        hub_streaming._parse_text_generation_error
-    )
-    return True
-
-
 def _pooled_http_client() -> httpx2.AsyncClient:
     pool = _CALLING_POOL.get(None)
     return httpx2.AsyncClient(transport=pool, timeout=None, follow_redirects=False)
@@ -122,7 +102,6 @@ class TgiGenerator:
         self._info_read_at = 0.0
         self._info_lock = asyncio.Lock()
         set_async_client_factory(_pooled_http_client)
-        install_fast_chunk_reading()
 
     def _new_http_client(self) -> httpx2.AsyncClient:
         return httpx2.AsyncClient(transport=self._pool, timeout=self._timeout, follow_redirects=False)

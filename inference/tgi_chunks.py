@@ -4,12 +4,12 @@
 nested dataclasses that mirror themselves into dicts (``parse_obj`` + ``asdict`` at every level), ~50 µs a chunk,
 measured as the largest part of ChatLens's CPU per streamed token. ChatLens reads four fields of a chunk.
 
-``line_reader`` makes a stand-in for the library's per-line formatter (``inference.tgi`` installs it, on the
+``line_reader`` makes a stand-in for the library's per-line formatter (``compat.hub_chunks`` installs it, on the
 huggingface_hub version it was checked on). The contract is kept: ``None`` for lines that are not ``data:``,
 ``StopIteration`` at ``data: [DONE]``, the library's own exception for an in-stream error event (built by the
 function it is given), and otherwise a chunk with the same attribute paths (``choices[i].delta.content``,
 ``choices[i].finish_reason``, ``usage.prompt_tokens`` …), made of plain slotted objects. The HTTP, the SSE reading and
-the errors stay the library's. This module does not import huggingface_hub (``inference.tgi`` is the one that does).
+the errors stay the library's. This module does not import huggingface_hub.
 """
 
 from __future__ import annotations

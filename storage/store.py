@@ -67,14 +67,14 @@ def _duckdb_path(url: str) -> Path | None:
 
 
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, keeper: ContentKeeper | None = None) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         # Privacy mode (STORE_CONTENT=false): message text lives here, in memory, instead of in the database.
-        self.keeper: ContentKeeper | None = None
+        self.keeper = keeper
 
     @classmethod
-    def open(cls, url: str) -> Store:
+    def open(cls, url: str, *, keeper: ContentKeeper | None = None) -> Store:
         path = _duckdb_path(url)
         if path is not None:
             try:
@@ -99,7 +99,7 @@ class Store:
                     f"PostgreSQL for several replicas. ({exc.orig})"
                 ) from exc
             raise StoreUnavailable(f"Cannot open the database {url!r}: {exc.orig}") from exc
-        return cls(engine)
+        return cls(engine, keeper=keeper)
 
     def close(self) -> None:
         self.engine.dispose()

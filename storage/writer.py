@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,14 +52,16 @@ class _Job:
 
 
 class WriteBehindRecorder:
-    def __init__(self, store: Store, *, max_batch: int = 512) -> None:
+    def __init__(
+        self, store: Store, *, observers: Sequence[Callable[[TurnRecord], None]] = (), max_batch: int = 512
+    ) -> None:
         self._store = store
         self._max_batch = max_batch
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._known_users: set[uuid.UUID] = set()
         self.commit_ms: deque[float] = deque(maxlen=10_000)
         # Called once per finished reply, on the caller's thread (e.g. Prometheus counters); must be cheap.
-        self.observers: list[Callable[[TurnRecord], None]] = []
+        self._observers = tuple(observers)
         self._thread = threading.Thread(target=self._run, name="chatlens-db-writer", daemon=True)
         self._thread.start()
 
@@ -116,7 +118,7 @@ class WriteBehindRecorder:
 
     def finish_turn(self, record: TurnRecord) -> asyncio.Future[None]:
         """Queue the reply for the next group commit; await the result to know it is durable."""
-        for observe in self.observers:
+        for observe in self._observers:
             try:
                 observe(record)
             except Exception:

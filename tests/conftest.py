@@ -25,6 +25,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import select
 
+import compat
 from app import ChatLens
 from settings import Settings
 from storage.schema import Generation, Message
@@ -131,6 +132,7 @@ class RunningApp:
 
 
 def launch_app(settings: Settings, db_path: Path) -> tuple[RunningApp, Any]:
+    compat.apply_all()  # as app.main() does: tests run the patches production runs
     chatlens = ChatLens.build(settings)
     port = free_port()
     demo, _ = chatlens.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)

@@ -23,7 +23,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "access": {"errors", "settings", "storage"},
     "analytics": {"errors", "inference", "storage"},
     "web": {"errors", "inference", "storage", "analytics", "access"},
-    "compat": set(),
+    "compat": {"inference"},  # inference.tgi_chunks: the chunk reader compat installs in huggingface_hub
     "tools": {"settings"},  # tools/settings_docs.py writes the configuration reference from Settings
     "ui": OURS - {"app", "tools", "ui"},
     "app": OURS - {"app", "tools"},

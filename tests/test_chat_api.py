@@ -273,37 +273,3 @@ def test_without_a_model_server_the_page_opens_and_says_how_to_configure_one(unc
         Client(unconfigured_app.url, verbose=False).predict("hello", api_name="/chat")
     assert httpx.get(f"{unconfigured_app.url}/healthz").json()["model_server"] == "not configured"
     assert unconfigured_app.rows(Message) == []
-
-
-def test_new_sessions_build_block_configs_only_on_demand() -> None:
-    """Gradio's per-session config builds (3.7 ms of event loop per API call on this page) wait until read, and
-    what is read then is what Gradio's own session would hold after the same writes."""
-    import gradio as gr
-    from gradio import state_holder
-
-    from compat import gradio_patches
-
-    gradio_patches.apply()
-    with gr.Blocks() as demo:
-        box = gr.Textbox("a")
-        number = gr.Number(1)
-        gr.Markdown("m")
-    lazy = state_holder.SessionState(demo)
-    eager = gradio_patches._LazySessionState.__mro__[1](demo)  # Gradio's own class
-    assert lazy.config_values == {}
-    for session in (lazy, eager):
-        session._update_value_in_config(box._id, "typed")
-        session[number._id] = gr.Number(7)  # a handler's update: the config is rebuilt from the new block
-        session._update_value_in_config(number._id, 8)
-    assert lazy.config_values == {}
-    assert list(lazy.components) == list(eager.components)
-    assert {config.get("type") for config in lazy.components} >= {"textbox", "number", "markdown"}
-
-
-def test_queue_routes_are_tried_first_and_still_answer(app: RunningApp) -> None:
-    """FastAPI tries routes in order: the two routes of every chat turn come first in Gradio's API router."""
-    from compat import gradio_patches
-
-    inner = next(r.original_router for r in app.demo.app.router.routes if hasattr(r, "original_router"))
-    assert [r.path for r in inner.routes[: len(gradio_patches.HOT_PATHS)]] == list(gradio_patches.HOT_PATHS)
-    assert httpx.post(f"{app.url}/gradio_api/queue/join", json={}).status_code == 422  # routed, body refused

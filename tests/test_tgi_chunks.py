@@ -10,8 +10,8 @@ import pytest
 from huggingface_hub.errors import OverloadedError, ValidationError
 from huggingface_hub.inference import _common
 
+from compat.hub_chunks import LIBRARY_READER
 from inference import tgi_chunks
-from inference.tgi import LIBRARY_READER, install_fast_chunk_reading
 
 read_line = tgi_chunks.line_reader(_common._parse_text_generation_error)
 
@@ -97,10 +97,3 @@ def test_unreadable_chunks_raise_errors_the_error_map_knows(line: str) -> None:
     with pytest.raises(ValueError) as caught:
         read_line(line)
     assert isinstance(translate_error(caught.value), errors.GenerationFailed)
-
-
-def test_installed_for_the_checked_version() -> None:
-    assert install_fast_chunk_reading()
-    installed = _common._format_chat_completion_stream_output
-    assert installed is not LIBRARY_READER
-    assert outcome(installed, EDGE_LINES[5]) == outcome(LIBRARY_READER, EDGE_LINES[5])

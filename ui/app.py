@@ -1,4 +1,7 @@
-"""Assembles the Gradio app and the options it is launched with (hardened defaults, concurrency, ops routes)."""
+"""Assembles the Gradio app and the options it is launched with (hardened defaults, concurrency, the extra routes).
+
+Both are given every collaborator already built (``app.ChatLens.build`` is the one place that builds them).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +9,15 @@ from typing import Any
 
 import gradio as gr
 from starlette.middleware import Middleware
+from starlette.routing import Route
 
+import compat
 from access.body_cap import BodyCap
 from access.gate import Guard
 from access.identity import Identities
-from access.login import LoginRoutes
 from access.message_gate import MessageGate
-from access.rate_limits import RateLimits
 from analytics.dashboard import AnalyticsReader
-from analytics.prometheus import ReplyMetrics
 from analytics.slo import SloMonitor
-from compat import gradio_patches
-from compat.gradio_tracebacks import shorten_gradio_tracebacks
 from inference.service import ChatService
 from settings import Settings
 from storage.store import Store
@@ -26,15 +26,13 @@ from ui import account_panel, analytics_render, theme_panel
 from ui.analytics_tab import AnalyticsTab
 from ui.assets import CSS, HEAD
 from ui.chat import ChatPage
-from web.ops import ops_routes
-from web.share import share_routes
 
 PRIVACY_NOTICE = (
     '<div class="cl-note">🔒 Privacy mode: what you write and the replies are not stored — only their timings and '
     "token counts. A conversation lasts while ChatLens runs.</div>"
 )
 
-# Gradio polls its queue every 1 ms when idle (5% of a core, measured); 5 ms costs a fifth and adds ≤ 5 ms.
+# How often Gradio's idle queue looks for work (its own: every 1 ms; why 5 ms: the table in ``compat``).
 QUEUE_POLL_S = 0.005
 UPLOAD_MAX_BYTES = 10 * 1000 * 1000  # Gradio's "10mb"; conversation imports are at most 5 MB
 
@@ -48,16 +46,10 @@ def build_app(
     reader: AnalyticsReader,
     slo: SloMonitor,
     identities: Identities,
+    gate: MessageGate | None,
 ) -> gr.Blocks:
     """The page: a Chat tab for everyone, an Analytics tab shown to admins only (checked per handler too)."""
-    gradio_patches.apply()
-    shorten_gradio_tracebacks()
     with gr.Blocks(title="ChatLens", fill_height=True, analytics_enabled=False) as demo:
-        limits = RateLimits(
-            recorder,
-            per_user_per_min=settings.rate_limit_user_per_min,
-            per_ip_per_min=settings.rate_limit_ip_per_min,
-        )
         if not settings.store_content:
             gr.HTML(PRIVACY_NOTICE, elem_id="cl-privacy")
         with gr.Tabs(elem_id="cl-tabs"):
@@ -68,7 +60,7 @@ def build_app(
                     recorder=recorder,
                     identities=identities,
                     settings=settings,
-                    gate=MessageGate(limits, identities) if limits.enabled else None,
+                    gate=gate,
                 ).build(demo)
             AnalyticsTab(
                 reader=reader, store=store, identities=identities, settings=settings, slo=slo, service=service
@@ -76,20 +68,14 @@ def build_app(
     # The queue's default limit is 1 event at a time: lift it; streaming events carry their own limit.
     # (A periodic status_update_rate was measured worse than "auto": TTFT p50 4.5 s vs 1.6 s at 128 users.)
     demo.queue(default_concurrency_limit=None, max_size=settings.queue_max_size, api_open=False)
-    demo._queue.sleep_when_free = QUEUE_POLL_S
+    compat.set_queue_poll_interval(demo, QUEUE_POLL_S)
     return demo  # type: ignore[no-any-return]
 
 
-def launch_options(
-    *,
-    service: ChatService,
-    store: Store,
-    recorder: WriteBehindRecorder,
-    metrics: ReplyMetrics,
-    settings: Settings,
-    identities: Identities,
-) -> dict[str, Any]:
-    """Keyword arguments for ``Blocks.launch``: Gradio's server name/port come from its own env variables."""
+def launch_options(*, settings: Settings, identities: Identities, routes: list[Route]) -> dict[str, Any]:
+    """Keyword arguments for ``Blocks.launch``: Gradio's server name/port come from its own env variables.
+
+    ``routes`` (ops, share links, login) are served beside Gradio's, behind the same middleware."""
     return {
         # Every running event, async ones included, takes one of max_threads slots.
         "max_threads": settings.max_concurrent_streams + 40,
@@ -104,15 +90,7 @@ def launch_options(
         "head": HEAD + theme_panel.HEAD + account_panel.HEAD,
         "theme": gr.themes.Soft(),
         "app_kwargs": {
-            "routes": [
-                *ops_routes(service=service, store=store, metrics=metrics),
-                *share_routes(store),
-                *(
-                    LoginRoutes(settings=settings, identities=identities, recorder=recorder).routes()
-                    if settings.auth_mode == "oidc"
-                    else []
-                ),
-            ],
+            "routes": routes,
             # Inside Gradio's own CORS middleware, in front of every route: size cap first, then who is calling.
             "middleware": [
                 Middleware(
