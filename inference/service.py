@@ -1,7 +1,7 @@
 """ChatService: takes a user's turn, streams the reply from the model server, times it and hands it to a recorder.
 
 Invariants:
-* The user's message is committed (``Recorder.begin_turn``) before the model is called. A message sent again
+* The user's side of the turn is committed (``Recorder.begin``) before the model is called. A message sent again
   under the client id it was stored with is not stored twice: its completed reply is returned without calling the
   model, an unfinished one is answered again (``storage.resends``).
 * The assistant message and its metrics are handed over exactly once per turn, whether the stream completes,
@@ -26,6 +26,7 @@ from inference import context, param_checks
 from inference.pacing import FrameBudget
 from inference.ports import Recorder, ReplyFrame, TextGenerator
 from inference.titles import Titles, title_from
+from inference.turns import Continue, NewMessage, Turn, typed_text
 from inference.types import (
     ChatMessage,
     ConversationSetup,
@@ -160,23 +161,15 @@ class ChatService:
 
     async def stream_reply(
         self,
+        turn: Turn,
         *,
         user_id: uuid.UUID,
-        conversation_id: uuid.UUID | None,
-        message: str | None,
         params: GenerationParams,
         model: str | None = None,
         system_prompt: str | None = None,
-        edit_of: uuid.UUID | None = None,
-        retry_of: uuid.UUID | None = None,
-        continue_reply: bool = False,
         shrink_to_fit: bool = False,
-        message_id: uuid.UUID | None = None,
     ) -> AsyncGenerator[ReplyFrame, None]:
-        """Stream a reply. The turn is one of: a new ``message``; ``message=None`` (Retry: answer the last message
-        again, or from reply ``retry_of``); ``edit_of`` + ``message`` (replace that user message and what follows);
-        ``continue_reply`` (go on from the last reply, e.g. one that stopped on ``length``). ``message_id``: the
-        client's id for a new ``message``; sending it again answers the stored message instead of adding one.
+        """Stream the reply to ``turn`` (``inference.turns``: a new message, Retry, Edit or Continue).
 
         Refusals (bad message, parameters the server would reject, a message that cannot fit the model's window,
         unknown model) raise before anything is stored. ``shrink_to_fit`` (API callers): a ``max_tokens`` too large
@@ -184,12 +177,12 @@ class ChatService:
         """
         started_at = time.monotonic()
         self.loop = asyncio.get_running_loop()
+        message = typed_text(turn)
+        continue_reply = isinstance(turn, Continue)
         if message is not None:
             self.check_message(message)
         elif self._draining:
             raise errors.ShuttingDown()
-        if (message is None or edit_of is not None or continue_reply) and conversation_id is None:
-            raise errors.MessageRejected("There is no reply to retry yet.")
         generator = self.generator(model)
         info: ModelInfo | None = None
         failure: errors.ChatLensError | None = None
@@ -208,69 +201,41 @@ class ChatService:
             context.check_fits(system, message, budget, params.max_tokens, chars_per_token)
         if failure is not None and message is None:
             raise failure  # Retry / Continue with the server down: the reply on screen stays as it is
-        turn = await self._begin(user_id, conversation_id, message, model, system_prompt, info, edit_of, retry_of,
-                                 continue_reply, message_id)  # fmt: skip
-        if turn.answer is not None:  # sent again after its reply completed: that reply, no model call
-            yield ReplyFrame(turn.conversation_id, turn.answer, "complete", time.monotonic() - started_at)
+        start = await self._recorder.begin(
+            turn,
+            user_id=user_id,
+            model_id=info.model_id if info else None,
+            setup=ConversationSetup(model=model, system_prompt=system_prompt),
+        )
+        if start.answer is not None:  # sent again after its reply completed: that reply, no model call
+            yield ReplyFrame(start.conversation_id, start.answer, "complete", time.monotonic() - started_at)
             return
-        if turn.resent and turn.conversation_id in self._active:
+        if start.resent and start.conversation_id in self._active:
             raise errors.MessageRejected("This message is already being answered; wait for that reply.")
-        idle = self._active[turn.conversation_id] = asyncio.Event()
+        idle = self._active[start.conversation_id] = asyncio.Event()
         try:
             try:
                 prompt, use = context.fit(
-                    system + self._turns(turn.history, continue_reply), budget, chars_per_token,
+                    system + self._turns(start.history, continue_reply), budget, chars_per_token,
                     keep_last=2 if continue_reply else 1,
                 )  # fmt: skip
             except errors.MessageRejected as exc:
                 # Stored already (a retry's rewind): the reply is recorded as this error, so nothing vanishes.
                 prompt, use, failure = [], context.ContextUse(0, budget), exc
-            first_turn = message is not None and edit_of is None and len(turn.history) == 1 and not turn.resent
+            first_turn = isinstance(turn, NewMessage) and len(start.history) == 1 and not start.resent
             async for frame in self._stream_turn(
-                generator, turn, prompt, user_id, params, info, failure, started_at, use
+                generator, start, prompt, user_id, params, info, failure, started_at, use
             ):
                 if first_turn and frame.phase == "complete" and self._titles is not None and message is not None:
                     self._titles.start(
-                        generator, user_id, turn.conversation_id, message,
+                        generator, user_id, start.conversation_id, message,
                         in_flight=self.in_flight, default_title=title_from(message),
                     )  # fmt: skip
                 yield frame
         finally:
             idle.set()
-            if self._active.get(turn.conversation_id) is idle:
-                del self._active[turn.conversation_id]
-
-    async def _begin(
-        self,
-        user_id: uuid.UUID,
-        conversation_id: uuid.UUID | None,
-        message: str | None,
-        model: str | None,
-        system_prompt: str | None,
-        info: ModelInfo | None,
-        edit_of: uuid.UUID | None,
-        retry_of: uuid.UUID | None,
-        continue_reply: bool,
-        message_id: uuid.UUID | None = None,
-    ) -> TurnStart:
-        """Commit the user's side of the turn (or the rewind of Retry / Edit) before the model is called."""
-        if conversation_id is not None and continue_reply:
-            return await self._recorder.begin_continue(user_id=user_id, conversation_id=conversation_id)
-        if conversation_id is not None and message is None:
-            return await self._recorder.begin_retry(user_id=user_id, conversation_id=conversation_id, reply_id=retry_of)
-        assert message is not None
-        if conversation_id is not None and edit_of is not None:
-            return await self._recorder.begin_edit(
-                user_id=user_id, conversation_id=conversation_id, message_id=edit_of, content=message
-            )
-        return await self._recorder.begin_turn(
-            user_id=user_id,
-            conversation_id=conversation_id,
-            content=message,
-            model_id=info.model_id if info else None,
-            setup=ConversationSetup(model=model, system_prompt=system_prompt),
-            message_id=message_id,
-        )
+            if self._active.get(start.conversation_id) is idle:
+                del self._active[start.conversation_id]
 
     async def title_ready(self, conversation_id: uuid.UUID, timeout_s: float) -> None:
         """Wait (bounded) for the automatic title of a new conversation, so the sidebar can show it."""

@@ -22,6 +22,7 @@ from errors import ChatLensError, MessageIdTaken, MessageRejected
 from inference import param_checks
 from inference.ports import ReplyFrame
 from inference.service import ChatService
+from inference.turns import NewMessage, Retry, Turn, typed_text
 from settings import Settings
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
@@ -242,7 +243,7 @@ class ChatPage:
         """Once a send or retry is accepted: stream the reply, then put the buttons back. Returns the stream event."""
         stream = accepted.success(
             self.stream_message,
-            [p.pending, p.conversation_id],
+            [p.pending],
             streaming,
             api_visibility="private",
             concurrency_limit=self._settings.max_concurrent_streams,
@@ -307,17 +308,19 @@ class ChatPage:
         a client id, the same as last time when the same text is sent again after an error (``MessageKey``)."""
         if not (message or "").strip():
             return gr.skip(), gr.skip(), None, gr.skip(), gr.skip(), gr.skip()
-        pending = await self._pending(message, settings)
+        turn = NewMessage(message, parse_conversation_id(conversation_id))
+        pending = await self._pending(turn, settings)
         await self._admit(request)
         key, shown = await self._turns.prepare_send(conversation_id, request, key, message)
-        pending = replace(pending, shown=shown, message_id=key.id)
+        pending = replace(pending, turn=replace(turn, message_id=key.id), shown=shown)
         return "", shown, pending, key, gr.update(visible=False), gr.update(visible=True)
 
     async def take_retry(self, conversation_id: str, request: gr.Request, *settings: Any) -> tuple[Any, ...]:
+        cid = parse_conversation_id(conversation_id)
         shown = render.strip_reply(await self._turns.shown(conversation_id, request))
-        if not shown:
+        if cid is None or not shown:
             raise user_error(MessageRejected("There is no reply to retry yet."))
-        pending = await self._pending(None, settings)
+        pending = await self._pending(Retry(cid), settings)
         return shown, replace(pending, shown=shown), gr.update(visible=False), gr.update(visible=True)
 
     async def _admit(self, request: gr.Request | None) -> None:
@@ -327,40 +330,35 @@ class ChatPage:
         except ChatLensError as exc:
             raise user_error(exc) from exc
 
-    async def _pending(self, message: str | None, settings: tuple[Any, ...]) -> Pending:
+    async def _pending(self, turn: Turn, settings: tuple[Any, ...]) -> Pending:
+        """``turn`` with the page's settings, checked: a typed message and the parameters, before anything is sent."""
         model, system_prompt, params = self._generation.read(*settings)
+        text = typed_text(turn)
         try:
-            if message is not None:
-                self._service.check_message(message)
+            if text is not None:
+                self._service.check_message(text)
             params = param_checks.checked(params, await self._service.known_model_info(model))
         except ChatLensError as exc:
             raise user_error(exc) from exc
-        return Pending(message, model, system_prompt, params)
+        return Pending(turn, model, system_prompt, params)
 
-    async def stream_message(
-        self, pending: Pending | None, conversation_id: str, request: gr.Request
-    ) -> AsyncIterator[tuple[Any, ...]]:
+    async def stream_message(self, pending: Pending | None, request: gr.Request) -> AsyncIterator[tuple[Any, ...]]:
         if pending is None:
             return
-        async for outputs in self._stream(pending, conversation_id, pending.shown, request):
+        async for outputs in self._stream(pending, pending.shown, request):
             yield outputs
 
     async def _stream(
-        self, pending: Pending, conversation_id: str, history: render.ChatMessages, request: gr.Request
+        self, pending: Pending, history: render.ChatMessages, request: gr.Request
     ) -> AsyncIterator[tuple[Any, ...]]:
         """One reply: the chat is ``history`` plus the reply so far; the id and clock change only on phase changes."""
-        message = pending.message
+        message = typed_text(pending.turn)
         frames = self._service.stream_reply(
+            pending.turn,
             user_id=self._user_id(request),
-            conversation_id=parse_conversation_id(conversation_id),
-            message=message,
             params=pending.params,
             model=pending.model,
             system_prompt=pending.system_prompt,
-            edit_of=pending.edit_of,
-            retry_of=pending.retry_of,
-            continue_reply=pending.continue_reply,
-            message_id=pending.message_id,
         )
         phase = None
         try:
@@ -392,8 +390,9 @@ class ChatPage:
         frame it learns the conversation a new chat got."""
         if frame.phase == "complete":
             return None
-        if first and pending.message_id is not None and pending.message is not None:
-            return MessageKey(pending.message_id, pending.message, str(frame.conversation_id))
+        turn = pending.turn
+        if first and isinstance(turn, NewMessage) and turn.message_id is not None:
+            return MessageKey(turn.message_id, turn.content, str(frame.conversation_id))
         return gr.skip()
 
     def idle_buttons(self) -> tuple[Any, ...]:

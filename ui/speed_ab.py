@@ -19,6 +19,7 @@ from access.identity import Identities
 from errors import ChatLensError
 from inference.ports import ReplyFrame
 from inference.service import ChatService
+from inference.turns import NewMessage
 from inference.types import GenerationParams
 
 SIDES = ("A", "B")
@@ -135,7 +136,7 @@ class SpeedAB:
             )
             try:
                 async for frame in self._service.stream_reply(
-                    user_id=user_id, conversation_id=None, message=prompt, params=params, model=model
+                    NewMessage(prompt), user_id=user_id, params=params, model=model
                 ):
                     await frames.put((index, frame))
             except ChatLensError as exc:

@@ -24,6 +24,7 @@ from typing import Any
 import gradio as gr
 
 from errors import MessageRejected
+from inference.turns import Continue, Edit, Retry, Turn
 from inference.types import GenerationParams
 from storage.side_writes import RecordFeedback
 from storage.store import ConversationView, Store
@@ -37,17 +38,13 @@ MAX_COMMENT_CHARS = 2000
 
 @dataclass(frozen=True)
 class Pending:
-    """A checked turn, carried from the click to the streaming handler."""
+    """A checked turn and how to run it, carried from the click to the streaming handler."""
 
-    message: str | None  # None: answer again (Retry) or go on (Continue)
+    turn: Turn
     model: str | None
     system_prompt: str | None
     params: GenerationParams
-    edit_of: uuid.UUID | None = None
-    retry_of: uuid.UUID | None = None
-    continue_reply: bool = False
     shown: render.ChatMessages = field(default_factory=list)  # the chat before the reply, as the page shows it
-    message_id: uuid.UUID | None = None  # the client id of a new message (``MessageKey``)
 
 
 @dataclass(frozen=True)
@@ -67,7 +64,7 @@ class MessageKey:
         return MessageKey(uuid.uuid4(), text, conversation_id or "")
 
 
-PendingFactory = Callable[[str | None, tuple[Any, ...]], Awaitable[Pending]]
+PendingFactory = Callable[[Turn, tuple[Any, ...]], Awaitable[Pending]]
 UserIdOf = Callable[[gr.Request | None], uuid.UUID]
 
 
@@ -141,9 +138,9 @@ class TurnActions:
         view, message_id, role, index = await self._message_at(conversation_id, edit.index, previous, request)
         if role != "user":
             raise user_error(MessageRejected("Only your own messages can be edited."))
-        pending = await self._pending(text, settings)
+        pending = await self._pending(Edit(view.id, message_id, text), settings)
         shown = [*render.conversation_messages(view)[:index], {"role": "user", "content": text}]
-        return shown, replace(pending, edit_of=message_id, shown=shown), *_streaming_buttons()
+        return shown, replace(pending, shown=shown), *_streaming_buttons()
 
     async def take_retry_at(
         self, retry: gr.RetryData, request: gr.Request, conversation_id: str, *settings: Any
@@ -156,19 +153,20 @@ class TurnActions:
             role = next(m.role for m in view.messages if m.id == message_id)
         if role != "assistant":
             raise user_error(MessageRejected("There is no reply to retry there."))
-        pending = await self._pending(None, settings)
+        pending = await self._pending(Retry(view.id, message_id), settings)
         cut = index + 1 if history[index].get("role") == "user" else index
         while cut and history[cut - 1].get("role") == "assistant":
             cut -= 1
         shown = history[:cut]
-        return shown, replace(pending, retry_of=message_id, shown=shown), *_streaming_buttons()
+        return shown, replace(pending, shown=shown), *_streaming_buttons()
 
     async def take_continue(self, conversation_id: str, request: gr.Request, *settings: Any) -> tuple[Any, ...]:
-        shown = await self.shown(conversation_id, request)
-        if not shown:
+        view = await self._view(conversation_id, request)
+        shown = render.conversation_messages(view) if view else []
+        if view is None or not shown:
             raise user_error(MessageRejected("There is no reply to continue."))
-        pending = await self._pending(None, settings)
-        return replace(pending, continue_reply=True, shown=shown), *_streaming_buttons()
+        pending = await self._pending(Continue(view.id), settings)
+        return replace(pending, shown=shown), *_streaming_buttons()
 
     async def record_feedback(self, like: gr.LikeData, conversation_id: str, request: gr.Request) -> tuple[Any, Any]:
         """👍 / 👎 (or a named flag) on a reply, tied to its generation row; opens the optional comment box."""
