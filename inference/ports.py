@@ -12,6 +12,7 @@ from typing import Literal, Protocol
 
 import errors
 from inference.context import ContextUse
+from inference.turns import Turn
 from inference.types import (
     ChatMessage,
     ConversationSetup,
@@ -37,26 +38,17 @@ class TextGenerator(Protocol):
 
 
 class Recorder(Protocol):
-    async def begin_turn(
+    async def begin(
         self,
+        turn: Turn,
         *,
         user_id: uuid.UUID,
-        conversation_id: uuid.UUID | None,
-        content: str,
-        model_id: str | None,
+        model_id: str | None = None,
         setup: ConversationSetup | None = None,
-        message_id: uuid.UUID | None = None,
-    ) -> TurnStart: ...
-
-    async def begin_retry(
-        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, reply_id: uuid.UUID | None = None
-    ) -> TurnStart: ...
-
-    async def begin_edit(
-        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID, content: str
-    ) -> TurnStart: ...
-
-    async def begin_continue(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> TurnStart: ...
+    ) -> TurnStart:
+        """Commit the user's side of ``turn`` (its message, or the rewind of a Retry or Edit) and return the history
+        to answer. ``model_id`` and ``setup`` are what a conversation started or continued by a new message keeps."""
+        ...
 
     async def rename(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str, unless_changed_from: str | None = None

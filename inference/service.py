@@ -1,7 +1,7 @@
 """ChatService: takes a user's turn, streams the reply from the model server, times it and hands it to a recorder.
 
 Invariants:
-* The user's message is committed (``Recorder.begin_turn``) before the model is called. A message sent again
+* The user's side of the turn is committed (``Recorder.begin``) before the model is called. A message sent again
   under the client id it was stored with is not stored twice: its completed reply is returned without calling the
   model, an unfinished one is answered again (``storage.resends``).
 * The assistant message and its metrics are handed over exactly once per turn, whether the stream completes,
@@ -17,27 +17,40 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
-from dataclasses import replace
-from typing import Literal
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import errors
 from inference import context, param_checks
 from inference.pacing import FrameBudget
 from inference.ports import Recorder, ReplyFrame, TextGenerator
+from inference.reply_stream import ReplyStream
 from inference.titles import Titles, title_from
+from inference.turns import Continue, NewMessage, Turn, typed_text
 from inference.types import (
     ChatMessage,
     ConversationSetup,
     GenerationMetrics,
     GenerationParams,
     ModelInfo,
-    TurnRecord,
     TurnStart,
 )
-from inference.upstream import Upstream
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """A turn checked against its model server: the server, its limits (or why it did not answer), what to send."""
+
+    generator: TextGenerator
+    info: ModelInfo | None
+    failure: errors.ChatLensError | None
+    params: GenerationParams
+    system: list[ChatMessage]
+    budget: int | None  # prompt tokens the window leaves (None: unknown)
+    chars_per_token: float
+
 
 # Sent after the stopped reply (not stored): works on every Messages-API server, unlike prefilling the reply.
 CONTINUE_INSTRUCTION = "Continue your last reply exactly where it stopped. Do not repeat anything already written."
@@ -160,23 +173,15 @@ class ChatService:
 
     async def stream_reply(
         self,
+        turn: Turn,
         *,
         user_id: uuid.UUID,
-        conversation_id: uuid.UUID | None,
-        message: str | None,
         params: GenerationParams,
         model: str | None = None,
         system_prompt: str | None = None,
-        edit_of: uuid.UUID | None = None,
-        retry_of: uuid.UUID | None = None,
-        continue_reply: bool = False,
         shrink_to_fit: bool = False,
-        message_id: uuid.UUID | None = None,
     ) -> AsyncGenerator[ReplyFrame, None]:
-        """Stream a reply. The turn is one of: a new ``message``; ``message=None`` (Retry: answer the last message
-        again, or from reply ``retry_of``); ``edit_of`` + ``message`` (replace that user message and what follows);
-        ``continue_reply`` (go on from the last reply, e.g. one that stopped on ``length``). ``message_id``: the
-        client's id for a new ``message``; sending it again answers the stored message instead of adding one.
+        """Stream the reply to ``turn`` (``inference.turns``: a new message, Retry, Edit or Continue).
 
         Refusals (bad message, parameters the server would reject, a message that cannot fit the model's window,
         unknown model) raise before anything is stored. ``shrink_to_fit`` (API callers): a ``max_tokens`` too large
@@ -184,12 +189,52 @@ class ChatService:
         """
         started_at = time.monotonic()
         self.loop = asyncio.get_running_loop()
-        if message is not None:
-            self.check_message(message)
+        call = await self._prepare(turn, params, model, system_prompt, shrink_to_fit)
+        start = await self._recorder.begin(
+            turn,
+            user_id=user_id,
+            model_id=call.info.model_id if call.info else None,
+            setup=ConversationSetup(model=model, system_prompt=system_prompt),
+        )
+        if start.answer is not None:  # sent again after its reply completed: that reply, no model call
+            yield ReplyFrame(start.conversation_id, start.answer, "complete", time.monotonic() - started_at)
+            return
+        if start.resent and start.conversation_id in self._active:
+            raise errors.MessageRejected("This message is already being answered; wait for that reply.")
+        idle = self._active[start.conversation_id] = asyncio.Event()
+        try:
+            prompt, use, failure = self._prompt(call, start.history, continuing=isinstance(turn, Continue))
+            text = typed_text(turn)
+            first_message = isinstance(turn, NewMessage) and len(start.history) == 1 and not start.resent
+            async for frame in self._stream_turn(call, start, prompt, user_id, failure, started_at, use):
+                if first_message and frame.phase == "complete" and self._titles is not None and text is not None:
+                    self._titles.start(
+                        call.generator, user_id, start.conversation_id, text,
+                        in_flight=self.in_flight, default_title=title_from(text),
+                    )  # fmt: skip
+                yield frame
+        finally:
+            idle.set()
+            if self._active.get(start.conversation_id) is idle:
+                del self._active[start.conversation_id]
+
+    async def _prepare(
+        self,
+        turn: Turn,
+        params: GenerationParams,
+        model: str | None,
+        system_prompt: str | None,
+        shrink_to_fit: bool,
+    ) -> _Call:
+        """Check the turn against the model server before anything is stored; raises what is refused.
+
+        A server that does not answer is not a refusal for a typed message (it is stored, and the reply recorded
+        as the error); Retry and Continue are refused instead, so the reply on screen stays as it is."""
+        text = typed_text(turn)
+        if text is not None:
+            self.check_message(text)
         elif self._draining:
             raise errors.ShuttingDown()
-        if (message is None or edit_of is not None or continue_reply) and conversation_id is None:
-            raise errors.MessageRejected("There is no reply to retry yet.")
         generator = self.generator(model)
         info: ModelInfo | None = None
         failure: errors.ChatLensError | None = None
@@ -198,79 +243,30 @@ class ChatService:
         except errors.ChatLensError as exc:
             failure = exc
         params = self._effective_params(param_checks.checked(self._with_defaults(params, model), info), info)
-        budget = context.prompt_budget(info, params.max_tokens)
         chars_per_token = self._chars_per_token.get(generator.base_url, context.DEFAULT_CHARS_PER_TOKEN)
         system = self._system_messages(system_prompt)
-        if message is not None:
-            if shrink_to_fit:
-                params = context.shrunk_to_fit(params, info, system, message, chars_per_token)
-                budget = context.prompt_budget(info, params.max_tokens)
-            context.check_fits(system, message, budget, params.max_tokens, chars_per_token)
-        if failure is not None and message is None:
-            raise failure  # Retry / Continue with the server down: the reply on screen stays as it is
-        turn = await self._begin(user_id, conversation_id, message, model, system_prompt, info, edit_of, retry_of,
-                                 continue_reply, message_id)  # fmt: skip
-        if turn.answer is not None:  # sent again after its reply completed: that reply, no model call
-            yield ReplyFrame(turn.conversation_id, turn.answer, "complete", time.monotonic() - started_at)
-            return
-        if turn.resent and turn.conversation_id in self._active:
-            raise errors.MessageRejected("This message is already being answered; wait for that reply.")
-        idle = self._active[turn.conversation_id] = asyncio.Event()
-        try:
-            try:
-                prompt, use = context.fit(
-                    system + self._turns(turn.history, continue_reply), budget, chars_per_token,
-                    keep_last=2 if continue_reply else 1,
-                )  # fmt: skip
-            except errors.MessageRejected as exc:
-                # Stored already (a retry's rewind): the reply is recorded as this error, so nothing vanishes.
-                prompt, use, failure = [], context.ContextUse(0, budget), exc
-            first_turn = message is not None and edit_of is None and len(turn.history) == 1 and not turn.resent
-            async for frame in self._stream_turn(
-                generator, turn, prompt, user_id, params, info, failure, started_at, use
-            ):
-                if first_turn and frame.phase == "complete" and self._titles is not None and message is not None:
-                    self._titles.start(
-                        generator, user_id, turn.conversation_id, message,
-                        in_flight=self.in_flight, default_title=title_from(message),
-                    )  # fmt: skip
-                yield frame
-        finally:
-            idle.set()
-            if self._active.get(turn.conversation_id) is idle:
-                del self._active[turn.conversation_id]
+        if text is not None and shrink_to_fit:
+            params = context.shrunk_to_fit(params, info, system, text, chars_per_token)
+        budget = context.prompt_budget(info, params.max_tokens)
+        if text is not None:
+            context.check_fits(system, text, budget, params.max_tokens, chars_per_token)
+        if failure is not None and text is None:
+            raise failure
+        return _Call(generator, info, failure, params, system, budget, chars_per_token)
 
-    async def _begin(
-        self,
-        user_id: uuid.UUID,
-        conversation_id: uuid.UUID | None,
-        message: str | None,
-        model: str | None,
-        system_prompt: str | None,
-        info: ModelInfo | None,
-        edit_of: uuid.UUID | None,
-        retry_of: uuid.UUID | None,
-        continue_reply: bool,
-        message_id: uuid.UUID | None = None,
-    ) -> TurnStart:
-        """Commit the user's side of the turn (or the rewind of Retry / Edit) before the model is called."""
-        if conversation_id is not None and continue_reply:
-            return await self._recorder.begin_continue(user_id=user_id, conversation_id=conversation_id)
-        if conversation_id is not None and message is None:
-            return await self._recorder.begin_retry(user_id=user_id, conversation_id=conversation_id, reply_id=retry_of)
-        assert message is not None
-        if conversation_id is not None and edit_of is not None:
-            return await self._recorder.begin_edit(
-                user_id=user_id, conversation_id=conversation_id, message_id=edit_of, content=message
-            )
-        return await self._recorder.begin_turn(
-            user_id=user_id,
-            conversation_id=conversation_id,
-            content=message,
-            model_id=info.model_id if info else None,
-            setup=ConversationSetup(model=model, system_prompt=system_prompt),
-            message_id=message_id,
-        )
+    def _prompt(
+        self, call: _Call, history: Sequence[ChatMessage], *, continuing: bool
+    ) -> tuple[list[ChatMessage], context.ContextUse, errors.ChatLensError | None]:
+        """What the model is sent: the system prompt and as much of the history as fits the window (the newest
+        message always; with Continue, also the reply it goes on from). Returns the failure to record instead of
+        calling the model, if any: the call's own, or a history that cannot fit (stored already: a retry's rewind,
+        so the reply is recorded as this error and nothing vanishes)."""
+        messages = call.system + self._turns(history, continuing)
+        try:
+            prompt, use = context.fit(messages, call.budget, call.chars_per_token, keep_last=2 if continuing else 1)
+        except errors.MessageRejected as exc:
+            return [], context.ContextUse(0, call.budget), exc
+        return prompt, use, call.failure
 
     async def title_ready(self, conversation_id: uuid.UUID, timeout_s: float) -> None:
         """Wait (bounded) for the automatic title of a new conversation, so the sidebar can show it."""
@@ -325,121 +321,52 @@ class ChatService:
 
     async def _stream_turn(
         self,
-        generator: TextGenerator,
-        turn: TurnStart,
+        call: _Call,
+        start: TurnStart,
         prompt: list[ChatMessage],
         user_id: uuid.UUID,
-        params: GenerationParams,
-        info: ModelInfo | None,
         failure: errors.ChatLensError | None,
         started_at: float,
         use: context.ContextUse,
     ) -> AsyncIterator[ReplyFrame]:
-        cid = turn.conversation_id
-        in_flight = self._budget.active
-        upstream = Upstream(generator.stream(prompt, params), max_chars=self._max_reply_chars)
-        text = ""
-        recorded = False
+        """The frames of one reply (``inference.reply_stream``): waiting, generating (paced), then the final one.
 
-        def metrics(now: float) -> GenerationMetrics:
-            return GenerationMetrics(
-                started_at=started_at,
-                request_sent_at=request_sent_at,
-                ended_at=now,
-                first_token_at=upstream.first_token_at,
-                last_token_at=upstream.last_token_at,
-                output_tokens=upstream.output_tokens,
-                prompt_tokens=upstream.prompt_tokens,
-                finish_reason=upstream.finish_reason,
-                in_flight_at_start=in_flight,
-            )
-
-        def record(
-            status: Literal["complete", "stopped", "error"], error: errors.ChatLensError | None
-        ) -> tuple[Awaitable[None], GenerationMetrics]:
-            nonlocal recorded
-            recorded = True
-            final = metrics(time.monotonic())
-            done = self._recorder.finish_turn(
-                TurnRecord(
-                    conversation_id=cid,
-                    user_id=user_id,
-                    content=text,
-                    status=status,
-                    metrics=final,
-                    model=info,
-                    params=params,
-                    error_type=error.kind if error else None,
-                )
-            )
-            return done, final
-
-        request_sent_at = time.monotonic()
+        The final frame goes out as soon as the reply is handed to the recorder; the generator ends (and an API
+        call completes) once the reply is durable. A ``failure`` known before the call is recorded and shown as the
+        reply, without calling the model."""
+        cid = start.conversation_id
+        reply = ReplyStream(
+            call.generator.stream(prompt, call.params), self._recorder.finish_turn,
+            conversation_id=cid, user_id=user_id, params=call.params, model=call.info, started_at=started_at,
+            in_flight=self._budget.active, max_chars=self._max_reply_chars,
+        )  # fmt: skip
         if failure is not None:
-            done, final = record("error", failure)
-            await done
-            yield ReplyFrame(cid, "", "error", time.monotonic() - started_at, final, failure)
+            ended = reply.fail(failure)
+            await ended.durable
+            yield ReplyFrame(cid, "", "error", time.monotonic() - started_at, ended.metrics, failure)
             return
-
         yield ReplyFrame(cid, "", "waiting", time.monotonic() - started_at, context=use)
-        reader: asyncio.Task[None] | None = None
         with self._budget.stream():
-            request_sent_at = time.monotonic()
-            reader = asyncio.create_task(upstream.run())
+            reader = reply.open()
             self._readers.add(reader)
             reader.add_done_callback(self._readers.discard)
-            sent_parts = 0
-            last_frame_at = 0.0
             try:
-                while True:
-                    pending = len(upstream.parts) > sent_parts
-                    if not pending and not upstream.ended.is_set():
-                        upstream.arrived.clear()
-                        await upstream.arrived.wait()
-                        continue
-                    if pending and not upstream.ended.is_set():
-                        delay_s = last_frame_at + self._budget.interval_s() - time.monotonic()
-                        if delay_s > 0:
-                            try:
-                                async with asyncio.timeout(delay_s):
-                                    await upstream.ended.wait()
-                            except TimeoutError:
-                                pass
-                            continue
-                    if upstream.ended.is_set():
-                        break
-                    text += "".join(upstream.parts[sent_parts:])
-                    sent_parts = len(upstream.parts)
-                    last_frame_at = time.monotonic()
-                    yield ReplyFrame(cid, text, "generating", last_frame_at - started_at)
-                try:
-                    await reader
-                except asyncio.CancelledError:
-                    current = asyncio.current_task()
-                    if current is not None and current.cancelling():
-                        raise
-                    upstream.error = errors.ShuttingDown(
-                        "ChatLens is restarting: this reply was stopped and saved. Retry in a moment."
-                    )
-                text += "".join(upstream.parts[sent_parts:])
-                error = upstream.error
-                status: Literal["complete", "stopped", "error"] = "complete"
-                if isinstance(error, errors.ShuttingDown):
-                    status = "stopped"
-                elif error is not None:
-                    status = "error"
-                done, final = record(status, error)
+                while await reply.next_frame(self._budget.interval_s):
+                    yield ReplyFrame(cid, reply.text, "generating", reply.last_frame_at - started_at)
+                ended = await reply.finish()
             finally:
-                if not reader.done():
-                    reader.cancel()
-                    await asyncio.gather(reader, return_exceptions=True)
-                if not recorded:
-                    text += "".join(upstream.parts[sent_parts:])
-                    record("stopped", None)
-        learned = context.learned_chars_per_token(prompt, final.prompt_tokens)
-        if learned is not None and final.prompt_tokens is not None:
-            self._chars_per_token[generator.base_url] = learned
-            use = replace(use, used_tokens=final.prompt_tokens + final.output_tokens, measured=True)
-        # The screen gets the end at once; the generator finishes (and the API call completes) once it is durable.
-        yield ReplyFrame(cid, text, status, final.duration_ms / 1000, final, error, context=use)
-        await done
+                await reply.close()
+        use = self._measured_use(call.generator, prompt, ended.metrics, use)
+        metrics = ended.metrics
+        yield ReplyFrame(cid, reply.text, ended.status, metrics.duration_ms / 1000, metrics, ended.error, context=use)
+        await ended.durable
+
+    def _measured_use(
+        self, generator: TextGenerator, prompt: list[ChatMessage], metrics: GenerationMetrics, use: context.ContextUse
+    ) -> context.ContextUse:
+        """Learn this server's characters per token from the prompt size it reported; the window use, measured."""
+        learned = context.learned_chars_per_token(prompt, metrics.prompt_tokens)
+        if learned is None or metrics.prompt_tokens is None:
+            return use
+        self._chars_per_token[generator.base_url] = learned
+        return replace(use, used_tokens=metrics.prompt_tokens + metrics.output_tokens, measured=True)

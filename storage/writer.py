@@ -4,7 +4,7 @@ Callers on the event loop hand over a job and get a future; the thread takes wha
 one batch (``storage.writes``) in one transaction and commits once (group commit). So a burst of replies ending
 together costs one fsync, the event loop never waits on the database, and DuckDB never sees two writers or
 conflicting updates. A failing batch is retried job by job so one bad row cannot sink the others.
-Satisfies ``inference.service.Recorder`` structurally.
+Satisfies ``inference.ports.Recorder`` structurally.
 """
 
 from __future__ import annotations
@@ -19,16 +19,18 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from errors import ChatLensError
+from inference.turns import Continue, Edit, NewMessage, Retry, Turn
 from inference.types import ConversationSetup, TurnRecord, TurnStart
+from storage import writes
 from storage.side_writes import Extra
 from storage.store import Store
-from storage.writes import Continue, Delete, Edit, Rename, Reply, Retry, UserTurn, WriteJob, apply_batch
+from storage.writes import Delete, Rename, Reply, UserTurn, WriteJob, apply_batch
 
 log = logging.getLogger(__name__)
 
@@ -70,35 +72,32 @@ class WriteBehindRecorder:
         self._jobs.put(_Job(spec, future))
         return future
 
-    async def begin_turn(
+    async def begin(
         self,
+        turn: Turn,
         *,
         user_id: uuid.UUID,
-        conversation_id: uuid.UUID | None,
-        content: str,
-        model_id: str | None,
+        model_id: str | None = None,
         setup: ConversationSetup | None = None,
-        message_id: uuid.UUID | None = None,
     ) -> TurnStart:
-        job = UserTurn(user_id, conversation_id, content, model_id, setup or ConversationSetup(), message_id)
-        turn: TurnStart = await self._await(self._submit(job))
-        return turn
+        """Commit the user's side of ``turn`` with the next group; returns the history to answer.
 
-    async def begin_retry(
-        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, reply_id: uuid.UUID | None = None
-    ) -> TurnStart:
-        turn: TurnStart = await self._await(self._submit(Retry(user_id, conversation_id, reply_id)))
-        return turn
-
-    async def begin_edit(
-        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID, content: str
-    ) -> TurnStart:
-        turn: TurnStart = await self._await(self._submit(Edit(user_id, conversation_id, message_id, content)))
-        return turn
-
-    async def begin_continue(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> TurnStart:
-        turn: TurnStart = await self._await(self._submit(Continue(user_id, conversation_id)))
-        return turn
+        The one place a turn becomes a write job: the job adds who sends it and, for a new message, what its
+        conversation keeps (the model it was started with, its setup)."""
+        job: WriteJob
+        match turn:
+            case NewMessage(content, conversation_id, message_id):
+                job = UserTurn(user_id, conversation_id, content, model_id, setup or ConversationSetup(), message_id)
+            case Retry(conversation_id, reply_id):
+                job = writes.Retry(user_id, conversation_id, reply_id)
+            case Edit(conversation_id, message_id, content):
+                job = writes.Edit(user_id, conversation_id, message_id, content)
+            case Continue(conversation_id):
+                job = writes.Continue(user_id, conversation_id)
+            case _:
+                assert_never(turn)
+        start: TurnStart = await self._await(self._submit(job))
+        return start
 
     async def record(self, job: Extra) -> Any:
         """Feedback, share links, imports: applied in order with everything else; returns the job's result."""

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from analytics.console import ConsoleRefused, SqlConsole, checked_select
+from inference.turns import NewMessage
 from storage.schema import Generation
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
@@ -105,7 +106,7 @@ def test_the_chat_still_records_turns_once_the_console_locked_the_database(store
     user = uuid.uuid4()
 
     async def turn() -> uuid.UUID:
-        start = await recorder.begin_turn(user_id=user, conversation_id=None, content="still fine?", model_id="m")
+        start = await recorder.begin(NewMessage("still fine?"), user_id=user, model_id="m")
         await recorder.finish_turn(reply(start.conversation_id, user, "yes"))
         return start.conversation_id
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from errors import MessageRejected
+from inference.turns import Continue, Edit, NewMessage
 from storage.resends import ALREADY_USED, parse_message_id
 from storage.schema import Conversation, Generation, Message
 from storage.store import Store
@@ -47,20 +48,16 @@ def test_a_message_sent_again_is_stored_once_and_its_completed_reply_is_returned
     user, mid = uuid.uuid4(), uuid.uuid4()
 
     async def scenario() -> None:
-        first = await recorder.begin_turn(
-            user_id=user, conversation_id=None, content="hi", model_id="m", message_id=mid
-        )
+        first = await recorder.begin(NewMessage("hi", message_id=mid), user_id=user, model_id="m")
         assert first.user_message_id == mid and not first.resent
         await recorder.finish_turn(reply(first.conversation_id, user, "", status="error"))
         # Sent again without the conversation id (an API caller never saw it): the same turn, answered again.
-        again = await recorder.begin_turn(
-            user_id=user, conversation_id=None, content="hi", model_id="m", message_id=mid
-        )
+        again = await recorder.begin(NewMessage("hi", message_id=mid), user_id=user, model_id="m")
         assert again.resent and again.answer is None
         assert again.conversation_id == first.conversation_id and [m.content for m in again.history] == ["hi"]
         await recorder.finish_turn(reply(first.conversation_id, user, "hello!"))
-        third = await recorder.begin_turn(
-            user_id=user, conversation_id=first.conversation_id, content="hi", model_id="m", message_id=mid
+        third = await recorder.begin(
+            NewMessage("hi", conversation_id=first.conversation_id, message_id=mid), user_id=user, model_id="m"
         )
         assert third.resent and third.answer == "hello!"
 
@@ -83,15 +80,11 @@ def test_a_continued_reply_is_returned_whole(store) -> None:  # type: ignore[no-
     user, mid = uuid.uuid4(), uuid.uuid4()
 
     async def scenario() -> str | None:
-        turn = await recorder.begin_turn(
-            user_id=user, conversation_id=None, content="long", model_id=None, message_id=mid
-        )
+        turn = await recorder.begin(NewMessage("long", message_id=mid), user_id=user)
         await recorder.finish_turn(reply(turn.conversation_id, user, "The first half"))
-        await recorder.begin_continue(user_id=user, conversation_id=turn.conversation_id)
+        await recorder.begin(Continue(turn.conversation_id), user_id=user)
         await recorder.finish_turn(reply(turn.conversation_id, user, " and the rest."))
-        again = await recorder.begin_turn(
-            user_id=user, conversation_id=None, content="long", model_id=None, message_id=mid
-        )
+        again = await recorder.begin(NewMessage("long", message_id=mid), user_id=user)
         return again.answer
 
     assert asyncio.run(scenario()) == "The first half and the rest."
@@ -104,11 +97,9 @@ def test_a_message_id_of_another_message_is_refused_and_nothing_is_written(store
     owner, stranger, mid = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 
     async def scenario() -> None:
-        turn = await recorder.begin_turn(
-            user_id=owner, conversation_id=None, content="secret", model_id=None, message_id=mid
-        )
+        turn = await recorder.begin(NewMessage("secret", message_id=mid), user_id=owner)
         await recorder.finish_turn(reply(turn.conversation_id, owner, "private answer", status="error"))
-        other = await recorder.begin_turn(user_id=owner, conversation_id=None, content="elsewhere", model_id=None)
+        other = await recorder.begin(NewMessage("elsewhere"), user_id=owner)
         before = counts(db)
         user, cid, content = {
             "another user": (stranger, None, "secret"),
@@ -116,7 +107,7 @@ def test_a_message_id_of_another_message_is_refused_and_nothing_is_written(store
             "other text": (owner, turn.conversation_id, "not the same"),
         }[who]
         with pytest.raises(MessageRejected) as refused:
-            await recorder.begin_turn(user_id=user, conversation_id=cid, content=content, model_id=None, message_id=mid)
+            await recorder.begin(NewMessage(content, conversation_id=cid, message_id=mid), user_id=user)
         assert refused.value.user_message == ALREADY_USED  # the same sentence whoever owns the id: nothing leaks
         assert counts(db) == before
         view = db.load_conversation(turn.conversation_id, owner)
@@ -130,20 +121,18 @@ def test_an_edited_away_message_or_one_answered_in_error_before_the_chat_went_on
     user, edited, failed = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 
     async def scenario() -> None:
-        turn = await recorder.begin_turn(
-            user_id=user, conversation_id=None, content="a", model_id=None, message_id=edited
-        )
+        turn = await recorder.begin(NewMessage("a", message_id=edited), user_id=user)
         cid = turn.conversation_id
         await recorder.finish_turn(reply(cid, user, "A"))
-        await recorder.begin_edit(user_id=user, conversation_id=cid, message_id=edited, content="a, edited")
+        await recorder.begin(Edit(cid, edited, "a, edited"), user_id=user)
         await recorder.finish_turn(reply(cid, user, "A2"))
         with pytest.raises(MessageRejected, match="already used"):
-            await recorder.begin_turn(user_id=user, conversation_id=cid, content="a", model_id=None, message_id=edited)
-        await recorder.begin_turn(user_id=user, conversation_id=cid, content="b", model_id=None, message_id=failed)
+            await recorder.begin(NewMessage("a", conversation_id=cid, message_id=edited), user_id=user)
+        await recorder.begin(NewMessage("b", conversation_id=cid, message_id=failed), user_id=user)
         await recorder.finish_turn(reply(cid, user, "", status="error"))
-        await recorder.begin_turn(user_id=user, conversation_id=cid, content="c", model_id=None)
+        await recorder.begin(NewMessage("c", conversation_id=cid), user_id=user)
         with pytest.raises(MessageRejected, match="moved on"):
-            await recorder.begin_turn(user_id=user, conversation_id=cid, content="b", model_id=None, message_id=failed)
+            await recorder.begin(NewMessage("b", conversation_id=cid, message_id=failed), user_id=user)
 
     asyncio.run(scenario())
     assert counts(db) == (1, 7, 3)  # a, A, a edited, A2, b, its error, c: the refusals wrote nothing
@@ -154,10 +143,7 @@ def test_the_same_id_sent_concurrently_is_stored_once(store) -> None:  # type: i
     user, mid = uuid.uuid4(), uuid.uuid4()
 
     async def scenario() -> list[Any]:
-        sends = [
-            recorder.begin_turn(user_id=user, conversation_id=None, content="twice?", model_id=None, message_id=mid)
-            for _ in range(5)
-        ]
+        sends = [recorder.begin(NewMessage("twice?", message_id=mid), user_id=user) for _ in range(5)]
         return await asyncio.gather(*sends)
 
     turns = asyncio.run(scenario())
@@ -184,7 +170,7 @@ def test_a_replica_storing_the_id_between_lookup_and_insert_turns_into_a_resend(
     recorder = WriteBehindRecorder(db)
     user, mid = uuid.uuid4(), uuid.uuid4()
     try:
-        conversation = asyncio.run(recorder.begin_turn(user_id=user, conversation_id=None, content="x", model_id=None))
+        conversation = asyncio.run(recorder.begin(NewMessage("x"), user_id=user))
         cid = conversation.conversation_id
         other = db.engine.connect()  # the other replica's transaction, left open
         other.begin()
@@ -196,11 +182,7 @@ def test_a_replica_storing_the_id_between_lookup_and_insert_turns_into_a_resend(
         result: list[Any] = []
         sender = threading.Thread(
             target=lambda: result.append(
-                asyncio.run(
-                    recorder.begin_turn(
-                        user_id=user, conversation_id=cid, content="raced", model_id=None, message_id=mid
-                    )
-                )
+                asyncio.run(recorder.begin(NewMessage("raced", conversation_id=cid, message_id=mid), user_id=user))
             )
         )
         sender.start()

@@ -14,6 +14,7 @@ from inference.pacing import FrameBudget
 from inference.ports import ReplyFrame
 from inference.service import ChatService
 from inference.tgi import TgiGenerator
+from inference.turns import NewMessage
 from inference.types import GenerationParams
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
@@ -37,9 +38,7 @@ def service_for(fake: FakeTgi, recorder: WriteBehindRecorder, budget: FrameBudge
 
 
 async def reply(service: ChatService, message: str = "hi") -> list[tuple[float, ReplyFrame]]:
-    frames = service.stream_reply(
-        user_id=uuid.uuid4(), conversation_id=None, message=message, params=GenerationParams()
-    )
+    frames = service.stream_reply(NewMessage(message), user_id=uuid.uuid4(), params=GenerationParams())
     return [(time.monotonic(), frame) async for frame in frames]
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from errors import MessageRejected
+from inference.turns import NewMessage, Retry
 from inference.types import GenerationMetrics, GenerationParams, ModelInfo, TurnRecord
 from storage import portability
 from storage.schema import Generation, Message
@@ -55,7 +56,7 @@ def test_turns_are_recorded_with_their_metrics(store) -> None:  # type: ignore[n
     user = uuid.uuid4()
 
     async def scenario() -> uuid.UUID:
-        turn = await recorder.begin_turn(user_id=user, conversation_id=None, content="hi", model_id="m")
+        turn = await recorder.begin(NewMessage("hi"), user_id=user, model_id="m")
         await recorder.finish_turn(reply(turn.conversation_id, user, "hello!"))
         return turn.conversation_id
 
@@ -80,9 +81,9 @@ def test_retry_supersedes_the_last_reply_but_keeps_it(store) -> None:  # type: i
     user = uuid.uuid4()
 
     async def scenario() -> tuple[uuid.UUID, tuple[str, ...]]:
-        turn = await recorder.begin_turn(user_id=user, conversation_id=None, content="q", model_id="m")
+        turn = await recorder.begin(NewMessage("q"), user_id=user, model_id="m")
         await recorder.finish_turn(reply(turn.conversation_id, user, "first answer"))
-        retry = await recorder.begin_retry(user_id=user, conversation_id=turn.conversation_id)
+        retry = await recorder.begin(Retry(turn.conversation_id), user_id=user)
         await recorder.finish_turn(reply(turn.conversation_id, user, "second answer"))
         return turn.conversation_id, tuple(m.content for m in retry.history)
 
@@ -100,11 +101,9 @@ def test_another_users_conversation_is_neither_readable_nor_writable(store) -> N
     owner, stranger = uuid.uuid4(), uuid.uuid4()
 
     async def scenario() -> uuid.UUID:
-        turn = await recorder.begin_turn(user_id=owner, conversation_id=None, content="mine", model_id=None)
+        turn = await recorder.begin(NewMessage("mine"), user_id=owner)
         with pytest.raises(MessageRejected):
-            await recorder.begin_turn(
-                user_id=stranger, conversation_id=turn.conversation_id, content="x", model_id=None
-            )
+            await recorder.begin(NewMessage("x", conversation_id=turn.conversation_id), user_id=stranger)
         return turn.conversation_id
 
     cid = asyncio.run(scenario())
@@ -116,12 +115,7 @@ def test_concurrent_turns_are_group_committed(store) -> None:  # type: ignore[no
     db, recorder = store
 
     async def scenario() -> None:
-        await asyncio.gather(
-            *(
-                recorder.begin_turn(user_id=uuid.uuid4(), conversation_id=None, content=f"m{i}", model_id=None)
-                for i in range(200)
-            )
-        )
+        await asyncio.gather(*(recorder.begin(NewMessage(f"m{i}"), user_id=uuid.uuid4()) for i in range(200)))
 
     asyncio.run(scenario())
     with db.sessions() as session:
@@ -191,10 +185,10 @@ def test_conversations_list_newest_first_search_rename_and_delete(store) -> None
     async def scenario() -> list[uuid.UUID]:
         ids = []
         for text in ("Plan a trip to Lisbon", "50% off_sale notes", "Recipe for bread"):
-            turn = await recorder.begin_turn(user_id=user, conversation_id=None, content=text, model_id=None)
+            turn = await recorder.begin(NewMessage(text), user_id=user)
             await recorder.finish_turn(reply(turn.conversation_id, user, f"answer about {text.split()[-1]}"))
             ids.append(turn.conversation_id)
-        await recorder.begin_turn(user_id=other, conversation_id=None, content="Lisbon too", model_id=None)
+        await recorder.begin(NewMessage("Lisbon too"), user_id=other)
         await recorder.rename(user_id=user, conversation_id=ids[0], title="Portugal trip")
         await recorder.delete(user_id=user, conversation_id=ids[2])
         with pytest.raises(MessageRejected):
@@ -217,7 +211,7 @@ def test_sharing_importing_and_rating_are_scoped_to_the_owner(store) -> None:  #
     owner, stranger = uuid.uuid4(), uuid.uuid4()
 
     async def scenario() -> None:
-        turn = await recorder.begin_turn(user_id=owner, conversation_id=None, content="mine", model_id="m")
+        turn = await recorder.begin(NewMessage("mine"), user_id=owner, model_id="m")
         record = reply(turn.conversation_id, owner, "an answer")
         await recorder.finish_turn(record)
         cid = turn.conversation_id
@@ -256,7 +250,7 @@ def test_a_refused_retry_changes_nothing(store) -> None:  # type: ignore[no-unty
     async def scenario() -> None:
         cid = await recorder.record(ImportConversation(owner, imported))
         with pytest.raises(MessageRejected, match="no message to answer again"):
-            await recorder.begin_retry(user_id=owner, conversation_id=cid)
+            await recorder.begin(Retry(cid), user_id=owner)
         view = store.load_conversation(cid, owner)
         assert [m.content for m in view.messages] == ["hello", "again"]  # nothing was superseded
 
@@ -268,12 +262,12 @@ def test_an_automatic_title_never_overwrites_the_users_own(store) -> None:  # ty
     owner = uuid.uuid4()
 
     async def scenario() -> None:
-        turn = await recorder.begin_turn(user_id=owner, conversation_id=None, content="Plan my trip", model_id="m")
+        turn = await recorder.begin(NewMessage("Plan my trip"), user_id=owner, model_id="m")
         cid = turn.conversation_id
         await recorder.rename(user_id=owner, conversation_id=cid, title="Mine")
         await recorder.rename(user_id=owner, conversation_id=cid, title="Trip Plan", unless_changed_from="Plan my trip")
         assert store.load_conversation(cid, owner).title == "Mine"
-        other = await recorder.begin_turn(user_id=owner, conversation_id=None, content="Plan a party", model_id="m")
+        other = await recorder.begin(NewMessage("Plan a party"), user_id=owner, model_id="m")
         await recorder.rename(
             user_id=owner, conversation_id=other.conversation_id, title="Party", unless_changed_from="Plan a party"
         )

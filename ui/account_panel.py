@@ -117,23 +117,19 @@ class AccountPanel:
             raise user_error(MessageRejected("Tokens are managed from the page, not with a token."))
         return identity
 
-    async def opened(self, request: gr.Request) -> tuple[str, Any]:
+    async def opened(self, request: gr.Request) -> dict[Any, Any]:
         identity = self._owner(request)
-        found = await asyncio.to_thread(self._tokens.list, identity.user_id)
-        return status_html(identity, login_enabled=self._login_enabled), gr.update(
-            choices=choices_of(found), value=None
-        )
+        return {self._status: status_html(identity, login_enabled=self._login_enabled), **await self._listed(identity)}
 
-    async def create(self, name: str, request: gr.Request) -> tuple[Any, ...]:
+    async def create(self, name: str, request: gr.Request) -> dict[Any, Any]:
         owner = self._owner(request)
         try:
             token = await self._tokens.create(owner.user_id, name)
         except ChatLensError as exc:
             raise user_error(exc) from exc
-        found = await asyncio.to_thread(self._tokens.list, owner.user_id)
-        return gr.update(value=token, visible=True), "", gr.update(choices=choices_of(found), value=None)
+        return {self._shown: gr.update(value=token, visible=True), self._name: "", **await self._listed(owner)}
 
-    async def revoke(self, token_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+    async def revoke(self, token_id: str | None, request: gr.Request) -> dict[Any, Any]:
         owner = self._owner(request)
         try:
             if not token_id:
@@ -141,6 +137,11 @@ class AccountPanel:
             await self._tokens.revoke(owner.user_id, uuid.UUID(token_id))
         except (ChatLensError, ValueError) as exc:
             raise user_error(exc if isinstance(exc, ChatLensError) else MessageRejected("Unknown token.")) from exc
-        found = await asyncio.to_thread(self._tokens.list, owner.user_id)
+        listed = await self._listed(owner)
         gr.Info("Token revoked: it no longer works.")
-        return gr.update(choices=choices_of(found), value=None), gr.update(value="", visible=False)
+        return {**listed, self._shown: gr.update(value="", visible=False)}
+
+    async def _listed(self, owner: Identity) -> dict[Any, Any]:
+        """The owner's tokens in the list, none chosen."""
+        found = await asyncio.to_thread(self._tokens.list, owner.user_id)
+        return {self._list: gr.update(choices=choices_of(found), value=None)}

@@ -44,6 +44,8 @@ class DataControls:
 
 
 class DataPanel:
+    controls: DataControls  # once rendered
+
     def __init__(
         self,
         *,
@@ -79,7 +81,8 @@ class DataPanel:
                 fmt = gr.Radio(["csv", "parquet"], value="csv", label="Format")
                 export = gr.Button("Export", size="sm", elem_id="cl-export-run")
             exported = gr.File(label="Export", elem_id="cl-export-file", interactive=False)
-        return DataControls(sql, run, note, result, download, table, fmt, export, exported)
+        self.controls = DataControls(sql, run, note, result, download, table, fmt, export, exported)
+        return self.controls
 
     def wire(self, controls: DataControls, filters: list[Any]) -> None:
         c = controls
@@ -91,7 +94,7 @@ class DataPanel:
             api_visibility="private",
         )  # fmt: skip
 
-    async def run_sql(self, sql: str, request: gr.Request) -> tuple[Any, ...]:
+    async def run_sql(self, sql: str, request: gr.Request) -> dict[Any, Any]:
         self._require_admin(self._identities, request)
         try:
             result = await self._reader.run(self._console.run, sql)
@@ -101,7 +104,8 @@ class DataPanel:
         path = await self._reader.run(exports.write_csv, result.frame, self._folder / f"chatlens-query-{stamp}.csv")
         capped = f" — only the first {self._console.max_rows:,} are shown" if result.truncated else ""
         note = f'<span class="cl-note">{len(result.frame):,} rows{capped} · {result.elapsed_ms:.0f} ms</span>'
-        return note, result.frame, str(path)
+        c = self.controls
+        return {c.note: note, c.result: result.frame, c.download: str(path)}
 
     async def export(
         self,

@@ -10,7 +10,7 @@ Invariants:
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,6 +48,23 @@ def require_admin(identities: Identities, request: gr.Request | None) -> None:
 
 
 @dataclass
+class _Charts:
+    """What a refresh redraws above the tables."""
+
+    banner: gr.HTML
+    kpis: gr.HTML
+    summary: gr.HTML
+    requests: gr.LinePlot
+    ttft: gr.LinePlot
+    tokens_per_s: gr.BarPlot
+    errors: gr.BarPlot
+    ttft_by_prompt: gr.BarPlot
+    ttft_by_in_flight: gr.BarPlot
+    feedback_by_ttft: gr.BarPlot
+    stop_rate: gr.BarPlot
+
+
+@dataclass
 class _Parts:
     tab: gr.Tab
     range: gr.Dropdown
@@ -59,14 +76,22 @@ class _Parts:
     auto: gr.Checkbox
     deleted: gr.Checkbox
     timer: gr.Timer
-    outputs: list[Any]
+    charts: _Charts
     slowest: gr.Dataframe
     failed: gr.Dataframe
     viewer: gr.Chatbot
     data: DataControls
 
+    @property
+    def refreshed(self) -> list[Any]:
+        """Everything a refresh may change: the charts, the tables, the filters' choices."""
+        return [*(getattr(self.charts, f.name) for f in fields(self.charts)), self.slowest, self.failed,
+                self.model, self.user]  # fmt: skip
+
 
 class AnalyticsTab:
+    _p: _Parts  # once rendered
+
     def __init__(
         self,
         *,
@@ -149,11 +174,11 @@ class AnalyticsTab:
             viewer = gr.Chatbot(label="Conversation (read-only)", elem_id="cl-analytics-viewer", height=360)
             data = self._data.render()
             self._ab = self._speed.render()
-        outputs = [banner, kpis, summary, requests, ttft, tps, errors, by_prompt, by_load, feedback, stops]
-        outputs += [slowest, failed, model, user]
-        return _Parts(
-            tab, range_, start, end, model, user, refresh, auto, deleted, timer, outputs, slowest, failed, viewer, data
+        charts = _Charts(banner, kpis, summary, requests, ttft, tps, errors, by_prompt, by_load, feedback, stops)
+        self._p = _Parts(
+            tab, range_, start, end, model, user, refresh, auto, deleted, timer, charts, slowest, failed, viewer, data
         )
+        return self._p
 
     def _wire(self, demo: gr.Blocks, p: _Parts) -> None:
         private: dict[str, Any] = {"api_visibility": "private"}
@@ -164,7 +189,7 @@ class AnalyticsTab:
              p.end.change, p.deleted.input, p.timer.tick],
             self.refresh,
             filters,
-            p.outputs,
+            p.refreshed,
             api_name="analytics_refresh",
             show_progress="minimal",
             **private,
@@ -181,14 +206,14 @@ class AnalyticsTab:
     def visibility(self, request: gr.Request) -> Any:
         return gr.update(visible=self._identities.of(request).is_admin)
 
-    def custom_fields(self, range_name: str, request: gr.Request) -> tuple[Any, Any]:
+    def custom_fields(self, range_name: str, request: gr.Request) -> dict[Any, Any]:
         require_admin(self._identities, request)
         now = datetime.now(UTC).replace(microsecond=0)
         shown = range_name == CUSTOM
-        return (
-            gr.update(visible=shown, value=now - timedelta(days=1) if shown else None),
-            gr.update(visible=shown, value=now if shown else None),
-        )
+        return {
+            self._p.start: gr.update(visible=shown, value=now - timedelta(days=1) if shown else None),
+            self._p.end: gr.update(visible=shown, value=now if shown else None),
+        }
 
     def auto_refresh(self, on: bool, request: gr.Request) -> Any:
         require_admin(self._identities, request)
@@ -226,32 +251,33 @@ class AnalyticsTab:
         user: str | None,
         with_deleted: bool,
         request: gr.Request,
-    ) -> tuple[Any, ...]:
+    ) -> dict[Any, Any]:
         require_admin(self._identities, request)
         board = await self._reader.dashboard(self.filters_of(range_name, start, end, model, user, with_deleted))
         return self.outputs_of(board, model, user)
 
-    def outputs_of(self, board: Dashboard, model: str | None, user: str | None) -> tuple[Any, ...]:
+    def outputs_of(self, board: Dashboard, model: str | None, user: str | None) -> dict[Any, Any]:
+        p, charts = self._p, self._p.charts
         replies = board.kpis.set_index("kpi").loc["replies", "value"]
         models = [ALL_MODELS, *board.models, *([model] if model and model not in (ALL_MODELS, *board.models) else [])]
         users = [ALL_USERS, *board.users, *([user] if user and user not in (ALL_USERS, *board.users) else [])]
-        return (
-            view.slo_banner(self._slo.state, self._slo.thresholds.window_s),
-            view.kpi_html(board.kpis),
-            view.summary_line(board.elapsed_ms, board.step_s, replies),
-            view.for_plot(board.requests),
-            view.for_plot(board.ttft),
-            board.tokens_per_s,
-            view.for_plot(board.errors),
-            view.for_plot(board.ttft_by_prompt),
-            view.for_plot(board.ttft_by_in_flight),
-            view.for_plot(board.feedback_by_ttft),
-            view.for_plot(board.stop_rate),
-            view.table(board.slowest),
-            view.table(board.failed),
-            gr.update(choices=models),
-            gr.update(choices=users),
-        )
+        return {
+            charts.banner: view.slo_banner(self._slo.state, self._slo.thresholds.window_s),
+            charts.kpis: view.kpi_html(board.kpis),
+            charts.summary: view.summary_line(board.elapsed_ms, board.step_s, replies),
+            charts.requests: view.for_plot(board.requests),
+            charts.ttft: view.for_plot(board.ttft),
+            charts.tokens_per_s: board.tokens_per_s,
+            charts.errors: view.for_plot(board.errors),
+            charts.ttft_by_prompt: view.for_plot(board.ttft_by_prompt),
+            charts.ttft_by_in_flight: view.for_plot(board.ttft_by_in_flight),
+            charts.feedback_by_ttft: view.for_plot(board.feedback_by_ttft),
+            charts.stop_rate: view.for_plot(board.stop_rate),
+            p.slowest: view.table(board.slowest),
+            p.failed: view.table(board.failed),
+            p.model: gr.update(choices=models),
+            p.user: gr.update(choices=users),
+        }
 
     async def open_conversation(self, event: gr.SelectData, request: gr.Request) -> Any:
         """The conversation of the selected reply, read-only, whoever owns it (admins only)."""

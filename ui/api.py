@@ -16,6 +16,7 @@ from access.message_gate import MessageGate
 from errors import ChatLensError, MessageRejected
 from inference import param_checks
 from inference.service import ChatService
+from inference.turns import NewMessage
 from inference.types import GenerationParams
 from storage.resends import parse_message_id
 from ui.errors import user_error
@@ -84,14 +85,12 @@ class ChatApi:
             )
             params = param_checks.clamped(requested, await self._service.known_model_info(model or None))
             frames = self._service.stream_reply(
+                NewMessage(message, conversation_id=cid, message_id=mid),
                 user_id=self._identities.of(request).user_id,
-                conversation_id=cid,
-                message=message,
                 params=params,
                 model=model or None,
                 system_prompt=system_prompt,
                 shrink_to_fit=True,
-                message_id=mid,
             )
             async with aclosing(frames):
                 async for frame in frames:

@@ -22,8 +22,9 @@ from errors import ChatLensError, MessageIdTaken, MessageRejected
 from inference import param_checks
 from inference.ports import ReplyFrame
 from inference.service import ChatService
+from inference.turns import NewMessage, Retry, Turn, typed_text
 from settings import Settings
-from storage.store import Store
+from storage.store import ConversationView, Store
 from storage.writer import WriteBehindRecorder
 from ui import render
 from ui.account_panel import AccountPanel
@@ -34,7 +35,7 @@ from ui.history import CLOSE_ON_PHONES_JS, HistoryControls, HistoryPanel
 from ui.portability import PortabilityControls, PortabilityPanel
 from ui.settings_panel import GenerationControls, GenerationPanel
 from ui.theme_panel import ThemePanel
-from ui.turns import MessageKey, Pending, TurnActions, can_continue
+from ui.turns import MessageKey, Pending, TurnActions, TurnControls, can_continue
 
 PLACEHOLDER_READY = "**Ask anything.** Every reply is timed: time to first token, tokens/s, tokens."
 PLACEHOLDER_UNCONFIGURED = (
@@ -66,6 +67,8 @@ class _Parts:
 
 
 class ChatPage:
+    _p: _Parts  # the page's parts, once rendered: the handlers return {part: value}
+
     def __init__(
         self,
         *,
@@ -151,10 +154,11 @@ class ChatPage:
                 self._theme.render()
             if self._account is not None:
                 self._account.render()
-        return _Parts(
+        self._p = _Parts(
             header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending, generation,
             history, context, continue_, comment, last_feedback, portability, message_key,
         )  # fmt: skip
+        return self._p
 
     def _wire(self, demo: gr.Blocks, p: _Parts) -> None:
         limit = self._settings.max_concurrent_streams
@@ -178,27 +182,13 @@ class ChatPage:
             api_visibility="private",
         )
         regenerated = self._stream_after(retried, p, streaming, buttons)
-        turns = self._turns
-        edited = p.chatbot.edit(
-            turns.take_edit, [p.conversation_id, *settings], [p.chatbot, p.pending, *buttons],
-            api_visibility="private",
+        acted = self._turns.wire(
+            TurnControls(
+                p.chatbot, p.conversation_id, p.pending, p.send, p.stop, p.continue_, p.comment, p.last_feedback,
+                settings,
+            )
         )  # fmt: skip
-        rerun = p.chatbot.retry(
-            turns.take_retry_at, [p.conversation_id, *settings], [p.chatbot, p.pending, *buttons],
-            api_visibility="private",
-        )  # fmt: skip
-        continued = p.continue_.click(
-            turns.take_continue, [p.conversation_id, *settings], [p.pending, *buttons], api_visibility="private"
-        )
-        streams = [sent, regenerated]
-        streams += [self._stream_after(event, p, streaming, buttons) for event in (edited, rerun, continued)]
-        p.chatbot.like(
-            turns.record_feedback, [p.conversation_id], [p.last_feedback, p.comment],
-            api_visibility="private", show_progress="hidden",
-        )  # fmt: skip
-        p.comment.submit(
-            turns.add_comment, [p.conversation_id, p.last_feedback, p.comment], [p.comment], api_visibility="private"
-        )
+        streams = [sent, regenerated, *(self._stream_after(event, p, streaming, buttons) for event in acted)]
 
         # The browser runs a click's listeners in order, each to its end: cancel first, then reload the reply.
         p.stop.click(None, None, None, cancels=streams)
@@ -242,7 +232,7 @@ class ChatPage:
         """Once a send or retry is accepted: stream the reply, then put the buttons back. Returns the stream event."""
         stream = accepted.success(
             self.stream_message,
-            [p.pending, p.conversation_id],
+            [p.pending],
             streaming,
             api_visibility="private",
             concurrency_limit=self._settings.max_concurrent_streams,
@@ -299,26 +289,29 @@ class ChatPage:
 
     async def take_message(
         self, message: str, conversation_id: str, key: MessageKey | None, request: gr.Request, *settings: Any
-    ) -> tuple[Any, ...]:
+    ) -> dict[Any, Any]:
         """Check the message, the settings and the rate limits; on a refusal the text stays in the box.
 
         The chat shown before the reply comes from the store, not from the page: a send uploads the message, never
         the whole conversation (which would outgrow the request size cap in a long chat). The message goes with
         a client id, the same as last time when the same text is sent again after an error (``MessageKey``)."""
+        p = self._p
         if not (message or "").strip():
-            return gr.skip(), gr.skip(), None, gr.skip(), gr.skip(), gr.skip()
-        pending = await self._pending(message, settings)
+            return {p.pending: None}
+        turn = NewMessage(message, parse_conversation_id(conversation_id))
+        pending = await self._pending(turn, settings)
         await self._admit(request)
         key, shown = await self._turns.prepare_send(conversation_id, request, key, message)
-        pending = replace(pending, shown=shown, message_id=key.id)
-        return "", shown, pending, key, gr.update(visible=False), gr.update(visible=True)
+        pending = replace(pending, turn=replace(turn, message_id=key.id), shown=shown)
+        return {p.textbox: "", p.message_key: key, **self._turns.controls.accepted(pending)}
 
-    async def take_retry(self, conversation_id: str, request: gr.Request, *settings: Any) -> tuple[Any, ...]:
+    async def take_retry(self, conversation_id: str, request: gr.Request, *settings: Any) -> dict[Any, Any]:
+        cid = parse_conversation_id(conversation_id)
         shown = render.strip_reply(await self._turns.shown(conversation_id, request))
-        if not shown:
+        if cid is None or not shown:
             raise user_error(MessageRejected("There is no reply to retry yet."))
-        pending = await self._pending(None, settings)
-        return shown, replace(pending, shown=shown), gr.update(visible=False), gr.update(visible=True)
+        pending = await self._pending(Retry(cid), settings)
+        return self._turns.controls.accepted(replace(pending, shown=shown))
 
     async def _admit(self, request: gr.Request | None) -> None:
         try:
@@ -327,40 +320,30 @@ class ChatPage:
         except ChatLensError as exc:
             raise user_error(exc) from exc
 
-    async def _pending(self, message: str | None, settings: tuple[Any, ...]) -> Pending:
+    async def _pending(self, turn: Turn, settings: tuple[Any, ...]) -> Pending:
+        """``turn`` with the page's settings, checked: a typed message and the parameters, before anything is sent."""
         model, system_prompt, params = self._generation.read(*settings)
+        text = typed_text(turn)
         try:
-            if message is not None:
-                self._service.check_message(message)
+            if text is not None:
+                self._service.check_message(text)
             params = param_checks.checked(params, await self._service.known_model_info(model))
         except ChatLensError as exc:
             raise user_error(exc) from exc
-        return Pending(message, model, system_prompt, params)
+        return Pending(turn, model, system_prompt, params)
 
-    async def stream_message(
-        self, pending: Pending | None, conversation_id: str, request: gr.Request
-    ) -> AsyncIterator[tuple[Any, ...]]:
+    async def stream_message(self, pending: Pending | None, request: gr.Request) -> AsyncIterator[dict[Any, Any]]:
+        """Stream the reply to the accepted turn: the chat is what was shown before it plus the reply so far; the
+        other parts change only when they must (the id and clock on phase changes), so little is re-sent per frame."""
         if pending is None:
             return
-        async for outputs in self._stream(pending, conversation_id, pending.shown, request):
-            yield outputs
-
-    async def _stream(
-        self, pending: Pending, conversation_id: str, history: render.ChatMessages, request: gr.Request
-    ) -> AsyncIterator[tuple[Any, ...]]:
-        """One reply: the chat is ``history`` plus the reply so far; the id and clock change only on phase changes."""
-        message = pending.message
+        p = self._p
         frames = self._service.stream_reply(
+            pending.turn,
             user_id=self._user_id(request),
-            conversation_id=parse_conversation_id(conversation_id),
-            message=message,
             params=pending.params,
             model=pending.model,
             system_prompt=pending.system_prompt,
-            edit_of=pending.edit_of,
-            retry_of=pending.retry_of,
-            continue_reply=pending.continue_reply,
-            message_id=pending.message_id,
         )
         phase = None
         try:
@@ -369,68 +352,77 @@ class ChatPage:
                     first = phase is None
                     changed = frame.phase != phase
                     phase = frame.phase
-                    yield (
-                        [*history, *render.reply_messages(frame)],
-                        str(frame.conversation_id) if first else gr.skip(),
-                        render.status_html(frame) if changed else gr.skip(),
-                        gr.skip(),
-                        render.frame_context_html(frame) if frame.context else gr.skip(),
-                        gr.update(visible=render.stopped_on_length(frame)) if frame.is_final or first else gr.skip(),
-                        self._key_after(pending, frame, first),
-                    )
+                    update: dict[Any, Any] = {p.chatbot: [*pending.shown, *render.reply_messages(frame)]}
+                    if first:
+                        update[p.conversation_id] = str(frame.conversation_id)
+                    if changed:
+                        update[p.status] = render.status_html(frame)
+                    if frame.context:
+                        update[p.context] = render.frame_context_html(frame)
+                    if frame.is_final or first:
+                        update[p.continue_] = gr.update(visible=render.stopped_on_length(frame))
+                    yield update | self._key_after(pending, frame, first)
         except ChatLensError as exc:
-            if message is not None and phase is None:
+            text = typed_text(pending.turn)
+            if text is not None and phase is None:
                 # Nothing was stored: give the text back to the box so nothing is lost.
+                shown = render.strip_reply(pending.shown)[:-1]
                 # An id the store will not take again (the message was edited away meanwhile): the next send is new.
-                key = None if isinstance(exc, MessageIdTaken) else gr.skip()
-                yield render.strip_reply(history)[:-1], gr.skip(), "", message, gr.skip(), gr.skip(), key
+                forget = {p.message_key: None} if isinstance(exc, MessageIdTaken) else {}
+                yield {p.chatbot: shown, p.status: "", p.textbox: text, **forget}
             raise user_error(exc) from exc
 
-    @staticmethod
-    def _key_after(pending: Pending, frame: ReplyFrame, first: bool) -> Any:
+    def _key_after(self, pending: Pending, frame: ReplyFrame, first: bool) -> dict[Any, Any]:
         """The message key once its reply completes: dropped (the next send is a new message); on the first
         frame it learns the conversation a new chat got."""
         if frame.phase == "complete":
-            return None
-        if first and pending.message_id is not None and pending.message is not None:
-            return MessageKey(pending.message_id, pending.message, str(frame.conversation_id))
-        return gr.skip()
+            return {self._p.message_key: None}
+        turn = pending.turn
+        if first and isinstance(turn, NewMessage) and turn.message_id is not None:
+            return {self._p.message_key: MessageKey(turn.message_id, turn.content, str(frame.conversation_id))}
+        return {}
 
-    def idle_buttons(self) -> tuple[Any, ...]:
-        return gr.update(visible=True), gr.update(visible=False)
+    def idle_buttons(self) -> dict[Any, Any]:
+        return {self._p.send: gr.update(visible=True), self._p.stop: gr.update(visible=False)}
 
-    async def after_stop(self, conversation_id: str, request: gr.Request) -> tuple[Any, ...]:
+    async def after_stop(self, conversation_id: str, request: gr.Request) -> dict[Any, Any]:
         """After Stop: wait for the cancelled reply to be recorded, then show it as stored (status 'stopped')."""
-        idle = (gr.update(visible=True), gr.update(visible=False))
+        p = self._p
+        idle = {p.status: "", **self.idle_buttons(), p.message_key: None}
         cid = parse_conversation_id(conversation_id)
         if cid is None:
-            return gr.skip(), "", *idle, None
+            return idle
         await self._service.wait_until_idle(cid)
         await self._recorder.flush()
         view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id(request))
-        return (render.conversation_messages(view) if view else gr.skip()), "", *idle, None
+        return {p.chatbot: render.conversation_messages(view), **idle} if view else idle
 
-    def new_chat(self) -> tuple[Any, ...]:
+    def new_chat(self) -> dict[Any, Any]:
+        p = self._p
         hidden = gr.update(visible=False)
-        return [], "", "", gr.skip(), gr.update(visible=True), hidden, "", hidden, hidden, hidden
+        return {
+            p.chatbot: [], p.conversation_id: "", p.status: "", p.send: gr.update(visible=True), p.stop: hidden,
+            p.context: "", p.continue_: hidden, p.portability.files: hidden, p.portability.link: hidden,
+        }  # fmt: skip
 
-    async def refresh_history(self, search: str, conversation_id: str, request: gr.Request) -> tuple[Any, Any]:
+    async def refresh_history(self, search: str, conversation_id: str, request: gr.Request) -> dict[Any, Any]:
         return await self._history.listing(self._user_id(request), search, conversation_id or None)
 
-    async def refresh_on_load(self, search: str, request: gr.Request) -> tuple[Any, Any]:
+    async def refresh_on_load(self, search: str, request: gr.Request) -> dict[Any, Any]:
         current = parse_conversation_id(request.query_params.get("c"))
         return await self._history.listing(self._user_id(request), search, str(current) if current else None)
 
-    async def open_conversation(self, conversation_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+    async def open_conversation(self, conversation_id: str | None, request: gr.Request) -> dict[Any, Any]:
         cid = parse_conversation_id(conversation_id)
         view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id(request)) if cid else None
         if view is None:
             raise user_error(MessageRejected("That conversation no longer exists."))
-        model = view.model if view.model in self._service.model_names else gr.skip()
-        return (
-            render.conversation_messages(view), str(view.id), model, view.system_prompt, view.title, "", "",
-            gr.update(visible=can_continue(view)), gr.update(visible=False), gr.update(visible=False),
-        )  # fmt: skip
+        p = self._p
+        hidden = gr.update(visible=False)
+        return {
+            **self._reopened(view), p.history.title: view.title, p.status: "", p.context: "",
+            p.portability.files: hidden, p.portability.link: hidden,
+        }  # fmt: skip
 
     async def rename(self, conversation_id: str, title: str, request: gr.Request) -> None:
         await self._history.rename(self._user_id(request), parse_conversation_id(conversation_id), title)
@@ -438,24 +430,27 @@ class ChatPage:
     async def delete(self, conversation_id: str, request: gr.Request) -> None:
         await self._history.delete(self._user_id(request), parse_conversation_id(conversation_id))
 
-    async def on_load(self, request: gr.Request) -> tuple[Any, ...]:
+    async def on_load(self, request: gr.Request) -> dict[Any, Any]:
         """Reopen the conversation named in the URL (``?c=``) with its model and system prompt; without one,
         leave the page as the user has it."""
         cid = parse_conversation_id(request.query_params.get("c"))
         if cid is None:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            unchanged: dict[Any, Any] = gr.skip()  # one skip stands for every output
+            return unchanged
         view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id(request))
         if view is None:
             gr.Warning("That conversation was not found; starting a new one.")
-            return [], "", gr.skip(), gr.skip(), gr.skip()
-        model = view.model if view.model in self._service.model_names else gr.skip()
-        return (
-            render.conversation_messages(view),
-            str(view.id),
-            model,
-            view.system_prompt,
-            gr.update(visible=can_continue(view)),
-        )
+            return {self._p.chatbot: [], self._p.conversation_id: ""}
+        return self._reopened(view)
+
+    def _reopened(self, view: ConversationView) -> dict[Any, Any]:
+        """A stored conversation on the page: its chat and id, its model (if still configured) and system prompt."""
+        p = self._p
+        model = {p.generation.model: view.model} if view.model in self._service.model_names else {}
+        return {
+            p.chatbot: render.conversation_messages(view), p.conversation_id: str(view.id), **model,
+            p.generation.system_prompt: view.system_prompt, p.continue_: gr.update(visible=can_continue(view)),
+        }  # fmt: skip
 
     async def header(self, model: str | None) -> str:
         if not self._service.configured:

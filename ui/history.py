@@ -56,6 +56,8 @@ class HistoryControls:
 
 
 class HistoryPanel:
+    controls: HistoryControls  # once rendered
+
     def __init__(self, *, store: Store, recorder: WriteBehindRecorder) -> None:
         self._store = store
         self._recorder = recorder
@@ -76,14 +78,19 @@ class HistoryPanel:
                     rename = gr.Button("Rename", size="sm", elem_id="cl-rename")
                     delete = gr.Button("Delete", size="sm", variant="stop", elem_id="cl-delete")
             more = extra()
-        return HistoryControls(search, conversations, title, rename, delete), more
+        self.controls = HistoryControls(search, conversations, title, rename, delete)
+        return self.controls, more
 
-    async def listing(self, user_id: uuid.UUID, search: str, current: str | None) -> tuple[Any, Any]:
-        """The list (filtered by ``search``) with ``current`` selected, and the current conversation's title."""
+    async def listing(self, user_id: uuid.UUID, search: str, current: str | None) -> dict[Any, Any]:
+        """The list (filtered by ``search``) with ``current`` selected, and the current conversation's title (left
+        as it is when the filtered list does not show the current conversation)."""
         found = await asyncio.to_thread(self._store.list_conversations, user_id, search=search or "")
-        title = next((c.title for c in found if str(c.id) == current), gr.skip() if current else "")
-        selected = current if any(str(c.id) == current for c in found) else None
-        return gr.update(choices=choices_of(found), value=selected), title
+        shown = next((summary for summary in found if str(summary.id) == current), None)
+        c = self.controls
+        listing = {c.conversations: gr.update(choices=choices_of(found), value=current if shown is not None else None)}
+        if shown is not None:
+            return {**listing, c.title: shown.title}
+        return listing if current else {**listing, c.title: ""}
 
     async def rename(self, user_id: uuid.UUID, conversation_id: uuid.UUID | None, title: str) -> None:
         title = " ".join((title or "").split())

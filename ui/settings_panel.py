@@ -208,40 +208,60 @@ class GenerationPanel:
         )
         demo.load(self.restore, [c.remembered], [c.system_prompt, *c.parameters], api_visibility="private")
 
-    async def check(self, model: str | None, *values: Any) -> tuple[str, ...]:
+    async def check(self, model: str | None, *values: Any) -> dict[Any, str]:
+        """Under each parameter, the reason the chosen model server would refuse its value (empty: none)."""
         found = param_checks.problems(params_from(*values), await self._service.known_model_info(model))
-        return tuple(f"⚠ {found[name]}" if name in found else "" for name in FIELDS)
+        problems = self._controls.problems
+        return {problems[name]: f"⚠ {found[name]}" if name in found else "" for name in FIELDS}
 
     def read(
         self, model: str | None, system_prompt: str | None, *values: Any
     ) -> tuple[str | None, str | None, GenerationParams]:
         return model or None, system_prompt, params_from(*values)
 
-    def apply_preset(self, name: str, saved: dict[str, Any] | None) -> tuple[Any, ...]:
+    def apply_preset(self, name: str, saved: dict[str, Any] | None) -> dict[Any, Any]:
+        """The preset's values; a parameter the preset does not set keeps its value."""
         preset = {**BUILT_IN_PRESETS, **(saved or {})}.get(name, {})
-        return tuple(preset[field] if field in preset else gr.skip() for field in FIELDS)
+        return self._parameters({field: preset[field] for field in FIELDS if field in preset}) or gr.skip()
 
-    def reset(self, model: str | None) -> tuple[Any, ...]:
+    def reset(self, model: str | None) -> dict[Any, Any]:
         d = self.defaults(model)
-        return ("Balanced", *(d[field] for field in FIELDS))
+        return {self._controls.preset: "Balanced", **self._parameters({field: d[field] for field in FIELDS})}
 
-    def save_preset(self, name: str, saved: dict[str, Any] | None, *values: Any) -> tuple[Any, ...]:
+    def save_preset(self, name: str, saved: dict[str, Any] | None, *values: Any) -> dict[Any, Any]:
         name = (name or "").strip()[:40]
         if not name:
             raise gr.Error("Give the preset a name first.")
         if name in BUILT_IN_PRESETS:
             raise gr.Error(f"{name!r} is a built-in preset; choose another name.")
         presets = {**(saved or {}), name: dict(zip(FIELDS, values, strict=True))}
-        return presets, gr.update(choices=[*BUILT_IN_PRESETS, *presets], value=name), ""
+        c = self._controls
+        return {
+            c.saved_presets: presets,
+            c.preset: gr.update(choices=[*BUILT_IN_PRESETS, *presets], value=name),
+            c.preset_name: "",
+        }
 
     def remember(self, system_prompt: str, *values: Any) -> dict[str, Any]:
         return {"system_prompt": system_prompt, **dict(zip(FIELDS, values, strict=True))}
 
-    def restore(self, remembered: dict[str, Any] | None, request: gr.Request) -> tuple[Any, ...]:
+    def restore(self, remembered: dict[str, Any] | None, request: gr.Request) -> dict[Any, Any]:
         kept = dict(remembered or {})
         if request.query_params.get("c"):
             kept.pop("system_prompt", None)  # a reopened conversation brings its own
-        return tuple(kept[name] if name in kept else gr.skip() for name in ("system_prompt", *FIELDS))
+        restored = self._parameters({field: kept[field] for field in FIELDS if field in kept})
+        if "system_prompt" in kept:
+            restored[self._controls.system_prompt] = kept["system_prompt"]
+        return restored or gr.skip()
 
     def list_presets(self, saved: dict[str, Any] | None) -> Any:
         return gr.update(choices=[*BUILT_IN_PRESETS, *(saved or {})])
+
+    @property
+    def _controls(self) -> GenerationControls:
+        assert self.controls is not None, "render() first"
+        return self.controls
+
+    def _parameters(self, values: dict[str, Any]) -> dict[Any, Any]:
+        """``{field name: value}`` as ``{parameter control: value}``."""
+        return {getattr(self._controls, field): value for field, value in values.items()}

@@ -19,6 +19,7 @@ from access.identity import Identities
 from errors import ChatLensError
 from inference.ports import ReplyFrame
 from inference.service import ChatService
+from inference.turns import NewMessage
 from inference.types import GenerationParams
 
 SIDES = ("A", "B")
@@ -73,6 +74,8 @@ class _Live:
 
 
 class SpeedAB:
+    sides: list[SideControls]  # once rendered
+
     def __init__(self, *, service: ChatService, identities: Identities, max_tokens: int) -> None:
         self._service = service
         self._identities = identities
@@ -97,6 +100,7 @@ class SpeedAB:
                         stats = gr.HTML("", elem_id=f"cl-ab-stats-{side}")
                         reply = gr.Markdown("", elem_id=f"cl-ab-reply-{side}", height=280)
                         sides.append(SideControls(model, temperature, max_tokens, reply, stats))
+        self.sides = sides
         return prompt, run, sides
 
     def wire(self, prompt: gr.Textbox, run: gr.Button, sides: list[SideControls], limit: int) -> None:
@@ -117,8 +121,8 @@ class SpeedAB:
         temperature_b: float | None,
         max_tokens_b: float | None,
         request: gr.Request,
-    ) -> AsyncIterator[tuple[Any, ...]]:
-        """Stream ``prompt`` from side A and side B at once; yields (reply A, stats A, reply B, stats B)."""
+    ) -> AsyncIterator[dict[Any, Any]]:
+        """Stream ``prompt`` from side A and side B at once; each update shows both sides' reply and stats."""
         if not self._identities.of(request).is_admin:
             raise gr.Error("The analytics tab is for administrators.", print_exception=False)
         if not (prompt or "").strip():
@@ -135,7 +139,7 @@ class SpeedAB:
             )
             try:
                 async for frame in self._service.stream_reply(
-                    user_id=user_id, conversation_id=None, message=prompt, params=params, model=model
+                    NewMessage(prompt), user_id=user_id, params=params, model=model
                 ):
                     await frames.put((index, frame))
             except ChatLensError as exc:
@@ -155,7 +159,11 @@ class SpeedAB:
                     lives[index].final = f'<span class="cl-note">refused: {html.escape(item.user_message)}</span>'
                 else:
                     lives[index].take(item)
-                yield tuple(value for live in lives for value in (live.text, live.stats_html()))
+                yield {
+                    control: value
+                    for side, live in zip(self.sides, lives, strict=True)
+                    for control, value in ((side.reply, live.text), (side.stats, live.stats_html()))
+                }
         finally:
             for task in tasks:
                 task.cancel()

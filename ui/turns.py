@@ -24,6 +24,7 @@ from typing import Any
 import gradio as gr
 
 from errors import MessageRejected
+from inference.turns import Continue, Edit, Retry, Turn
 from inference.types import GenerationParams
 from storage.side_writes import RecordFeedback
 from storage.store import ConversationView, Store
@@ -37,17 +38,13 @@ MAX_COMMENT_CHARS = 2000
 
 @dataclass(frozen=True)
 class Pending:
-    """A checked turn, carried from the click to the streaming handler."""
+    """A checked turn and how to run it, carried from the click to the streaming handler."""
 
-    message: str | None  # None: answer again (Retry) or go on (Continue)
+    turn: Turn
     model: str | None
     system_prompt: str | None
     params: GenerationParams
-    edit_of: uuid.UUID | None = None
-    retry_of: uuid.UUID | None = None
-    continue_reply: bool = False
     shown: render.ChatMessages = field(default_factory=list)  # the chat before the reply, as the page shows it
-    message_id: uuid.UUID | None = None  # the client id of a new message (``MessageKey``)
 
 
 @dataclass(frozen=True)
@@ -67,8 +64,29 @@ class MessageKey:
         return MessageKey(uuid.uuid4(), text, conversation_id or "")
 
 
-PendingFactory = Callable[[str | None, tuple[Any, ...]], Awaitable[Pending]]
+PendingFactory = Callable[[Turn, tuple[Any, ...]], Awaitable[Pending]]
 UserIdOf = Callable[[gr.Request | None], uuid.UUID]
+
+
+@dataclass
+class TurnControls:
+    """The parts of the chat page that the message actions read or change."""
+
+    chatbot: gr.Chatbot
+    conversation_id: gr.Textbox
+    pending: gr.State
+    send: gr.Button
+    stop: gr.Button
+    continue_: gr.Button
+    comment: gr.Textbox
+    last_feedback: gr.State
+    settings: list[Any]  # the generation controls a turn carries (``GenerationControls.values``)
+
+    def accepted(self, pending: Pending, *, show_chat: bool = True) -> dict[Any, Any]:
+        """A checked turn: carried to the streaming handler, Stop instead of Send and (``show_chat``) the chat as it
+        stands before the reply."""
+        taken = {self.pending: pending, self.send: gr.update(visible=False), self.stop: gr.update(visible=True)}
+        return {self.chatbot: pending.shown, **taken} if show_chat else taken
 
 
 def can_continue(view: ConversationView | None) -> bool:
@@ -80,6 +98,8 @@ def can_continue(view: ConversationView | None) -> bool:
 
 
 class TurnActions:
+    controls: TurnControls  # given by ``wire``
+
     def __init__(
         self, *, store: Store, recorder: WriteBehindRecorder, user_id_of: UserIdOf, pending: PendingFactory
     ) -> None:
@@ -87,6 +107,25 @@ class TurnActions:
         self._recorder = recorder
         self._user_id_of = user_id_of
         self._pending = pending
+
+    def wire(self, controls: TurnControls) -> list[Any]:
+        """Wire the actions on the chat's messages; returns the events that accept a turn (edit, retry at, continue),
+        for the page to stream the reply after them."""
+        self.controls = c = controls
+        taking = [c.chatbot, c.pending, c.send, c.stop]
+        edited = c.chatbot.edit(self.take_edit, [c.conversation_id, *c.settings], taking, api_visibility="private")
+        rerun = c.chatbot.retry(self.take_retry_at, [c.conversation_id, *c.settings], taking, api_visibility="private")
+        continued = c.continue_.click(
+            self.take_continue, [c.conversation_id, *c.settings], [c.pending, c.send, c.stop], api_visibility="private"
+        )
+        c.chatbot.like(
+            self.record_feedback, [c.conversation_id], [c.last_feedback, c.comment],
+            api_visibility="private", show_progress="hidden",
+        )  # fmt: skip
+        c.comment.submit(
+            self.add_comment, [c.conversation_id, c.last_feedback, c.comment], [c.comment], api_visibility="private"
+        )
+        return [edited, rerun, continued]
 
     async def _view(self, conversation_id: str, request: gr.Request | None) -> ConversationView | None:
         cid = parse_conversation_id(conversation_id)
@@ -134,20 +173,20 @@ class TurnActions:
 
     async def take_edit(
         self, edit: gr.EditData, request: gr.Request, conversation_id: str, *settings: Any
-    ) -> tuple[Any, ...]:
+    ) -> dict[Any, Any]:
         """Rerun from an edited question: the chat is cut at it and shows the new text."""
         text = edit.value if isinstance(edit.value, str) else str(edit.value or "")
         previous = getattr(edit, "previous_value", None)
         view, message_id, role, index = await self._message_at(conversation_id, edit.index, previous, request)
         if role != "user":
             raise user_error(MessageRejected("Only your own messages can be edited."))
-        pending = await self._pending(text, settings)
+        pending = await self._pending(Edit(view.id, message_id, text), settings)
         shown = [*render.conversation_messages(view)[:index], {"role": "user", "content": text}]
-        return shown, replace(pending, edit_of=message_id, shown=shown), *_streaming_buttons()
+        return self.controls.accepted(replace(pending, shown=shown))
 
     async def take_retry_at(
         self, retry: gr.RetryData, request: gr.Request, conversation_id: str, *settings: Any
-    ) -> tuple[Any, ...]:
+    ) -> dict[Any, Any]:
         """Answer again: Gradio names the question (``retry.index``) whose reply is to be replaced."""
         view, message_id, role, index = await self._message_at(conversation_id, retry.index, retry.value, request)
         history = render.conversation_messages(view)
@@ -156,21 +195,21 @@ class TurnActions:
             role = next(m.role for m in view.messages if m.id == message_id)
         if role != "assistant":
             raise user_error(MessageRejected("There is no reply to retry there."))
-        pending = await self._pending(None, settings)
+        pending = await self._pending(Retry(view.id, message_id), settings)
         cut = index + 1 if history[index].get("role") == "user" else index
         while cut and history[cut - 1].get("role") == "assistant":
             cut -= 1
-        shown = history[:cut]
-        return shown, replace(pending, retry_of=message_id, shown=shown), *_streaming_buttons()
+        return self.controls.accepted(replace(pending, shown=history[:cut]))
 
-    async def take_continue(self, conversation_id: str, request: gr.Request, *settings: Any) -> tuple[Any, ...]:
-        shown = await self.shown(conversation_id, request)
-        if not shown:
+    async def take_continue(self, conversation_id: str, request: gr.Request, *settings: Any) -> dict[Any, Any]:
+        view = await self._view(conversation_id, request)
+        shown = render.conversation_messages(view) if view else []
+        if view is None or not shown:
             raise user_error(MessageRejected("There is no reply to continue."))
-        pending = await self._pending(None, settings)
-        return replace(pending, continue_reply=True, shown=shown), *_streaming_buttons()
+        pending = await self._pending(Continue(view.id), settings)
+        return self.controls.accepted(replace(pending, shown=shown), show_chat=False)
 
-    async def record_feedback(self, like: gr.LikeData, conversation_id: str, request: gr.Request) -> tuple[Any, Any]:
+    async def record_feedback(self, like: gr.LikeData, conversation_id: str, request: gr.Request) -> dict[Any, Any]:
         """👍 / 👎 (or a named flag) on a reply, tied to its generation row; opens the optional comment box."""
         view, message_id, role, _ = await self._message_at(conversation_id, like.index, like.value, request)
         cid = view.id
@@ -183,7 +222,9 @@ class TurnActions:
         else:
             value, comment = 0, ""  # clicking a chosen thumb again withdraws it (Gradio sends "")
         await self._submit(RecordFeedback(self._user_id_of(request), cid, message_id, value, comment))
-        return {"message_id": str(message_id), "value": value, "comment": comment}, gr.update(visible=True, value="")
+        c = self.controls
+        last = {"message_id": str(message_id), "value": value, "comment": comment}
+        return {c.last_feedback: last, c.comment: gr.update(visible=True, value="")}
 
     async def add_comment(
         self, conversation_id: str, last: dict[str, Any] | None, comment: str, request: gr.Request
@@ -216,7 +257,3 @@ def _same(shown: dict[str, Any], value: Any) -> bool:
     if isinstance(value, list):  # a group of consecutive messages (a reply and its metrics line): one of them
         return content in [str(part).strip() for part in value]
     return not isinstance(value, str) or value.strip() == content
-
-
-def _streaming_buttons() -> tuple[Any, Any]:
-    return gr.update(visible=False), gr.update(visible=True)
