@@ -26,6 +26,7 @@ lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/deptry .
 
 # The configuration reference (docs/configuration.md and .env.example), generated from settings.py.
 .PHONY: docs

@@ -32,7 +32,13 @@ from access.rate_limits import RateLimits
 from analytics.dashboard import AnalyticsReader
 from analytics.prometheus import ReplyMetrics
 from analytics.slo import SloMonitor, SloThresholds
-from inference.local import LOCAL_MODEL_NAME, LocalModelServer, LocalModelUnavailable, packaged_model_path
+from inference.local import (
+    LOCAL_MODEL_NAME,
+    LocalModelServer,
+    LocalModelUnavailable,
+    local_model_params,
+    packaged_model_path,
+)
 from inference.pacing import FrameBudget
 from inference.service import ChatService
 from inference.tgi import TgiGenerator, model_server_answers
@@ -200,7 +206,8 @@ def start_local_model(settings: Settings) -> tuple[Settings, LocalModelServer]:
         alias=LOCAL_MODEL_NAME,
     )
     local.start()
-    server = ModelServer(name=LOCAL_MODEL_NAME, url=local.url, params={"max_tokens": settings.local_max_new_tokens})
+    params = local_model_params(settings.local_chat_format, settings.local_max_new_tokens)
+    server = ModelServer(name=LOCAL_MODEL_NAME, url=local.url, params=params)
     return settings.model_copy(update={"models": [server]}), local
 
 

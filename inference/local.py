@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from inference.tgi import model_server_answers
 
@@ -24,6 +25,26 @@ log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
 LOCAL_MODEL_NAME = "Gemma 3 270M · local CPU demo model"
+
+
+# The chat template's turn markers, per llama.cpp chat format (LOCAL_CHAT_FORMAT): a small model often writes the
+# next turn itself ("<end_of_turn>\n<start_of_turn>user ..."); llama.cpp's gemma format stops only on
+# "<end_of_turn>\n" with its newline, so a marker followed by anything else leaked into the reply.
+TURN_MARKERS: dict[str, tuple[str, ...]] = {
+    "gemma": ("<end_of_turn>", "<start_of_turn>"),
+    "chatml": ("<|im_end|>", "<|im_start|>"),
+    "llama-3": ("<|eot_id|>", "<|start_header_id|>"),
+    "mistral-instruct": ("</s>", "[INST]"),
+}
+
+
+def local_model_params(chat_format: str | None, max_tokens: int) -> dict[str, Any]:
+    """The local model's default generation settings (its ``MODELS`` entry's ``params``)."""
+    params: dict[str, Any] = {"max_tokens": max_tokens}
+    markers = TURN_MARKERS.get(chat_format or "", ())
+    if markers:
+        params["stop"] = list(markers)
+    return params
 
 
 class LocalModelUnavailable(RuntimeError):

@@ -4,6 +4,8 @@ All writes go through the single writer thread (``storage.writer`` applying ``st
 file never sees two writers and hot rows (``conversations.updated_at``) never conflict. Reads here open their own
 short session; both run off the event loop. ``Store.open`` fails fast, with a sentence a person can act on, when another
 process holds the DuckDB file — and it must be called after any fork (a forked DuckDB silently loses writes).
+It brings the schema to the newest migration first (``storage.migrations``): a fresh database is created, an older
+one upgraded in place.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, func, or_, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
+from storage.migrations import upgrade_schema
 from storage.privacy import ContentKeeper
-from storage.schema import Base, Conversation, Generation, Message, Share
+from storage.schema import Conversation, Generation, Message, Share
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +90,20 @@ class Store:
         try:
             with engine.begin() as connection:
                 if engine.dialect.name == "postgresql":
-                    # Replicas starting together would race to create the same tables: one at a time.
+                    # Replicas starting together would race to upgrade the same tables: one at a time; the
+                    # later ones find the schema at head and do nothing.
                     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-                Base.metadata.create_all(connection)
+                before, after = upgrade_schema(connection)
+                if before != after:
+                    log.info("database schema upgraded from %s to %s", before or "nothing", after)
                 if engine.dialect.name == "postgresql":
                     _index_message_text(connection)
+        except CommandError as exc:  # alembic: a revision it does not know, i.e. a database from a newer release
+            engine.dispose()
+            raise StoreUnavailable(
+                f"The database {_redacted(url)} has a schema this ChatLens does not know ({exc}): it was upgraded by "
+                "a newer release. Run that release again, or restore the backup taken before the upgrade."
+            ) from exc
         except DBAPIError as exc:
             engine.dispose()
             if path is not None and "lock" in str(exc.orig).lower():
@@ -191,6 +205,10 @@ def _index_message_text(connection: Connection) -> None:
             )
     except DBAPIError as exc:
         log.warning("no trigram index for message search (%s); search scans messages instead", exc.orig)
+
+
+def _redacted(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _escape_like(text: str) -> str:
