@@ -25,6 +25,7 @@ class ScratchDir:
     def __init__(self, path: Path, lock_descriptor: int) -> None:
         self.path = path
         self._lock = lock_descriptor
+        self._previous: tuple[str | None, str | None, str | None] | None = None
 
     @classmethod
     def create(cls, data_dir: Path) -> ScratchDir:
@@ -46,11 +47,21 @@ class ScratchDir:
 
         Before Gradio is imported: gradio_client asks ``tempfile.gettempdir()`` at import, which raises when no
         candidate folder is writable. An explicit ``GRADIO_TEMP_DIR`` is kept (then it is the operator's folder)."""
+        self._previous = (os.environ.get("TMPDIR"), os.environ.get("GRADIO_TEMP_DIR"), tempfile.tempdir)
         os.environ["TMPDIR"] = str(self.path)
         tempfile.tempdir = str(self.path)
         os.environ.setdefault("GRADIO_TEMP_DIR", str(self.path / "gradio"))
 
     def remove(self) -> None:
+        """Delete the folder, and point ``tempfile`` back where it pointed (for a process that goes on)."""
+        if self._previous is not None:
+            for name, value in zip(("TMPDIR", "GRADIO_TEMP_DIR"), self._previous[:2], strict=True):
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            tempfile.tempdir = self._previous[2]
+            self._previous = None
         with contextlib.suppress(OSError):
             os.close(self._lock)
         shutil.rmtree(self.path, ignore_errors=True)

@@ -165,6 +165,7 @@ def test_app_starts_from_exactly_the_files_the_dockerfile_copies_and_its_healthc
         "GRADIO_SERVER_NAME": "127.0.0.1",  # the image listens on 0.0.0.0; a test only on loopback
         "GRADIO_SERVER_PORT": str(port),
         "DATABASE_URL": image_env["DATABASE_URL"].replace("////data/", f"///{data_dir}/"),
+        "DATA_DIR": str(data_dir),
         "PYTHONPATH": os.pathsep.join(sorted(site_packages)),
     }
     assert env["DATABASE_URL"] != image_env["DATABASE_URL"], "the image's DATABASE_URL should be under /data"
