@@ -1,5 +1,6 @@
 # ChatLens: the app only. The model server (TGI) runs beside it: see docker-compose.yml.
 #   docker build -t chatlens . && docker run -p 7860:7860 -v chatlens-data:/data -e TGI_URL=http://HOST:8080 chatlens
+# (add --read-only if you like: only /data is written.)
 # Checked by tests/test_deploy.py: hadolint, and the app started from exactly the files copied here.
 FROM python:3.11.14-slim-bookworm
 
@@ -31,9 +32,12 @@ COPY storage/ storage/
 COPY ui/ ui/
 COPY web/ web/
 
+# Every file the app writes goes under /data: the database, the session key, and its scratch folder /data/tmp
+# (Gradio's uploads and cache, exports; removed at exit), so `docker run --read-only` needs nothing else writable.
 ENV GRADIO_SERVER_NAME=0.0.0.0 \
     GRADIO_SERVER_PORT=7860 \
     GRADIO_ANALYTICS_ENABLED=False \
+    DATA_DIR=/data \
     DATABASE_URL=duckdb:////data/chatlens.duckdb
 
 # Numeric, so that the platform (e.g. Kubernetes runAsNonRoot) can tell it is not root.

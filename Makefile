@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint audit bench lock clean
+.PHONY: install install-runtime run test lint audit bench lock clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,10 @@ install: $(PY)
 	@echo "Installing ChatLens. The first time, llama-cpp-python (the local demo model's server) compiles"
 	@echo "llama.cpp: about 8 minutes on 2 cores; later installs reuse pip's cached wheel."
 	$(PY) -m pip install --quiet -c requirements.txt -e '.[dev,local]'
+
+# Only the runtime, at the locked versions: no dev tools, no llama.cpp (nothing compiles). For TGI/vLLM users.
+install-runtime: $(PY)
+	$(PY) -m pip install --quiet -c requirements.txt -e .
 
 # Without TGI_URL/MODELS, local mode starts the small CPU demo model (set LOCAL_MODE=false to get the bare page).
 run:

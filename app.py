@@ -36,6 +36,7 @@ from inference.local import (
     LOCAL_MODEL_NAME,
     LocalModelServer,
     LocalModelUnavailable,
+    check_platform,
     local_model_params,
     packaged_model_path,
 )
@@ -44,6 +45,7 @@ from inference.service import ChatService
 from inference.tgi import TgiGenerator, model_server_answers
 from settings import ModelServer, Settings
 from storage.privacy import ContentKeeper
+from storage.scratch import ScratchDir
 from storage.store import Store, StoreUnavailable
 from storage.writer import WriteBehindRecorder
 from web.ops import ops_routes
@@ -197,12 +199,13 @@ def _first_problem(exc: ValidationError) -> str:
 
 def start_local_model(settings: Settings) -> tuple[Settings, LocalModelServer]:
     """Local mode: start llama.cpp's server with the small CPU model and point ChatLens at it like at TGI."""
+    check_platform()
     model_path = settings.local_model or packaged_model_path()
     local = LocalModelServer(
         model_path=model_path,
         chat_format=settings.local_chat_format,
         context_tokens=settings.local_context_tokens,
-        log_path=Path("data") / "local-model.log",
+        log_path=settings.state_dir / "local-model.log",
         alias=LOCAL_MODEL_NAME,
     )
     local.start()
@@ -211,14 +214,46 @@ def start_local_model(settings: Settings) -> tuple[Settings, LocalModelServer]:
     return settings.model_copy(update={"models": [server]}), local
 
 
+class DataDirUnwritable(Exception):
+    pass
+
+
+def open_scratch_dir(data_dir: Path) -> ScratchDir:
+    """This process's temporary folder under the data folder, used by tempfile and Gradio from now on."""
+    try:
+        scratch = ScratchDir.create(data_dir)
+    except OSError as exc:
+        raise DataDirUnwritable(
+            f"the data folder {data_dir} cannot be written ({exc.strerror}); set DATA_DIR (or DATABASE_URL) to a "
+            "writable folder"
+        ) from None
+    scratch.use_for_temporary_files()
+    return scratch
+
+
+def trust_forwarded_addresses(settings: Settings) -> None:
+    """TRUSTED_PROXIES becomes uvicorn's FORWARDED_ALLOW_IPS, read when Gradio's launch() builds its Config."""
+    if settings.forwarded_allow_ips is not None:
+        os.environ["FORWARDED_ALLOW_IPS"] = settings.forwarded_allow_ips
+    trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+    if "*" in [entry.strip() for entry in trusted.split(",")]:
+        log.warning(
+            "FORWARDED_ALLOW_IPS=* takes each request's leftmost X-Forwarded-For entry, which any client can set: "
+            "per-address rate limits can be dodged. Set TRUSTED_PROXIES to your proxies' addresses instead"
+        )
+    log.info("client addresses: X-Forwarded-For is trusted from %s", trusted)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for client_logger in ("httpx", "httpx2"):  # not one line per request (huggingface_hub uses httpx2)
         logging.getLogger(client_logger).setLevel(logging.WARNING)
     args = parse_args(argv)
     local: LocalModelServer | None = None
+    scratch: ScratchDir | None = None
     try:
         settings = Settings()
+        scratch = open_scratch_dir(settings.state_dir)
         if not settings.models and settings.local_mode:
             settings, local = start_local_model(settings)
         import compat  # imports Gradio (seconds): only once the configuration is known to be good
@@ -227,14 +262,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         chatlens = ChatLens.build(settings)
     except ValidationError as exc:
         raise SystemExit(f"ChatLens cannot start: bad configuration: {_first_problem(exc)}") from None
-    except (StoreUnavailable, LocalModelUnavailable) as exc:
+    except (StoreUnavailable, LocalModelUnavailable, DataDirUnwritable) as exc:
         if local is not None:
             local.stop()
+        if scratch is not None:
+            scratch.remove()
         raise SystemExit(f"ChatLens cannot start: {exc}") from None
     except BaseException:
         if local is not None:
             local.stop()
+        if scratch is not None:
+            scratch.remove()
         raise
+    trust_forwarded_addresses(settings)
     if settings.space_id and not settings.space_has_storage and "DATABASE_URL" not in os.environ:
         log.warning("this Space has no persistent storage (/data): conversations will not survive a restart")
     if not settings.models:
@@ -259,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         chatlens.close()
         if local is not None:
             local.stop()
+        scratch.remove()
     log.info("stopped cleanly")
 
 

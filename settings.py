@@ -6,6 +6,7 @@ Gradio's own ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` are left to Gradio.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,11 @@ def _http_url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ValueError("a model server URL must start with http:// or https://")
     return value.rstrip("/")
+
+
+# A Space's visitors reach the app through Hugging Face's proxy, whose address is private (seen: 10.x);
+# see docs/deploy.md#behind-a-proxy for the evidence and how indirect it is.
+SPACE_PROXY_NETWORK = "10.0.0.0/8"
 
 
 class ModelServer(BaseModel):
@@ -73,6 +79,12 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="duckdb:///data/chatlens.duckdb",
         description="SQLAlchemy URL of the store. Default: a DuckDB file under ./data/.",
+    )
+    data_dir: Path | None = Field(
+        default=None,
+        description="Folder of every file ChatLens writes besides the database: the session key, the local "
+        "model's log, scratch files (under tmp/, removed at exit). Default: the DuckDB file's folder; with "
+        "PostgreSQL ./data.",
     )
     request_timeout_s: float = Field(
         default=120.0, gt=0, description="Longest silence from the model server (first token or between tokens)."
@@ -147,11 +159,13 @@ class Settings(BaseSettings):
     )
     session_secret: SecretStr | None = Field(
         default=None,
-        description="Key that signs session cookies; required with AUTH_MODE=oidc, and shared by all replicas.",
+        description="Key that signs session cookies, the same in every replica. Unset: a random key kept in "
+        "SESSION_SECRET_FILE; login (AUTH_MODE=oidc) then needs a DuckDB file in lasting storage.",
     )
-    session_secret_file: Path = Field(
-        default=Path("data/session-secret"),
-        description="Anonymous mode without SESSION_SECRET: a random key kept in this file (made on first start).",
+    session_secret_file: Path | None = Field(
+        default=None,
+        description="Without SESSION_SECRET: a random key kept in this file (mode 600, made on first start). "
+        "Default: session-secret in DATA_DIR.",
     )
     session_idle_timeout_s: float = Field(
         default=8 * 3600, gt=0, description="A login session ends after this long without a request."
@@ -184,6 +198,12 @@ class Settings(BaseSettings):
     )
     rate_limit_user_per_min: int = Field(default=20, ge=0, description="Messages per minute per user (0: no limit).")
     rate_limit_ip_per_min: int = Field(default=60, ge=0, description="Messages per minute per IP address (0: none).")
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated IPs/CIDRs of the proxies in front of ChatLens, whose X-Forwarded-For gives "
+        "the client's address (the rightmost entry not in this list). Sets uvicorn's FORWARDED_ALLOW_IPS. "
+        "Default: uvicorn's (127.0.0.1,::1, or FORWARDED_ALLOW_IPS); on a Space 10.0.0.0/8, its proxy.",
+    )
 
     browser_state_secret: str = Field(
         default="chatlens-browser-state",
@@ -213,21 +233,57 @@ class Settings(BaseSettings):
         if self.session_cookie_cross_site is None:
             self.session_cookie_cross_site = bool(self.space_id)
         if self.public_url is None and self.space_host:
-            self.public_url = f"https://{self.space_host}"
+            # Spaces may list several hosts (a custom domain too): the first is the Space's own, as in gradio/oauth.py.
+            self.public_url = f"https://{self.space_host.split(',')[0].strip()}"
         if self.public_url is not None:
             self.public_url = _http_url(self.public_url)
         if self.require_login and self.auth_mode != "oidc":
             raise ValueError("REQUIRE_LOGIN needs AUTH_MODE=oidc (and OPENID_PROVIDER_URL, OAUTH_CLIENT_ID)")
-        if self.auth_mode == "oidc":
-            if not (self.session_secret and len(self.session_secret.get_secret_value()) >= 16):
-                raise ValueError("AUTH_MODE=oidc needs SESSION_SECRET (16+ random characters) to sign sessions")
-            if not (self.openid_provider_url and self.oauth_client_id):
-                raise ValueError("AUTH_MODE=oidc needs OPENID_PROVIDER_URL and OAUTH_CLIENT_ID")
+        if self.session_secret is not None and len(self.session_secret.get_secret_value()) < 16:
+            raise ValueError("SESSION_SECRET must be 16+ random characters")
+        if self.auth_mode == "oidc" and self.session_secret is None:
+            if self.space_id and not self.space_has_storage:
+                raise ValueError(
+                    "login (hf_oauth) on a Space without persistent storage needs a SESSION_SECRET Space secret "
+                    "(16+ random characters)"
+                )
+            if self.duckdb_path is None:
+                raise ValueError("AUTH_MODE=oidc with PostgreSQL needs SESSION_SECRET (the same in every replica)")
+        if self.auth_mode == "oidc" and not (self.openid_provider_url and self.oauth_client_id):
+            raise ValueError("AUTH_MODE=oidc needs OPENID_PROVIDER_URL and OAUTH_CLIENT_ID")
         return self
 
     @property
     def admins(self) -> frozenset[str]:
         return frozenset(name.strip().lower() for name in self.admin_users.split(",") if name.strip())
+
+    @property
+    def duckdb_path(self) -> Path | None:
+        """The DuckDB file of ``DATABASE_URL`` (None for PostgreSQL or an in-memory database)."""
+        prefix = "duckdb:///"
+        if not self.database_url.startswith(prefix):
+            return None
+        path = self.database_url[len(prefix) :].split("?", 1)[0]
+        return Path(path) if path and path != ":memory:" else None
+
+    @property
+    def state_dir(self) -> Path:
+        """Where every file but the database is written: DATA_DIR, else the DuckDB file's folder, else ./data."""
+        if self.data_dir is not None:
+            return self.data_dir
+        duckdb_file = self.duckdb_path
+        return duckdb_file.parent if duckdb_file is not None else Path("data")
+
+    @property
+    def session_secret_path(self) -> Path:
+        return self.session_secret_file or self.state_dir / "session-secret"
+
+    @property
+    def forwarded_allow_ips(self) -> str | None:
+        """uvicorn's FORWARDED_ALLOW_IPS from TRUSTED_PROXIES (on a Space: its proxy's network), or None."""
+        if self.trusted_proxies:
+            return self.trusted_proxies
+        return SPACE_PROXY_NETWORK if self.space_id else None
 
     @property
     def space_has_storage(self) -> bool:
@@ -241,6 +297,22 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("TGI_URL must start with http:// or https://")
         return _http_url(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            if entry == "*":
+                raise ValueError(
+                    "'*' would take the leftmost X-Forwarded-For entry, which any client can set: name the "
+                    "proxies' addresses or networks"
+                )
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (CIDR)") from None
+        return ",".join(entries)
 
     @model_validator(mode="after")
     def _one_model_list(self) -> Settings:

@@ -88,11 +88,11 @@ class Identities:
 
 
 def sessions_from(settings: Settings) -> Sessions:
-    """The session signer: ``SESSION_SECRET``, or in anonymous mode a random key kept in ``SESSION_SECRET_FILE``."""
+    """The session signer: ``SESSION_SECRET``, or a random key kept in ``SESSION_SECRET_FILE`` (in the data folder)."""
     if settings.session_secret is not None:
         secret = settings.session_secret.get_secret_value()
     else:
-        secret = secret_from_file(settings.session_secret_file)
+        secret = secret_from_file(settings.session_secret_path)
     return Sessions(
         secret,
         idle_s=settings.session_idle_timeout_s,

@@ -18,6 +18,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
 import uuid
@@ -179,9 +180,10 @@ def secret_from_file(path: Path) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         secret = secrets.token_urlsafe(32)
         try:
-            with path.open("x") as handle:
-                path.chmod(0o600)
-                handle.write(secret)
+            # Created 0600 in one step: never readable by others, not even between creation and a chmod.
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             return path.read_text().strip()
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secret)
         return secret

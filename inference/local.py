@@ -78,6 +78,15 @@ def _free_loopback_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def check_platform() -> None:
+    """Local mode ties the model server's life to ours with Linux's prctl(PR_SET_PDEATHSIG): Linux only."""
+    if not sys.platform.startswith("linux"):
+        raise LocalModelUnavailable(
+            f"local mode runs on Linux only (this is {sys.platform}); set TGI_URL to a model server "
+            "(docs/deploy.md#a-model-server) or run ChatLens in Docker"
+        )
+
+
 class LocalModelServer:
     def __init__(
         self, *, model_path: Path, chat_format: str | None, context_tokens: int, log_path: Path, alias: str
@@ -107,6 +116,7 @@ class LocalModelServer:
 
     def start(self, timeout_s: float = 120) -> None:
         """Start the server and wait for its first answer; the watchdog then keeps it running."""
+        check_platform()
         if not self.model_path.is_file():
             raise LocalModelUnavailable(f"The local model file {self.model_path} does not exist.")
         log.info("local model: starting llama.cpp's server for %s on %s", self.model_path.name, self.url)

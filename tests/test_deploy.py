@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 import tomllib
 from importlib import metadata
@@ -88,13 +89,24 @@ def lock_pins(path: Path) -> dict[str, str]:
     return pins
 
 
+OPTIONAL_ENV_FILE = [{"path": ".env", "required": False}]
+
+
 def compose(*files: str, args: tuple[str, ...] = ("config", "-q")) -> subprocess.CompletedProcess[str]:
+    """Debian's docker-compose (1.29) on the files. It predates Compose 2.24's optional ``env_file`` (``required:
+    false``), so the app's env_file, checked to be exactly that by the tests below, is dropped from a copy first."""
     docker_compose = tool(
         "docker-compose", "install Debian's validator with `apt-get install docker-compose` (.ci/run does)"
     )
-    command = [docker_compose]
+    command = [docker_compose, "--project-directory", str(ROOT)]
     for name in files:
-        command += ["-f", name]
+        config = yaml.safe_load((ROOT / name).read_text())
+        app = config.get("services", {}).get("app", {})
+        if app.pop("env_file", None) not in (None, OPTIONAL_ENV_FILE):
+            pytest.fail(f"{name}: the app's env_file should be exactly {OPTIONAL_ENV_FILE}")
+        copy = Path(tempfile.mkdtemp(prefix="compose-")) / name
+        copy.write_text(yaml.safe_dump(config))
+        command += ["-f", str(copy)]
     env = {key: value for key, value in os.environ.items() if not key.startswith("COMPOSE_")}
     return subprocess.run([*command, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
@@ -153,6 +165,7 @@ def test_app_starts_from_exactly_the_files_the_dockerfile_copies_and_its_healthc
         "GRADIO_SERVER_NAME": "127.0.0.1",  # the image listens on 0.0.0.0; a test only on loopback
         "GRADIO_SERVER_PORT": str(port),
         "DATABASE_URL": image_env["DATABASE_URL"].replace("////data/", f"///{data_dir}/"),
+        "DATA_DIR": str(data_dir),
         "PYTHONPATH": os.pathsep.join(sorted(site_packages)),
     }
     assert env["DATABASE_URL"] != image_env["DATABASE_URL"], "the image's DATABASE_URL should be under /data"
@@ -197,6 +210,13 @@ def test_compose_file_is_valid_and_runs_the_app_after_a_healthy_gpu_tgi() -> Non
     assert app["depends_on"] == {"tgi": {"condition": "service_healthy"}}
     assert app["environment"]["TGI_URL"] == "http://tgi:80"
     assert config["services"]["postgres"]["profiles"] == ["postgres"]
+
+
+def test_compose_app_reads_an_optional_env_file_and_passes_the_session_secret_and_admins_through() -> None:
+    app = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["app"]
+    assert app["env_file"] == OPTIONAL_ENV_FILE
+    for key in ("SESSION_SECRET", "ADMIN_USERS"):
+        assert key in app["environment"] and app["environment"][key] is None, f"{key}: passed through from the host"
 
 
 def test_postgres_override_is_valid_and_points_the_app_at_a_healthy_postgres() -> None:
@@ -306,6 +326,8 @@ def test_space_front_matter_declares_a_gradio_space_on_the_locked_gradio() -> No
     assert text.startswith("---\n")
     front = yaml.safe_load(text.split("---\n", 2)[1])
     assert {"title", "emoji", "colorFrom", "colorTo", "short_description"} <= front.keys()
-    assert (front["sdk"], front["app_file"], front["hf_oauth"], front["pinned"]) == ("gradio", "app.py", True, False)
+    # hf_oauth ships off: a Space then starts with only TGI_URL (login: docs/deploy.md#hugging-face-space).
+    assert (front["sdk"], front["app_file"], front["hf_oauth"], front["pinned"]) == ("gradio", "app.py", False, False)
+    assert front["license"] == "apache-2.0" and "Apache License" in (ROOT / "LICENSE").read_text()[:100]
     assert str(front["sdk_version"]) == lock_pins(LOCK)["gradio"]
     assert str(front["python_version"]) == "3.11" and len(front["short_description"]) <= 60

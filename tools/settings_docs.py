@@ -74,7 +74,7 @@ GROUPS: tuple[Group, ...] = (
         "Storage and privacy",
         "One SQLAlchemy URL: a DuckDB file (one ChatLens process per file) or PostgreSQL (several replicas). "
         "See [deploy.md](deploy.md) and [security.md](security.md#privacy-mode).",
-        ("database_url", "store_content"),
+        ("database_url", "data_dir", "store_content"),
     ),
     Group(
         "Analytics",
@@ -124,7 +124,7 @@ GROUPS: tuple[Group, ...] = (
         "Request limits",
         "Checked before any handler runs or any model call is made "
         "([security.md](security.md#rate-limits-and-request-size)).",
-        ("request_max_bytes", "rate_limit_user_per_min", "rate_limit_ip_per_min"),
+        ("request_max_bytes", "rate_limit_user_per_min", "rate_limit_ip_per_min", "trusted_proxies"),
     ),
     Group(
         "Set by Hugging Face Spaces",
@@ -138,6 +138,8 @@ EXAMPLES: dict[str, str] = {
     "tgi_url": "http://127.0.0.1:8080",
     "models": '[{"name": "Llama 3.1 8B", "url": "http://tgi-llama:80"}, {"name": "Qwen 72B", "url": "http://vllm:8000"}]',
     "local_model": "/models/model.gguf",
+    "data_dir": "/data",
+    "trusted_proxies": "10.0.0.5,192.168.1.0/24",
     "system_prompt": "You are a concise assistant.",
     "public_url": "https://chat.example.com",
     "openid_provider_url": "https://accounts.example.com/realms/main",
