@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 FLOW_COOKIE = "chatlens_login"
 FLOW_LIFETIME_S = 600
+PROFILE_CLAIMS = frozenset({"name", "email", "preferred_username"})
 
 
 def safe_next(target: str | None) -> str:
@@ -129,6 +130,7 @@ class LoginRoutes:
             claims = token.get("userinfo")
             if not claims or not claims.get("sub"):
                 raise OAuthError(description="the provider sent no id_token")
+            claims = await self._with_userinfo(dict(claims), token)
         except Exception as exc:  # state, PKCE, signature, issuer, audience, nonce, expiry, provider errors
             log.warning("login failed: %s: %s", type(exc).__name__, exc)
             response = _page(400, "Login failed or expired. <a href='/login'>Log in again</a>.")
@@ -144,6 +146,25 @@ class LoginRoutes:
         response.headers["cache-control"] = "no-store"
         log.info("login: user %s (%s)", account.user_id, account.provider)
         return response
+
+    async def _with_userinfo(self, claims: dict[str, Any], token: dict[str, Any]) -> dict[str, Any]:
+        """The id_token's claims completed from the userinfo endpoint when they lack a profile claim.
+
+        A conformant provider puts only ``sub`` in the id_token of a code flow (name, email, username come from
+        userinfo); authlib's ``token["userinfo"]`` is just the parsed id_token. Userinfo must name the same subject
+        (OIDC Core 5.3.2); where the id_token has an email, its ``email_verified`` (or none) goes with it."""
+        if not PROFILE_CLAIMS - claims.keys():
+            return claims
+        metadata = await self._client.load_server_metadata()
+        if not metadata.get("userinfo_endpoint"):
+            return claims
+        info = dict(await self._client.userinfo(token=token))
+        if str(info.get("sub")) != str(claims["sub"]):
+            raise OAuthError(description="userinfo names another subject than the id_token")
+        merged = {**info, **claims}
+        if "email" in claims and "email_verified" not in claims:
+            merged.pop("email_verified", None)
+        return merged
 
     async def logout(self, request: Request) -> Response:
         response = RedirectResponse("/", status_code=302)
