@@ -177,7 +177,15 @@ class Settings(BaseSettings):
     oauth_client_secret: SecretStr | None = Field(default=None, description="OIDC client secret. Set by Spaces.")
     oauth_scopes: str = Field(default="openid profile email", description="Scopes asked of the OIDC provider.")
     admin_users: str = Field(
-        default="", description="Comma-separated usernames or emails (as the provider gives them) who are admins."
+        default="",
+        description="Comma-separated admins, each the provider's subject (sub, or issuer|sub), an email (counts only "
+        "when the provider says email_verified), or a username (counts only where usernames are unique: Hugging Face, "
+        "or OIDC_USERNAMES_UNIQUE=true).",
+    )
+    oidc_usernames_unique: bool | None = Field(
+        default=None,
+        description="Whether the provider keeps preferred_username unique, so a username in ADMIN_USERS names one "
+        "account. Default: true for Hugging Face (https://huggingface.co), false for any other provider.",
     )
     request_max_bytes: int = Field(
         default=256 * 1024, ge=1024, description="Largest request body the Gradio API accepts (413 beyond)."
@@ -227,7 +235,8 @@ class Settings(BaseSettings):
 
     @property
     def admins(self) -> frozenset[str]:
-        return frozenset(name.strip().lower() for name in self.admin_users.split(",") if name.strip())
+        """The ``ADMIN_USERS`` entries as written (``access.admins`` decides what each may match)."""
+        return frozenset(name.strip() for name in self.admin_users.split(",") if name.strip())
 
     @property
     def space_has_storage(self) -> bool:

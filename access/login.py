@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from access.accounts import Account, record_account
+from access.admins import admin_rule, usernames_unique
 from access.gate import is_https
 from access.identity import Identities
 from access.sessions import Signer, cookie_header
@@ -53,18 +54,24 @@ def user_id_of(issuer: str, subject: str) -> uuid.UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"chatlens-user:{issuer.rstrip('/')}:{subject}")
 
 
-def account_from_claims(claims: dict[str, Any], issuer: str, admins: frozenset[str]) -> Account:
+def account_from_claims(
+    claims: dict[str, Any], issuer: str, admins: frozenset[str], *, unique_usernames: bool = False
+) -> Account:
+    """The account the claims name; admin only by a rule of ``access.admins`` (subject, verified email, username
+    where the provider keeps them unique)."""
     subject = str(claims["sub"])
     username = str(claims.get("preferred_username") or claims.get("nickname") or "")
     email = str(claims.get("email") or "")
     display = str(claims.get("name") or username or email or subject)
-    names = {n.lower() for n in (username, email, subject) if n}
+    rule = admin_rule(claims, issuer, admins, unique_usernames=unique_usernames)
+    if rule is not None:
+        log.info("login: %s is an admin by %s", subject, rule)
     return Account(
         user_id=user_id_of(issuer, subject),
         provider=(urlsplit(issuer).hostname or issuer)[:32],
         subject=subject,
         display_name=display[:200],
-        is_admin=bool(names & admins),
+        is_admin=rule is not None,
     )
 
 
@@ -136,7 +143,12 @@ class LoginRoutes:
             response = _page(400, "Login failed or expired. <a href='/login'>Log in again</a>.")
             response.headers.append("set-cookie", self._flow_cookie(request, {}))
             return response
-        account = account_from_claims(dict(claims), self._issuer, self._settings.admins)
+        account = account_from_claims(
+            claims,
+            self._issuer,
+            self._settings.admins,
+            unique_usernames=usernames_unique(self._issuer, self._settings.oidc_usernames_unique),
+        )
         await self._recorder.run(lambda session: record_account(session, account))
         sessions = self._identities.sessions
         session = sessions.login(account.user_id, account.display_name, is_admin=account.is_admin)
