@@ -1,4 +1,5 @@
-"""OIDC login: ``/login`` → the provider → ``/auth/callback`` → a signed login session; ``/logout`` ends it.
+"""OIDC login: ``/login`` → the provider → ``/auth/callback`` → a signed login session; ``/logout`` ends it here and
+at the provider, then ``/signed-out``.
 
 authlib's Starlette client does discovery (``/.well-known/openid-configuration``), PKCE (S256), ``state`` and
 ``nonce``, and checks the id_token (signature from the provider's JWKS, issuer, audience, expiry, nonce). The same
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.starlette_client import OAuth
@@ -29,7 +30,7 @@ from access.accounts import Account, record_account
 from access.admins import admin_rule, usernames_unique
 from access.gate import is_https
 from access.identity import Identities
-from access.sessions import Signer, cookie_header
+from access.sessions import COOKIE, Signer, cookie_header
 from settings import Settings
 from storage.writer import WriteBehindRecorder
 
@@ -98,11 +99,14 @@ class LoginRoutes:
             Route("/login", self.login, methods=["GET"]),
             Route("/auth/callback", self.callback, methods=["GET"]),
             Route("/logout", self.logout, methods=["GET", "POST"]),
+            Route("/signed-out", self.signed_out, methods=["GET"]),
         ]
 
+    def _base(self, request: Request) -> str:
+        return self._settings.public_url or str(request.base_url).rstrip("/")
+
     def _redirect_uri(self, request: Request) -> str:
-        base = self._settings.public_url or str(request.base_url).rstrip("/")
-        return f"{base}/auth/callback"
+        return f"{self._base(request)}/auth/callback"
 
     def _with_flow(self, request: Request) -> Request:
         """The request with ``session`` = the login flow's state (what authlib keeps between the two legs)."""
@@ -179,9 +183,33 @@ class LoginRoutes:
         return merged
 
     async def logout(self, request: Request) -> Response:
-        response = RedirectResponse("/", status_code=302)
-        response.headers.append("set-cookie", self._identities.sessions.clear_cookie(secure=self._secure(request)))
+        """End the session here, then at the provider (RP-initiated logout) when it advertises
+        ``end_session_endpoint``: else its own session would log the browser straight back in. The provider is
+        told who we are (``client_id``) and where to send the browser back (``/signed-out``, registered there as a
+        post-logout redirect URI); no id_token is kept for ``id_token_hint``, so the session cookie stays small and
+        holds no token. Without an endpoint (or a login session), the browser goes to ``/signed-out`` directly."""
+        secure = self._secure(request)
+        signed_out = f"{self._base(request)}/signed-out"
+        target = "/signed-out"
+        session = self._identities.sessions.genuine(request.cookies.get(COOKIE))
+        if session is not None and session.kind == "login":
+            try:
+                end_session = (await self._client.load_server_metadata()).get("end_session_endpoint")
+            except Exception as exc:  # the provider is down: at least this session ends
+                log.warning("logout: cannot reach the OIDC provider at %s: %s", self._issuer, exc)
+                end_session = None
+            if end_session:
+                query = urlencode({"client_id": self._settings.oauth_client_id, "post_logout_redirect_uri": signed_out})
+                target = f"{end_session}{'&' if '?' in end_session else '?'}{query}"
+        response = RedirectResponse(target, status_code=302)
+        response.headers.append("set-cookie", self._identities.sessions.clear_cookie(secure=secure))
+        response.headers["cache-control"] = "no-store"
         return response
+
+    async def signed_out(self, request: Request) -> Response:
+        """Where logout ends: a page that stays put (no redirect to login, which would sign straight back in)."""
+        stay = "" if self._settings.require_login else " or <a href='/'>go on without logging in</a>"
+        return _page(200, f"You are signed out. <a href='/login'>Log in again</a>{stay}.")
 
 
 def _page(status: int, message: str) -> Response:

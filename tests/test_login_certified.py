@@ -172,11 +172,11 @@ def test_chromium_logs_in_logs_out_at_the_provider_and_must_give_the_password_ag
             page.fill("input[name=login]", ALICE[0])
             page.fill("input[name=password]", ALICE[1])
             page.click("button[type=submit]")
+            expect(page.locator("h1")).to_have_text("Authorize")  # consent: asked again after a logout too
+            page.click("text=Continue")
 
         page.goto(running.url)
         enter_password()
-        expect(page.locator("h1")).to_have_text("Authorize")
-        page.click("text=Continue")
         expect(page.locator("#cl-header")).to_contain_text("fake-org/", timeout=15_000)
         page.locator("#cl-panels .toggle-button").click()
         page.locator("#cl-tab-account-button").click()
