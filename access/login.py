@@ -6,8 +6,9 @@ authlib's Starlette client does discovery (``/.well-known/openid-configuration``
 path serves Hugging Face Spaces (``hf_oauth: true`` injects ``OPENID_PROVIDER_URL``, ``OAUTH_CLIENT_ID``,
 ``OAUTH_CLIENT_SECRET``, ``OAUTH_SCOPES``). Invariants:
 
-* The flow's state lives in its own short-lived signed cookie (``chatlens_login``, 10 minutes), never in the
-  session cookie, and is cleared when the callback is done.
+* The flow's state (PKCE verifier, nonce, state) lives in its own short-lived cookie (``chatlens_login``,
+  10 minutes), sealed with AES-GCM so the browser can neither read nor alter it — a cookie, not server memory, so
+  the callback may land on any replica; never in the session cookie, and cleared when the callback is done.
 * After login the browser goes back only to a path of this site (``safe_next``); anything else goes to ``/``.
 * The user is recorded in ``users`` (provider, subject, display name, admin flag) through the single writer before
   the session cookie is set; the user id is derived from issuer and subject, so it is the same on every replica.
@@ -30,7 +31,7 @@ from access.accounts import Account, record_account
 from access.admins import admin_rule, usernames_unique
 from access.gate import is_https
 from access.identity import Identities
-from access.sessions import COOKIE, Signer, cookie_header
+from access.sessions import COOKIE, Sealer, cookie_header
 from settings import Settings
 from storage.writer import WriteBehindRecorder
 
@@ -81,7 +82,7 @@ class LoginRoutes:
         self._settings = settings
         self._identities = identities
         self._recorder = recorder
-        self._flow = Signer(identities.sessions.secret, "login-flow")
+        self._flow = Sealer(identities.sessions.secret, "login-flow", max_age_s=FLOW_LIFETIME_S)
         self._issuer = (settings.openid_provider_url or "").rstrip("/")
         oauth = OAuth()
         secret = settings.oauth_client_secret
@@ -111,11 +112,11 @@ class LoginRoutes:
     def _with_flow(self, request: Request) -> Request:
         """The request with ``session`` = the login flow's state (what authlib keeps between the two legs)."""
         scope = dict(request.scope)
-        scope["session"] = self._flow.verify(request.cookies.get(FLOW_COOKIE)) or {}
+        scope["session"] = self._flow.open(request.cookies.get(FLOW_COOKIE)) or {}
         return Request(scope, request.receive)
 
     def _flow_cookie(self, request: Request, state: dict[str, Any], max_age: int = FLOW_LIFETIME_S) -> str:
-        value = self._flow.sign(state) if state else ""
+        value = self._flow.seal(state) if state else ""
         return cookie_header(FLOW_COOKIE, value, max_age=max_age if state else 0, secure=self._secure(request))
 
     def _secure(self, request: Request) -> bool:
