@@ -6,14 +6,30 @@ Gradio's own ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` are left to Gradio.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inference.types import GenerationParams
+
+
+def _secure_issuer(url: str) -> bool:
+    """An https:// issuer, or http:// on loopback (a provider on this machine: nothing crosses a network)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return True
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return parts.scheme == "http"
+    try:
+        return parts.scheme == "http" and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _http_url(value: str) -> str:
@@ -187,6 +203,11 @@ class Settings(BaseSettings):
         description="Whether the provider keeps preferred_username unique, so a username in ADMIN_USERS names one "
         "account. Default: true for Hugging Face (https://huggingface.co), false for any other provider.",
     )
+    oidc_allow_insecure: bool = Field(
+        default=False,
+        description="Accept an http:// OPENID_PROVIDER_URL on a host that is not loopback (codes, tokens and the "
+        "client secret then cross the network unencrypted). Loopback (127.0.0.1, ::1, localhost) is always allowed.",
+    )
     request_max_bytes: int = Field(
         default=256 * 1024, ge=1024, description="Largest request body the Gradio API accepts (413 beyond)."
     )
@@ -231,6 +252,12 @@ class Settings(BaseSettings):
                 raise ValueError("AUTH_MODE=oidc needs SESSION_SECRET (16+ random characters) to sign sessions")
             if not (self.openid_provider_url and self.oauth_client_id):
                 raise ValueError("AUTH_MODE=oidc needs OPENID_PROVIDER_URL and OAUTH_CLIENT_ID")
+            if not (self.oidc_allow_insecure or _secure_issuer(self.openid_provider_url)):
+                raise ValueError(
+                    f"OPENID_PROVIDER_URL {self.openid_provider_url} is not https:// and not on this machine: the "
+                    "login code, tokens and the client secret would cross the network unencrypted. Use the "
+                    "provider's https:// address, or set OIDC_ALLOW_INSECURE=true if you accept that"
+                )
         return self
 
     @property

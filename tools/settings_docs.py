@@ -106,6 +106,7 @@ GROUPS: tuple[Group, ...] = (
             "oauth_client_secret",
             "oauth_scopes",
             "oidc_usernames_unique",
+            "oidc_allow_insecure",
             "public_url",
         ),
     ),
