@@ -21,7 +21,12 @@ def settings(**values: object) -> Settings:
 
 @pytest.mark.parametrize(
     "issuer",
-    ["http://accounts.example.com", "http://10.0.0.5:8080/realms/x", "http://[2001:db8::1]/", "http://127.0.0.1.nip.io"],
+    [
+        "http://accounts.example.com",
+        "http://10.0.0.5:8080/realms/x",
+        "http://[2001:db8::1]/",
+        "http://127.0.0.1.nip.io",
+    ],
 )
 def test_an_http_issuer_elsewhere_is_refused_at_start(issuer: str) -> None:
     with pytest.raises(ValidationError, match="OIDC_ALLOW_INSECURE=true"):
@@ -31,7 +36,13 @@ def test_an_http_issuer_elsewhere_is_refused_at_start(issuer: str) -> None:
 
 @pytest.mark.parametrize(
     "issuer",
-    ["https://accounts.example.com", "http://127.0.0.1:9400", "http://127.8.0.1", "http://[::1]:9400", "http://localhost:1"],
+    [
+        "https://accounts.example.com",
+        "http://127.0.0.1:9400",
+        "http://127.8.0.1",
+        "http://[::1]:9400",
+        "http://localhost:1",
+    ],
 )
 def test_https_and_loopback_issuers_are_accepted(issuer: str) -> None:
     assert settings(openid_provider_url=issuer).openid_provider_url == issuer

@@ -77,13 +77,16 @@ class OidcProvider:
             **({"ACCOUNTS": json.dumps(accounts)} if accounts else {}),
         }
         self.proc: subprocess.Popen[str] | None = None
-        self.log = tempfile.NamedTemporaryFile(prefix="oidc-provider-", suffix=".log", delete=False)  # its stderr
+        self.log_path = Path(tempfile.mkstemp(prefix="oidc-provider-", suffix=".log")[1])  # its stderr
 
     def start(self, timeout_s: float = 30.0) -> OidcProvider:
         ensure_installed()
         command = ["node", str(HERE / "provider.mjs"), str(self.port), self.issuer]
         # cwd: node resolves the oidc-provider import from node_modules beside the script
-        self.proc = subprocess.Popen(command, cwd=HERE, env=self._env, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        with self.log_path.open("w") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                command, cwd=HERE, env=self._env, stdout=subprocess.PIPE, stderr=log, text=True
+            )
         deadline = time.monotonic() + timeout_s
         assert self.proc.stdout is not None
         while time.monotonic() < deadline:
@@ -92,7 +95,7 @@ class OidcProvider:
                 httpx.get(f"{self.issuer}/.well-known/openid-configuration", timeout=5).raise_for_status()
                 return self
             if not line and self.proc.poll() is not None:
-                raise RuntimeError(f"oidc-provider exited: {Path(self.log.name).read_text()}")
+                raise RuntimeError(f"oidc-provider exited: {self.log_path.read_text()}")
         self.stop()
         raise RuntimeError("oidc-provider did not start")
 
@@ -106,8 +109,7 @@ class OidcProvider:
                 self.proc.wait()
         if self.proc and self.proc.stdout:
             self.proc.stdout.close()
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
+        self.log_path.unlink(missing_ok=True)
 
     def __enter__(self) -> OidcProvider:
         return self.start()
