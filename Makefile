@@ -14,6 +14,9 @@ install: $(PY)
 	@echo "Installing ChatLens. The first time, llama-cpp-python (the local demo model's server) compiles"
 	@echo "llama.cpp: about 8 minutes on 2 cores; later installs reuse pip's cached wheel."
 	$(PY) -m pip install --quiet -c requirements.txt -e '.[dev,local]'
+	@# The login tests' second provider (panva's oidc-provider, pinned by its package-lock.json); needs node 20+.
+	@if command -v npm >/dev/null 2>&1; then cd tests/support/oidc_provider && npm ci --no-audit --no-fund --silent; \
+	else echo "npm not found: install node 20+ and npm to run the oidc-provider login tests"; fi
 
 # Only the runtime, at the locked versions: no dev tools, no llama.cpp (nothing compiles). For TGI/vLLM users.
 install-runtime: $(PY)

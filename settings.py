@@ -10,11 +10,26 @@ import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inference.types import GenerationParams
+
+
+def _secure_issuer(url: str) -> bool:
+    """An https:// issuer, or http:// on loopback (a provider on this machine: nothing crosses a network)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return True
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return parts.scheme == "http"
+    try:
+        return parts.scheme == "http" and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _http_url(value: str) -> str:
@@ -191,7 +206,20 @@ class Settings(BaseSettings):
     oauth_client_secret: SecretStr | None = Field(default=None, description="OIDC client secret. Set by Spaces.")
     oauth_scopes: str = Field(default="openid profile email", description="Scopes asked of the OIDC provider.")
     admin_users: str = Field(
-        default="", description="Comma-separated usernames or emails (as the provider gives them) who are admins."
+        default="",
+        description="Comma-separated admins, each the provider's subject (sub, or issuer|sub), an email (counts only "
+        "when the provider says email_verified), or a username (counts only where usernames are unique: Hugging Face, "
+        "or OIDC_USERNAMES_UNIQUE=true).",
+    )
+    oidc_usernames_unique: bool | None = Field(
+        default=None,
+        description="Whether the provider keeps preferred_username unique, so a username in ADMIN_USERS names one "
+        "account. Default: true for Hugging Face (https://huggingface.co), false for any other provider.",
+    )
+    oidc_allow_insecure: bool = Field(
+        default=False,
+        description="Accept an http:// OPENID_PROVIDER_URL on a host that is not loopback (codes, tokens and the "
+        "client secret then cross the network unencrypted). Loopback (127.0.0.1, ::1, localhost) is always allowed.",
     )
     request_max_bytes: int = Field(
         default=256 * 1024, ge=1024, description="Largest request body the Gradio API accepts (413 beyond)."
@@ -241,21 +269,29 @@ class Settings(BaseSettings):
             raise ValueError("REQUIRE_LOGIN needs AUTH_MODE=oidc (and OPENID_PROVIDER_URL, OAUTH_CLIENT_ID)")
         if self.session_secret is not None and len(self.session_secret.get_secret_value()) < 16:
             raise ValueError("SESSION_SECRET must be 16+ random characters")
-        if self.auth_mode == "oidc" and self.session_secret is None:
-            if self.space_id and not self.space_has_storage:
+        if self.auth_mode == "oidc":
+            if self.session_secret is None:
+                if self.space_id and not self.space_has_storage:
+                    raise ValueError(
+                        "login (hf_oauth) on a Space without persistent storage needs a SESSION_SECRET Space secret "
+                        "(16+ random characters)"
+                    )
+                if self.duckdb_path is None:
+                    raise ValueError("AUTH_MODE=oidc with PostgreSQL needs SESSION_SECRET (the same in every replica)")
+            if not (self.openid_provider_url and self.oauth_client_id):
+                raise ValueError("AUTH_MODE=oidc needs OPENID_PROVIDER_URL and OAUTH_CLIENT_ID")
+            if not (self.oidc_allow_insecure or _secure_issuer(self.openid_provider_url)):
                 raise ValueError(
-                    "login (hf_oauth) on a Space without persistent storage needs a SESSION_SECRET Space secret "
-                    "(16+ random characters)"
+                    f"OPENID_PROVIDER_URL {self.openid_provider_url} is not https:// and not on this machine: the "
+                    "login code, tokens and the client secret would cross the network unencrypted. Use the "
+                    "provider's https:// address, or set OIDC_ALLOW_INSECURE=true if you accept that"
                 )
-            if self.duckdb_path is None:
-                raise ValueError("AUTH_MODE=oidc with PostgreSQL needs SESSION_SECRET (the same in every replica)")
-        if self.auth_mode == "oidc" and not (self.openid_provider_url and self.oauth_client_id):
-            raise ValueError("AUTH_MODE=oidc needs OPENID_PROVIDER_URL and OAUTH_CLIENT_ID")
         return self
 
     @property
     def admins(self) -> frozenset[str]:
-        return frozenset(name.strip().lower() for name in self.admin_users.split(",") if name.strip())
+        """The ``ADMIN_USERS`` entries as written (``access.admins`` decides what each may match)."""
+        return frozenset(name.strip() for name in self.admin_users.split(",") if name.strip())
 
     @property
     def duckdb_path(self) -> Path | None:

@@ -36,7 +36,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Open to everyone: the health check, metrics (aggregate numbers only), and the login flow itself.
-OPEN_PATHS = frozenset({"/healthz", "/metrics", "/login", "/auth/callback", "/logout"})
+OPEN_PATHS = frozenset({"/healthz", "/metrics", "/login", "/auth/callback", "/logout", "/signed-out"})
 SPACE_PAGE_ORIGIN = "https://huggingface.co"  # the page that frames a Space's app
 # Gradio's launch() calls this once, itself, to run start-up events; after that call it is closed like the rest.
 STARTUP_PATH = "/gradio_api/startup-events"

@@ -1,12 +1,14 @@
-"""OIDC login: ``/login`` → the provider → ``/auth/callback`` → a signed login session; ``/logout`` ends it.
+"""OIDC login: ``/login`` → the provider → ``/auth/callback`` → a signed login session; ``/logout`` ends it here and
+at the provider, then ``/signed-out``.
 
 authlib's Starlette client does discovery (``/.well-known/openid-configuration``), PKCE (S256), ``state`` and
 ``nonce``, and checks the id_token (signature from the provider's JWKS, issuer, audience, expiry, nonce). The same
 path serves Hugging Face Spaces (``hf_oauth: true`` injects ``OPENID_PROVIDER_URL``, ``OAUTH_CLIENT_ID``,
 ``OAUTH_CLIENT_SECRET``, ``OAUTH_SCOPES``). Invariants:
 
-* The flow's state lives in its own short-lived signed cookie (``chatlens_login``, 10 minutes), never in the
-  session cookie, and is cleared when the callback is done.
+* The flow's state (PKCE verifier, nonce, state) lives in its own short-lived cookie (``chatlens_login``,
+  10 minutes), sealed with AES-GCM so the browser can neither read nor alter it — a cookie, not server memory, so
+  the callback may land on any replica; never in the session cookie, and cleared when the callback is done.
 * After login the browser goes back only to a path of this site (``safe_next``); anything else goes to ``/``.
 * The user is recorded in ``users`` (provider, subject, display name, admin flag) through the single writer before
   the session cookie is set; the user id is derived from issuer and subject, so it is the same on every replica.
@@ -17,7 +19,7 @@ from __future__ import annotations
 import logging
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.starlette_client import OAuth
@@ -26,9 +28,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from access.accounts import Account, record_account
+from access.admins import admin_rule, usernames_unique
 from access.gate import is_https
 from access.identity import Identities
-from access.sessions import Signer, cookie_header
+from access.sessions import COOKIE, Sealer, cookie_header
 from settings import Settings
 from storage.writer import WriteBehindRecorder
 
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 
 FLOW_COOKIE = "chatlens_login"
 FLOW_LIFETIME_S = 600
+PROFILE_CLAIMS = frozenset({"name", "email", "preferred_username"})
 
 
 def safe_next(target: str | None) -> str:
@@ -52,18 +56,24 @@ def user_id_of(issuer: str, subject: str) -> uuid.UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"chatlens-user:{issuer.rstrip('/')}:{subject}")
 
 
-def account_from_claims(claims: dict[str, Any], issuer: str, admins: frozenset[str]) -> Account:
+def account_from_claims(
+    claims: dict[str, Any], issuer: str, admins: frozenset[str], *, unique_usernames: bool = False
+) -> Account:
+    """The account the claims name; admin only by a rule of ``access.admins`` (subject, verified email, username
+    where the provider keeps them unique)."""
     subject = str(claims["sub"])
     username = str(claims.get("preferred_username") or claims.get("nickname") or "")
     email = str(claims.get("email") or "")
     display = str(claims.get("name") or username or email or subject)
-    names = {n.lower() for n in (username, email, subject) if n}
+    rule = admin_rule(claims, issuer, admins, unique_usernames=unique_usernames)
+    if rule is not None:
+        log.info("login: %s is an admin by %s", subject, rule)
     return Account(
         user_id=user_id_of(issuer, subject),
         provider=(urlsplit(issuer).hostname or issuer)[:32],
         subject=subject,
         display_name=display[:200],
-        is_admin=bool(names & admins),
+        is_admin=rule is not None,
     )
 
 
@@ -72,7 +82,7 @@ class LoginRoutes:
         self._settings = settings
         self._identities = identities
         self._recorder = recorder
-        self._flow = Signer(identities.sessions.secret, "login-flow")
+        self._flow = Sealer(identities.sessions.secret, "login-flow", max_age_s=FLOW_LIFETIME_S)
         self._issuer = (settings.openid_provider_url or "").rstrip("/")
         oauth = OAuth()
         secret = settings.oauth_client_secret
@@ -90,20 +100,23 @@ class LoginRoutes:
             Route("/login", self.login, methods=["GET"]),
             Route("/auth/callback", self.callback, methods=["GET"]),
             Route("/logout", self.logout, methods=["GET", "POST"]),
+            Route("/signed-out", self.signed_out, methods=["GET"]),
         ]
 
+    def _base(self, request: Request) -> str:
+        return self._settings.public_url or str(request.base_url).rstrip("/")
+
     def _redirect_uri(self, request: Request) -> str:
-        base = self._settings.public_url or str(request.base_url).rstrip("/")
-        return f"{base}/auth/callback"
+        return f"{self._base(request)}/auth/callback"
 
     def _with_flow(self, request: Request) -> Request:
         """The request with ``session`` = the login flow's state (what authlib keeps between the two legs)."""
         scope = dict(request.scope)
-        scope["session"] = self._flow.verify(request.cookies.get(FLOW_COOKIE)) or {}
+        scope["session"] = self._flow.open(request.cookies.get(FLOW_COOKIE)) or {}
         return Request(scope, request.receive)
 
     def _flow_cookie(self, request: Request, state: dict[str, Any], max_age: int = FLOW_LIFETIME_S) -> str:
-        value = self._flow.sign(state) if state else ""
+        value = self._flow.seal(state) if state else ""
         return cookie_header(FLOW_COOKIE, value, max_age=max_age if state else 0, secure=self._secure(request))
 
     def _secure(self, request: Request) -> bool:
@@ -129,12 +142,18 @@ class LoginRoutes:
             claims = token.get("userinfo")
             if not claims or not claims.get("sub"):
                 raise OAuthError(description="the provider sent no id_token")
+            claims = await self._with_userinfo(dict(claims), token)
         except Exception as exc:  # state, PKCE, signature, issuer, audience, nonce, expiry, provider errors
             log.warning("login failed: %s: %s", type(exc).__name__, exc)
             response = _page(400, "Login failed or expired. <a href='/login'>Log in again</a>.")
             response.headers.append("set-cookie", self._flow_cookie(request, {}))
             return response
-        account = account_from_claims(dict(claims), self._issuer, self._settings.admins)
+        account = account_from_claims(
+            claims,
+            self._issuer,
+            self._settings.admins,
+            unique_usernames=usernames_unique(self._issuer, self._settings.oidc_usernames_unique),
+        )
         await self._recorder.run(lambda session: record_account(session, account))
         sessions = self._identities.sessions
         session = sessions.login(account.user_id, account.display_name, is_admin=account.is_admin)
@@ -145,10 +164,53 @@ class LoginRoutes:
         log.info("login: user %s (%s)", account.user_id, account.provider)
         return response
 
+    async def _with_userinfo(self, claims: dict[str, Any], token: dict[str, Any]) -> dict[str, Any]:
+        """The id_token's claims completed from the userinfo endpoint when they lack a profile claim.
+
+        A conformant provider puts only ``sub`` in the id_token of a code flow (name, email, username come from
+        userinfo); authlib's ``token["userinfo"]`` is just the parsed id_token. Userinfo must name the same subject
+        (OIDC Core 5.3.2); where the id_token has an email, its ``email_verified`` (or none) goes with it."""
+        if not PROFILE_CLAIMS - claims.keys():
+            return claims
+        metadata = await self._client.load_server_metadata()
+        if not metadata.get("userinfo_endpoint"):
+            return claims
+        info = dict(await self._client.userinfo(token=token))
+        if str(info.get("sub")) != str(claims["sub"]):
+            raise OAuthError(description="userinfo names another subject than the id_token")
+        merged = {**info, **claims}
+        if "email" in claims and "email_verified" not in claims:
+            merged.pop("email_verified", None)
+        return merged
+
     async def logout(self, request: Request) -> Response:
-        response = RedirectResponse("/", status_code=302)
-        response.headers.append("set-cookie", self._identities.sessions.clear_cookie(secure=self._secure(request)))
+        """End the session here, then at the provider (RP-initiated logout) when it advertises
+        ``end_session_endpoint``: else its own session would log the browser straight back in. The provider is
+        told who we are (``client_id``) and where to send the browser back (``/signed-out``, registered there as a
+        post-logout redirect URI); no id_token is kept for ``id_token_hint``, so the session cookie stays small and
+        holds no token. Without an endpoint (or a login session), the browser goes to ``/signed-out`` directly."""
+        secure = self._secure(request)
+        signed_out = f"{self._base(request)}/signed-out"
+        target = "/signed-out"
+        session = self._identities.sessions.genuine(request.cookies.get(COOKIE))
+        if session is not None and session.kind == "login":
+            try:
+                end_session = (await self._client.load_server_metadata()).get("end_session_endpoint")
+            except Exception as exc:  # the provider is down: at least this session ends
+                log.warning("logout: cannot reach the OIDC provider at %s: %s", self._issuer, exc)
+                end_session = None
+            if end_session:
+                query = urlencode({"client_id": self._settings.oauth_client_id, "post_logout_redirect_uri": signed_out})
+                target = f"{end_session}{'&' if '?' in end_session else '?'}{query}"
+        response = RedirectResponse(target, status_code=302)
+        response.headers.append("set-cookie", self._identities.sessions.clear_cookie(secure=secure))
+        response.headers["cache-control"] = "no-store"
         return response
+
+    async def signed_out(self, request: Request) -> Response:
+        """Where logout ends: a page that stays put (no redirect to login, which would sign straight back in)."""
+        stay = "" if self._settings.require_login else " or <a href='/'>go on without logging in</a>"
+        return _page(200, f"You are signed out. <a href='/login'>Log in again</a>{stay}.")
 
 
 def _page(status: int, message: str) -> Response:

@@ -2,7 +2,7 @@
 
 A cookie value is ``base64url(json payload) "." base64url(HMAC-SHA256)``; the key is derived from the session
 secret and the cookie's purpose, so a value signed for one purpose (the login flow's state) never verifies as
-another (a session). Invariants:
+another (a session). The login flow's cookie is sealed instead (``Sealer``, AES-GCM): it carries secrets. Invariants:
 
 * A session names one user id. Anonymous sessions are minted on a browser's first request and live long
   (``ANONYMOUS_LIFETIME_S``); login sessions carry the account's display name and admin flag as checked at login,
@@ -25,6 +25,11 @@ import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 COOKIE = "chatlens_session"
 ANONYMOUS_LIFETIME_S = 400 * 86400  # browsers cap cookie lifetimes at 400 days
@@ -84,6 +89,36 @@ class Signer:
         except ValueError:
             return None
         return data if isinstance(data, dict) else None
+
+
+class Sealer:
+    """AES-256-GCM over JSON, one key per purpose (HKDF-SHA256 from the secret): a cookie the browser keeps but
+    cannot read or alter, for values that are secrets (the login flow's PKCE verifier and nonce). ``open`` returns
+    None for anything not sealed by this key for this purpose, or past ``max_age_s``."""
+
+    def __init__(self, secret: str, purpose: str, *, max_age_s: float) -> None:
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"chatlens:{purpose}".encode())
+        self._aead = AESGCM(key.derive(secret.encode()))
+        self._purpose = purpose.encode()
+        self._max_age_s = max_age_s
+
+    def seal(self, data: dict[str, Any], now: float | None = None) -> str:
+        payload = json.dumps({"t": int(time.time() if now is None else now), "d": data}, separators=(",", ":"))
+        nonce = secrets.token_bytes(12)
+        return _b64(nonce + self._aead.encrypt(nonce, payload.encode(), self._purpose))
+
+    def open(self, value: str | None, now: float | None = None) -> dict[str, Any] | None:
+        if not value:
+            return None
+        try:
+            raw = _unb64(value)
+            found = json.loads(self._aead.decrypt(raw[:12], raw[12:], self._purpose))
+        except (InvalidTag, ValueError):
+            return None
+        now = time.time() if now is None else now
+        if not isinstance(found, dict) or not isinstance(found.get("d"), dict):
+            return None
+        return found["d"] if now - float(found.get("t", 0)) <= self._max_age_s else None
 
 
 class Sessions:

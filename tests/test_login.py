@@ -102,11 +102,20 @@ def test_login_flow_uses_pkce_state_and_nonce_and_records_the_user(running: Runn
     )
 
 
-def test_admin_users_match_username_or_email(running: RunningApp, provider: FakeOidc) -> None:
-    provider.user = {"sub": "b-7", "preferred_username": "bob", "email": "boss@example.com", "name": "Bob"}
+BOSS = {"sub": "b-7", "preferred_username": "bob", "email": "boss@example.com", "email_verified": True, "name": "Bob"}
+
+
+def test_admin_users_match_a_verified_email_not_a_username_on_a_generic_provider(
+    running: RunningApp, provider: FakeOidc
+) -> None:
+    provider.user = BOSS
     log_in(running)
     [user] = running.rows(User, id=user_id_of(provider.issuer, "b-7"))
     assert user.is_admin
+    provider.user = {"sub": "c-9", "preferred_username": "carol", "name": "Carol"}  # ADMIN_USERS lists "carol"
+    log_in(running)
+    [carol] = running.rows(User, id=user_id_of(provider.issuer, "c-9"))
+    assert not carol.is_admin
 
 
 @pytest.mark.parametrize(
@@ -352,7 +361,7 @@ def test_only_admin_users_reach_the_analytics_handlers_and_tokens_never_do(
     refused = call(alice, sql, ["SELECT count(*) FROM users"])
     assert not refused["success"] and "administrators" in str(refused["output"])
 
-    provider.user = {"sub": "b-7", "preferred_username": "bob", "email": "boss@example.com", "name": "Bob"}
+    provider.user = BOSS
     boss, _ = log_in(running)
     assert call(boss, visibility, [])["output"]["data"][0]["visible"] is True
     assert call(boss, sql, ["SELECT count(*) FROM users"])["success"]

@@ -105,6 +105,8 @@ GROUPS: tuple[Group, ...] = (
             "oauth_client_id",
             "oauth_client_secret",
             "oauth_scopes",
+            "oidc_usernames_unique",
+            "oidc_allow_insecure",
             "public_url",
         ),
     ),
@@ -143,7 +145,7 @@ EXAMPLES: dict[str, str] = {
     "system_prompt": "You are a concise assistant.",
     "public_url": "https://chat.example.com",
     "openid_provider_url": "https://accounts.example.com/realms/main",
-    "admin_users": "alice@example.com,bob",
+    "admin_users": "alice@example.com,248289761001",
 }
 # Values other than the default worth showing beside it.
 EXAMPLES_OF_ENV: dict[str, str] = {"database_url": "postgresql+psycopg://chatlens:password@db:5432/chatlens"}
