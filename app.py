@@ -101,10 +101,12 @@ class ChatLens:
         return cls(settings, store, recorder, generators, service, metrics, reader, slo, Tokens(store, recorder))
 
     def launch(self, **overrides: Any) -> Any:
+        from access.downloads import Downloads
         from access.identity import Identities
         from ui.app import build_app, launch_options
 
         identities = Identities(self.settings, tokens=self.tokens)
+        downloads = Downloads()  # exports made for one user, served to that user only (checked by the gate)
         demo = build_app(
             service=self.service,
             store=self.store,
@@ -113,6 +115,7 @@ class ChatLens:
             reader=self.reader,
             slo=self.slo,
             identities=identities,
+            downloads=downloads,
         )
         self.slo.check()
         self.slo.run_every(self.settings.slo_check_interval_s)
@@ -124,6 +127,7 @@ class ChatLens:
             metrics=self.metrics,
             settings=self.settings,
             identities=identities,
+            downloads=downloads,
         )
         return demo, demo.launch(**{**options, **overrides})
 

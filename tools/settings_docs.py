@@ -109,6 +109,12 @@ GROUPS: tuple[Group, ...] = (
         ),
     ),
     Group(
+        "Browser security",
+        "Which other web pages may call ChatLens with a user's cookie, or frame it "
+        "([security.md](security.md#foreign-pages-origin-check)).",
+        ("allowed_origins", "allowed_frame_ancestors"),
+    ),
+    Group(
         "Sessions and cookies",
         "Signed session cookies: no server-side session storage ([security.md](security.md#sessions)).",
         (
@@ -138,6 +144,8 @@ EXAMPLES: dict[str, str] = {
     "tgi_url": "http://127.0.0.1:8080",
     "models": '[{"name": "Llama 3.1 8B", "url": "http://tgi-llama:80"}, {"name": "Qwen 72B", "url": "http://vllm:8000"}]',
     "local_model": "/models/model.gguf",
+    "allowed_origins": "https://portal.example.com",
+    "allowed_frame_ancestors": "https://intranet.example.com",
     "system_prompt": "You are a concise assistant.",
     "public_url": "https://chat.example.com",
     "openid_provider_url": "https://accounts.example.com/realms/main",

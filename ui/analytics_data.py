@@ -15,11 +15,13 @@ from typing import Any, cast
 
 import gradio as gr
 
+from access.downloads import Downloads
 from access.identity import Identities
 from analytics import exports
 from analytics.console import ConsoleRefused, SqlConsole
 from analytics.dashboard import AnalyticsReader
 from analytics.queries import Filters
+from ui.downloads import owned_download
 
 EXAMPLE_SQL = """SELECT model_id,
        count(*) AS replies,
@@ -52,7 +54,9 @@ class DataPanel:
         identities: Identities,
         require_admin: Callable[[Identities, gr.Request | None], None],
         filters_of: Callable[..., Filters],
+        downloads: Downloads,
     ) -> None:
+        self._downloads = downloads
         self._reader = reader
         self._console = console
         self._identities = identities
@@ -101,7 +105,7 @@ class DataPanel:
         path = await self._reader.run(exports.write_csv, result.frame, self._folder / f"chatlens-query-{stamp}.csv")
         capped = f" — only the first {self._console.max_rows:,} are shown" if result.truncated else ""
         note = f'<span class="cl-note">{len(result.frame):,} rows{capped} · {result.elapsed_ms:.0f} ms</span>'
-        return note, result.frame, str(path)
+        return note, result.frame, owned_download(self._downloads, path, self._identities.of(request).user_id)
 
     async def export(
         self,
@@ -122,4 +126,4 @@ class DataPanel:
         what = cast(exports.Table, table)
         how = cast(exports.Format, fmt)
         path = await self._reader.run(exports.export, self._reader.engine, what, how, filters, self._folder)
-        return str(path)
+        return owned_download(self._downloads, path, self._identities.of(request).user_id)

@@ -8,10 +8,12 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from access.body_cap import BodyCap
+from access.downloads import Downloads
 from access.gate import Guard
 from access.identity import Identities
 from access.login import LoginRoutes
 from access.message_gate import MessageGate
+from access.queue_sessions import SessionOwners
 from access.rate_limits import RateLimits
 from analytics.dashboard import AnalyticsReader
 from analytics.prometheus import ReplyMetrics
@@ -27,6 +29,7 @@ from ui.analytics_tab import AnalyticsTab
 from ui.assets import CSS, HEAD
 from ui.chat import ChatPage
 from web.ops import ops_routes
+from web.security_headers import SecurityHeaders
 from web.share import share_routes
 
 PRIVACY_NOTICE = (
@@ -48,6 +51,7 @@ def build_app(
     reader: AnalyticsReader,
     slo: SloMonitor,
     identities: Identities,
+    downloads: Downloads,
 ) -> gr.Blocks:
     """The page: a Chat tab for everyone, an Analytics tab shown to admins only (checked per handler too)."""
     gradio_patches.apply()
@@ -68,10 +72,17 @@ def build_app(
                     recorder=recorder,
                     identities=identities,
                     settings=settings,
+                    downloads=downloads,
                     gate=MessageGate(limits, identities) if limits.enabled else None,
                 ).build(demo)
             AnalyticsTab(
-                reader=reader, store=store, identities=identities, settings=settings, slo=slo, service=service
+                reader=reader,
+                store=store,
+                identities=identities,
+                settings=settings,
+                slo=slo,
+                service=service,
+                downloads=downloads,
             ).build(demo)
     # The queue's default limit is 1 event at a time: lift it; streaming events carry their own limit.
     # (A periodic status_update_rate was measured worse than "auto": TTFT p50 4.5 s vs 1.6 s at 128 users.)
@@ -88,6 +99,7 @@ def launch_options(
     metrics: ReplyMetrics,
     settings: Settings,
     identities: Identities,
+    downloads: Downloads,
 ) -> dict[str, Any]:
     """Keyword arguments for ``Blocks.launch``: Gradio's server name/port come from its own env variables."""
     return {
@@ -113,12 +125,22 @@ def launch_options(
                     else []
                 ),
             ],
-            # Inside Gradio's own CORS middleware, in front of every route: size cap first, then who is calling.
+            # Inside Gradio's own CORS middleware, in front of every route: security headers on every response
+            # (refusals too), the size cap, then who is calling.
             "middleware": [
+                Middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors),
                 Middleware(
                     BodyCap, max_bytes=settings.request_max_bytes, upload_max_bytes=UPLOAD_MAX_BYTES + 64 * 1024
                 ),
-                Middleware(Guard, identities=identities, public_url=settings.public_url),
+                Middleware(
+                    Guard,
+                    identities=identities,
+                    public_url=settings.public_url,
+                    allowed_origins=settings.allowed_origin_list,
+                    session_owners=SessionOwners(),
+                    downloads=downloads,
+                    max_body_bytes=settings.request_max_bytes,
+                ),
             ],
         },
     }
