@@ -40,9 +40,7 @@ def launched(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory)
 
 
 def _client(app: RunningApp) -> httpx.Client:
-    client = httpx.Client(base_url=app.url, timeout=20)
-    client.cookies.set(COOKIE, client.get("/config").cookies[COOKIE])
-    return client
+    return httpx.Client(base_url=app.url, timeout=20, cookies={COOKIE: httpx.get(f"{app.url}/config").cookies[COOKIE]})
 
 
 def _read_stream(client: httpx.Client, session_hash: str) -> tuple[int, str]:

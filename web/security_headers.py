@@ -12,7 +12,8 @@
 
 The nonce is added by text replacement, so only on Gradio's page, whose every ``<script`` is the app's own: Gradio
 escapes ``<`` inside its JSON config (``\\u003cscript``), so user content there cannot gain a nonce. Other HTML
-(share pages, error pages) gets the policy without a nonce: no script runs there at all.
+(error pages) gets the policy without a nonce: no script runs there at all; a response that sets its own policy
+(the share page's, stricter) keeps it.
 """
 
 from __future__ import annotations
@@ -65,13 +66,13 @@ class SecurityHeaders:
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"same-origin"),
         ]
-        names = {name for name, _ in extra}
         held: dict[str, Any] = {}
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
-                message = {**message, "headers": [*headers, *extra]}
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}  # a route's own, stricter policy (share pages) stays
+                message = {**message, "headers": [*headers, *(item for item in extra if item[0] not in present)]}
                 html = any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
                 if nonce is not None and html:
                     held["start"], held["body"] = message, b""  # buffered: the body changes length
