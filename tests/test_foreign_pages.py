@@ -114,7 +114,7 @@ def test_a_same_site_page_cannot_read_chats_or_make_a_token_as_the_user(
         victim = context.new_page()
         fake_tgi.next(Behaviour(reply="The plan is noted.", finish_reason="stop"))
         victim.goto(app_url)
-        expect(victim.locator("#cl-header")).to_contain_text("fake-org/")
+        expect(victim.locator("#cl-header")).to_contain_text("fake-org/", timeout=20_000)
         victim.locator("#cl-input textarea").fill(f"victim's secret plan via {app_host}")
         victim.locator("#cl-input textarea").press("Enter")
         expect(victim.locator("#cl-chat .cl-metrics.cl-complete")).to_be_visible(timeout=10_000)

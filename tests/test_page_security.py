@@ -86,7 +86,7 @@ def launched(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory)
 def _open(page: Page, url: str) -> None:
     page.add_init_script(VIOLATIONS_JS)
     page.goto(url)
-    expect(page.locator("#cl-header")).to_contain_text("fake-org/")
+    expect(page.locator("#cl-header")).to_contain_text("fake-org/", timeout=20_000)
 
 
 def _send(page: Page, text: str) -> None:
