@@ -25,9 +25,11 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 from pydantic import ValidationError
 
 from access.api_tokens import Tokens
+from access.downloads import Downloads
 from access.identity import Identities
 from access.login import LoginRoutes
 from access.message_gate import MessageGate
+from access.queue_sessions import SessionOwners
 from access.rate_limits import RateLimits
 from analytics.dashboard import AnalyticsReader
 from analytics.prometheus import ReplyMetrics
@@ -129,6 +131,7 @@ class ChatLens:
         limits = RateLimits(
             recorder, per_user_per_min=settings.rate_limit_user_per_min, per_ip_per_min=settings.rate_limit_ip_per_min
         )
+        downloads = Downloads()  # exports made for one user, served to that user only (checked by the gate)
         demo = build_app(
             service=service,
             store=store,
@@ -138,6 +141,7 @@ class ChatLens:
             slo=slo,
             identities=identities,
             gate=MessageGate(limits, identities) if limits.enabled else None,
+            downloads=downloads,
         )
         routes = [
             *ops_routes(service=service, store=store, metrics=metrics),
@@ -160,7 +164,13 @@ class ChatLens:
             tokens=tokens,
             identities=identities,
             demo=demo,
-            launch_options=launch_options(settings=settings, identities=identities, routes=routes),
+            launch_options=launch_options(
+                settings=settings,
+                identities=identities,
+                routes=routes,
+                downloads=downloads,
+                session_owners=SessionOwners(),  # each queue session_hash bound to its first caller
+            ),
         )
 
     def launch(self, **overrides: Any) -> tuple[gr.Blocks, Any]:

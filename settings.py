@@ -43,6 +43,18 @@ def _http_url(value: str) -> str:
 SPACE_PROXY_NETWORK = "10.0.0.0/8"
 
 
+def _words(value: str) -> list[str]:
+    return [word for word in value.replace(",", " ").split() if word]
+
+
+def _as_origin(value: str) -> str | None:
+    """``value`` as a web origin (scheme://host[:port], lower-case), or None when it is not one."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower() if "@" not in parts.netloc else None
+
+
 class ModelServer(BaseModel):
     """One entry of ``MODELS``: a name for the picker, the server's base URL, its token, default parameters."""
 
@@ -198,6 +210,16 @@ class Settings(BaseSettings):
         description="Address users reach ChatLens at (https://chat.example.com): the OIDC redirect URI is built "
         "from it. Default: from each request (on a Space: https://$SPACE_HOST).",
     )
+    allowed_origins: str = Field(
+        default="",
+        description="Other web origins (https://portal.example.com, space or comma separated) whose pages may call "
+        "ChatLens with a user's session cookie. Default: none; the app's own origin and PUBLIC_URL always may.",
+    )
+    allowed_frame_ancestors: str = Field(
+        default="",
+        description="Other origins (space or comma separated) whose pages may show ChatLens in a frame. Default: "
+        "none (on a Space, https://huggingface.co).",
+    )
     space_host: str | None = Field(default=None, description="Set by Hugging Face Spaces: the Space's host name.")
     openid_provider_url: str | None = Field(
         default=None, description="OIDC issuer URL (discovery at /.well-known/openid-configuration). Set by Spaces."
@@ -287,6 +309,27 @@ class Settings(BaseSettings):
                     "provider's https:// address, or set OIDC_ALLOW_INSECURE=true if you accept that"
                 )
         return self
+
+    @field_validator("allowed_origins", "allowed_frame_ancestors")
+    @classmethod
+    def _origin_list(cls, value: str) -> str:
+        for origin in _words(value):
+            if _as_origin(origin) != origin:
+                raise ValueError(
+                    f"{origin!r} is not a web origin: write scheme://host[:port] with nothing after it, "
+                    "e.g. https://portal.example.com"
+                )
+        return value
+
+    @property
+    def allowed_origin_list(self) -> tuple[str, ...]:
+        return tuple(_words(self.allowed_origins))
+
+    @property
+    def frame_ancestors(self) -> tuple[str, ...]:
+        """Who may frame the page: the app itself, a Space's page (huggingface.co), ALLOWED_FRAME_ANCESTORS."""
+        space = ("https://huggingface.co",) if self.space_id else ()
+        return ("'self'", *space, *_words(self.allowed_frame_ancestors))
 
     @property
     def admins(self) -> frozenset[str]:

@@ -7,7 +7,11 @@ For each HTTP request it decides who is calling (``Identities.from_headers``: be
 * ``REQUIRE_LOGIN`` — a caller without one never reaches Gradio: a browser asking for a page is redirected to
   ``/login?next=…``, anything else gets 401. Only ``OPEN_PATHS`` (health, login flow) answer everyone;
 * a live session is renewed (new cookie) at most once a minute while it is used;
-* with cross-site cookies (a Space), a browser request from another site's page (``Origin``) is refused (403);
+* a request carrying the session cookie from another origin's page (``Origin``, else ``Sec-Fetch-Site`` on unsafe
+  methods) is refused (403) in every mode: only the app's own origin, ``PUBLIC_URL`` and ``ALLOWED_ORIGINS`` may
+  call with it (with cross-site cookies, a Space, every request is checked, and the Space page may call too);
+* a Gradio queue session (``session_hash``) serves only the identity that first used it (``access.queue_sessions``),
+  ``/gradio_api/deep_link`` is refused, and a registered download only reaches its owner (``access.downloads``);
 * a login session that has expired is refused like no session (401 / to ``/login``), even where anonymous use is
   allowed: the caller logs in again rather than silently becoming a new anonymous user.
 
@@ -20,12 +24,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from access.downloads import FILE_PREFIX, Downloads
 from access.identity import Identities
-from access.sessions import COOKIE
+from access.queue_sessions import (
+    BODY_ROUTES,
+    DEEP_LINK_PATH,
+    SessionOwners,
+    names_a_session,
+    read_body,
+    replaying,
+    session_hash_in,
+)
+from access.sessions import COOKIE, read_cookie
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +54,7 @@ OPEN_PATHS = frozenset({"/healthz", "/metrics", "/login", "/auth/callback", "/lo
 SPACE_PAGE_ORIGIN = "https://huggingface.co"  # the page that frames a Space's app
 # Gradio's launch() calls this once, itself, to run start-up events; after that call it is closed like the rest.
 STARTUP_PATH = "/gradio_api/startup-events"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -55,11 +70,31 @@ def is_https(scope: Scope, public_url: str | None) -> bool:
 
 
 class Guard:
-    def __init__(self, app: ASGIApp, *, identities: Identities, public_url: str | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        identities: Identities,
+        public_url: str | None = None,
+        allowed_origins: Iterable[str] = (),
+        session_owners: SessionOwners | None = None,
+        downloads: Downloads | None = None,
+        max_body_bytes: int = 256 * 1024,
+    ) -> None:
         self.app = app
         self.identities = identities
         self.public_url = public_url
+        self.session_owners = session_owners if session_owners is not None else SessionOwners()
+        self.downloads = downloads if downloads is not None else Downloads()
+        self.max_body_bytes = max_body_bytes
         self._startup_pending = True
+        trusted = {origin.lower() for origin in allowed_origins}
+        if public_url:
+            parts = urlsplit(public_url)
+            trusted.add(f"{parts.scheme}://{parts.netloc}".lower())
+        if identities.sessions.cross_site:
+            trusted.add(SPACE_PAGE_ORIGIN)
+        self._trusted_origins = frozenset(trusted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = _local_path(scope) if scope["type"] in ("http", "websocket") else ""
@@ -70,12 +105,14 @@ class Guard:
             self._startup_pending = False
             await self.app(scope, receive, send)
             return
+        if path == DEEP_LINK_PATH:  # it hands out any session's component values; ChatLens makes no deep links
+            await _refuse_with(scope, send, 404, "Not found.")
+            return
         headers = _headers(scope)
-        if self.identities.sessions.cross_site and not self._origin_allowed(headers):
-            log.info("refused a cross-site request from %.100s to %.100s", headers.get("origin"), path)
-            await _respond(
-                send, 403, b'{"detail": "Cross-site request refused."}', [(b"content-type", b"application/json")]
-            )
+        foreign = self._foreign_page(scope, headers)
+        if foreign is not None:
+            log.info("refused a request from another origin (%.100s) to %.100s", foreign, path)
+            await _refuse_with(scope, send, 403, "Cross-origin request refused.")
             return
         sessions = self.identities.sessions
         if self.identities.claims_token(headers):  # a database lookup (cached): off the event loop
@@ -93,36 +130,67 @@ class Guard:
             fresh = sessions.anonymous()
             scope = _with_session_cookie(scope, headers, sessions.encode(fresh))
             cookie = sessions.set_cookie(fresh, secure=secure)
+            who = str(fresh.user_id)
         elif identity is None:
             await _refuse(scope, send, headers)
             return
-        elif identity.kind != "token":
-            session = self.identities.session_of(headers)
-            renewed = sessions.renewed(session) if session is not None else None
-            if renewed is not None:
-                cookie = sessions.set_cookie(renewed, secure=secure)
+        else:
+            who = str(identity.user_id)
+            if identity.kind != "token":
+                session = self.identities.session_of(headers)
+                renewed = sessions.renewed(session) if session is not None else None
+                if renewed is not None:
+                    cookie = sessions.set_cookie(renewed, secure=secure)
+        if path.startswith(FILE_PREFIX) and not self.downloads.may_fetch(path[len(FILE_PREFIX) :], who):
+            log.info("refused a download to someone other than its owner")
+            await _refuse_with(scope, send, 404, "Not found.")
+            return
+        if scope["type"] == "http" and names_a_session(path):
+            body = None
+            if path in BODY_ROUTES:
+                read = await read_body(receive, self.max_body_bytes)
+                if read is None:
+                    await _refuse_with(
+                        scope, send, 413, f"Request body too large: the limit is {self.max_body_bytes:,} bytes."
+                    )
+                    return
+                body, messages = read
+                receive = replaying(messages, receive)
+            session_hash = session_hash_in(path, scope.get("query_string", b""), body)
+            if session_hash is not None and not self.session_owners.claim(session_hash, who):
+                log.info("refused a queue session (%.100s) to an identity that does not own it", path)
+                await _refuse_with(scope, send, 403, "This queue session belongs to someone else.")
+                return
         if cookie is None or scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         await self.app(scope, receive, _adding_cookie(send, cookie))
 
-    def _origin_allowed(self, headers: dict[str, str]) -> bool:
-        """With cross-site cookies (a Space), the browser would send the session on another site's requests, and
-        Gradio's CORS answers any origin with credentials allowed: only the app's own origin, the Space page
-        (huggingface.co) and PUBLIC_URL may call. Requests without ``Origin`` (not from a browser script) pass."""
-        origin = headers.get("origin")
-        if origin is None:
-            return True
-        host = urlsplit(origin).netloc
-        return host == headers.get("host") or origin in self._trusted_origins
+    def _foreign_page(self, scope: Scope, headers: dict[str, str]) -> str | None:
+        """Who sent a request carrying the user's session from another origin's page, or None when it did not.
 
-    @property
-    def _trusted_origins(self) -> set[str]:
-        trusted = {SPACE_PAGE_ORIGIN}
-        if self.public_url:
-            parts = urlsplit(self.public_url)
-            trusted.add(f"{parts.scheme}://{parts.netloc}")
-        return trusted
+        Gradio's CORS middleware answers any origin with credentials allowed (any localhost origin on localhost),
+        and a SameSite=Lax cookie is still sent from a same-site page (another port, a sibling host): such a page
+        could read the user's chats through the queue. So a request with the session cookie (or any request with
+        cross-site cookies, a Space) is refused when its ``Origin`` is not the app's own (the request's scheme and
+        host, ``PUBLIC_URL``) or in ``ALLOWED_ORIGINS``; without ``Origin``, an unsafe method is refused when
+        ``Sec-Fetch-Site`` says another site or origin sent it. Bearer-token callers carry no cookie of ours."""
+        if self.identities.claims_token(headers):
+            return None
+        if not self.identities.sessions.cross_site and read_cookie(headers.get("cookie", ""), COOKIE) is None:
+            return None
+        origin = headers.get("origin")
+        if origin is not None:
+            return None if origin.lower() in self._origins_of(scope, headers) else origin
+        site = headers.get("sec-fetch-site")
+        if scope.get("method", "GET") not in SAFE_METHODS and site not in (None, "same-origin", "none"):
+            return f"Sec-Fetch-Site: {site}"
+        return None
+
+    def _origins_of(self, scope: Scope, headers: dict[str, str]) -> frozenset[str]:
+        scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"), scope.get("scheme", "http"))
+        host = headers.get("host", "").lower()
+        return self._trusted_origins | {f"{scheme}://{host}"} if host else self._trusted_origins
 
 
 def _local_path(scope: Scope) -> str:
@@ -160,6 +228,13 @@ async def _refuse(scope: Scope, send: Send, headers: dict[str, str]) -> None:
         return
     body = json.dumps({"detail": "Not logged in. Log in at /login, or send Authorization: Bearer <token>."})
     await _respond(send, 401, body.encode(), [(b"content-type", b"application/json")])
+
+
+async def _refuse_with(scope: Scope, send: Send, status: int, detail: str) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 4000 + status})
+        return
+    await _respond(send, status, json.dumps({"detail": detail}).encode(), [(b"content-type", b"application/json")])
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

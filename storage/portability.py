@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from errors import MessageRejected
+from inference.model_output import without_form_controls
 from storage.store import ConversationView
 
 FORMAT = "chatlens.conversation"
@@ -59,6 +60,11 @@ def export_json(view: ConversationView, *, exported_at: datetime) -> str:
     return json.dumps(document, ensure_ascii=False, indent=2)
 
 
+def _shown(role: str, content: str | None) -> str | None:
+    """A reply as a Markdown viewer should render it: no forms (``inference.model_output``)."""
+    return without_form_controls(content) if role != "user" and content else content
+
+
 def export_markdown(view: ConversationView) -> str:
     """Readable text. Message text is quoted as it was written (Markdown in it stays Markdown)."""
     lines = [f"# {_one_line(view.title) or 'Untitled conversation'}", ""]
@@ -67,7 +73,12 @@ def export_markdown(view: ConversationView) -> str:
     if view.system_prompt:
         lines += ["**System prompt**", "", view.system_prompt, ""]
     for m in view.messages:
-        lines += [f"## {'You' if m.role == 'user' else 'Assistant'}", "", m.content or "*(no text)*", ""]
+        lines += [
+            f"## {'You' if m.role == 'user' else 'Assistant'}",
+            "",
+            _shown(m.role, m.content) or "*(no text)*",
+            "",
+        ]
         if m.role == "assistant" and m.metrics:
             lines += [f"*{_metrics_summary(m.status, m.metrics)}*", ""]
     return "\n".join(lines)

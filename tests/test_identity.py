@@ -20,7 +20,7 @@ from access.sessions import COOKIE
 from settings import Settings
 from storage.schema import Conversation, Message
 from tests.conftest import RunningApp, launch_app
-from tests.fake_tgi import FakeTgi
+from tests.fake_tgi import FakeTgi, free_port
 from tests.rawqueue import call, fn_index
 
 
@@ -149,17 +149,19 @@ def test_inside_a_cross_site_iframe_as_on_a_space_page_the_identity_holds(
 ) -> None:
     """The browser keeps the session cookie of an app framed by another site and sends it back on the app's own
     requests, so the framed page stays one user (with SameSite=Lax it would not: every call a new user)."""
+    host_port = free_port()
     settings = Settings(
         tgi_url=fake_tgi_server.url,
         database_url=f"duckdb:///{tmp_path / 'store.duckdb'}",
         session_secret_file=tmp_path / "session-secret",
         session_cookie_cross_site=True,
+        allowed_frame_ancestors=f"http://localhost:{host_port}",  # as https://huggingface.co is on a Space
         info_ttl_s=0,
         _env_file=None,  # type: ignore[call-arg]
     )
     framed, demo = launch_app(settings, tmp_path / "store.duckdb")
     # The host page on one site (localhost), the app on another (127.0.0.1): a third-party iframe.
-    host = HTTPServer(("127.0.0.1", 0), _host_page(framed.url))
+    host = HTTPServer(("127.0.0.1", host_port), _host_page(framed.url))
     threading.Thread(target=host.serve_forever, daemon=True).start()
     context = browser.new_context()
     minted: list[str] = []

@@ -111,6 +111,12 @@ GROUPS: tuple[Group, ...] = (
         ),
     ),
     Group(
+        "Browser security",
+        "Which other web pages may call ChatLens with a user's cookie, or frame it "
+        "([security.md](security.md#foreign-pages-origin-check)).",
+        ("allowed_origins", "allowed_frame_ancestors"),
+    ),
+    Group(
         "Sessions and cookies",
         "Signed session cookies: no server-side session storage ([security.md](security.md#sessions)).",
         (
@@ -142,6 +148,8 @@ EXAMPLES: dict[str, str] = {
     "local_model": "/models/model.gguf",
     "data_dir": "/data",
     "trusted_proxies": "10.0.0.5,192.168.1.0/24",
+    "allowed_origins": "https://portal.example.com",
+    "allowed_frame_ancestors": "https://intranet.example.com",
     "system_prompt": "You are a concise assistant.",
     "public_url": "https://chat.example.com",
     "openid_provider_url": "https://accounts.example.com/realms/main",

@@ -15,11 +15,13 @@ from typing import Any, cast
 
 import gradio as gr
 
+from access.downloads import Downloads
 from access.identity import Identities
 from analytics import exports
 from analytics.console import ConsoleRefused, SqlConsole
 from analytics.dashboard import AnalyticsReader
 from analytics.queries import Filters
+from ui.downloads import owned_download
 
 EXAMPLE_SQL = """SELECT model_id,
        count(*) AS replies,
@@ -54,7 +56,9 @@ class DataPanel:
         identities: Identities,
         require_admin: Callable[[Identities, gr.Request | None], None],
         filters_of: Callable[..., Filters],
+        downloads: Downloads,
     ) -> None:
+        self._downloads = downloads
         self._reader = reader
         self._console = console
         self._identities = identities
@@ -105,7 +109,8 @@ class DataPanel:
         capped = f" — only the first {self._console.max_rows:,} are shown" if result.truncated else ""
         note = f'<span class="cl-note">{len(result.frame):,} rows{capped} · {result.elapsed_ms:.0f} ms</span>'
         c = self.controls
-        return {c.note: note, c.result: result.frame, c.download: str(path)}
+        download = owned_download(self._downloads, path, self._identities.of(request).user_id)
+        return {c.note: note, c.result: result.frame, c.download: download}
 
     async def export(
         self,
@@ -126,4 +131,4 @@ class DataPanel:
         what = cast(exports.Table, table)
         how = cast(exports.Format, fmt)
         path = await self._reader.run(exports.export, self._reader.engine, what, how, filters, self._folder)
-        return str(path)
+        return owned_download(self._downloads, path, self._identities.of(request).user_id)

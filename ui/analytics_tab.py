@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 
+from access.downloads import Downloads
 from access.identity import Identities
 from analytics.console import SqlConsole
 from analytics.dashboard import AnalyticsReader, Dashboard, aligned_range
@@ -101,6 +102,7 @@ class AnalyticsTab:
         settings: Settings,
         slo: SloMonitor,
         service: ChatService,
+        downloads: Downloads,
     ) -> None:
         self._reader = reader
         self._speed = SpeedAB(service=service, identities=identities, max_tokens=settings.max_new_tokens)
@@ -116,6 +118,7 @@ class AnalyticsTab:
             identities=identities,
             require_admin=require_admin,
             filters_of=self.filters_of,
+            downloads=downloads,
         )
 
     def build(self, demo: gr.Blocks) -> gr.Tab:

@@ -13,9 +13,11 @@ from starlette.routing import Route
 
 import compat
 from access.body_cap import BodyCap
+from access.downloads import Downloads
 from access.gate import Guard
 from access.identity import Identities
 from access.message_gate import MessageGate
+from access.queue_sessions import SessionOwners
 from analytics.dashboard import AnalyticsReader
 from analytics.slo import SloMonitor
 from inference.service import ChatService
@@ -26,6 +28,7 @@ from ui import account_panel, analytics_render, theme_panel
 from ui.analytics_tab import AnalyticsTab
 from ui.assets import CSS, HEAD
 from ui.chat import ChatPage
+from web.security_headers import SecurityHeaders
 
 PRIVACY_NOTICE = (
     '<div class="cl-note">🔒 Privacy mode: what you write and the replies are not stored — only their timings and '
@@ -47,6 +50,7 @@ def build_app(
     slo: SloMonitor,
     identities: Identities,
     gate: MessageGate | None,
+    downloads: Downloads,
 ) -> gr.Blocks:
     """The page: a Chat tab for everyone, an Analytics tab shown to admins only (checked per handler too)."""
     with gr.Blocks(title="ChatLens", fill_height=True, analytics_enabled=False) as demo:
@@ -61,9 +65,16 @@ def build_app(
                     identities=identities,
                     settings=settings,
                     gate=gate,
+                    downloads=downloads,
                 ).build(demo)
             AnalyticsTab(
-                reader=reader, store=store, identities=identities, settings=settings, slo=slo, service=service
+                reader=reader,
+                store=store,
+                identities=identities,
+                settings=settings,
+                slo=slo,
+                service=service,
+                downloads=downloads,
             ).build(demo)
     # The queue's default limit is 1 event at a time: lift it; streaming events carry their own limit.
     # (A periodic status_update_rate was measured worse than "auto": TTFT p50 4.5 s vs 1.6 s at 128 users.)
@@ -72,7 +83,14 @@ def build_app(
     return demo  # type: ignore[no-any-return]
 
 
-def launch_options(*, settings: Settings, identities: Identities, routes: list[Route]) -> dict[str, Any]:
+def launch_options(
+    *,
+    settings: Settings,
+    identities: Identities,
+    routes: list[Route],
+    downloads: Downloads,
+    session_owners: SessionOwners,
+) -> dict[str, Any]:
     """Keyword arguments for ``Blocks.launch``: Gradio's server name/port come from its own env variables.
 
     ``routes`` (ops, share links, login) are served beside Gradio's, behind the same middleware."""
@@ -91,12 +109,22 @@ def launch_options(*, settings: Settings, identities: Identities, routes: list[R
         "theme": gr.themes.Soft(),
         "app_kwargs": {
             "routes": routes,
-            # Inside Gradio's own CORS middleware, in front of every route: size cap first, then who is calling.
+            # Inside Gradio's own CORS middleware, in front of every route: security headers on every response
+            # (refusals too), the size cap, then who is calling.
             "middleware": [
+                Middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors),
                 Middleware(
                     BodyCap, max_bytes=settings.request_max_bytes, upload_max_bytes=UPLOAD_MAX_BYTES + 64 * 1024
                 ),
-                Middleware(Guard, identities=identities, public_url=settings.public_url),
+                Middleware(
+                    Guard,
+                    identities=identities,
+                    public_url=settings.public_url,
+                    allowed_origins=settings.allowed_origin_list,
+                    session_owners=session_owners,
+                    downloads=downloads,
+                    max_body_bytes=settings.request_max_bytes,
+                ),
             ],
         },
     }

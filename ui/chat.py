@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 
+from access.downloads import Downloads
 from access.identity import Identities
 from access.message_gate import MessageGate
 from errors import ChatLensError, MessageIdTaken, MessageRejected
@@ -77,6 +78,7 @@ class ChatPage:
         recorder: WriteBehindRecorder,
         identities: Identities,
         settings: Settings,
+        downloads: Downloads,
         gate: MessageGate | None = None,
     ) -> None:
         self._service = service
@@ -88,7 +90,9 @@ class ChatPage:
         self._theme = ThemePanel(settings)
         self._generation = GenerationPanel(service, settings)
         self._history = HistoryPanel(store=store, recorder=recorder)
-        self._portability = PortabilityPanel(store=store, recorder=recorder, user_id_of=self._user_id)
+        self._portability = PortabilityPanel(
+            store=store, recorder=recorder, user_id_of=self._user_id, downloads=downloads
+        )
         self._turns = TurnActions(store=store, recorder=recorder, user_id_of=self._user_id, pending=self._pending)
         tokens = identities.tokens
         login = settings.auth_mode == "oidc"

@@ -22,12 +22,14 @@ from typing import Any
 import gradio as gr
 from gradio.route_utils import get_root_url
 
+from access.downloads import Downloads
 from errors import ChatLensError, MessageRejected
 from storage import portability
 from storage.side_writes import CreateShare, ImportConversation, RevokeShares
 from storage.store import ConversationView, Store
 from storage.writer import WriteBehindRecorder
 from ui.api import parse_conversation_id
+from ui.downloads import owned_download
 from ui.errors import user_error
 from ui.turns import UserIdOf
 from web.share import SHARE_PATH, token_hash
@@ -55,8 +57,11 @@ class PortabilityControls:
 
 
 class PortabilityPanel:
-    def __init__(self, *, store: Store, recorder: WriteBehindRecorder, user_id_of: UserIdOf) -> None:
+    def __init__(
+        self, *, store: Store, recorder: WriteBehindRecorder, user_id_of: UserIdOf, downloads: Downloads
+    ) -> None:
         self._store = store
+        self._downloads = downloads
         self._recorder = recorder
         self._user_id_of = user_id_of
         self._exports = Path(tempfile.mkdtemp(prefix="chatlens-exports-"))
@@ -97,7 +102,9 @@ class PortabilityPanel:
         markdown, document = folder / f"{name}.md", folder / f"{name}.json"
         markdown.write_text(portability.export_markdown(view), encoding="utf-8")
         document.write_text(portability.export_json(view, exported_at=datetime.now(UTC)), encoding="utf-8")
-        return gr.update(value=[str(markdown), str(document)], visible=True)
+        owner = self._user_id_of(request)
+        files = [owned_download(self._downloads, path, owner) for path in (markdown, document)]
+        return gr.update(value=files, visible=True)
 
     def _forget_old_exports(self, max_age_s: float = 3600) -> None:
         """Gradio has served (and cached) an export once it is downloaded; our copies need not outlive an hour."""

@@ -10,6 +10,7 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
+from inference.model_output import without_form_controls
 from inference.ports import ReplyFrame
 from inference.types import GenerationMetrics, ModelInfo
 from storage.store import ConversationView
@@ -36,7 +37,7 @@ def reply_messages(frame: ReplyFrame) -> ChatMessages:
     """The assistant's part of the chat for one frame: the text so far, then the metrics line once final."""
     messages: ChatMessages = []
     if frame.text or not frame.is_final:
-        messages.append({"role": "assistant", "content": frame.text})
+        messages.append({"role": "assistant", "content": without_form_controls(frame.text)})
     if frame.is_final:
         messages.append({"role": "assistant", "content": frame_metrics_line(frame)})
     return messages
@@ -49,7 +50,7 @@ def conversation_messages(view: ConversationView) -> ChatMessages:
             messages.append({"role": "user", "content": message.content})
             continue
         if message.content:
-            messages.append({"role": "assistant", "content": message.content})
+            messages.append({"role": "assistant", "content": without_form_controls(message.content)})
         m: Mapping[str, Any] = message.metrics or {}
         messages.append(
             {

@@ -1,0 +1,165 @@
+"""Pages of another origin on the same site cannot use a ChatLens user's session (issue 15, item 1).
+
+Gradio's CORS middleware answers localhost origins (on a localhost Host) and every origin (on any other Host) with
+credentials allowed, and a SameSite=Lax cookie is sent on same-site requests: another port of 127.0.0.1, or a
+sibling host of the same registrable domain. In real Chromium, such a page tries to list and read the victim's
+conversations through ``/gradio_api/queue/join`` and to create an API token as the victim; the gate refuses both
+with 403 before any handler. The app's own page, in the same browser, still works.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, expect
+
+from access.sessions import COOKIE
+from settings import Settings
+from storage.schema import ApiToken
+from tests.conftest import RunningApp, launch_app
+from tests.fake_tgi import Behaviour, FakeTgi
+from tests.rawqueue import fn_index
+
+# What a page's script can do with fetch: join the queue as the browser's user and read the event's stream.
+QUEUE_CALL_JS = """
+async ({app, fn, data}) => {
+  const sessionHash = Math.random().toString(36).slice(2, 13);
+  let join;
+  try {
+    join = await fetch(app + "/gradio_api/queue/join", {
+      method: "POST", credentials: "include", headers: {"content-type": "application/json"},
+      body: JSON.stringify({data, fn_index: fn, session_hash: sessionHash, event_data: null, trigger_id: null}),
+    });
+  } catch (error) { return {join: "network error", text: String(error)}; }
+  let text = await join.clone().text();
+  if (join.ok) {
+    const stream = await fetch(app + "/gradio_api/queue/data?session_hash=" + sessionHash, {credentials: "include"});
+    const reader = stream.body.getReader();
+    const decoder = new TextDecoder();
+    text = "";
+    while (!text.includes("process_completed")) {
+      const {value, done} = await reader.read();
+      if (done) break;
+      text += decoder.decode(value);
+    }
+  }
+  return {join: join.status, text};
+}
+"""
+
+
+class _AnyPage(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<!doctype html><title>another page</title><p>another page</p>"
+        self.send_response(200)
+        self.send_header("content-type", "text/html")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def other_origin() -> Iterator[int]:
+    """A plain web page on another port of this machine: the other origin."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _AnyPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def launched(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningApp, Any]]:
+    root = tmp_path_factory.mktemp("foreign-pages")
+    settings = Settings(
+        tgi_url=fake_tgi_server.url,
+        database_url=f"duckdb:///{root / 'store.duckdb'}",
+        session_secret_file=root / "session-secret",
+        request_timeout_s=5,
+        info_ttl_s=0,
+        auto_title=False,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    running, demo = launch_app(settings, root / "store.duckdb")
+    yield running, demo
+    demo.close()
+    running.chatlens.close()
+
+
+@pytest.mark.parametrize(
+    ("app_host", "page_host"),
+    [("127.0.0.1", "127.0.0.1"), ("app.chat.localhost", "evil.chat.localhost")],
+    ids=["another-port", "sibling-host"],
+)
+def test_a_same_site_page_cannot_read_chats_or_make_a_token_as_the_user(
+    browser: Browser,
+    launched: tuple[RunningApp, Any],
+    other_origin: int,
+    fake_tgi: FakeTgi,
+    app_host: str,
+    page_host: str,
+) -> None:
+    running, demo = launched
+    port = running.url.rsplit(":", 1)[1]
+    app_url = f"http://{app_host}:{port}"
+    context = browser.new_context()
+    try:
+        victim = context.new_page()
+        fake_tgi.next(Behaviour(reply="The plan is noted.", finish_reason="stop"))
+        victim.goto(app_url)
+        expect(victim.locator("#cl-header")).to_contain_text("fake-org/", timeout=20_000)
+        victim.locator("#cl-input textarea").fill(f"victim's secret plan via {app_host}")
+        victim.locator("#cl-input textarea").press("Enter")
+        expect(victim.locator("#cl-chat .cl-metrics.cl-complete")).to_be_visible(timeout=10_000)
+        assert any(c["name"] == COOKIE for c in context.cookies(app_url)), "the victim has no session"
+
+        listing = {"app": app_url, "fn": fn_index(demo, "refresh_history"), "data": ["", ""]}
+        own = victim.evaluate(QUEUE_CALL_JS, listing)  # the app's own page, same browser: works
+        assert own["join"] == 200 and "victim's secret plan" in own["text"], own
+
+        tokens_before = len(running.rows(ApiToken))
+        attacker = context.new_page()
+        attacker.goto(f"http://{page_host}:{other_origin}/")
+        stolen = attacker.evaluate(QUEUE_CALL_JS, listing)
+        assert stolen["join"] == 403 and "secret" not in stolen["text"], stolen
+        minted = attacker.evaluate(
+            QUEUE_CALL_JS, {"app": app_url, "fn": fn_index(demo, "create"), "data": ["from another page"]}
+        )
+        assert minted["join"] == 403 and "chatlens_" not in minted["text"], minted
+        assert len(running.rows(ApiToken)) == tokens_before
+
+        again = victim.evaluate(QUEUE_CALL_JS, listing)  # and the user's own page still works afterwards
+        assert again["join"] == 200 and "victim's secret plan" in again["text"], again
+    finally:
+        context.close()
+
+
+def test_unsafe_requests_named_cross_site_by_sec_fetch_site_are_refused_and_bearer_callers_pass(
+    launched: tuple[RunningApp, Any],
+) -> None:
+    """Without ``Origin`` (a browser that sends none), ``Sec-Fetch-Site`` decides for unsafe methods."""
+    running, demo = launched
+    cookie = httpx.get(f"{running.url}/config").cookies[COOKIE]
+    body = {"data": ["", ""], "fn_index": fn_index(demo, "refresh_history"), "session_hash": "sfs12345678"}
+    for site, status in (("same-site", 403), ("cross-site", 403), ("same-origin", 200), ("none", 200)):
+        joined = httpx.post(
+            f"{running.url}/gradio_api/queue/join",
+            json={**body, "session_hash": f"sfs-{site}"},
+            cookies={COOKIE: cookie},
+            headers={"sec-fetch-site": site},
+        )
+        assert joined.status_code == status, (site, joined.text)
+    # No cookie of ours (an API client, a bearer token): the Origin of another page does not matter.
+    anonymous = httpx.post(
+        f"{running.url}/gradio_api/queue/join",
+        json={**body, "session_hash": "nocookie123"},
+        headers={"origin": "http://127.0.0.1:9"},
+    )
+    assert anonymous.status_code == 200, anonymous.text
