@@ -1,6 +1,6 @@
 """Analytics benchmark: the whole tab's server time over a million generations, and what it costs a live chat.
 
-Three processes on 127.0.0.1: a fake TGI (``python -m tests.fake_tgi``), the app (``python app.py`` with
+Three processes on 127.0.0.1: a fake TGI (``python -m tests.support.fake_tgi``), the app (``python app.py`` with
 ``ANALYTICS_OPEN=true`` and the tab's cache off, over a DuckDB file seeded by ``benchmarks.seed_analytics``:
 1,000,000 generations over 90 days, 5 models, 2,000 users), and this process calling the app over Gradio's raw queue
 protocol, as the browser does.
@@ -131,7 +131,7 @@ def main() -> None:
         fake_port, app_port = free_port(), free_port()
         fake_url, app_url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{app_port}"
         fake_cmd = [
-            sys.executable, "-m", "tests.fake_tgi", "--port", str(fake_port), "--first-token-ms", "50",
+            sys.executable, "-m", "tests.support.fake_tgi", "--port", str(fake_port), "--first-token-ms", "50",
             "--tokens-per-s", str(args.tokens_per_s), "--tokens", str(args.tokens),
         ]  # fmt: skip
         fake = stack.enter_context(child(fake_cmd, dict(os.environ), RESULTS_DIR / "analytics-fake.log"))

@@ -113,7 +113,7 @@ def main() -> None:
     if not args.postgres_only:
         bench("DuckDB", f"duckdb:///{work / 'bench.duckdb'}", args)
     if args.postgres or args.postgres_only:
-        from tests.postgres import TempPostgres
+        from tests.support.postgres import TempPostgres
 
         server = TempPostgres().start()
         try:

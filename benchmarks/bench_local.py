@@ -16,7 +16,7 @@ from gradio_client import Client
 
 from storage.schema import Generation
 from storage.store import Store
-from tests.processes import AppProcess
+from tests.support.processes import AppProcess
 
 PROMPTS = [
     "The capital of France is",

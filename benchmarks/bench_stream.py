@@ -1,7 +1,8 @@
 """Streaming benchmark: what ChatLens adds between a model server and its users, measured under concurrency.
 
-Per scenario, three processes on 127.0.0.1: a fake TGI (``python -m tests.fake_tgi`` at the scenario's token rate), the
-app (``python app.py``, fresh DuckDB file, pointed at that fake) and this process as load generator (asyncio + httpx).
+Per scenario, three processes on 127.0.0.1: a fake TGI (``python -m tests.support.fake_tgi`` at the scenario's token
+rate), the app (``python app.py``, fresh DuckDB file, pointed at that fake) and this process as load generator (asyncio
++ httpx).
 The load runs directly against the fake, then through a freshly started app; all users of a run start at once, after
 one warm-up request.
 
@@ -351,7 +352,7 @@ def run_scenario(sc: Scenario, db_dir: Path, log_dir: Path, app_env: dict[str, s
         fake_port, app_port = free_port(), free_port()
         fake_url, app_url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{app_port}"
         options = ["--first-token-ms", str(FIRST_TOKEN_MS), "--tokens-per-s", str(sc.tokens_per_s), "--tokens", "8000"]
-        fake_cmd = [sys.executable, "-m", "tests.fake_tgi", "--port", str(fake_port), *options]
+        fake_cmd = [sys.executable, "-m", "tests.support.fake_tgi", "--port", str(fake_port), *options]
         fake = stack.enter_context(child(fake_cmd, dict(os.environ), log_dir / f"fake-{sc.key}.log"))
         wait_until_ready("fake TGI", fake, f"{fake_url}/health", lambda r: r.status_code == 200)
         direct = asyncio.run(measure_direct(sc, fake_url, fake.pid))

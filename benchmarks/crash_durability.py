@@ -28,8 +28,8 @@ from sqlalchemy import select
 
 from storage.schema import Message
 from storage.store import Store
-from tests.fake_tgi import Behaviour, FakeTgi
-from tests.processes import AppProcess
+from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.processes import AppProcess
 
 TOKENS = 40
 EXPECTED = " ".join(f"w{i}" for i in range(TOKENS))

@@ -97,7 +97,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="chatlens-soak-"))
     fake_port, app_port = free_port(), free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
-    fake_cmd = [sys.executable, "-m", "tests.fake_tgi", "--port", str(fake_port), "--tokens", str(args.tokens),
+    fake_cmd = [sys.executable, "-m", "tests.support.fake_tgi", "--port", str(fake_port), "--tokens", str(args.tokens),
                 "--tokens-per-s", str(args.tokens_per_s), "--first-token-ms", "50"]  # fmt: skip
     app_env = {
         **env, "TGI_URL": f"http://127.0.0.1:{fake_port}", "DATABASE_URL": f"duckdb:///{work / 'soak.duckdb'}",

@@ -29,8 +29,8 @@ import compat
 from app import ChatLens
 from settings import Settings
 from storage.schema import Generation, Message
-from tests.fake_tgi import Behaviour, FakeTgi, free_port
-from tests.postgres import TempPostgres
+from tests.support.fake_tgi import Behaviour, FakeTgi, free_port
+from tests.support.postgres import TempPostgres
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 

@@ -21,7 +21,7 @@ from benchmarks.seed_analytics import seed_store
 from settings import Settings
 from storage.schema import Generation
 from tests.conftest import RunningApp, launch_app
-from tests.fake_tgi import Behaviour, FakeTgi
+from tests.support.fake_tgi import Behaviour, FakeTgi
 from ui.analytics_tab import REFUSED
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "tmp" / "artifacts"

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from storage.schema import Message
 from tests.conftest import RunningApp
-from tests.fake_tgi import Behaviour, FakeTgi
+from tests.support.fake_tgi import Behaviour, FakeTgi
 
 # The README's screenshot: refreshed by `CHATLENS_UPDATE_SCREENSHOT=1 make test`; otherwise into tests/output/.
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,8 +24,8 @@ import compat
 from compat import gradio_patches, gradio_tracebacks
 from compat.hub_chunks import LIBRARY_READER
 from tests.conftest import RunningApp
-from tests.fake_tgi import Behaviour, FakeTgi
-from tests.processes import AppProcess
+from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.processes import AppProcess
 from ui.app import QUEUE_POLL_S
 
 

@@ -12,7 +12,7 @@ from gradio_client import Client
 from settings import Settings
 from storage.schema import Conversation, Message
 from tests.conftest import RunningApp, launch_app, wait_until
-from tests.fake_tgi import Behaviour, FakeTgi
+from tests.support.fake_tgi import Behaviour, FakeTgi
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta"
 

@@ -28,7 +28,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 import app as chatlens_app
-from tests.fake_tgi import free_port
+from tests.support.fake_tgi import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.lock"

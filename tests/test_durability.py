@@ -6,7 +6,7 @@ from playwright.sync_api import Browser, expect
 
 from storage.schema import Generation, Message
 from tests.conftest import RunningApp, wait_until
-from tests.fake_tgi import Behaviour, FakeTgi
+from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.test_browser import open_chat, send
 from tests.test_turns import conversation_of
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fake_tgi import Behaviour, FakeTgi
+from tests.support.fake_tgi import Behaviour, FakeTgi
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tgi"
 CASSETTE = FIXTURES / "chat_stream_tgi_3.2.1.body.txt"

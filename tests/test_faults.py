@@ -11,7 +11,7 @@ from gradio_client import Client
 
 from storage.schema import Generation, Message
 from tests.conftest import RunningApp, wait_until
-from tests.fake_tgi import Behaviour, FakeTgi
+from tests.support.fake_tgi import Behaviour, FakeTgi
 
 
 @pytest.fixture(scope="module")

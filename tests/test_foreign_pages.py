@@ -22,8 +22,8 @@ from access.sessions import COOKIE
 from settings import Settings
 from storage.schema import ApiToken
 from tests.conftest import RunningApp, launch_app
-from tests.fake_tgi import Behaviour, FakeTgi
-from tests.rawqueue import fn_index
+from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.rawqueue import fn_index
 
 # What a page's script can do with fetch: join the queue as the browser's user and read the event's stream.
 QUEUE_CALL_JS = """

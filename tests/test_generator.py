@@ -12,7 +12,7 @@ import pytest
 import errors
 from inference.tgi import TgiGenerator
 from inference.types import ChatMessage, GenerationParams, TokenChunk
-from tests.fake_tgi import Behaviour, FakeTgi, free_port
+from tests.support.fake_tgi import Behaviour, FakeTgi, free_port
 
 T = TypeVar("T")
 HELLO = [ChatMessage("user", "hello")]

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from settings import Settings
 from tests.conftest import RunningApp, launch_app
-from tests.fake_tgi import Behaviour, FakeTgi
+from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.test_browser import open_chat, send
 from tests.test_turns import finished
 

@@ -20,8 +20,8 @@ from access.sessions import COOKIE
 from settings import Settings
 from storage.schema import Conversation, Message
 from tests.conftest import RunningApp, launch_app
-from tests.fake_tgi import FakeTgi, free_port
-from tests.rawqueue import call, fn_index
+from tests.support.fake_tgi import FakeTgi, free_port
+from tests.support.rawqueue import call, fn_index
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from tests.fake_tgi import Behaviour, FakeTgi, free_port
-from tests.processes import AppProcess, run_app_to_exit
+from tests.support.fake_tgi import Behaviour, FakeTgi, free_port
+from tests.support.processes import AppProcess, run_app_to_exit
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from gradio_client import Client
 from storage.schema import Generation
 from storage.store import Store
 from tests.conftest import wait_until
-from tests.processes import AppProcess
+from tests.support.processes import AppProcess
 
 
 def children_running(parent_pid: int, marker: str) -> list[int]:

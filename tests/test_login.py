@@ -1,6 +1,6 @@
-"""OIDC login against a real provider on loopback (tests.fake_oidc), with REQUIRE_LOGIN: the redirect flow driven
-by an HTTP client and by Chromium, every Gradio route probed without a login, open-redirect attempts, sessions that
-expire, and users recorded with their admin flag."""
+"""OIDC login against a real provider on loopback (tests.support.fake_oidc), with REQUIRE_LOGIN: the redirect flow
+driven by an HTTP client and by Chromium, every Gradio route probed without a login, open-redirect attempts, sessions
+that expire, and users recorded with their admin flag."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from access.sessions import COOKIE, Sessions
 from settings import Settings
 from storage.schema import Conversation, User
 from tests.conftest import RunningApp, launch_app
-from tests.fake_oidc import CLIENT_ID, CLIENT_SECRET, FakeOidc
-from tests.fake_tgi import Behaviour, FakeTgi
-from tests.processes import run_app_to_exit
-from tests.rawqueue import call, fn_index
+from tests.support.fake_oidc import CLIENT_ID, CLIENT_SECRET, FakeOidc
+from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.processes import run_app_to_exit
+from tests.support.rawqueue import call, fn_index
 
 SECRET = "s" * 40
 

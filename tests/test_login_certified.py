@@ -25,7 +25,7 @@ from app import ChatLens
 from settings import Settings
 from storage.schema import User
 from tests.conftest import RunningApp
-from tests.fake_tgi import FakeTgi, free_port
+from tests.support.fake_tgi import FakeTgi, free_port
 from tests.support.oidc_provider import OidcProvider, sign_in, sign_out
 
 pytestmark = pytest.mark.process  # node runs the provider

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from access.sessions import Sealer, Signer
 from settings import Settings
-from tests.processes import run_app_to_exit
+from tests.support.processes import run_app_to_exit
 
 OIDC = {"auth_mode": "oidc", "oauth_client_id": "c", "session_secret": "s" * 32}
 

@@ -12,8 +12,8 @@ from gradio_client import Client
 
 from storage.schema import Conversation, Generation, Message
 from tests.conftest import RunningApp
-from tests.fake_tgi import Behaviour, FakeTgi
-from tests.rawqueue import call
+from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.rawqueue import call
 
 
 def chat(client: Client, message: str, message_id: str, conversation_id: str = "") -> str:

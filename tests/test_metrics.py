@@ -10,7 +10,7 @@ from gradio_client import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import RunningApp
-from tests.fake_tgi import Behaviour, FakeTgi
+from tests.support.fake_tgi import Behaviour, FakeTgi
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from tests.fake_tgi import FakeTgi
-from tests.processes import AppProcess
+from tests.support.fake_tgi import FakeTgi
+from tests.support.processes import AppProcess
 
 
 class _Recorder(BaseHTTPRequestHandler):

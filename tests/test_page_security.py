@@ -22,8 +22,8 @@ from playwright.sync_api import Browser, Page, expect
 from access.sessions import COOKIE
 from settings import Settings
 from tests.conftest import RunningApp, launch_app
-from tests.fake_tgi import Behaviour, FakeTgi
-from tests.rawqueue import call, fn_index
+from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.rawqueue import call, fn_index
 
 VIOLATIONS_JS = """
 window.__violations = [];

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from storage import portability
 from storage.schema import Conversation, Generation, Message
 from tests.conftest import RunningApp
-from tests.fake_tgi import Behaviour, FakeTgi
+from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.test_browser import open_chat, send
 from tests.test_turns import conversation_of, finished
 

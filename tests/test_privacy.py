@@ -17,7 +17,7 @@ from storage.schema import Conversation, Feedback, Generation, Message
 from storage.side_writes import CreateShare, RecordFeedback
 from storage.store import Store
 from tests.conftest import RunningApp, launch_app
-from tests.fake_tgi import Behaviour, FakeTgi
+from tests.support.fake_tgi import Behaviour, FakeTgi
 
 
 @pytest.fixture(scope="module")

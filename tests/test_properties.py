@@ -16,8 +16,8 @@ from settings import Settings
 from storage import portability
 from storage.schema import Message
 from tests.conftest import RunningApp
-from tests.fake_tgi import FakeTgi
-from tests.rawqueue import call
+from tests.support.fake_tgi import FakeTgi
+from tests.support.rawqueue import call
 
 ANY_TEXT = st.text(st.characters(codec="utf-8"), max_size=300)  # control characters included
 JSONISH = st.recursive(

@@ -17,8 +17,8 @@ from access.queue_sessions import SessionOwners
 from access.sessions import COOKIE
 from settings import Settings
 from tests.conftest import RunningApp, launch_app
-from tests.fake_tgi import Behaviour, FakeTgi
-from tests.rawqueue import call, fn_index
+from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.rawqueue import call, fn_index
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from storage.schema import RateEvent
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
 from tests.conftest import RunningApp, launch_app
-from tests.fake_tgi import FakeTgi
+from tests.support.fake_tgi import FakeTgi
 
 
 def _count(store: Store, **where: Any) -> int:

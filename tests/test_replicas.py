@@ -11,9 +11,9 @@ import psycopg
 import pytest
 
 from benchmarks.bench_stream import StreamResult, app_stream
-from tests.fake_tgi import Behaviour, FakeTgi
-from tests.postgres import TempPostgres
-from tests.processes import AppProcess
+from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.postgres import TempPostgres
+from tests.support.processes import AppProcess
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from tests.fake_tgi import Behaviour, FakeTgi
-from tests.processes import AppProcess
-from tests.rawqueue import call
+from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.processes import AppProcess
+from tests.support.rawqueue import call
 
 MARKER = "BODYMARKER"
 

@@ -18,7 +18,7 @@ from inference.turns import NewMessage
 from inference.types import GenerationParams
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
-from tests.fake_tgi import Behaviour, FakeTgi
+from tests.support.fake_tgi import Behaviour, FakeTgi
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from settings import ModelServer, Settings
 from storage.schema import Conversation
 from tests.conftest import RunningApp, launch_app, wait_until
-from tests.fake_tgi import FakeTgi
+from tests.support.fake_tgi import FakeTgi
 from tests.test_browser import open_chat, send
 
 

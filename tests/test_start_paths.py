@@ -28,8 +28,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fake_oidc import FakeOidc
-from tests.fake_tgi import FakeTgi, free_port
+from tests.support.fake_oidc import FakeOidc
+from tests.support.fake_tgi import FakeTgi, free_port
 from tests.test_deploy import dockerfile_env, dockerfile_instructions, exec_form, on_this_python
 
 ROOT = Path(__file__).resolve().parent.parent

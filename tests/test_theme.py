@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
 
 from tests.conftest import RunningApp
-from tests.fake_tgi import Behaviour, FakeTgi
+from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.test_browser import open_chat, send
 from ui.theme_panel import ACCENTS, CHOICES, CODE_PALETTES, DEFAULTS, STORAGE_KEY
 

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from access.api_tokens import token_hash
 from storage.schema import ApiToken, Conversation
 from tests.conftest import RunningApp
-from tests.fake_tgi import FakeTgi
+from tests.support.fake_tgi import FakeTgi
 from tests.test_browser import open_chat, send
 
 

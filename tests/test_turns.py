@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from inference.service import CONTINUE_INSTRUCTION
 from storage.schema import Feedback, Generation, Message
 from tests.conftest import RunningApp, wait_until
-from tests.fake_tgi import Behaviour, FakeTgi
+from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.test_browser import open_chat, send
 
 

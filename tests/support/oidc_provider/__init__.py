@@ -7,7 +7,7 @@
 * ``id-4712`` / ``mallory-pw``: the same email and username, but ``email_verified`` false;
 * ``id-4713`` / ``bob-pw``: Bob Example, bob@example.com.
 
-Unlike ``tests.fake_oidc`` it follows the specification where we might not: with its default
+Unlike ``tests.support.fake_oidc`` it follows the specification where we might not: with its default
 ``conformIdTokenClaims`` the id_token carries only ``sub`` and the protocol claims (name, email, username come from
 the userinfo endpoint); it advertises ``end_session_endpoint`` and asks again for the password after a logout.
 

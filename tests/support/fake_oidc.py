@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.fake_tgi import free_port
+from tests.support.fake_tgi import free_port
 
 CLIENT_ID = "chatlens-test"
 CLIENT_SECRET = "test-client-secret"

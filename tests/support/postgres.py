@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.fake_tgi import free_port
+from tests.support.fake_tgi import free_port
 
 
 def _bin_dir() -> Path:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.fake_tgi import free_port
+from tests.support.fake_tgi import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class AppProcess:

@@ -11,7 +11,7 @@
   stream, an in-stream error after k tokens, a hang, a truncated stream, and killing the server mid-stream.
 * It records what it received and, per stream, how many tokens it sent and whether the client hung up.
 
-Run standalone for benchmarks: ``python -m tests.fake_tgi --port 8080 --first-token-ms 50 --tokens-per-s 50``.
+Run standalone for benchmarks: ``python -m tests.support.fake_tgi --port 8080 --first-token-ms 50 --tokens-per-s 50``.
 """
 
 from __future__ import annotations
