@@ -14,25 +14,17 @@ os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100")
 os.environ.setdefault("RATE_LIMIT_USER_PER_MIN", "0")
 os.environ.setdefault("RATE_LIMIT_IP_PER_MIN", "0")
 
-import shutil
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
-from sqlalchemy import select
 
-import compat
-from app import ChatLens
 from settings import Settings
-from storage.schema import Generation, Message
-from tests.support.fake_tgi import Behaviour, FakeTgi, free_port
+from tests.support.apps import RunningApp, launch_app
+from tests.support.browser import launch_chromium
+from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.postgres import TempPostgres
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 # Module scope: Playwright's sync API keeps an event loop running in this thread while it is open, and the
@@ -40,17 +32,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
 
@@ -100,43 +82,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"duckdb:///{tmp_path / 'data' / 'store.duckdb'}"
     server: TempPostgres = request.getfixturevalue("postgres")
     return server.new_database()
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0, step_s: float = 0.02) -> bool:
-    """Poll ``condition`` until it holds (True) or ``timeout_s`` passes (False)."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step_s)
-    return True
-
-
-@dataclass
-class RunningApp:
-    url: str
-    chatlens: ChatLens
-    db_path: Path
-    demo: Any = None
-
-    def rows(self, model: Any, **where: Any) -> list[Any]:
-        """Rows of a table, read through the app's own engine after its writer has drained."""
-        self.chatlens.recorder.barrier().result(timeout=10)
-        with self.chatlens.store.sessions() as session:
-            query = select(model).filter_by(**where)
-            if model is Message:
-                query = query.order_by(Message.seq)
-            if model is Generation:
-                query = query.order_by(Generation.created_at)
-            return list(session.scalars(query))
-
-
-def launch_app(settings: Settings, db_path: Path) -> tuple[RunningApp, Any]:
-    compat.apply_all()  # as app.main() does: tests run the patches production runs
-    chatlens = ChatLens.build(settings)
-    port = free_port()
-    demo, _ = chatlens.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    return RunningApp(f"http://127.0.0.1:{port}", chatlens, db_path, demo), demo
 
 
 @pytest.fixture(scope="session")

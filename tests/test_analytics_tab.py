@@ -20,7 +20,7 @@ from playwright.sync_api import Page, expect
 from benchmarks.seed_analytics import seed_store
 from settings import Settings
 from storage.schema import Generation
-from tests.conftest import RunningApp, launch_app
+from tests.support.apps import RunningApp, launch_app
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from ui.analytics_tab import REFUSED
 

@@ -10,23 +10,13 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from storage.schema import Message
-from tests.conftest import RunningApp
+from tests.support.apps import RunningApp
+from tests.support.browser import open_chat, send
 from tests.support.fake_tgi import Behaviour, FakeTgi
 
 # The README's screenshot: refreshed by `CHATLENS_UPDATE_SCREENSHOT=1 make test`; otherwise into tests/output/.
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / ("docs" if os.environ.get("CHATLENS_UPDATE_SCREENSHOT") else "tests/output") / "screenshot-chat.png"
-
-
-def open_chat(page: Page, url: str) -> None:
-    page.goto(url)
-    expect(page.locator("#cl-header")).to_contain_text("fake-org/")
-
-
-def send(page: Page, text: str) -> None:
-    box = page.locator("#cl-input textarea")
-    box.fill(text)
-    box.press("Enter")
 
 
 def test_type_enter_stream_stop_and_reload(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:

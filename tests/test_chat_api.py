@@ -9,8 +9,9 @@ import pytest
 from gradio_client import Client
 
 from storage.schema import Conversation, Generation, Message
-from tests.conftest import RunningApp, wait_until
+from tests.support.apps import RunningApp
 from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.wait import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +256,7 @@ def _uuid(value: str):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def unconfigured_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     from settings import Settings
-    from tests.conftest import launch_app
+    from tests.support.apps import launch_app
 
     db_path = tmp_path_factory.mktemp("unconfigured") / "chatlens.duckdb"
     settings = Settings(tgi_url=None, database_url=f"duckdb:///{db_path}", _env_file=None)  # type: ignore[call-arg]

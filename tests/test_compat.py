@@ -23,7 +23,7 @@ from huggingface_hub.inference import _common as hub_streaming
 import compat
 from compat import gradio_patches, gradio_tracebacks
 from compat.hub_chunks import LIBRARY_READER
-from tests.conftest import RunningApp
+from tests.support.apps import RunningApp
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.processes import AppProcess
 from ui.app import QUEUE_POLL_S

@@ -12,8 +12,8 @@ from inference.turns import NewMessage
 from storage.schema import Generation
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
-from tests.test_queries import seed
-from tests.test_store import reply
+from tests.support.records import reply
+from tests.support.seeds import seed
 
 
 @pytest.fixture

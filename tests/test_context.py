@@ -11,8 +11,9 @@ from gradio_client import Client
 
 from settings import Settings
 from storage.schema import Conversation, Message
-from tests.conftest import RunningApp, launch_app, wait_until
+from tests.support.apps import RunningApp, launch_app
 from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.wait import wait_until
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta"
 

@@ -5,7 +5,6 @@ config``), the lock (closed, hashed, and what the tests run with), the Space's r
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -28,6 +27,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 import app as chatlens_app
+from tests.support.dockerfile import dockerfile_env, dockerfile_instructions, exec_form, on_this_python
 from tests.support.fake_tgi import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,38 +45,6 @@ def tool(name: str, how_to_get_it: str) -> str:
     if found is None:
         pytest.fail(f"`{name}` is not installed: {how_to_get_it}")
     return found
-
-
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs of the Dockerfile, continuation lines joined, comments dropped."""
-    lines = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if not line.lstrip().startswith("#")]
-    joined = re.sub(r"\\\n\s*", " ", "\n".join(lines))
-    instructions = []
-    for line in joined.splitlines():
-        if line.strip():
-            keyword, _, rest = line.strip().partition(" ")
-            instructions.append((keyword.upper(), rest.strip()))
-    return instructions
-
-
-def dockerfile_env() -> dict[str, str]:
-    env: dict[str, str] = {}
-    for keyword, rest in dockerfile_instructions():
-        if keyword == "ENV":
-            env.update(token.split("=", 1) for token in shlex.split(rest))  # type: ignore[misc]
-    return env
-
-
-def exec_form(rest: str) -> list[str]:
-    """The JSON argv of an exec-form CMD (after HEALTHCHECK's options and ``CMD``, if any)."""
-    argv = json.loads(rest[rest.index("[") :])
-    assert isinstance(argv, list) and argv, rest
-    return [str(arg) for arg in argv]
-
-
-def on_this_python(argv: list[str], *extra: str) -> list[str]:
-    assert argv[0] == "python", f"the image runs its own `python`, not {argv[0]!r}"
-    return [sys.executable, *extra, *argv[1:]]
 
 
 def lock_pins(path: Path) -> dict[str, str]:

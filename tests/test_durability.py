@@ -5,10 +5,10 @@ from __future__ import annotations
 from playwright.sync_api import Browser, expect
 
 from storage.schema import Generation, Message
-from tests.conftest import RunningApp, wait_until
+from tests.support.apps import RunningApp
+from tests.support.browser import conversation_of, open_chat, send
 from tests.support.fake_tgi import Behaviour, FakeTgi
-from tests.test_browser import open_chat, send
-from tests.test_turns import conversation_of
+from tests.support.wait import wait_until
 
 
 def test_a_tab_closed_mid_stream_leaves_the_partial_reply_saved(

@@ -16,7 +16,7 @@ from analytics.exports import export, neutralise
 from analytics.queries import Filters
 from storage.schema import Conversation, Message
 from storage.store import Store
-from tests.test_queries import DAY, ROWS, U1, U2, C, seed
+from tests.support.seeds import DAY, ROWS, U1, U2, C, seed
 
 HOSTILE = ['=HYPERLINK("http://evil","x")', "+1+2", "-2+3", "@SUM(A1)", "\tTAB", "\rCR", 'plain, "quoted"\nline']
 

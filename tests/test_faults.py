@@ -10,8 +10,9 @@ import pytest
 from gradio_client import Client
 
 from storage.schema import Generation, Message
-from tests.conftest import RunningApp, wait_until
+from tests.support.apps import RunningApp
 from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.wait import wait_until
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, expect
 from access.sessions import COOKIE
 from settings import Settings
 from storage.schema import ApiToken
-from tests.conftest import RunningApp, launch_app
+from tests.support.apps import RunningApp, launch_app
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.rawqueue import fn_index
 

@@ -6,9 +6,9 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.conftest import RunningApp
+from tests.support.apps import RunningApp
+from tests.support.browser import open_chat, send
 from tests.support.fake_tgi import Behaviour, FakeTgi
-from tests.test_browser import open_chat, send
 
 
 def finish(page: Page, count: int) -> None:

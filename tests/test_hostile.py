@@ -9,10 +9,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from settings import Settings
-from tests.conftest import RunningApp, launch_app
+from tests.support.apps import RunningApp, launch_app
+from tests.support.browser import finished, open_chat, send
 from tests.support.fake_tgi import Behaviour, FakeTgi
-from tests.test_browser import open_chat, send
-from tests.test_turns import finished
 
 STYLE_LEAK = "Styled? <style>body, #cl-input { display: none !important; } * { color: red !important; }</style> ok"
 LINKS = '[click me](javascript:alert(1)) and <a href="javascript:alert(2)">me too</a> and <svg onload=alert(3)>'

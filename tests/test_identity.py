@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, Request, Response, expect
 from access.sessions import COOKIE
 from settings import Settings
 from storage.schema import Conversation, Message
-from tests.conftest import RunningApp, launch_app
+from tests.support.apps import RunningApp, launch_app
 from tests.support.fake_tgi import FakeTgi, free_port
 from tests.support.rawqueue import call, fn_index
 

@@ -18,8 +18,8 @@ from gradio_client import Client
 
 from storage.schema import Generation
 from storage.store import Store
-from tests.conftest import wait_until
 from tests.support.processes import AppProcess
+from tests.support.wait import wait_until
 
 
 def children_running(parent_pid: int, marker: str) -> list[int]:

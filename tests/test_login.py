@@ -18,7 +18,7 @@ from access.login import safe_next, user_id_of
 from access.sessions import COOKIE, Sessions
 from settings import Settings
 from storage.schema import Conversation, User
-from tests.conftest import RunningApp, launch_app
+from tests.support.apps import RunningApp, launch_app
 from tests.support.fake_oidc import CLIENT_ID, CLIENT_SECRET, FakeOidc
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.processes import run_app_to_exit

@@ -24,7 +24,7 @@ from access.sessions import COOKIE, Sessions
 from app import ChatLens
 from settings import Settings
 from storage.schema import User
-from tests.conftest import RunningApp
+from tests.support.apps import RunningApp
 from tests.support.fake_tgi import FakeTgi, free_port
 from tests.support.oidc_provider import OidcProvider, sign_in, sign_out
 

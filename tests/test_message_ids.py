@@ -16,8 +16,8 @@ from storage.resends import ALREADY_USED, parse_message_id
 from storage.schema import Conversation, Generation, Message
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
-from tests.conftest import wait_until
-from tests.test_store import reply
+from tests.support.records import reply
+from tests.support.wait import wait_until
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from gradio_client import Client
 
 from storage.schema import Conversation, Generation, Message
-from tests.conftest import RunningApp
+from tests.support.apps import RunningApp
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.rawqueue import call
 

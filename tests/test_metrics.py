@@ -9,7 +9,7 @@ import pytest
 from gradio_client import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import RunningApp
+from tests.support.apps import RunningApp
 from tests.support.fake_tgi import Behaviour, FakeTgi
 
 

@@ -12,10 +12,9 @@ from playwright.sync_api import Page, expect
 
 from storage import portability
 from storage.schema import Conversation, Generation, Message
-from tests.conftest import RunningApp
+from tests.support.apps import RunningApp
+from tests.support.browser import conversation_of, finished, open_chat, send
 from tests.support.fake_tgi import Behaviour, FakeTgi
-from tests.test_browser import open_chat, send
-from tests.test_turns import conversation_of, finished
 
 HOSTILE = 'Look <img src=x onerror="alert(1)"> <script>alert(2)</script> [x](javascript:alert(3))'
 

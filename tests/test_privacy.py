@@ -16,7 +16,7 @@ from settings import Settings
 from storage.schema import Conversation, Feedback, Generation, Message
 from storage.side_writes import CreateShare, RecordFeedback
 from storage.store import Store
-from tests.conftest import RunningApp, launch_app
+from tests.support.apps import RunningApp, launch_app
 from tests.support.fake_tgi import Behaviour, FakeTgi
 
 

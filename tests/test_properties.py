@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from settings import Settings
 from storage import portability
 from storage.schema import Message
-from tests.conftest import RunningApp
+from tests.support.apps import RunningApp
 from tests.support.fake_tgi import FakeTgi
 from tests.support.rawqueue import call
 

@@ -16,7 +16,7 @@ import pytest
 from access.queue_sessions import SessionOwners
 from access.sessions import COOKIE
 from settings import Settings
-from tests.conftest import RunningApp, launch_app
+from tests.support.apps import RunningApp, launch_app
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.rawqueue import call, fn_index
 

@@ -18,7 +18,7 @@ from settings import Settings
 from storage.schema import RateEvent
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
-from tests.conftest import RunningApp, launch_app
+from tests.support.apps import RunningApp, launch_app
 from tests.support.fake_tgi import FakeTgi
 
 

@@ -14,9 +14,10 @@ from playwright.sync_api import Page, expect
 
 from settings import ModelServer, Settings
 from storage.schema import Conversation
-from tests.conftest import RunningApp, launch_app, wait_until
+from tests.support.apps import RunningApp, launch_app
+from tests.support.browser import open_chat, send
 from tests.support.fake_tgi import FakeTgi
-from tests.test_browser import open_chat, send
+from tests.support.wait import wait_until
 
 
 def open_model_panel(page: Page) -> None:

@@ -11,7 +11,7 @@ import pytest
 from analytics.prometheus import ReplyMetrics
 from analytics.slo import SloMonitor, SloThresholds
 from storage.store import Store
-from tests.test_queries import NOW, seed
+from tests.support.seeds import NOW, seed
 from ui.analytics_render import slo_banner
 
 DAY_S = 86400.0

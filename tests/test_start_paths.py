@@ -28,9 +28,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.dockerfile import dockerfile_env, dockerfile_instructions, exec_form, on_this_python
 from tests.support.fake_oidc import FakeOidc
 from tests.support.fake_tgi import FakeTgi, free_port
-from tests.test_deploy import dockerfile_env, dockerfile_instructions, exec_form, on_this_python
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE_PACKAGES = os.pathsep.join(sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}))

@@ -15,16 +15,15 @@ import pytest
 
 from errors import MessageRejected
 from inference.turns import NewMessage, Retry
-from inference.types import GenerationMetrics, GenerationParams, ModelInfo, TurnRecord
 from storage import portability
 from storage.schema import Generation, Message
 from storage.side_writes import CreateShare, ImportConversation, RecordFeedback, RevokeShares
 from storage.store import Store, StoreUnavailable
 from storage.writer import WriteBehindRecorder
 from storage.writes import Reply, UserTurn, apply_batch
+from tests.support.records import reply
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = ModelInfo(model_id="m", backend="tgi", request_model="tgi", server_url="http://tgi")
 
 
 @pytest.fixture
@@ -34,21 +33,6 @@ def store(database_url: str):  # type: ignore[no-untyped-def]
     yield opened, recorder
     recorder.close()
     opened.close()
-
-
-def reply(conversation_id: uuid.UUID, user_id: uuid.UUID, content: str, status: str = "complete") -> TurnRecord:
-    now = time.monotonic()
-    metrics = GenerationMetrics(
-        started_at=now - 1,
-        request_sent_at=now - 0.99,
-        ended_at=now,
-        first_token_at=now - 0.9,
-        last_token_at=now,
-        output_tokens=10,
-        prompt_tokens=4,
-        finish_reason="length",
-    )
-    return TurnRecord(conversation_id, user_id, content, status, metrics, MODEL, GenerationParams(max_tokens=10))  # type: ignore[arg-type]
 
 
 def test_turns_are_recorded_with_their_metrics(store) -> None:  # type: ignore[no-untyped-def]

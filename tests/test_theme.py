@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
 
-from tests.conftest import RunningApp
+from tests.support.apps import RunningApp
+from tests.support.browser import open_chat, send
 from tests.support.fake_tgi import Behaviour, FakeTgi
-from tests.test_browser import open_chat, send
 from ui.theme_panel import ACCENTS, CHOICES, CODE_PALETTES, DEFAULTS, STORAGE_KEY
 
 OUTPUT = Path(__file__).resolve().parent / "output"

@@ -12,9 +12,9 @@ from playwright.sync_api import Page, expect
 
 from access.api_tokens import token_hash
 from storage.schema import ApiToken, Conversation
-from tests.conftest import RunningApp
+from tests.support.apps import RunningApp
+from tests.support.browser import open_chat, send
 from tests.support.fake_tgi import FakeTgi
-from tests.test_browser import open_chat, send
 
 
 def create_token_in_page(page: Page, name: str) -> str:

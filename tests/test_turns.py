@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 
 from playwright.sync_api import Page, expect
 
 from inference.service import CONTINUE_INSTRUCTION
 from storage.schema import Feedback, Generation, Message
-from tests.conftest import RunningApp, wait_until
+from tests.support.apps import RunningApp
+from tests.support.browser import conversation_of, finished, open_chat, send
 from tests.support.fake_tgi import Behaviour, FakeTgi
-from tests.test_browser import open_chat, send
-
-
-def conversation_of(page: Page) -> uuid.UUID:
-    found = re.search(r"c=([0-9a-f-]{36})", page.url)
-    assert found is not None, page.url
-    return uuid.UUID(found.group(1))
-
-
-def finished(page: Page, count: int) -> None:
-    expect(page.locator("#cl-chat .cl-metrics")).to_have_count(count, timeout=10_000)
-    expect(page.locator("#cl-send")).to_be_visible()
+from tests.support.wait import wait_until
 
 
 def visible(app: RunningApp, cid: uuid.UUID) -> list[tuple[str, str]]:

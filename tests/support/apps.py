@@ -1,0 +1,45 @@
+"""ChatLens launched in-process on a free port, over a real DuckDB file; tests drive it over HTTP.
+
+Its rows are read through the app's own engine (DuckDB allows one process per file).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+import compat
+from app import ChatLens
+from settings import Settings
+from storage.schema import Generation, Message
+from tests.support.fake_tgi import free_port
+
+
+@dataclass
+class RunningApp:
+    url: str
+    chatlens: ChatLens
+    db_path: Path
+    demo: Any = None
+
+    def rows(self, model: Any, **where: Any) -> list[Any]:
+        """Rows of a table, read through the app's own engine after its writer has drained."""
+        self.chatlens.recorder.barrier().result(timeout=10)
+        with self.chatlens.store.sessions() as session:
+            query = select(model).filter_by(**where)
+            if model is Message:
+                query = query.order_by(Message.seq)
+            if model is Generation:
+                query = query.order_by(Generation.created_at)
+            return list(session.scalars(query))
+
+
+def launch_app(settings: Settings, db_path: Path) -> tuple[RunningApp, Any]:
+    compat.apply_all()  # as app.main() does: tests run the patches production runs
+    chatlens = ChatLens.build(settings)
+    port = free_port()
+    demo, _ = chatlens.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    return RunningApp(f"http://127.0.0.1:{port}", chatlens, db_path, demo), demo

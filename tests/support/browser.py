@@ -1,0 +1,50 @@
+"""The page in Chromium: Debian's package driven by Playwright (no browser download), and the steps tests share."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+
+from playwright.sync_api import Browser, Page, Playwright, expect
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def launch_chromium(playwright: Playwright) -> Browser:
+    """Headless Chromium that makes no requests of its own (updates, sync, first-run pages)."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    )
+
+
+def open_chat(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.locator("#cl-header")).to_contain_text("fake-org/")
+
+
+def send(page: Page, text: str) -> None:
+    box = page.locator("#cl-input textarea")
+    box.fill(text)
+    box.press("Enter")
+
+
+def conversation_of(page: Page) -> uuid.UUID:
+    """The conversation the page shows, from its ``?c=`` link."""
+    found = re.search(r"c=([0-9a-f-]{36})", page.url)
+    assert found is not None, page.url
+    return uuid.UUID(found.group(1))
+
+
+def finished(page: Page, count: int) -> None:
+    """Wait until ``count`` replies show their metrics and the page can send again."""
+    expect(page.locator("#cl-chat .cl-metrics")).to_have_count(count, timeout=10_000)
+    expect(page.locator("#cl-send")).to_be_visible()
