@@ -23,10 +23,10 @@ from access.gate import Guard
 from access.identity import Identities
 from access.rate_limits import RateLimits
 from access.sessions import COOKIE
-from settings import Settings
 from storage.schema import RateEvent, utcnow
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
+from tests.support.config import settings_without_env_file
 
 
 async def _ok(scope: Any, receive: Any, send: Any) -> None:
@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="chatlens-bench-auth-"))
-    settings = Settings(session_secret="b" * 40, _env_file=None)  # type: ignore[call-arg]
+    settings = settings_without_env_file(session_secret="b" * 40)
     identities = Identities(settings)
     guard = Guard(_ok, identities=identities)
     sessions = identities.sessions

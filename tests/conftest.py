@@ -15,14 +15,15 @@ os.environ.setdefault("RATE_LIMIT_USER_PER_MIN", "0")
 os.environ.setdefault("RATE_LIMIT_IP_PER_MIN", "0")
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from settings import Settings
-from tests.support.apps import RunningApp, launch_app
+from tests.support.apps import Launch, RunningApp, launched_app
 from tests.support.browser import launch_chromium
+from tests.support.config import make_settings
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.postgres import TempPostgres
 
@@ -84,22 +85,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return server.new_database()
 
 
+@pytest.fixture
+def launch() -> Iterator[Launch]:
+    """Launch apps inside a test (``launch(make_settings(tmp_path, ...))``); each is closed when the test ends."""
+    with ExitStack() as apps:
+        yield lambda settings: apps.enter_context(launched_app(settings))
+
+
 @pytest.fixture(scope="session")
 def app(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    db_path = tmp_path_factory.mktemp("db") / "chatlens.duckdb"
-    settings = Settings(
+    settings = make_settings(
+        tmp_path_factory.mktemp("db"),
         tgi_url=fake_tgi_server.url,
-        database_url=f"duckdb:///{db_path}",
-        session_secret_file=db_path.parent / "session-secret",
         request_timeout_s=5,
         connect_timeout_s=2,
         max_message_chars=100_000,
         info_ttl_s=0,
         max_reply_chars=10_000,
-        auto_title=False,  # a second model call per new chat; tests/test_conversations.py checks titles
-        _env_file=None,  # type: ignore[call-arg]
+        auto_title=False,  # a second model call per new chat; tests/test_context.py checks titles
     )
-    running, demo = launch_app(settings, db_path)
-    yield running
-    demo.close()
-    running.chatlens.close()
+    with launched_app(settings) as running:
+        yield running

@@ -10,14 +10,14 @@ import pytest
 
 from access.admins import usernames_unique
 from access.login import account_from_claims
-from settings import Settings
+from tests.support.config import settings_without_env_file
 
 ISSUER = "https://id.example.com"
 HF = "https://huggingface.co"
 
 
 def admin(claims: dict[str, Any], admins: str, issuer: str = ISSUER, unique: bool | None = None) -> bool:
-    entries = Settings(admin_users=admins, _env_file=None).admins  # type: ignore[call-arg]
+    entries = settings_without_env_file(admin_users=admins).admins
     rule = usernames_unique(issuer, unique)
     return account_from_claims(claims, issuer, entries, unique_usernames=rule).is_admin
 

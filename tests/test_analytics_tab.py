@@ -18,9 +18,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from benchmarks.seed_analytics import seed_store
-from settings import Settings
 from storage.schema import Generation
-from tests.support.apps import RunningApp, launch_app
+from tests.support.apps import RunningApp, launched_app
+from tests.support.config import make_settings
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from ui.analytics_tab import REFUSED
 
@@ -30,18 +30,10 @@ REFRESH_ARGS = ["Last 7 days", None, None, "All models", "All users", True]
 
 @pytest.fixture(scope="module")
 def admin_app(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    db_path = tmp_path_factory.mktemp("analytics") / "seeded.duckdb"
-    seed_store(db_path, generations=20_000, days=10, users=50, seed=6, messages=True)
-    settings = Settings(
-        tgi_url=fake_tgi_server.url,
-        database_url=f"duckdb:///{db_path}",
-        analytics_open=True,
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    running, demo = launch_app(settings, db_path)
-    yield running
-    demo.close()
-    running.chatlens.close()
+    root = tmp_path_factory.mktemp("analytics")
+    seed_store(root / "chatlens.duckdb", generations=20_000, days=10, users=50, seed=6, messages=True)
+    with launched_app(make_settings(root, tgi_url=fake_tgi_server.url, analytics_open=True)) as running:
+        yield running
 
 
 def fn_index(url: str, api_name: str) -> int:

@@ -9,7 +9,7 @@ import pytest
 from gradio_client import Client
 
 from storage.schema import Conversation, Generation, Message
-from tests.support.apps import RunningApp
+from tests.support.apps import RunningApp, launched_app
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.wait import wait_until
 
@@ -255,15 +255,10 @@ def _uuid(value: str):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def unconfigured_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    from settings import Settings
-    from tests.support.apps import launch_app
+    from tests.support.config import make_settings
 
-    db_path = tmp_path_factory.mktemp("unconfigured") / "chatlens.duckdb"
-    settings = Settings(tgi_url=None, database_url=f"duckdb:///{db_path}", _env_file=None)  # type: ignore[call-arg]
-    running, demo = launch_app(settings, db_path)
-    yield running
-    demo.close()
-    running.chatlens.close()
+    with launched_app(make_settings(tmp_path_factory.mktemp("unconfigured"), tgi_url=None)) as running:
+        yield running
 
 
 def test_without_a_model_server_the_page_opens_and_says_how_to_configure_one(unconfigured_app: RunningApp) -> None:

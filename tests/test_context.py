@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from gradio_client import Client
 
-from settings import Settings
 from storage.schema import Conversation, Message
-from tests.support.apps import RunningApp, launch_app
+from tests.support.apps import RunningApp, launched_app
+from tests.support.config import make_settings
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.wait import wait_until
 
@@ -21,14 +20,9 @@ WORDS = "alpha beta gamma delta epsilon zeta eta theta"
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningApp, FakeTgi]]:
     fake = FakeTgi(max_input_tokens=60, max_total_tokens=120).start()
-    db_path = tmp_path_factory.mktemp("small") / "chatlens.duckdb"
-    settings = Settings(  # type: ignore[call-arg]
-        tgi_url=fake.url, database_url=f"duckdb:///{db_path}", info_ttl_s=0, auto_title=True, _env_file=None
-    )
-    running, demo = launch_app(settings, Path(db_path))
-    yield running, fake
-    demo.close()
-    running.chatlens.close()
+    settings = make_settings(tmp_path_factory.mktemp("small"), tgi_url=fake.url, info_ttl_s=0, auto_title=True)
+    with launched_app(settings) as running:
+        yield running, fake
     fake.stop()
 
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from settings import Settings
-from tests.support.apps import RunningApp, launch_app
+from tests.support.apps import RunningApp, launched_app
 from tests.support.browser import finished, open_chat, send
+from tests.support.config import make_settings
 from tests.support.fake_tgi import Behaviour, FakeTgi
 
 STYLE_LEAK = "Styled? <style>body, #cl-input { display: none !important; } * { color: red !important; }</style> ok"
@@ -47,15 +47,11 @@ def test_javascript_links_and_event_handlers_never_run(page: Page, app: RunningA
 @pytest.fixture(scope="module")
 def roomy_app(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     """Replies as long as the fake's window allows (the shared test app caps them at 10,000 characters)."""
-    db_path = tmp_path_factory.mktemp("roomy") / "chatlens.duckdb"
-    settings = Settings(  # type: ignore[call-arg]
-        tgi_url=fake_tgi_server.url, database_url=f"duckdb:///{db_path}", max_new_tokens=4000, auto_title=False,
-        _env_file=None,
-    )  # fmt: skip
-    running, demo = launch_app(settings, db_path)
-    yield running
-    demo.close()
-    running.chatlens.close()
+    settings = make_settings(
+        tmp_path_factory.mktemp("roomy"), tgi_url=fake_tgi_server.url, max_new_tokens=4000, auto_title=False
+    )
+    with launched_app(settings) as running:
+        yield running
 
 
 def test_huge_code_and_deep_nesting_leave_the_page_responsive(

@@ -17,28 +17,20 @@ from gradio_client import Client
 from playwright.sync_api import Browser, Request, Response, expect
 
 from access.sessions import COOKIE
-from settings import Settings
 from storage.schema import Conversation, Message
-from tests.support.apps import RunningApp, launch_app
+from tests.support.apps import Launch, RunningApp, launched_app
+from tests.support.config import make_settings
 from tests.support.fake_tgi import FakeTgi, free_port
 from tests.support.rawqueue import call, fn_index
 
 
 @pytest.fixture(scope="module")
 def launched(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningApp, Any]]:
-    root = tmp_path_factory.mktemp("identity")
-    settings = Settings(
-        tgi_url=fake_tgi_server.url,
-        database_url=f"duckdb:///{root / 'store.duckdb'}",
-        session_secret_file=root / "session-secret",
-        request_timeout_s=5,
-        info_ttl_s=0,
-        _env_file=None,  # type: ignore[call-arg]
+    settings = make_settings(
+        tmp_path_factory.mktemp("identity"), tgi_url=fake_tgi_server.url, request_timeout_s=5, info_ttl_s=0
     )
-    running, demo = launch_app(settings, root / "store.duckdb")
-    yield running, demo
-    demo.close()
-    running.chatlens.close()
+    with launched_app(settings) as running:
+        yield running, running.demo
 
 
 @pytest.fixture
@@ -145,21 +137,20 @@ def test_another_browser_opening_the_link_sees_nothing(
 
 
 def test_inside_a_cross_site_iframe_as_on_a_space_page_the_identity_holds(
-    browser: Browser, fake_tgi_server: FakeTgi, tmp_path: Path
+    browser: Browser, fake_tgi_server: FakeTgi, tmp_path: Path, launch: Launch
 ) -> None:
     """The browser keeps the session cookie of an app framed by another site and sends it back on the app's own
     requests, so the framed page stays one user (with SameSite=Lax it would not: every call a new user)."""
     host_port = free_port()
-    settings = Settings(
-        tgi_url=fake_tgi_server.url,
-        database_url=f"duckdb:///{tmp_path / 'store.duckdb'}",
-        session_secret_file=tmp_path / "session-secret",
-        session_cookie_cross_site=True,
-        allowed_frame_ancestors=f"http://localhost:{host_port}",  # as https://huggingface.co is on a Space
-        info_ttl_s=0,
-        _env_file=None,  # type: ignore[call-arg]
+    framed = launch(
+        make_settings(
+            tmp_path,
+            tgi_url=fake_tgi_server.url,
+            session_cookie_cross_site=True,
+            allowed_frame_ancestors=f"http://localhost:{host_port}",  # as https://huggingface.co is on a Space
+            info_ttl_s=0,
+        )
     )
-    framed, demo = launch_app(settings, tmp_path / "store.duckdb")
     # The host page on one site (localhost), the app on another (127.0.0.1): a third-party iframe.
     host = HTTPServer(("127.0.0.1", host_port), _host_page(framed.url))
     threading.Thread(target=host.serve_forever, daemon=True).start()
@@ -196,8 +187,6 @@ def test_inside_a_cross_site_iframe_as_on_a_space_page_the_identity_holds(
     finally:
         context.close()
         host.shutdown()
-        demo.close()
-        framed.chatlens.close()
 
 
 def _host_page(app_url: str) -> type[BaseHTTPRequestHandler]:

@@ -16,9 +16,9 @@ from playwright.sync_api import Browser, expect
 
 from access.login import safe_next, user_id_of
 from access.sessions import COOKIE, Sessions
-from settings import Settings
 from storage.schema import Conversation, User
-from tests.support.apps import RunningApp, launch_app
+from tests.support.apps import RunningApp, launched_app
+from tests.support.config import make_settings
 from tests.support.fake_oidc import CLIENT_ID, CLIENT_SECRET, FakeOidc
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.processes import run_app_to_exit
@@ -38,10 +38,9 @@ def provider() -> Iterator[FakeOidc]:
 def launched(
     fake_tgi_server: FakeTgi, provider: FakeOidc, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[RunningApp, Any]]:
-    root = tmp_path_factory.mktemp("login")
-    settings = Settings(
+    settings = make_settings(
+        tmp_path_factory.mktemp("login"),
         tgi_url=fake_tgi_server.url,
-        database_url=f"duckdb:///{root / 'store.duckdb'}",
         auth_mode="oidc",
         require_login=True,
         session_secret=SECRET,
@@ -51,12 +50,9 @@ def launched(
         admin_users="Boss@Example.com, carol",
         session_idle_timeout_s=600,
         info_ttl_s=0,
-        _env_file=None,  # type: ignore[call-arg]
     )
-    running, demo = launch_app(settings, root / "store.duckdb")
-    yield running, demo
-    demo.close()
-    running.chatlens.close()
+    with launched_app(settings) as running:
+        yield running, running.demo
 
 
 @pytest.fixture
@@ -313,10 +309,9 @@ def optional(
     fake_tgi_server: FakeTgi, provider: FakeOidc, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningApp]:
     """Login offered, not required: anonymous browsers get their own identity, as in anonymous mode."""
-    root = tmp_path_factory.mktemp("optional")
-    settings = Settings(
+    settings = make_settings(
+        tmp_path_factory.mktemp("optional"),
         tgi_url=fake_tgi_server.url,
-        database_url=f"duckdb:///{root / 'store.duckdb'}",
         auth_mode="oidc",
         session_secret=SECRET,
         openid_provider_url=provider.issuer,
@@ -324,12 +319,9 @@ def optional(
         oauth_client_secret=CLIENT_SECRET,
         session_idle_timeout_s=600,
         info_ttl_s=0,
-        _env_file=None,  # type: ignore[call-arg]
     )
-    running, demo = launch_app(settings, root / "store.duckdb")
-    yield running
-    demo.close()
-    running.chatlens.close()
+    with launched_app(settings) as running:
+        yield running
 
 
 def test_with_login_optional_anonymous_browsers_work_and_an_ended_login_is_not_silently_anonymous(

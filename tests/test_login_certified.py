@@ -21,10 +21,9 @@ from playwright.sync_api import Browser, expect
 
 from access.login import user_id_of
 from access.sessions import COOKIE, Sessions
-from app import ChatLens
-from settings import Settings
 from storage.schema import User
-from tests.support.apps import RunningApp
+from tests.support.apps import RunningApp, launched_app
+from tests.support.config import make_settings
 from tests.support.fake_tgi import FakeTgi, free_port
 from tests.support.oidc_provider import OidcProvider, sign_in, sign_out
 
@@ -52,10 +51,9 @@ def provider(port: int) -> Iterator[OidcProvider]:
 def running(
     fake_tgi_server: FakeTgi, provider: OidcProvider, port: int, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningApp]:
-    root = tmp_path_factory.mktemp("certified")
-    settings = Settings(
+    settings = make_settings(
+        tmp_path_factory.mktemp("certified"),
         tgi_url=fake_tgi_server.url,
-        database_url=f"duckdb:///{root / 'store.duckdb'}",
         auth_mode="oidc",
         require_login=True,
         session_secret=SECRET,
@@ -64,13 +62,9 @@ def running(
         oauth_client_secret=provider.client_secret,
         admin_users=ADMINS,
         info_ttl_s=0,
-        _env_file=None,  # type: ignore[call-arg]
     )
-    chatlens = ChatLens.build(settings)
-    demo, _ = chatlens.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield RunningApp(f"http://127.0.0.1:{port}", chatlens, root / "store.duckdb", demo)
-    demo.close()
-    chatlens.close()
+    with launched_app(settings, port=port) as running:  # the port the provider was registered with
+        yield running
 
 
 def log_in(app: RunningApp, account: tuple[str, str], browser: httpx.Client | None = None) -> httpx.Client:

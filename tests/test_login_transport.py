@@ -10,13 +10,14 @@ from pydantic import ValidationError
 
 from access.sessions import Sealer, Signer
 from settings import Settings
+from tests.support.config import settings_without_env_file
 from tests.support.processes import run_app_to_exit
 
 OIDC = {"auth_mode": "oidc", "oauth_client_id": "c", "session_secret": "s" * 32}
 
 
 def settings(**values: object) -> Settings:
-    return Settings(**OIDC, **values, _env_file=None)  # type: ignore[arg-type]
+    return settings_without_env_file(**OIDC, **values)
 
 
 @pytest.mark.parametrize(

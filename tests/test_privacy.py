@@ -12,27 +12,19 @@ import pytest
 from gradio_client import Client
 from sqlalchemy import select
 
-from settings import Settings
 from storage.schema import Conversation, Feedback, Generation, Message
 from storage.side_writes import CreateShare, RecordFeedback
 from storage.store import Store
-from tests.support.apps import RunningApp, launch_app
+from tests.support.apps import RunningApp, launched_app
+from tests.support.config import make_settings
 from tests.support.fake_tgi import Behaviour, FakeTgi
 
 
 @pytest.fixture(scope="module")
 def private_app(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    db_path = tmp_path_factory.mktemp("private") / "private.duckdb"
-    settings = Settings(
-        tgi_url=fake_tgi_server.url,
-        database_url=f"duckdb:///{db_path}",
-        store_content=False,
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    running, demo = launch_app(settings, db_path)
-    yield running
-    demo.close()
-    running.chatlens.close()
+    settings = make_settings(tmp_path_factory.mktemp("private"), tgi_url=fake_tgi_server.url, store_content=False)
+    with launched_app(settings) as running:
+        yield running
 
 
 def test_text_is_not_stored_but_metrics_and_context_are(private_app: RunningApp, fake_tgi: FakeTgi) -> None:

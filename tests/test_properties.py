@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from settings import Settings
 from storage import portability
 from storage.schema import Message
 from tests.support.apps import RunningApp
+from tests.support.config import settings_without_env_file
 from tests.support.fake_tgi import FakeTgi
 from tests.support.rawqueue import call
 
@@ -47,7 +47,7 @@ def test_settings_are_built_or_refused_with_a_validation_error(
     if models is not None:
         values["models"] = models
     try:
-        built = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        built = settings_without_env_file(**values)
     except ValidationError as exc:
         assert exc.errors()  # a refusal that names what is wrong
         return

@@ -15,28 +15,23 @@ import pytest
 
 from access.queue_sessions import SessionOwners
 from access.sessions import COOKIE
-from settings import Settings
-from tests.support.apps import RunningApp, launch_app
+from tests.support.apps import RunningApp, launched_app
+from tests.support.config import make_settings
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.rawqueue import call, fn_index
 
 
 @pytest.fixture(scope="module")
 def launched(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningApp, Any]]:
-    root = tmp_path_factory.mktemp("queue-sessions")
-    settings = Settings(
+    settings = make_settings(
+        tmp_path_factory.mktemp("queue-sessions"),
         tgi_url=fake_tgi_server.url,
-        database_url=f"duckdb:///{root / 'store.duckdb'}",
-        session_secret_file=root / "session-secret",
         request_timeout_s=5,
         info_ttl_s=0,
         auto_title=False,
-        _env_file=None,  # type: ignore[call-arg]
     )
-    running, demo = launch_app(settings, root / "store.duckdb")
-    yield running, demo
-    demo.close()
-    running.chatlens.close()
+    with launched_app(settings) as running:
+        yield running, running.demo
 
 
 def _client(app: RunningApp) -> httpx.Client:

@@ -14,11 +14,11 @@ from playwright.sync_api import Browser, expect
 from sqlalchemy import func, select
 
 from access.rate_limits import RateLimited, RateLimits
-from settings import Settings
 from storage.schema import RateEvent
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
-from tests.support.apps import RunningApp, launch_app
+from tests.support.apps import RunningApp, launched_app
+from tests.support.config import make_settings
 from tests.support.fake_tgi import FakeTgi
 
 
@@ -63,20 +63,15 @@ def test_limits_per_user_and_per_ip_hold_in_the_database(database_url: str) -> N
 
 @pytest.fixture(scope="module")
 def limited(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    root = tmp_path_factory.mktemp("limits")
-    settings = Settings(
+    settings = make_settings(
+        tmp_path_factory.mktemp("limits"),
         tgi_url=fake_tgi_server.url,
-        database_url=f"duckdb:///{root / 'store.duckdb'}",
-        session_secret_file=root / "session-secret",
         rate_limit_user_per_min=2,
         rate_limit_ip_per_min=100,
         info_ttl_s=0,
-        _env_file=None,  # type: ignore[call-arg]
     )
-    running, demo = launch_app(settings, root / "store.duckdb")
-    yield running
-    demo.close()
-    running.chatlens.close()
+    with launched_app(settings) as running:
+        yield running
 
 
 def test_the_api_says_when_to_try_again(limited: RunningApp, fake_tgi: FakeTgi) -> None:

@@ -62,8 +62,8 @@ def test_a_cookie_for_a_cross_site_iframe_is_none_secure_and_partitioned() -> No
 
 
 def test_a_space_gets_cross_site_cookies_by_default() -> None:
-    from settings import Settings
+    from tests.support.config import settings_without_env_file
 
-    on_space = Settings(space_id="me/chat", _env_file=None)  # type: ignore[call-arg]
+    on_space = settings_without_env_file(space_id="me/chat")
     assert on_space.session_cookie_cross_site is True
-    assert Settings(_env_file=None).session_cookie_cross_site is False  # type: ignore[call-arg]
+    assert settings_without_env_file().session_cookie_cross_site is False

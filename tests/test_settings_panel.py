@@ -6,16 +6,16 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from gradio_client import Client
 from playwright.sync_api import Page, expect
 
-from settings import ModelServer, Settings
+from settings import ModelServer
 from storage.schema import Conversation
-from tests.support.apps import RunningApp, launch_app
+from tests.support.apps import RunningApp, launched_app
 from tests.support.browser import open_chat, send
+from tests.support.config import make_settings
 from tests.support.fake_tgi import FakeTgi
 from tests.support.wait import wait_until
 
@@ -128,20 +128,16 @@ def test_presets_apply_and_a_saved_one_survives_a_reload(page: Page, app: Runnin
 def two_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningApp, FakeTgi, FakeTgi]]:
     alpha = FakeTgi(model_id="org/alpha-7b").start()
     beta = FakeTgi(model_id="org/beta-70b", max_total_tokens=2048, max_input_tokens=2047).start()
-    db_path = tmp_path_factory.mktemp("models") / "chatlens.duckdb"
-    settings = Settings(  # type: ignore[call-arg]
+    settings = make_settings(
+        tmp_path_factory.mktemp("models"),
         models=[
             ModelServer(name="Alpha", url=alpha.url),
             ModelServer(name="Beta", url=beta.url, params={"temperature": 0.1, "max_tokens": 256}),
         ],
-        database_url=f"duckdb:///{db_path}",
         info_ttl_s=0,
-        _env_file=None,
     )
-    running, demo = launch_app(settings, Path(db_path))
-    yield running, alpha, beta
-    demo.close()
-    running.chatlens.close()
+    with launched_app(settings) as running:
+        yield running, alpha, beta
     alpha.stop()
     beta.stop()
 

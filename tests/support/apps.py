@@ -5,11 +5,14 @@ Its rows are read through the app's own engine (DuckDB allows one process per fi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 import compat
 from app import ChatLens
@@ -22,8 +25,12 @@ from tests.support.fake_tgi import free_port
 class RunningApp:
     url: str
     chatlens: ChatLens
-    db_path: Path
-    demo: Any = None
+    demo: Any  # gradio.Blocks, as launched
+
+    @property
+    def db_path(self) -> Path:
+        """The DuckDB file the app writes."""
+        return Path(make_url(self.chatlens.settings.database_url).database or "")
 
     def rows(self, model: Any, **where: Any) -> list[Any]:
         """Rows of a table, read through the app's own engine after its writer has drained."""
@@ -37,9 +44,19 @@ class RunningApp:
             return list(session.scalars(query))
 
 
-def launch_app(settings: Settings, db_path: Path) -> tuple[RunningApp, Any]:
+Launch = Callable[[Settings], RunningApp]  # the ``launch`` fixture: an app per call, closed after the test
+
+
+@contextmanager
+def launched_app(settings: Settings, *, port: int | None = None) -> Iterator[RunningApp]:
+    """ChatLens built from ``settings``, serving on loopback (a free port unless given) until the block ends, then
+    closed."""
     compat.apply_all()  # as app.main() does: tests run the patches production runs
     chatlens = ChatLens.build(settings)
-    port = free_port()
+    port = port or free_port()
     demo, _ = chatlens.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    return RunningApp(f"http://127.0.0.1:{port}", chatlens, db_path, demo), demo
+    try:
+        yield RunningApp(f"http://127.0.0.1:{port}", chatlens, demo)
+    finally:
+        demo.close()
+        chatlens.close()
