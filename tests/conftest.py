@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from storage.store import Store
+from storage.writer import WriteBehindRecorder
 from tests.support.apps import Launch, RunningApp, launched_app
 from tests.support.browser import launch_chromium
 from tests.support.config import make_settings
@@ -83,6 +85,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"duckdb:///{tmp_path / 'data' / 'store.duckdb'}"
     server: TempPostgres = request.getfixturevalue("postgres")
     return server.new_database()
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """A store on a fresh database (each ``database_url``), closed after the test."""
+    opened = Store.open(database_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def recorder(store: Store) -> Iterator[WriteBehindRecorder]:
+    """The write-behind recorder over ``store``, closed (its queue committed) before the store."""
+    opened = WriteBehindRecorder(store)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture

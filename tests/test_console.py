@@ -17,11 +17,10 @@ from tests.support.seeds import seed
 
 
 @pytest.fixture
-def store(database_url: str):  # type: ignore[no-untyped-def]
-    opened = Store.open(database_url)
-    seed(opened)
-    yield opened
-    opened.close()
+def store(store: Store) -> Store:
+    """The store, seeded with ``tests/support/seeds.py``."""
+    seed(store)
+    return store
 
 
 def test_a_select_runs_and_returns_a_table(store: Store) -> None:

@@ -22,10 +22,10 @@ HOSTILE = ['=HYPERLINK("http://evil","x")', "+1+2", "-2+3", "@SUM(A1)", "\tTAB",
 
 
 @pytest.fixture
-def store(database_url: str):  # type: ignore[no-untyped-def]
-    opened = Store.open(database_url)
-    seed(opened)
-    with opened.sessions() as session:
+def store(store: Store) -> Store:
+    """The store, seeded with ``tests/support/seeds.py`` and messages whose text starts like a formula."""
+    seed(store)
+    with store.sessions() as session:
         session.execute(
             insert(Conversation),
             [{"id": C[1], "user_id": U1, "title": "t", "model_id": "A", "created_at": ROWS[0]["at"]},
@@ -40,8 +40,7 @@ def store(database_url: str):  # type: ignore[no-untyped-def]
             ],
         )  # fmt: skip
         session.commit()
-    yield opened
-    opened.close()
+    return store
 
 
 def test_neutralise_only_formula_starts() -> None:

@@ -20,15 +20,6 @@ from tests.support.records import reply
 from tests.support.wait import wait_until
 
 
-@pytest.fixture
-def store(database_url: str):  # type: ignore[no-untyped-def]
-    opened = Store.open(database_url)
-    recorder = WriteBehindRecorder(opened)
-    yield opened, recorder
-    recorder.close()
-    opened.close()
-
-
 def waiting_on_a_lock(db: Store) -> bool:
     with db.engine.connect() as connection:  # a new transaction each time: pg_stat_activity is a snapshot
         return bool(
@@ -43,8 +34,9 @@ def counts(db: Store) -> tuple[int, int, int]:
         )  # type: ignore[return-value]
 
 
-def test_a_message_sent_again_is_stored_once_and_its_completed_reply_is_returned(store) -> None:  # type: ignore[no-untyped-def]
-    db, recorder = store
+def test_a_message_sent_again_is_stored_once_and_its_completed_reply_is_returned(
+    store: Store, recorder: WriteBehindRecorder
+) -> None:
     user, mid = uuid.uuid4(), uuid.uuid4()
 
     async def scenario() -> None:
@@ -62,7 +54,7 @@ def test_a_message_sent_again_is_stored_once_and_its_completed_reply_is_returned
         assert third.resent and third.answer == "hello!"
 
     asyncio.run(scenario())
-    with db.sessions() as session:
+    with store.sessions() as session:
         rows = session.execute(
             select(Message.id, Message.role, Message.status, Message.superseded_at).order_by(Message.seq)
         ).all()
@@ -72,11 +64,10 @@ def test_a_message_sent_again_is_stored_once_and_its_completed_reply_is_returned
         ("assistant", "complete", False),
     ]
     assert rows[0].id == mid
-    assert counts(db) == (1, 3, 2)
+    assert counts(store) == (1, 3, 2)
 
 
-def test_a_continued_reply_is_returned_whole(store) -> None:  # type: ignore[no-untyped-def]
-    db, recorder = store
+def test_a_continued_reply_is_returned_whole(store: Store, recorder: WriteBehindRecorder) -> None:
     user, mid = uuid.uuid4(), uuid.uuid4()
 
     async def scenario() -> str | None:
@@ -88,19 +79,20 @@ def test_a_continued_reply_is_returned_whole(store) -> None:  # type: ignore[no-
         return again.answer
 
     assert asyncio.run(scenario()) == "The first half and the rest."
-    assert counts(db) == (1, 3, 2)
+    assert counts(store) == (1, 3, 2)
 
 
 @pytest.mark.parametrize("who", ["another user", "another conversation", "other text"])
-def test_a_message_id_of_another_message_is_refused_and_nothing_is_written(store, who: str) -> None:  # type: ignore[no-untyped-def]
-    db, recorder = store
+def test_a_message_id_of_another_message_is_refused_and_nothing_is_written(
+    store: Store, recorder: WriteBehindRecorder, who: str
+) -> None:
     owner, stranger, mid = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 
     async def scenario() -> None:
         turn = await recorder.begin(NewMessage("secret", message_id=mid), user_id=owner)
         await recorder.finish_turn(reply(turn.conversation_id, owner, "private answer", status="error"))
         other = await recorder.begin(NewMessage("elsewhere"), user_id=owner)
-        before = counts(db)
+        before = counts(store)
         user, cid, content = {
             "another user": (stranger, None, "secret"),
             "another conversation": (owner, other.conversation_id, "secret"),
@@ -109,15 +101,16 @@ def test_a_message_id_of_another_message_is_refused_and_nothing_is_written(store
         with pytest.raises(MessageRejected) as refused:
             await recorder.begin(NewMessage(content, conversation_id=cid, message_id=mid), user_id=user)
         assert refused.value.user_message == ALREADY_USED  # the same sentence whoever owns the id: nothing leaks
-        assert counts(db) == before
-        view = db.load_conversation(turn.conversation_id, owner)
+        assert counts(store) == before
+        view = store.load_conversation(turn.conversation_id, owner)
         assert view is not None and [m.status for m in view.messages] == ["complete", "error"]  # nothing superseded
 
     asyncio.run(scenario())
 
 
-def test_an_edited_away_message_or_one_answered_in_error_before_the_chat_went_on_is_refused(store) -> None:  # type: ignore[no-untyped-def]
-    db, recorder = store
+def test_an_edited_away_message_or_one_answered_in_error_before_the_chat_went_on_is_refused(
+    store: Store, recorder: WriteBehindRecorder
+) -> None:
     user, edited, failed = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 
     async def scenario() -> None:
@@ -135,11 +128,10 @@ def test_an_edited_away_message_or_one_answered_in_error_before_the_chat_went_on
             await recorder.begin(NewMessage("b", conversation_id=cid, message_id=failed), user_id=user)
 
     asyncio.run(scenario())
-    assert counts(db) == (1, 7, 3)  # a, A, a edited, A2, b, its error, c: the refusals wrote nothing
+    assert counts(store) == (1, 7, 3)  # a, A, a edited, A2, b, its error, c: the refusals wrote nothing
 
 
-def test_the_same_id_sent_concurrently_is_stored_once(store) -> None:  # type: ignore[no-untyped-def]
-    db, recorder = store
+def test_the_same_id_sent_concurrently_is_stored_once(store: Store, recorder: WriteBehindRecorder) -> None:
     user, mid = uuid.uuid4(), uuid.uuid4()
 
     async def scenario() -> list[Any]:
@@ -149,7 +141,7 @@ def test_the_same_id_sent_concurrently_is_stored_once(store) -> None:  # type: i
     turns = asyncio.run(scenario())
     assert len({t.conversation_id for t in turns}) == 1
     assert [t.resent for t in turns].count(False) == 1
-    assert counts(db) == (1, 1, 0)
+    assert counts(store) == (1, 1, 0)
 
 
 def test_invalid_message_ids_are_refused_with_a_sentence() -> None:

@@ -22,11 +22,10 @@ from tests.support.seeds import DAY, NOW, U1, U2, C, at, seed
 
 
 @pytest.fixture
-def store(database_url: str):  # type: ignore[no-untyped-def]
-    opened = Store.open(database_url)
-    seed(opened)
-    yield opened
-    opened.close()
+def store(store: Store) -> Store:
+    """The store, seeded with ``tests/support/seeds.py``."""
+    seed(store)
+    return store
 
 
 def run(store: Store, query: Any, *args: Any) -> Any:

@@ -27,9 +27,7 @@ def _count(store: Store, **where: Any) -> int:
         return session.scalar(select(func.count()).select_from(RateEvent).filter_by(**where)) or 0
 
 
-def test_limits_per_user_and_per_ip_hold_in_the_database(database_url: str) -> None:
-    store = Store.open(database_url)
-    recorder = WriteBehindRecorder(store)
+def test_limits_per_user_and_per_ip_hold_in_the_database(store: Store, recorder: WriteBehindRecorder) -> None:
     limits = RateLimits(recorder, per_user_per_min=3, per_ip_per_min=5)
     alice, bob = uuid.uuid4(), uuid.uuid4()
 
@@ -47,18 +45,14 @@ def test_limits_per_user_and_per_ip_hold_in_the_database(database_url: str) -> N
         await limits.admit(bob, "10.0.0.2")  # another address: fine
         return outcomes
 
-    try:
-        outcomes = asyncio.run(scenario())
-        refused = [o for o in outcomes if isinstance(o, RateLimited)]
-        assert outcomes[:10].count(None) == 3 and len(refused) == 8
-        assert all(0 < r.retry_after_s <= 60 for r in refused)
-        assert "account" in refused[0].user_message and "Try again in" in refused[0].user_message
-        assert "address" in refused[-1].user_message
-        assert _count(store, user_id=alice) == 3 and _count(store, user_id=bob) == 3  # refusals are not counted
-        assert _count(store, ip="10.0.0.1") == 5
-    finally:
-        recorder.close()
-        store.close()
+    outcomes = asyncio.run(scenario())
+    refused = [o for o in outcomes if isinstance(o, RateLimited)]
+    assert outcomes[:10].count(None) == 3 and len(refused) == 8
+    assert all(0 < r.retry_after_s <= 60 for r in refused)
+    assert "account" in refused[0].user_message and "Try again in" in refused[0].user_message
+    assert "address" in refused[-1].user_message
+    assert _count(store, user_id=alice) == 3 and _count(store, user_id=bob) == 3  # refusals are not counted
+    assert _count(store, ip="10.0.0.1") == 5
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,14 @@ from inference.service import ChatService
 from inference.tgi import TgiGenerator
 from inference.turns import NewMessage
 from inference.types import GenerationParams
-from storage.store import Store
 from storage.writer import WriteBehindRecorder
 from tests.support.fake_tgi import Behaviour, FakeTgi
 
 
 @pytest.fixture
-def recorder(tmp_path: Path) -> Iterator[WriteBehindRecorder]:
-    store = Store.open(f"duckdb:///{tmp_path / 'service.duckdb'}")
-    recorder = WriteBehindRecorder(store)
-    yield recorder
-    recorder.close()
-    store.close()
+def database_url(tmp_path: Path) -> str:
+    """One store is enough here: the service's behaviour does not depend on which (tests/test_store.py covers both)."""
+    return f"duckdb:///{tmp_path / 'service.duckdb'}"
 
 
 def service_for(fake: FakeTgi, recorder: WriteBehindRecorder, budget: FrameBudget) -> ChatService:

@@ -18,11 +18,10 @@ DAY_S = 86400.0
 
 
 @pytest.fixture
-def store(database_url: str):  # type: ignore[no-untyped-def]
-    opened = Store.open(database_url)
-    seed(opened)
-    yield opened
-    opened.close()
+def store(store: Store) -> Store:
+    """The store, seeded with ``tests/support/seeds.py``."""
+    seed(store)
+    return store
 
 
 def test_breaches_are_measured_logged_once_and_exported(store: Store, caplog: pytest.LogCaptureFixture) -> None:

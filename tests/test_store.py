@@ -26,17 +26,7 @@ from tests.support.records import reply
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def store(database_url: str):  # type: ignore[no-untyped-def]
-    opened = Store.open(database_url)
-    recorder = WriteBehindRecorder(opened)
-    yield opened, recorder
-    recorder.close()
-    opened.close()
-
-
-def test_turns_are_recorded_with_their_metrics(store) -> None:  # type: ignore[no-untyped-def]
-    db, recorder = store
+def test_turns_are_recorded_with_their_metrics(store: Store, recorder: WriteBehindRecorder) -> None:
     user = uuid.uuid4()
 
     async def scenario() -> uuid.UUID:
@@ -45,7 +35,7 @@ def test_turns_are_recorded_with_their_metrics(store) -> None:  # type: ignore[n
         return turn.conversation_id
 
     cid = asyncio.run(scenario())
-    view = db.load_conversation(cid, user)
+    view = store.load_conversation(cid, user)
     assert view is not None and view.title == "hi"
     assert [(m.role, m.content, m.status) for m in view.messages] == [
         ("user", "hi", "complete"),
@@ -54,14 +44,13 @@ def test_turns_are_recorded_with_their_metrics(store) -> None:  # type: ignore[n
     metrics = view.messages[1].metrics
     assert metrics is not None
     assert metrics["output_tokens"] == 10 and metrics["tokens_per_s"] == pytest.approx(10.0, rel=0.01)
-    with db.sessions() as session:
+    with store.sessions() as session:
         generation = session.query(Generation).one()
     assert generation.params == {"max_tokens": 10}
     assert generation.created_at.tzinfo is not None
 
 
-def test_retry_supersedes_the_last_reply_but_keeps_it(store) -> None:  # type: ignore[no-untyped-def]
-    db, recorder = store
+def test_retry_supersedes_the_last_reply_but_keeps_it(store: Store, recorder: WriteBehindRecorder) -> None:
     user = uuid.uuid4()
 
     async def scenario() -> tuple[uuid.UUID, tuple[str, ...]]:
@@ -73,15 +62,16 @@ def test_retry_supersedes_the_last_reply_but_keeps_it(store) -> None:  # type: i
 
     cid, retry_history = asyncio.run(scenario())
     assert retry_history == ("q",)
-    view = db.load_conversation(cid, user)
+    view = store.load_conversation(cid, user)
     assert view is not None and [m.content for m in view.messages] == ["q", "second answer"]
-    with db.sessions() as session:
+    with store.sessions() as session:
         assert session.query(Message).count() == 3
         assert session.query(Generation).count() == 2
 
 
-def test_another_users_conversation_is_neither_readable_nor_writable(store) -> None:  # type: ignore[no-untyped-def]
-    db, recorder = store
+def test_another_users_conversation_is_neither_readable_nor_writable(
+    store: Store, recorder: WriteBehindRecorder
+) -> None:
     owner, stranger = uuid.uuid4(), uuid.uuid4()
 
     async def scenario() -> uuid.UUID:
@@ -91,18 +81,17 @@ def test_another_users_conversation_is_neither_readable_nor_writable(store) -> N
         return turn.conversation_id
 
     cid = asyncio.run(scenario())
-    assert db.load_conversation(cid, stranger) is None
-    assert db.load_conversation(cid, owner) is not None
+    assert store.load_conversation(cid, stranger) is None
+    assert store.load_conversation(cid, owner) is not None
 
 
-def test_concurrent_turns_are_group_committed(store) -> None:  # type: ignore[no-untyped-def]
-    db, recorder = store
+def test_concurrent_turns_are_group_committed(store: Store, recorder: WriteBehindRecorder) -> None:
 
     async def scenario() -> None:
         await asyncio.gather(*(recorder.begin(NewMessage(f"m{i}"), user_id=uuid.uuid4()) for i in range(200)))
 
     asyncio.run(scenario())
-    with db.sessions() as session:
+    with store.sessions() as session:
         assert session.query(Message).count() == 200
     assert len(recorder.commit_ms) < 100, "each turn paid its own commit"
 
@@ -130,9 +119,8 @@ def test_unopenable_database_is_refused_with_the_reason(tmp_path: Path) -> None:
         Store.open(f"duckdb:///{tmp_path / 'not-a-dir' / 'x.duckdb'}")
 
 
-def test_a_batch_applies_its_jobs_in_order(store) -> None:  # type: ignore[no-untyped-def]
+def test_a_batch_applies_its_jobs_in_order(store: Store) -> None:
     """A reply and the next message of one conversation can land in one group commit: order and history hold."""
-    db, _ = store
     user, cid = uuid.uuid4(), uuid.uuid4()
     jobs = [
         UserTurn(user, cid, "first", "m"),
@@ -140,12 +128,12 @@ def test_a_batch_applies_its_jobs_in_order(store) -> None:  # type: ignore[no-un
         UserTurn(user, cid, "second", "m"),
         UserTurn(uuid.uuid4(), cid, "intruder", "m"),
     ]
-    with db.sessions() as session:
+    with store.sessions() as session:
         results = apply_batch(session, jobs, known_users=set())
         session.commit()
     assert [m.content for m in results[2].history] == ["first", "answer", "second"]
     assert isinstance(results[3], MessageRejected)
-    with db.sessions() as session:
+    with store.sessions() as session:
         rows = session.query(Message).filter_by(conversation_id=cid).order_by(Message.seq).all()
     assert [(m.seq, m.role, m.content) for m in rows] == [
         (1, "user", "first"),
@@ -162,8 +150,7 @@ def test_replicas_starting_together_create_the_schema_once(postgres) -> None:  #
     assert [process.returncode for process in starts] == [0, 0, 0, 0], errors
 
 
-def test_conversations_list_newest_first_search_rename_and_delete(store) -> None:  # type: ignore[no-untyped-def]
-    db, recorder = store
+def test_conversations_list_newest_first_search_rename_and_delete(store: Store, recorder: WriteBehindRecorder) -> None:
     user, other = uuid.uuid4(), uuid.uuid4()
 
     async def scenario() -> list[uuid.UUID]:
@@ -180,18 +167,17 @@ def test_conversations_list_newest_first_search_rename_and_delete(store) -> None
         return ids
 
     trip, sale, bread = asyncio.run(scenario())
-    listed = db.list_conversations(user)
+    listed = store.list_conversations(user)
     assert [c.id for c in listed] == [sale, trip]  # newest activity first (a rename is not activity), deleted gone
     assert listed[1].title == "Portugal trip"
-    assert [c.id for c in db.list_conversations(user, search="LISBON")] == [trip]  # message text, any case
-    assert [c.id for c in db.list_conversations(user, search="50%")] == [sale]  # LIKE wildcards are literal
-    assert db.list_conversations(user, search="0%o") == []
-    assert db.list_conversations(user, search="bread") == []  # deleted: out of search too
-    assert db.load_conversation(bread, user) is None
+    assert [c.id for c in store.list_conversations(user, search="LISBON")] == [trip]  # message text, any case
+    assert [c.id for c in store.list_conversations(user, search="50%")] == [sale]  # LIKE wildcards are literal
+    assert store.list_conversations(user, search="0%o") == []
+    assert store.list_conversations(user, search="bread") == []  # deleted: out of search too
+    assert store.load_conversation(bread, user) is None
 
 
-def test_sharing_importing_and_rating_are_scoped_to_the_owner(store) -> None:  # type: ignore[no-untyped-def]
-    store, recorder = store
+def test_sharing_importing_and_rating_are_scoped_to_the_owner(store: Store, recorder: WriteBehindRecorder) -> None:
     owner, stranger = uuid.uuid4(), uuid.uuid4()
 
     async def scenario() -> None:
@@ -221,8 +207,7 @@ def test_sharing_importing_and_rating_are_scoped_to_the_owner(store) -> None:  #
     asyncio.run(scenario())
 
 
-def test_a_refused_retry_changes_nothing(store) -> None:  # type: ignore[no-untyped-def]
-    store, recorder = store
+def test_a_refused_retry_changes_nothing(store: Store, recorder: WriteBehindRecorder) -> None:
     owner = uuid.uuid4()
     imported = portability.parse_import(
         json.dumps(
@@ -241,8 +226,7 @@ def test_a_refused_retry_changes_nothing(store) -> None:  # type: ignore[no-unty
     asyncio.run(scenario())
 
 
-def test_an_automatic_title_never_overwrites_the_users_own(store) -> None:  # type: ignore[no-untyped-def]
-    store, recorder = store
+def test_an_automatic_title_never_overwrites_the_users_own(store: Store, recorder: WriteBehindRecorder) -> None:
     owner = uuid.uuid4()
 
     async def scenario() -> None:
