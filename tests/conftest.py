@@ -26,7 +26,7 @@ from storage.writer import WriteBehindRecorder
 from tests.support.apps import Launch, RunningApp, launched_app
 from tests.support.browser import launch_chromium
 from tests.support.config import make_settings
-from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.fake_tgi import FakeTgi
 from tests.support.postgres import TempPostgres
 
 
@@ -61,12 +61,7 @@ def fake_tgi_server() -> Iterator[FakeTgi]:
 @pytest.fixture
 def fake_tgi(fake_tgi_server: FakeTgi) -> Iterator[FakeTgi]:
     """The session's fake TGI, reset: default behaviour, empty script and logs, healthy."""
-    fake_tgi_server.default = Behaviour()
-    fake_tgi_server.script.clear()
-    fake_tgi_server.streams.clear()
-    fake_tgi_server.authorizations.clear()
-    fake_tgi_server.healthy = True
-    fake_tgi_server.serves_info = True
+    fake_tgi_server.reset()
     yield fake_tgi_server
     fake_tgi_server.script.clear()
 

@@ -8,8 +8,10 @@
 * TGI's validation of ``top_p``, ``temperature``, ``max_tokens``, stop sequences and the token window.
 * ``GET /info``, ``GET /health`` (200 empty, or 503), ``GET /v1/models``.
 * Scriptable per request (``Behaviour``): delays, token counts, exact replies, HTTP 422/429/503 before the
-  stream, an in-stream error after k tokens, a hang, a truncated stream, and killing the server mid-stream.
-* It records what it received and, per stream, how many tokens it sent and whether the client hung up.
+  stream, an in-stream error after k tokens, a hang, a truncated stream, a first token held until n streams are
+  open at once, and killing the server mid-stream.
+* It records what it received; per stream, how many tokens it sent and whether the client hung up; and the most
+  streams it had open at once.
 
 Run standalone for benchmarks: ``python -m tests.support.fake_tgi --port 8080 --first-token-ms 50 --tokens-per-s 50``.
 """
@@ -35,6 +37,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 MODEL_ID = "fake-org/fake-llama-3-8b-instruct"
+HOLD_LIMIT_S = 10.0  # the longest a first token waits for ``Behaviour.hold_until_open`` streams
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class Behaviour:
     error_after: int | None = None
     error_message: str = "Request failed during generation: CUDA out of memory"
     hang_after: int | None = None
+    hang_s: float = 3600.0
+    hold_until_open: int | None = None  # the first token waits until this many streams are open at once
     truncate_after: int | None = None
     malformed_after: int | None = None  # then a `data:` line that is not JSON, and the stream ends
     flavour: str = "tgi"  # "vllm": role-only first chunk, unset fields omitted; "llama": no [DONE] after an error
@@ -105,6 +110,8 @@ class FakeTgi:
         self.healthy = True
         self.serves_info = True  # False: answer /info with 404, as vLLM and llama-server do
         self.streams: list[StreamLog] = []
+        self.open_streams = 0
+        self.peak_open_streams = 0
         self.info_calls = 0
         self.authorizations: list[str] = []  # the Authorization header of each chat request ("" when absent)
         self.port = 0
@@ -153,6 +160,16 @@ class FakeTgi:
         if self._thread is not None:
             self._thread.join(10)
         self._server = None
+
+    def reset(self) -> None:
+        """Back to a fresh server's state: default behaviour, no script, no logs, healthy, serving ``/info``."""
+        self.default = Behaviour()
+        self.script.clear()
+        self.streams.clear()
+        self.authorizations.clear()
+        self.healthy = True
+        self.serves_info = True
+        self.peak_open_streams = self.open_streams
 
     def next(self, *behaviours: Behaviour) -> None:
         """Script the next requests, in order; later requests get ``default``."""
@@ -307,7 +324,13 @@ class FakeTgi:
                 }
             )
 
+        self.open_streams += 1
+        self.peak_open_streams = max(self.peak_open_streams, self.open_streams)
         try:
+            if b.hold_until_open is not None:  # released together once that many were open (the peak stays)
+                held_until = time.monotonic() + HOLD_LIMIT_S
+                while self.peak_open_streams < b.hold_until_open and time.monotonic() < held_until:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
             if validation is not None:
                 yield _sse({"error": {"message": validation, "http_status_code": 422}})
                 yield _sse("[DONE]")
@@ -329,7 +352,7 @@ class FakeTgi:
                     log.completed = True
                     return
                 if b.hang_after is not None and i == b.hang_after:
-                    await asyncio.sleep(3600)
+                    await asyncio.sleep(b.hang_s)
                 if b.truncate_after is not None and i == b.truncate_after:
                     log.completed = True
                     return
@@ -365,6 +388,7 @@ class FakeTgi:
             yield _sse("[DONE]")
             log.completed = True
         finally:
+            self.open_streams -= 1
             if not log.completed:
                 log.client_closed = True
             log.ended.set()
