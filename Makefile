@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: install install-runtime run test lint audit bench lock clean
+.PHONY: install install-runtime run test test-fast lint audit bench lock clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,13 @@ install-runtime: $(PY)
 run:
 	LOCAL_MODE=$${LOCAL_MODE:-true} $(PY) app.py
 
+# Everything (what CI runs): Chromium, PostgreSQL and subprocesses included.
 test:
 	$(PY) -m pytest
+
+# No Chromium, no PostgreSQL, no subprocess (tests/support/markers.py): under a minute on 2 cores.
+test-fast:
+	$(PY) -m pytest -m "not browser and not postgres and not process"
 
 lint:
 	$(VENV)/bin/ruff check .

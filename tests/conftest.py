@@ -1,7 +1,9 @@
-"""Shared fixtures: one fake TGI (a real HTTP server) and one launched ChatLens per test session.
+"""Shared fixtures: one fake TGI (a real HTTP server) and one launched ChatLens per test session, Chromium per
+module, stores on DuckDB and PostgreSQL. What they are built from lives in ``tests/support/``.
 
 The app runs in-process on a free port over a real DuckDB file; tests drive it over HTTP and read the same file
-through the app's own engine (DuckDB allows one process per file).
+through the app's own engine (DuckDB allows one process per file). The slow tiers (``browser``, ``postgres``,
+``process``) are marked from the fixtures a test uses and enforced where processes start (``tests/support/markers.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from tests.support.browser import launch_chromium
 from tests.support.config import make_settings
 from tests.support.fake_tgi import FakeTgi
 from tests.support.postgres import TempPostgres
+
+pytest_plugins = ("tests.support.markers", "pytester")
 
 
 # Module scope: Playwright's sync API keeps an event loop running in this thread while it is open, and the
@@ -73,7 +77,7 @@ def postgres() -> Iterator[TempPostgres]:
     server.stop()
 
 
-@pytest.fixture(params=["duckdb", "postgresql"])
+@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The same tests over both stores: a DuckDB file under tmp_path, or a fresh PostgreSQL database."""
     if request.param == "duckdb":

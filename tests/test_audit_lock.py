@@ -74,6 +74,7 @@ def run_audit(lock: Path, api_url: str, *extra: str) -> subprocess.CompletedProc
     )
 
 
+@pytest.mark.process
 def test_a_pin_at_the_newest_release_with_an_advisory_fails_with_its_ids(registry: Any, tmp_path: Path) -> None:
     api_url, projects, _ = registry
     projects["frob"] = project("2.0.0", ADVISORY)
@@ -89,6 +90,7 @@ def test_a_pin_at_the_newest_release_with_an_advisory_fails_with_its_ids(registr
     assert "calm" not in result.stdout.split("VULNERABLE", 1)[1]
 
 
+@pytest.mark.process
 def test_an_ignored_advisory_passes_by_its_id_or_an_alias(registry: Any, tmp_path: Path) -> None:
     api_url, projects, _ = registry
     projects["frob"] = project("2.0.0", ADVISORY)
@@ -100,6 +102,7 @@ def test_an_ignored_advisory_passes_by_its_id_or_an_alias(registry: Any, tmp_pat
     assert run_audit(lock, api_url, "--ignore-vuln", "PYSEC-2099-2").returncode == 1
 
 
+@pytest.mark.process
 def test_a_withdrawn_advisory_is_not_a_finding(registry: Any, tmp_path: Path) -> None:
     api_url, projects, _ = registry
     projects["frob"] = project("2.0.0", {**ADVISORY, "withdrawn": "2099-02-01T00:00:00Z"})
@@ -113,6 +116,7 @@ def test_a_withdrawn_advisory_is_not_a_finding(registry: Any, tmp_path: Path) ->
     assert "no known advisory" in result.stdout
 
 
+@pytest.mark.process
 def test_a_pin_behind_the_newest_release_is_listed_as_not_covered_never_as_clean(registry: Any, tmp_path: Path) -> None:
     api_url, projects, _ = registry
     # The newest release lists no advisory; that says nothing about the older pin.
@@ -129,6 +133,7 @@ def test_a_pin_behind_the_newest_release_is_listed_as_not_covered_never_as_clean
     assert "frob==2.0.0 (newest 3.0.0)" in result.stdout
 
 
+@pytest.mark.process
 def test_a_project_the_registry_cannot_answer_for_fails_the_audit(registry: Any, tmp_path: Path) -> None:
     api_url, projects, _ = registry
     projects["calm"] = project("1.0")
@@ -141,6 +146,7 @@ def test_a_project_the_registry_cannot_answer_for_fails_the_audit(registry: Any,
     assert "ERROR unknown-thing==0.1: HTTP 404" in result.stderr
 
 
+@pytest.mark.process
 def test_a_lock_without_pins_fails_rather_than_passing_on_nothing(registry: Any, tmp_path: Path) -> None:
     api_url, _, asked = registry
     lock = tmp_path / "requirements.txt"
@@ -153,6 +159,7 @@ def test_a_lock_without_pins_fails_rather_than_passing_on_nothing(registry: Any,
     assert asked == []
 
 
+@pytest.mark.process
 def test_the_hashed_lock_is_read_with_canonical_names(registry: Any, tmp_path: Path) -> None:
     api_url, projects, asked = registry
     projects["typing-extensions"] = project("4.15.0")

@@ -165,6 +165,7 @@ def test_the_switch_turns_every_entry_off(monkeypatch: pytest.MonkeyPatch, caplo
     assert math.isnan(compat.queue_length(demo))
 
 
+@pytest.mark.process
 def test_the_app_streams_and_stores_a_reply_with_every_patch_off(tmp_path: Path) -> None:
     """``python app.py`` with ``CHATLENS_COMPAT=off``: nothing patched, and a reply still streams and is stored."""
     fake = FakeTgi().start()

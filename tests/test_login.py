@@ -250,6 +250,7 @@ def test_chromium_logs_in_through_the_provider_and_chats(
         context.close()
 
 
+@pytest.mark.process
 def test_login_mode_without_a_secret_refuses_to_start(provider: FakeOidc) -> None:
     env = {"AUTH_MODE": "oidc", "OPENID_PROVIDER_URL": provider.issuer, "OAUTH_CLIENT_ID": CLIENT_ID}
     result = run_app_to_exit({**env, "SESSION_SECRET": "", "TGI_URL": ""})

@@ -114,6 +114,7 @@ def schema_shape(engine: sa.Engine) -> dict[str, Any]:
     }
 
 
+@pytest.mark.process  # git show: the previous release's models
 def test_a_previous_release_database_is_upgraded_in_place_and_keeps_every_row(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -19,6 +19,8 @@ from gradio_client import Client
 from tests.support.fake_tgi import FakeTgi
 from tests.support.processes import AppProcess
 
+pytestmark = pytest.mark.process  # every test starts `python app.py`
+
 
 class _Recorder(BaseHTTPRequestHandler):
     seen: list[str]

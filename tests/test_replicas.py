@@ -15,6 +15,8 @@ from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.postgres import TempPostgres
 from tests.support.processes import AppProcess
 
+pytestmark = pytest.mark.process  # two `python app.py` on one PostgreSQL
+
 
 @pytest.fixture
 def replicas(postgres: TempPostgres, tmp_path: Path) -> Iterator[tuple[list[AppProcess], FakeTgi, str]]:

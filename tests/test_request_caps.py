@@ -16,6 +16,8 @@ from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.processes import AppProcess
 from tests.support.rawqueue import call
 
+pytestmark = pytest.mark.process  # every test talks to `python app.py`
+
 MARKER = "BODYMARKER"
 
 

@@ -32,6 +32,8 @@ from tests.support.dockerfile import dockerfile_env, dockerfile_instructions, ex
 from tests.support.fake_oidc import FakeOidc
 from tests.support.fake_tgi import FakeTgi, free_port
 
+pytestmark = pytest.mark.process  # every test starts `python app.py` as the image or a Space would
+
 ROOT = Path(__file__).resolve().parent.parent
 SITE_PACKAGES = os.pathsep.join(sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}))
 APP_UID = 1000

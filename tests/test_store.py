@@ -96,6 +96,7 @@ def test_concurrent_turns_are_group_committed(store: Store, recorder: WriteBehin
     assert len(recorder.commit_ms) < 100, "each turn paid its own commit"
 
 
+@pytest.mark.process
 def test_a_second_process_on_the_same_duckdb_file_fails_fast_with_a_clear_message(tmp_path: Path) -> None:
     url = f"duckdb:///{tmp_path / 'data' / 'store.duckdb'}"
     held = Store.open(url)
@@ -142,6 +143,7 @@ def test_a_batch_applies_its_jobs_in_order(store: Store) -> None:
     ]
 
 
+@pytest.mark.process
 def test_replicas_starting_together_create_the_schema_once(postgres) -> None:  # type: ignore[no-untyped-def]
     url = postgres.new_database()
     code = f"from storage.store import Store; Store.open({url!r}).close()"
