@@ -1,21 +1,28 @@
-"""ChatService over the real adapter, the fake TGI and a real DuckDB file: pacing, timing, recording."""
+"""ChatService on a real DuckDB file: over the in-process fake model (stop, errors, exact timings from a fake clock)
+and over the real adapter and the HTTP fake TGI (pacing of real streams)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+import errors
 from inference.pacing import FrameBudget
 from inference.ports import ReplyFrame
 from inference.service import ChatService
 from inference.tgi import TgiGenerator
 from inference.turns import NewMessage
-from inference.types import GenerationParams
+from inference.types import GenerationParams, TokenChunk
+from storage.schema import Generation
+from storage.store import Store
 from storage.writer import WriteBehindRecorder
+from tests.support.fake_model import HANG, FakeClock, FakeModel
 from tests.support.fake_tgi import Behaviour, FakeTgi
 
 
@@ -59,9 +66,7 @@ def test_tokens_are_coalesced_but_the_first_one_goes_out_at_once(
     final = frames[-1][1]
     assert final.text == "".join(Behaviour(tokens=300).reply_tokens())
     assert final.metrics is not None and final.metrics.output_tokens == 300
-    first_frame_at = generating[0][1].elapsed_s * 1000
-    assert first_frame_at - (final.metrics.time_to_first_token_ms or 0) < 15, "first token was held back"
-    assert generating[0][1].text.startswith("w0")
+    assert generating[0][1].text.startswith("w0")  # at once: test_the_first_token_goes_out_at_once_and_...
 
 
 def test_concurrent_streams_share_the_frame_budget(fake_tgi: FakeTgi, recorder: WriteBehindRecorder) -> None:
@@ -84,5 +89,121 @@ def test_metrics_use_the_servers_usage_count(fake_tgi: FakeTgi, recorder: WriteB
     metrics = asyncio.run(reply(service))[-1][1].metrics
     assert metrics is not None
     assert (metrics.output_tokens, metrics.prompt_tokens, metrics.finish_reason) == (4, 4, "stop")
-    assert metrics.tokens_per_s == pytest.approx(20, rel=0.25)
     assert metrics.queue_wait_ms < (metrics.time_to_first_token_ms or 0) <= metrics.duration_ms
+
+
+# --- over the in-process fake model ----------------------------------------------------------------------------
+
+
+def service_over(model: FakeModel, recorder: WriteBehindRecorder) -> ChatService:
+    budget = FrameBudget(min_interval_s=0.04, frames_per_s=250)
+    return ChatService({"default": model}, recorder, budget=budget, max_message_chars=1000, max_new_tokens=1000)
+
+
+def stream_of(service: ChatService, user_id: uuid.UUID, message: str) -> AsyncIterator[ReplyFrame]:
+    return service.stream_reply(NewMessage(message), user_id=user_id, params=GenerationParams())
+
+
+def read_turn(service: ChatService, user_id: uuid.UUID, message: str) -> list[ReplyFrame]:
+    """Every frame of one turn, read to the end."""
+
+    async def read() -> list[ReplyFrame]:
+        return [frame async for frame in stream_of(service, user_id, message)]
+
+    return asyncio.run(read())
+
+
+def stored(store: Store, recorder: WriteBehindRecorder, frame: ReplyFrame, user_id: uuid.UUID) -> list[tuple[str, ...]]:
+    """The conversation's messages once the writer has committed: (role, content, status)."""
+    recorder.barrier().result(timeout=10)
+    view = store.load_conversation(frame.conversation_id, user_id)
+    assert view is not None
+    return [(m.role, m.content, m.status) for m in view.messages]
+
+
+def test_stop_mid_stream_closes_the_model_stream_and_keeps_the_partial_reply(
+    store: Store, recorder: WriteBehindRecorder
+) -> None:
+    model = FakeModel()
+    model.queue("Once", " upon", " a", HANG)
+    service, user = service_over(model, recorder), uuid.uuid4()
+
+    async def stop_once_on_screen() -> list[ReplyFrame]:
+        frames: list[ReplyFrame] = []
+        on_screen = asyncio.Event()
+
+        async def page() -> None:
+            async for frame in stream_of(service, user, "Tell me a story"):
+                frames.append(frame)
+                if frame.text == "Once upon a":
+                    on_screen.set()
+
+        showing = asyncio.create_task(page())
+        await asyncio.wait_for(on_screen.wait(), 10)
+        showing.cancel()  # Stop: Gradio cancels the event's task
+        with contextlib.suppress(asyncio.CancelledError):
+            await showing
+        await asyncio.wait_for(model.calls[0].ended.wait(), 10)
+        return frames
+
+    frames = asyncio.run(stop_once_on_screen())
+    [call] = model.calls
+    assert call.closed and call.yielded == 3
+    assert stored(store, recorder, frames[0], user) == [
+        ("user", "Tell me a story", "complete"),
+        ("assistant", "Once upon a", "stopped"),
+    ]
+
+
+def test_an_error_mid_stream_keeps_the_partial_reply_and_says_what_failed(
+    store: Store, recorder: WriteBehindRecorder
+) -> None:
+    model = FakeModel()
+    failure = errors.GenerationFailed(detail="CUDA out of memory")
+    model.queue("Partly", " done", failure)
+    service, user = service_over(model, recorder), uuid.uuid4()
+
+    final = read_turn(service, user, "Try")[-1]
+    assert (final.phase, final.text, final.error) == ("error", "Partly done", failure)
+    assert final.metrics is not None and final.metrics.output_tokens == 2
+    assert stored(store, recorder, final, user) == [("user", "Try", "complete"), ("assistant", "Partly done", "error")]
+    with store.sessions() as session:
+        [generation] = session.query(Generation).all()
+    assert (generation.status, generation.error_type, generation.output_tokens) == ("error", "generation", 2)
+
+
+def test_metrics_come_from_the_monotonic_clock_and_the_first_token_goes_out_at_once(
+    store: Store, recorder: WriteBehindRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five tokens, the first 20 ms after the request (sooner than the 40 ms frame interval), then one per 100 ms:
+    exact numbers from a clock that moves only with the model's delays (the commit before the request takes none)."""
+    clock = FakeClock().install(monkeypatch)
+    model = FakeModel(clock=clock)
+    model.queue("a", " b", " c", " d", " e", TokenChunk(finish_reason="stop"), first_delay_s=0.02, interval_s=0.1)
+    service, user = service_over(model, recorder), uuid.uuid4()
+
+    frames = read_turn(service, user, "Count")
+    metrics = frames[-1].metrics
+    assert metrics is not None
+    assert (metrics.output_tokens, metrics.finish_reason, metrics.queue_wait_ms) == (5, "stop", 0)
+    assert metrics.time_to_first_token_ms == pytest.approx(20)
+    assert metrics.tokens_per_s == pytest.approx(4 / 0.4)  # the tokens after the first, over 400 ms
+    assert metrics.duration_ms == pytest.approx(520)  # through the finish chunk, 100 ms after the last token
+    shown = [frame for frame in frames if frame.phase == "generating"]
+    assert shown and (shown[0].text, shown[0].elapsed_s) == ("a", pytest.approx(0.02)), "the first token was held"
+    recorder.barrier().result(timeout=10)
+    with store.sessions() as session:
+        [generation] = session.query(Generation).all()
+    stored_ms = (generation.time_to_first_token_ms, generation.duration_ms, generation.tokens_per_s)
+    assert stored_ms == pytest.approx((20, 520, 10), rel=1e-6)  # the same numbers, in 32-bit floats
+
+
+def test_the_servers_usage_count_wins_over_the_chunks_counted(store: Store, recorder: WriteBehindRecorder) -> None:
+    model = FakeModel()
+    model.queue("one", " two", TokenChunk(finish_reason="stop"), TokenChunk(prompt_tokens=7, completion_tokens=3))
+    service, user = service_over(model, recorder), uuid.uuid4()
+
+    metrics = read_turn(service, user, "Say two words")[-1].metrics
+    assert metrics is not None
+    assert (metrics.output_tokens, metrics.prompt_tokens, metrics.finish_reason) == (3, 7, "stop")
+    assert model.calls[0].messages[-1].content == "Say two words" and model.calls[0].finished
