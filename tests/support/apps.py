@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
@@ -25,14 +26,14 @@ from tests.support.fake_tgi import free_port
 class RunningApp:
     url: str
     chatlens: ChatLens
-    demo: Any  # gradio.Blocks, as launched
+    demo: gr.Blocks
 
     @property
     def db_path(self) -> Path:
         """The DuckDB file the app writes."""
         return Path(make_url(self.chatlens.settings.database_url).database or "")
 
-    def rows(self, model: Any, **where: Any) -> list[Any]:
+    def rows(self, model: type[Any], **where: Any) -> list[Any]:
         """Rows of a table, read through the app's own engine after its writer has drained."""
         self.chatlens.recorder.barrier().result(timeout=10)
         with self.chatlens.store.sessions() as session:

@@ -113,12 +113,13 @@ class FakeModel:
             for i, step in enumerate(reply.steps):
                 await self._wait(reply.first_delay_s if i == 0 else reply.interval_s)
                 if isinstance(step, _Hang):
-                    await asyncio.Event().wait()
-                if isinstance(step, Exception):
+                    await asyncio.Event().wait()  # until the consumer cancels the stream
+                elif isinstance(step, Exception):
                     call.finished = True
                     raise step
-                yield TokenChunk(text=step) if isinstance(step, str) else step
-                call.yielded += 1
+                else:
+                    yield TokenChunk(text=step) if isinstance(step, str) else step
+                    call.yielded += 1
             call.finished = True
         finally:
             call.closed = not call.finished

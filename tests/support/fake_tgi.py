@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -285,7 +286,7 @@ class FakeTgi:
 
     async def _stream(
         self, body: dict[str, Any], b: Behaviour, log: StreamLog, prompt_tokens: int, validation: str | None
-    ) -> Any:
+    ) -> AsyncIterator[bytes]:
         created = int(time.time())
         requested_model = body.get("model")
         model = self.model_id if requested_model in (None, "tgi") else requested_model

@@ -36,7 +36,7 @@ POSTGRES_PROGRAMS = {"initdb", "pg_ctl", "postgres", "psql"}
 
 _watched: pytest.Item | None = None
 _unmarked: list[str] = []  # starts refused during the watched phase, kept in case the code under test swallowed them
-_popen_init: Any = None
+_POPEN_INIT = subprocess.Popen.__init__
 
 
 def tier_of_command(argv: Sequence[str]) -> str:
@@ -63,21 +63,15 @@ def _checked_popen_init(self: subprocess.Popen[Any], args: Any, *more: Any, **op
             refusal = f"{item.nodeid} starts {' '.join(argv)[:200]!r} without @pytest.mark.{tier} ({TIERS[tier]})"
             _unmarked.append(refusal)
             pytest.fail(refusal, pytrace=False)
-    _popen_init(self, args, *more, **options)
+    _POPEN_INIT(self, args, *more, **options)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _popen_init
-    if _popen_init is None:
-        _popen_init = subprocess.Popen.__init__
-        subprocess.Popen.__init__ = _checked_popen_init  # type: ignore[method-assign]
+    subprocess.Popen.__init__ = _checked_popen_init  # type: ignore[method-assign]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    global _popen_init
-    if _popen_init is not None:
-        subprocess.Popen.__init__ = _popen_init  # type: ignore[method-assign]
-        _popen_init = None
+    subprocess.Popen.__init__ = _POPEN_INIT  # type: ignore[method-assign]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

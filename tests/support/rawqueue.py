@@ -10,12 +10,13 @@ import json
 import uuid
 from typing import Any
 
+import gradio as gr
 import httpx
 
 
-def fn_index(demo: Any, name: str) -> int:
+def fn_index(demo: gr.Blocks, name: str) -> int:
     """The index of the event whose handler is the method called ``name``."""
-    return next(i for i, f in demo.fns.items() if getattr(f.fn, "__name__", "") == name)
+    return int(next(i for i, f in demo.fns.items() if getattr(f.fn, "__name__", "") == name))
 
 
 def call(
