@@ -40,7 +40,7 @@ def test_reply_streams_in_several_updates_and_ends_exact(client: Client, app: Ru
     assert generation.output_tokens == 40
     assert generation.finish_reason == "length"
     assert 0 < generation.time_to_first_token_ms < 2000
-    assert generation.tokens_per_s is not None and 20 < generation.tokens_per_s < 80
+    assert generation.tokens_per_s is not None and generation.tokens_per_s > 0  # exact: tests/test_service.py
     assert generation.model_id == fake_tgi.model_id
     assert generation.duration_ms >= generation.time_to_first_token_ms
 
