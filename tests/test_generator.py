@@ -11,7 +11,7 @@ import pytest
 import errors
 from inference.tgi import TgiGenerator
 from inference.types import ChatMessage, GenerationParams, TokenChunk
-from tests.support.fake_tgi import Behaviour, FakeTgi, free_port
+from tests.support.fake_tgi import HOLD_LIMIT_S, Behaviour, FakeTgi, free_port
 
 T = TypeVar("T")
 HELLO = [ChatMessage("user", "hello")]
@@ -154,7 +154,8 @@ def test_pool_serves_more_than_100_streams_at_once(fake_tgi: FakeTgi) -> None:
     fake_tgi.default = Behaviour(tokens=2, hold_until_open=120)
 
     async def scenario() -> list[str]:
-        generator = generator_for(fake_tgi.url, max_connections=150)
+        # A held stream is silent until the last one opens: a read timeout beyond the hold, however slow the machine.
+        generator = generator_for(fake_tgi.url, timeout_s=HOLD_LIMIT_S + 5, max_connections=150)
         try:
             return await asyncio.gather(*(collect_without_close(generator) for _ in range(120)))
         finally:
