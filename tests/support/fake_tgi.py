@@ -113,6 +113,7 @@ class FakeTgi:
         self.streams: list[StreamLog] = []
         self.open_streams = 0
         self.peak_open_streams = 0
+        self._new_peak = asyncio.Condition()  # used on the server's loop only (made anew by start())
         self.info_calls = 0
         self.authorizations: list[str] = []  # the Authorization header of each chat request ("" when absent)
         self.port = 0
@@ -134,6 +135,7 @@ class FakeTgi:
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
     def start(self, port: int | None = None) -> FakeTgi:
+        self._new_peak = asyncio.Condition()
         self.port = port or free_port()
         config = uvicorn.Config(
             self.app,
@@ -326,12 +328,15 @@ class FakeTgi:
             )
 
         self.open_streams += 1
-        self.peak_open_streams = max(self.peak_open_streams, self.open_streams)
         try:
-            if b.hold_until_open is not None:  # released together once that many were open (the peak stays)
-                held_until = time.monotonic() + HOLD_LIMIT_S
-                while self.peak_open_streams < b.hold_until_open and time.monotonic() < held_until:  # noqa: ASYNC110
-                    await asyncio.sleep(0.01)
+            async with self._new_peak:
+                if self.open_streams > self.peak_open_streams:
+                    self.peak_open_streams = self.open_streams
+                    self._new_peak.notify_all()
+                if (wanted := b.hold_until_open) is not None:  # all released once that many were open at once
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(HOLD_LIMIT_S):
+                            await self._new_peak.wait_for(lambda: self.peak_open_streams >= wanted)
             if validation is not None:
                 yield _sse({"error": {"message": validation, "http_status_code": 422}})
                 yield _sse("[DONE]")
