@@ -14,6 +14,7 @@ from dotenv import dotenv_values
 from pydantic import Field
 
 from settings import Settings
+from tests.support.config import settings_without_env_file
 from tools import settings_docs
 from tools.settings_docs import ENV_EXAMPLE, default_value, env_name, is_secret
 
@@ -81,7 +82,7 @@ def test_every_setting_is_in_env_example_and_every_line_is_a_comment() -> None:
 
 def test_copying_env_example_to_env_changes_nothing(clean_environment: Path) -> None:
     (clean_environment / ".env").write_text(ENV_EXAMPLE.read_text(encoding="utf-8"))
-    assert Settings().model_dump() == Settings(_env_file=None).model_dump()  # type: ignore[call-arg]
+    assert Settings().model_dump() == settings_without_env_file().model_dump()
 
 
 def test_the_defaults_shown_are_the_defaults(clean_environment: Path) -> None:
@@ -96,7 +97,7 @@ def test_the_defaults_shown_are_the_defaults(clean_environment: Path) -> None:
     (clean_environment / ".env").write_text("\n".join(line[2:] for line in shown) + "\n")
     read_back = Settings()
     assert read_back.model_fields_set >= set(defaults)  # read from the file, not fallen back to
-    assert read_back.model_dump() == Settings(_env_file=None).model_dump()  # type: ignore[call-arg]
+    assert read_back.model_dump() == settings_without_env_file().model_dump()
 
 
 def test_secrets_show_no_default() -> None:
