@@ -121,7 +121,7 @@ class OidcProvider:
 def _form_action(html: str, base: str) -> str:
     found = re.search(r'<form[^>]*\baction="([^"]+)"', html)
     assert found, f"no form in page: {html[:300]}"
-    return urljoin(base, found.group(1))
+    return urljoin(base, str(found.group(1)))
 
 
 def sign_in(browser: httpx.Client, authorize_url: str, login: str, password: str, *, stop_at: str) -> str:
