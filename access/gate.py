@@ -130,7 +130,7 @@ class Guard:
             fresh = sessions.anonymous()
             scope = _with_session_cookie(scope, headers, sessions.encode(fresh))
             cookie = sessions.set_cookie(fresh, secure=secure)
-            who = str(fresh.user_id)
+            who: str | None = None  # a throwaway identity until the caller sends its new cookie back
         elif identity is None:
             await _refuse(scope, send, headers)
             return

@@ -91,12 +91,19 @@ class SessionOwners:
         self._owners: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def claim(self, session_hash: str, who: str, now: float | None = None) -> bool:
-        """True when ``who`` may use ``session_hash``: it is theirs already, or nobody's (it becomes theirs)."""
+    def claim(self, session_hash: str, who: str | None, now: float | None = None) -> bool:
+        """True when ``who`` may use ``session_hash``: it is theirs already, or nobody's (it becomes theirs).
+
+        ``who`` is None for a caller with no identity of its own yet (no cookie, no token: each of its requests gets
+        a throwaway one). Binding the hash to that would refuse the caller's own next request, so it may use a hash
+        nobody owns, without owning it, and never one somebody owns."""
         now = time.monotonic() if now is None else now
         with self._lock:
             held = self._owners.get(session_hash)
-            if held is not None and held[0] != who and now - held[1] < self.ttl_s:
+            taken = held is not None and now - held[1] < self.ttl_s
+            if who is None:
+                return not taken
+            if taken and held is not None and held[0] != who:
                 return False
             self._owners[session_hash] = (who, now)
             self._owners.move_to_end(session_hash)

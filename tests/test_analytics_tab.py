@@ -7,6 +7,7 @@ then the SSE stream), the way a hostile client would send them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -41,18 +42,25 @@ def fn_index(url: str, api_name: str) -> int:
     return next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name)
 
 
-def call(url: str, api_name: str, data: list[Any], event_data: Any = None) -> dict[str, Any]:
-    """Join the queue for ``api_name``'s fn_index and return its ``process_completed`` message."""
+def call(
+    url: str, api_name: str, data: list[Any], event_data: Any = None, browser: httpx.Client | None = None
+) -> dict[str, Any]:
+    """Join the queue for ``api_name``'s fn_index and return its ``process_completed`` message.
+
+    Like a browser, the caller keeps the cookie the app sets (``browser``: one jar across calls; by default a
+    new one for this call), so its queue session and its downloads stay its own."""
     session = uuid.uuid4().hex
     body = {"fn_index": fn_index(url, api_name), "data": data, "session_hash": session, "event_data": event_data}
-    joined = httpx.post(f"{url}/gradio_api/queue/join", json=body, timeout=10)
-    assert joined.status_code == 200, joined.text
-    with httpx.stream("GET", f"{url}/gradio_api/queue/data", params={"session_hash": session}, timeout=30) as sse:
-        for line in sse.iter_lines():
-            if line.startswith("data:"):
-                message = json.loads(line[5:])
-                if message.get("msg") == "process_completed":
-                    return message  # type: ignore[no-any-return]
+    with contextlib.ExitStack() as stack:
+        client = browser or stack.enter_context(httpx.Client(timeout=30))
+        joined = client.post(f"{url}/gradio_api/queue/join", json=body, timeout=10)
+        assert joined.status_code == 200, joined.text
+        with client.stream("GET", f"{url}/gradio_api/queue/data", params={"session_hash": session}) as sse:
+            for line in sse.iter_lines():
+                if line.startswith("data:"):
+                    message = json.loads(line[5:])
+                    if message.get("msg") == "process_completed":
+                        return message  # type: ignore[no-any-return]
     raise AssertionError("the call never completed")
 
 
@@ -132,14 +140,16 @@ def test_the_chat_page_shows_no_analytics_tab_to_a_non_admin(page: Page, app: Ru
 
 def test_an_admin_runs_sql_and_downloads_the_result(admin_app: RunningApp) -> None:
     seeded = "SELECT status, count(*) AS n FROM generations WHERE server_url = 'http://tgi:80' GROUP BY 1 ORDER BY 1"
-    done = call(admin_app.url, "analytics_sql", [seeded])
+    browser = httpx.Client(timeout=30)
+    done = call(admin_app.url, "analytics_sql", [seeded], browser=browser)
     assert done["success"], done
     note, table, csv_file = done["output"]["data"]
     assert "3 rows" in note and table["headers"] == ["status", "n"]
     assert [row[0] for row in table["data"]] == ["complete", "error", "stopped"]
     assert sum(row[1] for row in table["data"]) == 20_000
-    downloaded = httpx.get(csv_file["url"], timeout=10)
+    downloaded = browser.get(csv_file["url"], timeout=10)
     assert downloaded.status_code == 200 and downloaded.text.startswith("status,n\r\ncomplete,")
+    assert httpx.get(csv_file["url"], timeout=10).status_code == 404  # served to whoever ran the query only
     refused = call(admin_app.url, "analytics_sql", ["DELETE FROM generations"])
     assert refused["success"] is False and "read-only" in refused["output"]["error"]
     refused = call(admin_app.url, "analytics_sql", ["SELECT * FROM read_csv('/etc/passwd')"])
@@ -147,11 +157,13 @@ def test_an_admin_runs_sql_and_downloads_the_result(admin_app: RunningApp) -> No
 
 
 def test_an_admin_exports_the_filtered_range(admin_app: RunningApp) -> None:
-    done = call(admin_app.url, "analytics_export", ["generations", "parquet", *REFRESH_ARGS])
+    browser = httpx.Client(timeout=30)
+    done = call(admin_app.url, "analytics_export", ["generations", "parquet", *REFRESH_ARGS], browser=browser)
     assert done["success"], done
     exported = done["output"]["data"][0]
     assert exported["orig_name"].endswith(".parquet")
-    body = httpx.get(exported["url"], timeout=10).content
+    assert httpx.get(exported["url"], timeout=10).status_code == 404  # served to whoever exported it only
+    body = browser.get(exported["url"], timeout=10).content
     assert body[:4] == b"PAR1" and len(body) > 10_000
 
 
