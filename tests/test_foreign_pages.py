@@ -9,9 +9,7 @@ with 403 before any handler. The app's own page, in the same browser, still work
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -20,9 +18,9 @@ from playwright.sync_api import Browser, expect
 
 from access.sessions import COOKIE
 from storage.schema import ApiToken
-from tests.support.apps import RunningApp, launched_app
-from tests.support.config import make_settings
+from tests.support.apps import RunningApp
 from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.other_origins import security_test_app, serving
 from tests.support.rawqueue import fn_index
 
 # What a page's script can do with fetch: join the queue as the browser's user and read the event's stream.
@@ -53,39 +51,17 @@ async ({app, fn, data}) => {
 """
 
 
-class _AnyPage(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<!doctype html><title>another page</title><p>another page</p>"
-        self.send_response(200)
-        self.send_header("content-type", "text/html")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def other_origin() -> Iterator[int]:
     """A plain web page on another port of this machine: the other origin."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _AnyPage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
+    with serving() as port:
+        yield port
 
 
 @pytest.fixture(scope="module")
 def launched(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningApp, Any]]:
-    settings = make_settings(
-        tmp_path_factory.mktemp("foreign-pages"),
-        tgi_url=fake_tgi_server.url,
-        request_timeout_s=5,
-        info_ttl_s=0,
-        auto_title=False,
-    )
-    with launched_app(settings) as running:
-        yield running, running.demo
+    with security_test_app(tmp_path_factory.mktemp("foreign-pages"), fake_tgi_server.url) as launched:
+        yield launched
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,10 @@ pytestmark = pytest.mark.process  # every test starts `python app.py`
     [
         ({"TGI_URL": "ftp://model-server"}, "bad configuration: TGI_URL: Value error, TGI_URL must start with http"),
         ({"REQUEST_TIMEOUT_S": "soon"}, "bad configuration: REQUEST_TIMEOUT_S"),
-        ({"DATABASE_URL": "duckdb:////proc/chatlens/chatlens.duckdb"}, "the data folder /proc/chatlens cannot be written"),
+        (
+            {"DATABASE_URL": "duckdb:////proc/chatlens/chatlens.duckdb"},
+            "the data folder /proc/chatlens cannot be written",
+        ),
     ],
 )
 def test_bad_configuration_stops_start_up_with_one_clear_line(env: dict[str, str], expected: str) -> None:

@@ -10,9 +10,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import httpx
@@ -20,9 +18,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from access.sessions import COOKIE
-from tests.support.apps import RunningApp, launched_app
-from tests.support.config import make_settings
+from tests.support.apps import RunningApp
 from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.other_origins import QuietHandler, security_test_app, serving
 from tests.support.rawqueue import call, fn_index
 
 VIOLATIONS_JS = """
@@ -32,19 +30,14 @@ document.addEventListener("securitypolicyviolation", (e) =>
 """
 
 
-class _Listener(BaseHTTPRequestHandler):
+class _Listener(QuietHandler):
     """Another origin: records every request that reaches it, and serves a page framing the app."""
 
     posts: ClassVar[list[str]] = []
     frame_of = ""
 
-    def do_GET(self) -> None:
-        body = f'<!doctype html><iframe id="app" src="{self.frame_of}" width=800 height=600></iframe>'.encode()
-        self.send_response(200)
-        self.send_header("content-type", "text/html")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    def page(self) -> str:
+        return f'<!doctype html><iframe id="app" src="{self.frame_of}" width=800 height=600></iframe>'
 
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
@@ -52,30 +45,19 @@ class _Listener(BaseHTTPRequestHandler):
         self.send_response(204)
         self.end_headers()
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
 
 @pytest.fixture(scope="module")
 def listener() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Listener)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
+    with serving(_Listener) as port:
+        yield port
 
 
 @pytest.fixture(scope="module")
 def launched(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningApp, Any]]:
-    settings = make_settings(
-        tmp_path_factory.mktemp("page-security"),
-        tgi_url=fake_tgi_server.url,
-        request_timeout_s=5,
-        info_ttl_s=0,
-        auto_title=False,
-        analytics_open=True,  # everyone is admin: the analytics tab is on the page
-    )
-    with launched_app(settings) as running:
-        yield running, running.demo
+    folder = tmp_path_factory.mktemp("page-security")
+    # everyone is admin: the analytics tab is on the page
+    with security_test_app(folder, fake_tgi_server.url, analytics_open=True) as launched:
+        yield launched
 
 
 def _open(page: Page, url: str) -> None:

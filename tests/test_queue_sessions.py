@@ -15,23 +15,16 @@ import pytest
 
 from access.queue_sessions import SessionOwners
 from access.sessions import COOKIE
-from tests.support.apps import RunningApp, launched_app
-from tests.support.config import make_settings
+from tests.support.apps import RunningApp
 from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.other_origins import security_test_app
 from tests.support.rawqueue import call, fn_index
 
 
 @pytest.fixture(scope="module")
 def launched(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningApp, Any]]:
-    settings = make_settings(
-        tmp_path_factory.mktemp("queue-sessions"),
-        tgi_url=fake_tgi_server.url,
-        request_timeout_s=5,
-        info_ttl_s=0,
-        auto_title=False,
-    )
-    with launched_app(settings) as running:
-        yield running, running.demo
+    with security_test_app(tmp_path_factory.mktemp("queue-sessions"), fake_tgi_server.url) as launched:
+        yield launched
 
 
 def _client(app: RunningApp) -> httpx.Client:
