@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
@@ -30,6 +30,10 @@ from tests.support.browser import launch_chromium
 from tests.support.config import make_settings
 from tests.support.fake_tgi import FakeTgi
 from tests.support.postgres import TempPostgres
+
+# A page's first load on a cold app (Gradio's bundle, the CSP nonce pass) took over 5 s, Playwright's default wait,
+# on a loaded 2-core machine; waiting longer only slows a test that fails anyway.
+expect.set_options(timeout=15_000)
 
 pytest_plugins = ("tests.support.markers", "pytester")
 
