@@ -50,6 +50,7 @@ audit:
 	$(PY) -m tools.audit_lock requirements.lock
 
 bench:
+	$(PY) -m benchmarks.bench_turns
 	$(PY) -m benchmarks.bench_stream
 	$(PY) -m benchmarks.bench_local
 	$(PY) -m benchmarks.bench_conversations --postgres

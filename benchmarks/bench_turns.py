@@ -42,6 +42,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -282,7 +283,9 @@ def spread(values: list[float | None], scale: float = 1.0, digits: int = 0) -> s
 
 def plus(values: list[float | None], base: list[float | None]) -> str:
     """The per-run difference to the direct run, in ms: median [min–max]."""
-    deltas: list[float | None] = [v - b if v is not None and b is not None else None for v, b in zip(values, base)]
+    deltas: list[float | None] = [
+        v - b if v is not None and b is not None else None for v, b in zip(values, base, strict=True)
+    ]
     return spread(deltas, 1000)
 
 
@@ -293,24 +296,40 @@ def print_table(
         sc = scenarios[key]
         runs = len(by_target["direct"])
         print(
-            f"\n[{key}] {sc.users} users {'one after another' if sc.sequential else 'at once'}, {sc.tokens_per_s} tok/s, "
-            f"{sc.max_tokens}-token replies; {runs} runs, median [min–max]"
+            f"\n[{key}] {sc.users} users {'one after another' if sc.sequential else 'at once'}, "
+            f"{sc.tokens_per_s} tok/s, {sc.max_tokens}-token replies; {runs} runs, median [min–max]"
         )
 
-        def col(metric: Callable[[dict[str, Any]], float | None], target: str) -> list[float | None]:
-            return [metric(run) for run in by_target[target]]
+        def col(
+            metric: Callable[[dict[str, Any]], float | None], target: str, runs: dict[str, Any] = by_target
+        ) -> list[float | None]:
+            return [metric(run) for run in runs[target]]
 
         rows: list[tuple[str, ...]] = [("metric", *targets)]
         rows.append(("complete & exact", *(
             f"{sum(r['ok'] for r in by_target[t])}/{sum(r['streams'] for r in by_target[t])}" for t in targets
         )))  # fmt: skip
         for label, name in (("TTFT p50 ms", "ttft_p50_s"), ("TTFT p95 ms", "ttft_p95_s")):
-            rows.append((label, *(spread(col(lambda r, n=name: r[n], t), 1000) for t in targets)))
-            rows.append(("  over direct", "", *(plus(col(lambda r, n=name: r[n], t), col(lambda r, n=name: r[n], "direct")) for t in targets[1:])))  # noqa: E501
+            rows.append((label, *(spread(col(itemgetter(name), t), 1000) for t in targets)))
+            rows.append(
+                (
+                    "  over direct",
+                    "",
+                    *(plus(col(itemgetter(name), t), col(itemgetter(name), "direct")) for t in targets[1:]),
+                )
+            )
         rows.append(("tok/s p50", *(spread(col(lambda r: r["rate_p50"], t), 1, 1) for t in targets)))
-        rows.append(("TTFT ≤ 700 ms & ≥ 16 tok/s", *(spread(col(lambda r: r["good_share"], t), 100) + " %" for t in targets)))  # noqa: E501
-        rows.append(("app CPU-s / 1k tokens", "", *(spread(col(lambda r: r["app_cpu_s_per_1k_tokens"], t), 1, 3) for t in targets[1:])))  # noqa: E501
-        rows.append(("app CPU-s", "", *(spread(col(lambda r: r["cpu_s"].get("app"), t), 1, 2) for t in targets[1:])))  # noqa: E501
+        rows.append(
+            ("TTFT ≤ 700 ms & ≥ 16 tok/s", *(spread(col(lambda r: r["good_share"], t), 100) + " %" for t in targets))
+        )
+        rows.append(
+            (
+                "app CPU-s / 1k tokens",
+                "",
+                *(spread(col(lambda r: r["app_cpu_s_per_1k_tokens"], t), 1, 3) for t in targets[1:]),
+            )
+        )
+        rows.append(("app CPU-s", "", *(spread(col(lambda r: r["cpu_s"].get("app"), t), 1, 2) for t in targets[1:])))
         rows.append(("loadgen CPU-s", *(spread(col(lambda r: r["cpu_s"]["loadgen"], t), 1, 2) for t in targets)))
         rows.append(("fake CPU-s", *(spread(col(lambda r: r["cpu_s"]["fake"], t), 1, 2) for t in targets)))
         rows.append(("load avg (1 min)", *(spread(col(lambda r: r["load_1min"], t), 1, 2) for t in targets)))
@@ -357,7 +376,9 @@ def main() -> None:
     revision = git_revision()
     print(
         f"ChatLens {revision}, {started:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
-        f"load average at start {load_at_start[0]:.2f} / {load_at_start[1]:.2f} / {load_at_start[2]:.2f}; fake TGI {FIRST_TOKEN_MS} ms to first token"
+        "load average at start "
+        + " / ".join(f"{v:.2f}" for v in load_at_start)
+        + f"; fake TGI {FIRST_TOKEN_MS} ms to first token"
     )
     print_table(results, table, tuple(targets_wanted))
     out = args.out or RESULTS_DIR / f"{name}.json"

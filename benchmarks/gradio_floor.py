@@ -26,7 +26,12 @@ http = httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=512, ma
 
 async def chat(message: str, max_tokens: int = 200) -> AsyncIterator[str]:
     """Stream the reply to ``message``; each update is the whole reply so far."""
-    body = {"model": "tgi", "messages": [{"role": "user", "content": message}], "max_tokens": max_tokens, "stream": True}
+    body = {
+        "model": "tgi",
+        "messages": [{"role": "user", "content": message}],
+        "max_tokens": max_tokens,
+        "stream": True,
+    }
     text, shown_at = "", 0.0
     async with http.stream("POST", URL, json=body) as response:
         async for line in response.aiter_lines():
