@@ -30,9 +30,10 @@ run:
 test:
 	$(PY) -m pytest
 
-# No Chromium, no PostgreSQL, no subprocess (tests/support/markers.py): under a minute on 2 cores.
+# No Chromium, no PostgreSQL, no subprocess (tests/support/markers.py), on both cores, a tenth of the property
+# examples: under a minute on 2 cores.
 test-fast:
-	$(PY) -m pytest -m "not browser and not postgres and not process"
+	CHATLENS_FAST_PROPERTIES=1 $(PY) -m pytest -n 2 -m "not browser and not postgres and not process"
 
 lint:
 	$(VENV)/bin/ruff check .

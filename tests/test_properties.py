@@ -4,6 +4,7 @@ clear refusal or a correct result — never a crash with a stack trace, never a 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import httpx
@@ -25,9 +26,16 @@ JSONISH = st.recursive(
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(ANY_TEXT, inner, max_size=5),
     max_leaves=30,
 )
+# `make test-fast` runs a tenth of the examples (CHATLENS_FAST_PROPERTIES=1); `make test` and CI run all of them.
+EXAMPLES_SCALE = 0.1 if os.environ.get("CHATLENS_FAST_PROPERTIES") else 1.0
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)  # the same examples on every run: CI stays stable
+def examples(full: int) -> int:
+    return max(10, int(full * EXAMPLES_SCALE))
+
+
+# derandomize: the same examples on every run, CI stays stable.
+@settings(max_examples=examples(300), deadline=None, derandomize=True)
 @given(
     tgi_url=st.one_of(st.none(), ANY_TEXT),
     models=st.one_of(st.none(), ANY_TEXT, JSONISH.map(json.dumps)),
@@ -55,7 +63,7 @@ def test_settings_are_built_or_refused_with_a_validation_error(
         assert model.url.startswith(("http://", "https://"))
 
 
-@settings(max_examples=400, deadline=None, derandomize=True)
+@settings(max_examples=examples(400), deadline=None, derandomize=True)
 @given(document=st.one_of(JSONISH, st.fixed_dictionaries(
     {"format": st.just(portability.FORMAT), "version": st.just(1), "title": JSONISH,
      "messages": st.lists(st.fixed_dictionaries({"role": JSONISH | st.sampled_from(["user", "assistant"]),
@@ -76,7 +84,12 @@ def chat_index(url: str) -> int:
     return next(d["id"] for d in config["dependencies"] if d.get("api_name") == "chat")
 
 
-@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(40),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(
     message=st.one_of(ANY_TEXT, st.integers(), st.none(), st.lists(ANY_TEXT, max_size=2)),
     temperature=st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False), ANY_TEXT),  # JSON has no inf
