@@ -177,7 +177,10 @@ class ChatLens:
         """Start the SLO checks and serve the app; ``overrides`` go to ``Blocks.launch`` on top of the options."""
         self.slo.check()
         self.slo.run_every(self.settings.slo_check_interval_s)
-        return self.demo, self.demo.launch(**{**self.launch_options, **overrides})
+        from ui.app import launch
+
+        options = {**self.launch_options, **overrides}
+        return self.demo, launch(self.demo, options, settings=self.settings, identities=self.identities)
 
     def drain(self) -> None:
         """Refuse new turns, give streaming replies the grace period, stop the rest (saved as ``stopped``)."""

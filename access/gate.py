@@ -26,8 +26,9 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
+from access.cross_origin import TrustedOrigins
 from access.downloads import FILE_PREFIX, Downloads
 from access.identity import Identities
 from access.queue_sessions import (
@@ -51,7 +52,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Open to everyone: the health check, metrics (aggregate numbers only), and the login flow itself.
 OPEN_PATHS = frozenset({"/healthz", "/metrics", "/login", "/auth/callback", "/logout", "/signed-out"})
-SPACE_PAGE_ORIGIN = "https://huggingface.co"  # the page that frames a Space's app
 # Gradio's launch() calls this once, itself, to run start-up events; after that call it is closed like the rest.
 STARTUP_PATH = "/gradio_api/startup-events"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -88,13 +88,9 @@ class Guard:
         self.downloads = downloads if downloads is not None else Downloads()
         self.max_body_bytes = max_body_bytes
         self._startup_pending = True
-        trusted = {origin.lower() for origin in allowed_origins}
-        if public_url:
-            parts = urlsplit(public_url)
-            trusted.add(f"{parts.scheme}://{parts.netloc}".lower())
-        if identities.sessions.cross_site:
-            trusted.add(SPACE_PAGE_ORIGIN)
-        self._trusted_origins = frozenset(trusted)
+        self.origins = TrustedOrigins(
+            public_url=public_url, allowed_origins=allowed_origins, cross_site=identities.sessions.cross_site
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = _local_path(scope) if scope["type"] in ("http", "websocket") else ""
@@ -181,16 +177,11 @@ class Guard:
             return None
         origin = headers.get("origin")
         if origin is not None:
-            return None if origin.lower() in self._origins_of(scope, headers) else origin
+            return None if self.origins.trusts(origin, scope, headers) else origin
         site = headers.get("sec-fetch-site")
         if scope.get("method", "GET") not in SAFE_METHODS and site not in (None, "same-origin", "none"):
             return f"Sec-Fetch-Site: {site}"
         return None
-
-    def _origins_of(self, scope: Scope, headers: dict[str, str]) -> frozenset[str]:
-        scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"), scope.get("scheme", "http"))
-        host = headers.get("host", "").lower()
-        return self._trusted_origins | {f"{scheme}://{host}"} if host else self._trusted_origins
 
 
 def _local_path(scope: Scope) -> str:

@@ -4,11 +4,13 @@ Gradio's CORS middleware answers localhost origins (on a localhost Host) and eve
 credentials allowed, and a SameSite=Lax cookie is sent on same-site requests: another port of 127.0.0.1, or a
 sibling host of the same registrable domain. In real Chromium, such a page tries to list and read the victim's
 conversations through ``/gradio_api/queue/join`` and to create an API token as the victim; the gate refuses both
-with 403 before any handler. The app's own page, in the same browser, still works.
+with 403 before any handler, and with no CORS header on the refusal the page cannot even read that. The app's own
+page, in the same browser, still works.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,6 +52,19 @@ async ({app, fn, data}) => {
 }
 """
 
+# A request a page may send without a preflight (no-cors, text/plain): the browser sends it, cookie included.
+SIMPLE_POST_JS = """
+async ({app, fn, data}) => {
+  const body = JSON.stringify({data, fn_index: fn, session_hash: "simplepost1", event_data: null, trigger_id: null});
+  try {
+    await fetch(app + "/gradio_api/queue/join", {
+      method: "POST", mode: "no-cors", credentials: "include", headers: {"content-type": "text/plain"}, body,
+    });
+    return "sent";
+  } catch (error) { return String(error); }
+}
+"""
+
 
 @pytest.fixture(scope="module")
 def other_origin() -> Iterator[int]:
@@ -76,7 +91,9 @@ def test_a_same_site_page_cannot_read_chats_or_make_a_token_as_the_user(
     fake_tgi: FakeTgi,
     app_host: str,
     page_host: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="access.gate")
     running, demo = launched
     port = running.url.rsplit(":", 1)[1]
     app_url = f"http://{app_host}:{port}"
@@ -99,11 +116,15 @@ def test_a_same_site_page_cannot_read_chats_or_make_a_token_as_the_user(
         attacker = context.new_page()
         attacker.goto(f"http://{page_host}:{other_origin}/")
         stolen = attacker.evaluate(QUEUE_CALL_JS, listing)
-        assert stolen["join"] == 403 and "secret" not in stolen["text"], stolen
         minted = attacker.evaluate(
             QUEUE_CALL_JS, {"app": app_url, "fn": fn_index(demo, "create"), "data": ["from another page"]}
         )
-        assert minted["join"] == 403 and "chatlens_" not in minted["text"], minted
+        # A JSON body needs a preflight, which gets no CORS header: the browser sends neither request.
+        assert stolen == minted == {"join": "network error", "text": "TypeError: Failed to fetch"}, (stolen, minted)
+        # A "simple" request needs no preflight: it is sent, with the cookie, and the gate refuses it.
+        assert attacker.evaluate(SIMPLE_POST_JS, listing) == "sent"
+        refusals = [r for r in caplog.messages if "refused a request from another origin" in r and "queue/join" in r]
+        assert len(refusals) == 1 and f"{page_host}:{other_origin}" in refusals[0], caplog.messages
         assert len(running.rows(ApiToken)) == tokens_before
 
         again = victim.evaluate(QUEUE_CALL_JS, listing)  # and the user's own page still works afterwards
@@ -134,3 +155,49 @@ def test_unsafe_requests_named_cross_site_by_sec_fetch_site_are_refused_and_bear
         headers={"origin": "http://127.0.0.1:9"},
     )
     assert anonymous.status_code == 200, anonymous.text
+
+
+def cors_headers(response: httpx.Response) -> dict[str, str]:
+    return {key: value for key, value in response.headers.items() if key.startswith("access-control-allow-")}
+
+
+def preflight(url: str, origin: str, host: str | None = None) -> httpx.Response:
+    headers = {"origin": origin, "access-control-request-method": "POST", "access-control-request-headers": "x-a"}
+    return httpx.options(url, headers={**headers, **({"host": host} if host else {})})
+
+
+@pytest.mark.parametrize(
+    ("host", "origin", "trusted"),
+    [
+        (None, "http://127.0.0.1:9", False),  # another port of the same machine
+        (None, "http://localhost:8000", False),
+        ("chat.example.org", "https://evil.example.org", False),  # a sibling host: Gradio reflects any origin here
+        ("chat.example.org", "http://chat.example.org", True),  # the app's own origin
+        ("chat.example.org", "https://partner.example.net", True),  # in ALLOWED_ORIGINS
+    ],
+)
+def test_cors_answers_only_the_apps_own_and_allowed_origins(
+    fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory, host: str | None, origin: str, trusted: bool
+) -> None:
+    """Gradio's CORS middleware reflects other origins with credentials allowed; none reaches the browser."""
+    folder = tmp_path_factory.mktemp("cors")
+    with security_test_app(folder, fake_tgi_server.url, allowed_origins="https://partner.example.net") as launched:
+        running, demo = launched
+        headers = {"origin": origin, **({"host": host} if host else {})}
+        plain = httpx.get(f"{running.url}/config", headers=headers)
+        allowed = preflight(f"{running.url}/gradio_api/queue/join", origin, host)
+        cookie = httpx.get(f"{running.url}/config").cookies[COOKIE]
+        with_cookie = httpx.post(
+            f"{running.url}/gradio_api/queue/join",
+            json={"data": ["", ""], "fn_index": fn_index(demo, "refresh_history"), "session_hash": "cors1234567"},
+            cookies={COOKIE: cookie},
+            headers=headers,
+        )
+    assert plain.status_code == 200 and allowed.status_code == 200
+    if trusted:
+        assert cors_headers(plain)["access-control-allow-origin"] == origin
+        assert cors_headers(allowed)["access-control-allow-origin"] == origin
+        assert with_cookie.status_code == 200, with_cookie.text
+    else:
+        assert cors_headers(plain) == {} and cors_headers(allowed) == {}
+        assert with_cookie.status_code == 403 and cors_headers(with_cookie) == {}

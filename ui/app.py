@@ -5,14 +5,18 @@ Both are given every collaborator already built (``app.ChatLens.build`` is the o
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
+from gradio import routes as gradio_routes
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
 import compat
 from access.body_cap import BodyCap
+from access.cross_origin import CrossOriginPolicy, TrustedOrigins
 from access.downloads import Downloads
 from access.gate import Guard
 from access.identity import Identities
@@ -128,3 +132,35 @@ def launch_options(
             ],
         },
     }
+
+
+def launch(demo: gr.Blocks, options: dict[str, Any], *, settings: Settings, identities: Identities) -> Any:
+    """``demo.launch(**options)``, with ``CrossOriginPolicy`` outside Gradio's CORS middleware (why: its module)."""
+    origins = TrustedOrigins(
+        public_url=settings.public_url,
+        allowed_origins=settings.allowed_origin_list,
+        cross_site=identities.sessions.cross_site,
+    )
+    with outermost_on_launch(Middleware(CrossOriginPolicy, origins=origins)):
+        return demo.launch(**options)
+
+
+@contextlib.contextmanager
+def outermost_on_launch(middleware: Middleware) -> Iterator[None]:
+    """Add ``middleware`` outside Gradio's own (its CORS middleware included) to the app ``Blocks.launch`` builds.
+
+    Gradio adds its middlewares to the FastAPI app after the ones passed in ``app_kwargs`` and builds that app inside
+    ``launch()``, so only a wrapper around ``App.create_app`` for the length of the call can put one outside them.
+    """
+    original = gradio_routes.App.__dict__["create_app"]
+
+    def create_app(*args: Any, **kwargs: Any) -> Any:
+        app = original.__func__(*args, **kwargs)
+        app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
+        return app
+
+    gradio_routes.App.create_app = staticmethod(create_app)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        gradio_routes.App.create_app = original  # type: ignore[method-assign]
