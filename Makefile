@@ -9,11 +9,24 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
+# llama.cpp for local mode, built once for any x86-64 with AVX2 (GGML_NATIVE=OFF) and kept in LLAMA_WHEELS. pip's
+# own build uses -march=native: it compiled in whatever the build machine's CPU advertised, AMX on this kind of VM,
+# where the first `ldtilecfg` faults (llama.cpp's server died on its first token). pip's wheel cache ignores
+# CMAKE_ARGS, so the portable wheel lives in its own folder, named for its version and flags.
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_WHEELS ?= $(HOME)/.cache/chatlens/llama-cpp-python-$(LLAMA_CPP_VERSION)-avx2
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
+
 # Runtime packages at the locked versions (requirements.txt = the lock without hashes); dev tools on top.
 install: $(PY)
 	@echo "Installing ChatLens. The first time, llama-cpp-python (the local demo model's server) compiles"
-	@echo "llama.cpp: about 8 minutes on 2 cores; later installs reuse pip's cached wheel."
-	$(PY) -m pip install --quiet -c requirements.txt -e '.[dev,local]'
+	@echo "llama.cpp: about 8 minutes on 2 cores; later installs reuse the wheel kept in $(LLAMA_WHEELS)."
+	@ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip wheel --quiet --no-cache-dir \
+		--no-deps llama-cpp-python==$(LLAMA_CPP_VERSION) -w $(LLAMA_WHEELS)
+	$(PY) -m pip install --quiet --force-reinstall --no-deps --no-index --find-links $(LLAMA_WHEELS) \
+		llama-cpp-python==$(LLAMA_CPP_VERSION)
+	$(PY) -m pip install --quiet -c requirements.txt --find-links $(LLAMA_WHEELS) -e '.[dev,local]'
 	@# The login tests' second provider (panva's oidc-provider, pinned by its package-lock.json); needs node 20+.
 	@if command -v npm >/dev/null 2>&1; then cd tests/support/oidc_provider && npm ci --no-audit --no-fund --silent; \
 	else echo "npm not found: install node 20+ and npm to run the oidc-provider login tests"; fi
