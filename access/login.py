@@ -188,7 +188,13 @@ class LoginRoutes:
         ``end_session_endpoint``: else its own session would log the browser straight back in. The provider is
         told who we are (``client_id``) and where to send the browser back (``/signed-out``, registered there as a
         post-logout redirect URI); no id_token is kept for ``id_token_hint``, so the session cookie stays small and
-        holds no token. Without an endpoint (or a login session), the browser goes to ``/signed-out`` directly."""
+        holds no token. Without an endpoint (or a login session), the browser goes to ``/signed-out`` directly.
+
+        Only the app's own page logs the user out: a request another page made (an ``<img src=…/logout>``, a form
+        posted from elsewhere: ``Sec-Fetch-Site`` names another site or origin, or ``Origin`` is not the app's)
+        gets a page asking to confirm, whose link is then the app's own."""
+        if self._from_another_page(request):
+            return _page(200, "Log out of ChatLens? <a href='/logout'>Log out</a> or <a href='/'>stay signed in</a>.")
         secure = self._secure(request)
         signed_out = f"{self._base(request)}/signed-out"
         target = "/signed-out"
@@ -206,6 +212,13 @@ class LoginRoutes:
         response.headers.append("set-cookie", self._identities.sessions.clear_cookie(secure=secure))
         response.headers["cache-control"] = "no-store"
         return response
+
+    def _from_another_page(self, request: Request) -> bool:
+        if request.headers.get("sec-fetch-site") not in (None, "same-origin", "none"):
+            return True
+        origin = request.headers.get("origin")
+        own = {self._base(request).lower(), str(request.base_url).rstrip("/").lower()}
+        return origin is not None and origin.lower() not in own
 
     async def signed_out(self, request: Request) -> Response:
         """Where logout ends: a page that stays put (no redirect to login, which would sign straight back in)."""

@@ -135,6 +135,29 @@ def test_a_wrong_state_or_nonce_logs_nobody_in(running: RunningApp, provider: Fa
     assert client.get("/config").status_code == 401
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        # What Chromium sends for an <img src=…/logout> on another port of the same host, and from another site.
+        {"sec-fetch-site": "same-site", "sec-fetch-mode": "no-cors", "sec-fetch-dest": "image"},
+        {"sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate", "sec-fetch-dest": "document"},
+        {"origin": "http://127.0.0.1:9"},  # a form posted from another page, by a browser without Sec-Fetch-*
+    ],
+    ids=["same-site-image", "cross-site-link", "foreign-form"],
+)
+def test_another_page_cannot_log_the_user_out(running: RunningApp, headers: dict[str, str]) -> None:
+    client, _ = log_in(running)
+    method = "POST" if "origin" in headers else "GET"
+    asked = client.request(method, "/logout", headers=headers)
+    assert asked.status_code == 200 and "set-cookie" not in asked.headers
+    assert "Log out of ChatLens?" in asked.text and "href='/logout'" in asked.text
+    assert client.get("/config").status_code == 200  # still signed in
+    # The confirmation's own link is a same-origin navigation: that one logs out.
+    out = client.get("/logout", headers={"sec-fetch-site": "same-origin", "sec-fetch-dest": "document"})
+    assert out.status_code == 302 and f"{COOKIE}=;" in out.headers["set-cookie"]
+    assert client.get("/config").status_code == 401
+
+
 PROBES = [
     ("GET", "/"),
     ("GET", "/?c=1"),
