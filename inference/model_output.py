@@ -40,4 +40,6 @@ def without_form_controls(text: str) -> str:
 
 def _clean(html: str) -> str:
     html = FORM_TAG.sub("", html)
+    if "action" not in html.lower():  # no (form)action attribute can be left: skip the pass over every tag
+        return html
     return ANY_TAG.sub(lambda tag: FORM_ATTRIBUTE.sub("", tag.group(0)), html)
