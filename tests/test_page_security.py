@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from access.sessions import COOKIE
+from storage.schema import Conversation
 from tests.support.apps import RunningApp
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.other_origins import QuietHandler, security_test_app, serving
@@ -158,6 +159,34 @@ def test_forms_in_a_reply_render_no_form_control_and_post_nothing(
         assert _Listener.posts == [], _Listener.posts
     finally:
         context.close()
+
+
+def test_the_admin_viewer_shows_a_stored_reply_without_form_controls(
+    launched: tuple[RunningApp, Any], fake_tgi: FakeTgi, listener: int
+) -> None:
+    """The analytics tab's conversation viewer renders stored replies as HTML too (this app: analytics open)."""
+    running, demo = launched
+    user = httpx.Client(base_url=running.url, timeout=20)
+    user.cookies.set(COOKIE, user.get("/config").cookies[COOKIE])
+    cid = call(user, fn_index(demo, "new_conversation"), [])["output"]["data"][0]
+    steal = f"http://127.0.0.1:{listener}/steal"
+    fake_tgi.next(
+        Behaviour(reply=f'Sign in <form action="{steal}"><input type=password><button>go</button></form> done')
+    )
+    assert call(user, fn_index(demo, "chat"), ["show a form", cid, None, None, None, None, "", None, None, None, ""])[
+        "success"
+    ]
+    [conversation] = [c for c in running.rows(Conversation) if str(c.id) == cid]
+    opened = call(
+        user,
+        next(i for i, f in demo.fns.items() if f.api_name == "analytics_open_slowest"),
+        [],
+        event_data={"index": [0, 0], "value": "x", "row_value": [cid, str(conversation.user_id)]},
+    )
+    assert opened["success"], opened
+    shown = " ".join(str(m.get("content")) for m in opened["output"]["data"][0])
+    assert "Sign in" in shown and "go" in shown and "done" in shown, shown
+    assert not any(tag in shown.lower() for tag in ("<form", "<input", "<button", "action=")), shown
 
 
 def test_an_export_is_served_to_its_owner_only(launched: tuple[RunningApp, Any], fake_tgi: FakeTgi) -> None:

@@ -20,11 +20,17 @@ def fn_index(demo: gr.Blocks, name: str) -> int:
 
 
 def call(
-    client: httpx.Client, fn: int, data: list[Any], *, query: str = "", headers: dict[str, str] | None = None
+    client: httpx.Client,
+    fn: int,
+    data: list[Any],
+    *,
+    query: str = "",
+    headers: dict[str, str] | None = None,
+    event_data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Join the queue and read until the event completes; returns the ``process_completed`` message."""
     session_hash = uuid.uuid4().hex[:11]
-    body = {"data": data, "fn_index": fn, "session_hash": session_hash, "event_data": None, "trigger_id": None}
+    body = {"data": data, "fn_index": fn, "session_hash": session_hash, "event_data": event_data, "trigger_id": None}
     joined = client.post(f"/gradio_api/queue/join{query}", json=body, headers=headers)
     joined.raise_for_status()
     with client.stream("GET", f"/gradio_api/queue/data?session_hash={session_hash}", headers=headers) as stream:
