@@ -175,12 +175,46 @@ def test_compose_file_is_valid_and_runs_the_app_after_a_healthy_gpu_tgi() -> Non
     result = compose("docker-compose.yml")
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(compose("docker-compose.yml", args=("config",)).stdout)
-    tgi, app = config["services"]["tgi"], config["services"]["app"]
-    assert tgi["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
-    assert "curl" in tgi["healthcheck"]["test"] and "/health" in tgi["healthcheck"]["test"][-1]
-    assert app["depends_on"] == {"tgi": {"condition": "service_healthy"}}
-    assert app["environment"]["TGI_URL"] == "http://tgi:80"
+    model, app = config["services"]["model"], config["services"]["app"]
+    assert model["image"].startswith("ghcr.io/huggingface/text-generation-inference:")
+    assert model["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    assert "curl" in model["healthcheck"]["test"] and "/health" in model["healthcheck"]["test"][-1]
+    assert app["depends_on"] == {"model": {"condition": "service_healthy"}}
+    assert app["environment"]["TGI_URL"] == "http://model:80"
     assert config["services"]["postgres"]["profiles"] == ["postgres"]
+
+
+@pytest.mark.process
+@pytest.mark.parametrize(
+    ("override", "image", "argument"),
+    [
+        ("docker-compose.vllm.yml", "vllm/vllm-openai:", "Qwen/Qwen2.5-1.5B-Instruct"),
+        (
+            "docker-compose.llamacpp.yml",
+            "ghcr.io/ggml-org/llama.cpp:server",
+            "bartowski/Qwen2.5-1.5B-Instruct-GGUF:Q4_K_M",
+        ),
+    ],
+)
+def test_vllm_and_llama_cpp_overrides_swap_the_model_server_on_the_same_port_volume_and_gpu(
+    override: str, image: str, argument: str
+) -> None:
+    files = ("docker-compose.yml", override)
+    result = compose(*files)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(compose(*files, args=("config",)).stdout)
+    model, app = config["services"]["model"], config["services"]["app"]
+    assert model["image"].startswith(image) and argument in model["command"]
+    command = " ".join(model["command"])
+    assert "--port 80" in command
+    assert "--reasoning-format deepseek" in command or "vllm" in image  # llama.cpp: thinking apart from the answer
+    assert "/health" in " ".join(model["healthcheck"]["test"]) and model["healthcheck"]["start_period"] == "30m"
+    assert model["environment"].get("HF_HOME", model["environment"].get("LLAMA_CACHE")) == "/data"
+    assert any(str(volume).startswith("models:/data") for volume in model["volumes"]), model["volumes"]
+    assert model["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    assert "HF_TOKEN" in model["environment"]  # still passed through, for gated models
+    assert app["depends_on"] == {"model": {"condition": "service_healthy"}}
+    assert app["environment"]["TGI_URL"] == "http://model:80"
 
 
 def test_compose_app_reads_an_optional_env_file_and_passes_the_session_secret_and_admins_through() -> None:
@@ -198,7 +232,7 @@ def test_postgres_override_is_valid_and_points_the_app_at_a_healthy_postgres() -
     app = yaml.safe_load(compose(*files, args=("config",)).stdout)["services"]["app"]
     assert app["environment"]["DATABASE_URL"] == POSTGRES_URL
     assert app["depends_on"] == {
-        "tgi": {"condition": "service_healthy"},
+        "model": {"condition": "service_healthy"},
         "postgres": {"condition": "service_healthy"},
     }
 
