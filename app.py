@@ -206,8 +206,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def _first_problem(exc: ValidationError) -> str:
     error = exc.errors()[0]
-    name = ".".join(str(part) for part in error["loc"]).upper() or "settings"
-    return f"{name}: {error['msg']}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    name = ".".join(str(part) for part in error["loc"]).upper()
+    return f"{name}: {message}" if name else message  # a check across settings names them in its message
 
 
 def start_local_model(settings: Settings) -> tuple[Settings, LocalModelServer]:

@@ -187,7 +187,7 @@ class Settings(BaseSettings):
     session_secret: SecretStr | None = Field(
         default=None,
         description="Key that signs session cookies, the same in every replica. Unset: a random key kept in "
-        "SESSION_SECRET_FILE; login (AUTH_MODE=oidc) then needs a DuckDB file in lasting storage.",
+        "SESSION_SECRET_FILE; with PostgreSQL (replicas) one of the two must be set.",
     )
     session_secret_file: Path | None = Field(
         default=None,
@@ -291,6 +291,14 @@ class Settings(BaseSettings):
             raise ValueError("REQUIRE_LOGIN needs AUTH_MODE=oidc (and OPENID_PROVIDER_URL, OAUTH_CLIENT_ID)")
         if self.session_secret is not None and len(self.session_secret.get_secret_value()) < 16:
             raise ValueError("SESSION_SECRET must be 16+ random characters")
+        if self.duckdb_path is None and self.session_secret is None and self.session_secret_file is None:
+            # Replicas share a PostgreSQL store: a key made by each in its own data folder would make every cookie
+            # valid on one replica only (visitors lose their history, logins drop, behind any load balancer).
+            raise ValueError(
+                "DATABASE_URL is PostgreSQL, which several replicas can share: set SESSION_SECRET (the same 16+ "
+                "random characters on every replica, e.g. `openssl rand -hex 32`) or SESSION_SECRET_FILE on storage "
+                "they all read"
+            )
         if self.auth_mode == "oidc":
             if self.session_secret is None:
                 if self.space_id and not self.space_has_storage:
@@ -298,8 +306,6 @@ class Settings(BaseSettings):
                         "login (hf_oauth) on a Space without persistent storage needs a SESSION_SECRET Space secret "
                         "(16+ random characters)"
                     )
-                if self.duckdb_path is None:
-                    raise ValueError("AUTH_MODE=oidc with PostgreSQL needs SESSION_SECRET (the same in every replica)")
             if not (self.openid_provider_url and self.oauth_client_id):
                 raise ValueError("AUTH_MODE=oidc needs OPENID_PROVIDER_URL and OAUTH_CLIENT_ID")
             if not (self.oidc_allow_insecure or _secure_issuer(self.openid_provider_url)):

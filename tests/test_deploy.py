@@ -60,7 +60,9 @@ def lock_pins(path: Path) -> dict[str, str]:
 OPTIONAL_ENV_FILE = [{"path": ".env", "required": False}]
 
 
-def compose(*files: str, args: tuple[str, ...] = ("config", "-q")) -> subprocess.CompletedProcess[str]:
+def compose(
+    *files: str, args: tuple[str, ...] = ("config", "-q"), env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Debian's docker-compose (1.29) on the files. It predates Compose 2.24's optional ``env_file`` (``required:
     false``), so the app's env_file, checked to be exactly that by the tests below, is dropped from a copy first."""
     docker_compose = tool(
@@ -75,8 +77,10 @@ def compose(*files: str, args: tuple[str, ...] = ("config", "-q")) -> subprocess
         copy = Path(tempfile.mkdtemp(prefix="compose-")) / name
         copy.write_text(yaml.safe_dump(config))
         command += ["-f", str(copy)]
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COMPOSE_")}
-    return subprocess.run([*command, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("COMPOSE_")}
+    environment.pop("SESSION_SECRET", None)
+    environment.update(env or {})
+    return subprocess.run([*command, *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60)
 
 
 # --- Dockerfile ----------------------------------------------------------------------------------------------------
@@ -227,14 +231,23 @@ def test_compose_app_reads_an_optional_env_file_and_passes_the_session_secret_an
 @pytest.mark.process
 def test_postgres_override_is_valid_and_points_the_app_at_a_healthy_postgres() -> None:
     files = ("docker-compose.yml", "docker-compose.postgres.yml")
-    result = compose(*files)
+    secret = {"SESSION_SECRET": "s" * 32}
+    result = compose(*files, env=secret)
     assert result.returncode == 0, result.stderr
-    app = yaml.safe_load(compose(*files, args=("config",)).stdout)["services"]["app"]
+    app = yaml.safe_load(compose(*files, args=("config",), env=secret).stdout)["services"]["app"]
     assert app["environment"]["DATABASE_URL"] == POSTGRES_URL
+    assert app["environment"]["SESSION_SECRET"] == "s" * 32
     assert app["depends_on"] == {
         "model": {"condition": "service_healthy"},
         "postgres": {"condition": "service_healthy"},
     }
+
+
+@pytest.mark.process
+def test_postgres_override_without_a_session_secret_stops_before_starting_and_says_why() -> None:
+    """The app would refuse it anyway (replicas need one key); compose says so before pulling anything."""
+    result = compose("docker-compose.yml", "docker-compose.postgres.yml")
+    assert result.returncode != 0 and "SESSION_SECRET" in result.stderr and "replica" in result.stderr, result.stderr
 
 
 # --- the lock and the Space's requirements.txt ---------------------------------------------------------------------

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.process  # every test starts `python app.py`
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({"TGI_URL": "ftp://model-server"}, "bad configuration: TGI_URL: Value error, TGI_URL must start with http"),
+        ({"TGI_URL": "ftp://model-server"}, "bad configuration: TGI_URL: TGI_URL must start with http"),
         ({"REQUEST_TIMEOUT_S": "soon"}, "bad configuration: REQUEST_TIMEOUT_S"),
         (
             {"DATABASE_URL": "duckdb:////proc/chatlens/chatlens.duckdb"},

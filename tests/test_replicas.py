@@ -10,6 +10,7 @@ import httpx
 import psycopg
 import pytest
 
+from access.sessions import COOKIE
 from benchmarks.bench_stream import StreamResult, app_stream
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.postgres import TempPostgres
@@ -17,12 +18,15 @@ from tests.support.processes import AppProcess
 
 pytestmark = pytest.mark.process  # two `python app.py` on one PostgreSQL
 
+SHARED_SECRET = "replicas-share-this-secret-0123456789"  # PostgreSQL without one is refused (tests/test_settings.py)
+
 
 @pytest.fixture
 def replicas(postgres: TempPostgres, tmp_path: Path) -> Iterator[tuple[list[AppProcess], FakeTgi, str]]:
     fake = FakeTgi(default=Behaviour(tokens=5, token_interval_s=0.01)).start()
     url = postgres.new_database()
-    apps = [AppProcess({"TGI_URL": fake.url, "DATABASE_URL": url}, tmp_path / f"app{i}.log") for i in range(2)]
+    env = {"TGI_URL": fake.url, "DATABASE_URL": url, "SESSION_SECRET": SHARED_SECRET}
+    apps = [AppProcess({**env, "DATA_DIR": str(tmp_path / f"data{i}")}, tmp_path / f"app{i}.log") for i in range(2)]
     try:
         for app in apps:
             app.wait_ready()
@@ -62,3 +66,14 @@ def test_two_processes_on_one_postgresql_lose_and_duplicate_nothing(replicas) ->
     assert generations == (200, 200)
     assert duplicates == (0,)
     assert len(fake.streams) == 200
+
+
+def test_a_visitors_cookie_from_one_replica_is_theirs_on_the_other(replicas) -> None:  # type: ignore[no-untyped-def]
+    """Behind a load balancer each request may reach another replica: the same key signs and checks every cookie."""
+    apps, _fake, _url = replicas
+    first = httpx.get(f"{apps[0].url}/config")
+    cookie = first.cookies[COOKIE]
+    again = httpx.get(f"{apps[1].url}/config", cookies={COOKIE: cookie})
+    assert again.status_code == 200 and COOKIE not in again.cookies, "the other replica made the visitor a new identity"
+    stranger = httpx.get(f"{apps[1].url}/config", cookies={COOKIE: cookie[:-4] + "AAAA"})
+    assert COOKIE in stranger.cookies  # a cookie it cannot verify still gets a new identity there

@@ -36,6 +36,20 @@ def test_on_a_space_without_storage_the_default_stays(tmp_path: Path) -> None:
 
 def test_an_explicit_database_url_wins_on_a_space(tmp_path: Path) -> None:
     settings = settings_without_env_file(
-        space_id="org/chatlens", space_storage_dir=tmp_path, database_url="postgresql+psycopg://db/x"
+        space_id="org/chatlens",
+        space_storage_dir=tmp_path,
+        database_url="postgresql+psycopg://db/x",
+        session_secret="s" * 32,
     )
     assert settings.database_url == "postgresql+psycopg://db/x"
+
+
+def test_postgresql_without_a_shared_session_secret_is_refused_naming_it(tmp_path: Path) -> None:
+    """Replicas share the store: a key each made in its own folder would make cookies valid on one replica only."""
+    with pytest.raises(ValueError, match=r"PostgreSQL.*set SESSION_SECRET \(the same .* on every replica.*"):
+        settings_without_env_file(database_url="postgresql+psycopg://db/x", data_dir=tmp_path)
+    shared = tmp_path / "shared-secret"
+    for given in ({"session_secret": "s" * 32}, {"session_secret_file": shared}):
+        assert settings_without_env_file(database_url="postgresql+psycopg://db/x", data_dir=tmp_path, **given)
+    # DuckDB is one process: its key in the data folder is shared by construction.
+    assert settings_without_env_file(database_url=f"duckdb:///{tmp_path / 'x.duckdb'}").session_secret is None

@@ -409,6 +409,21 @@ def test_a_wildcard_trusted_proxy_is_refused_in_one_line(tmp_path: Path) -> None
     assert last.startswith("ChatLens cannot start: bad configuration: TRUSTED_PROXIES") and "leftmost" in last
 
 
+def test_postgresql_without_session_secret_is_refused_in_one_line_before_touching_the_database(tmp_path: Path) -> None:
+    """Nothing listens on the address: the refusal comes from the configuration, before any connection."""
+    env = {
+        "DATABASE_URL": f"postgresql+psycopg://chatlens:x@127.0.0.1:{free_port()}/chatlens",
+        "DATA_DIR": str(tmp_path),
+    }
+    proc, _url = app_process(env, tmp_path, tmp_path / "app.log")
+    assert proc.wait(timeout=60) != 0
+    last = (tmp_path / "app.log").read_text().strip().splitlines()[-1]
+    assert last.startswith("ChatLens cannot start: bad configuration: DATABASE_URL is PostgreSQL") and (
+        "SESSION_SECRET" in last and "every replica" in last
+    ), last
+    assert not (tmp_path / "session-secret").exists()
+
+
 # --- local mode off Linux ------------------------------------------------------------------------------------------
 
 
