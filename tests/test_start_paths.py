@@ -259,6 +259,33 @@ def test_image_starts_read_only_as_uid_1000_and_a_restart_keeps_an_anonymous_vis
 
 
 @needs_root
+def test_after_a_kill_the_next_start_removes_the_dead_processs_scratch_folder(
+    world_readable_tmp: Path, fake_tgi: FakeTgi
+) -> None:
+    """`docker kill` (or the OOM killer) leaves the scratch folder: the next start, same volume, removes it."""
+    data_dir = world_readable_tmp / "data"
+    data_dir.mkdir()
+    os.chown(data_dir, APP_UID, APP_UID)
+    env = {"TGI_URL": fake_tgi.url, "AUTO_TITLE": "false"}
+    code = copy_what_the_dockerfile_copies(world_readable_tmp / "app")
+    first = ImageRun(code, data_dir, env, world_readable_tmp / "run-1.log").wait_healthy()
+    [stale] = list((data_dir / "tmp").glob("run-*"))
+    (stale / "upload.bin").write_bytes(b"x" * 1024)  # something Gradio cached there
+    first.proc.kill()
+    first.proc.wait(timeout=20)
+    assert stale.is_dir(), "SIGKILL gives the app no chance to clean up: the folder stays until the next start"
+
+    second = ImageRun(code, data_dir, env, world_readable_tmp / "run-2.log")
+    try:
+        second.wait_healthy()
+        now = list((data_dir / "tmp").glob("run-*"))
+        assert not stale.exists() and len(now) == 1 and now[0] != stale, (now, second.log())
+    finally:
+        assert second.stop() == 0, second.log()
+    assert not list((data_dir / "tmp").iterdir())
+
+
+@needs_root
 def test_image_refuses_in_one_line_when_its_data_volume_is_not_writable(world_readable_tmp: Path) -> None:
     tmp_path = world_readable_tmp
     data_dir = tmp_path / "data"
