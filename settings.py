@@ -300,12 +300,11 @@ class Settings(BaseSettings):
                 "they all read"
             )
         if self.auth_mode == "oidc":
-            if self.session_secret is None:
-                if self.space_id and not self.space_has_storage:
-                    raise ValueError(
-                        "login (hf_oauth) on a Space without persistent storage needs a SESSION_SECRET Space secret "
-                        "(16+ random characters)"
-                    )
+            if self.session_secret is None and self.space_id and not self.space_has_storage:
+                raise ValueError(
+                    "login (hf_oauth) on a Space without persistent storage needs a SESSION_SECRET Space secret "
+                    "(16+ random characters)"
+                )
             if not (self.openid_provider_url and self.oauth_client_id):
                 raise ValueError("AUTH_MODE=oidc needs OPENID_PROVIDER_URL and OAUTH_CLIENT_ID")
             if not (self.oidc_allow_insecure or _secure_issuer(self.openid_provider_url)):
