@@ -166,6 +166,13 @@ def preflight(url: str, origin: str, host: str | None = None) -> httpx.Response:
     return httpx.options(url, headers={**headers, **({"host": host} if host else {})})
 
 
+@pytest.fixture(scope="module")
+def cors_app(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningApp, Any]]:
+    folder = tmp_path_factory.mktemp("cors")
+    with security_test_app(folder, fake_tgi_server.url, allowed_origins="https://partner.example.net") as launched:
+        yield launched
+
+
 @pytest.mark.parametrize(
     ("host", "origin", "trusted"),
     [
@@ -177,22 +184,20 @@ def preflight(url: str, origin: str, host: str | None = None) -> httpx.Response:
     ],
 )
 def test_cors_answers_only_the_apps_own_and_allowed_origins(
-    fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory, host: str | None, origin: str, trusted: bool
+    cors_app: tuple[RunningApp, Any], host: str | None, origin: str, trusted: bool
 ) -> None:
     """Gradio's CORS middleware reflects other origins with credentials allowed; none reaches the browser."""
-    folder = tmp_path_factory.mktemp("cors")
-    with security_test_app(folder, fake_tgi_server.url, allowed_origins="https://partner.example.net") as launched:
-        running, demo = launched
-        headers = {"origin": origin, **({"host": host} if host else {})}
-        plain = httpx.get(f"{running.url}/config", headers=headers)
-        allowed = preflight(f"{running.url}/gradio_api/queue/join", origin, host)
-        cookie = httpx.get(f"{running.url}/config").cookies[COOKIE]
-        with_cookie = httpx.post(
-            f"{running.url}/gradio_api/queue/join",
-            json={"data": ["", ""], "fn_index": fn_index(demo, "refresh_history"), "session_hash": "cors1234567"},
-            cookies={COOKIE: cookie},
-            headers=headers,
-        )
+    running, demo = cors_app
+    headers = {"origin": origin, **({"host": host} if host else {})}
+    plain = httpx.get(f"{running.url}/config", headers=headers)
+    allowed = preflight(f"{running.url}/gradio_api/queue/join", origin, host)
+    cookie = httpx.get(f"{running.url}/config").cookies[COOKIE]
+    with_cookie = httpx.post(
+        f"{running.url}/gradio_api/queue/join",
+        json={"data": ["", ""], "fn_index": fn_index(demo, "refresh_history"), "session_hash": f"cors-{origin}"},
+        cookies={COOKIE: cookie},
+        headers=headers,
+    )
     assert plain.status_code == 200 and allowed.status_code == 200
     if trusted:
         assert cors_headers(plain)["access-control-allow-origin"] == origin
