@@ -225,7 +225,14 @@ def start_local_model(settings: Settings) -> tuple[Settings, LocalModelServer]:
     local.start()
     params = local_model_params(settings.local_chat_format, settings.local_max_new_tokens)
     server = ModelServer(name=LOCAL_MODEL_NAME, url=local.url, params=params)
-    return settings.model_copy(update={"models": [server]}), local
+    update: dict[str, Any] = {"models": [server]}
+    if "max_concurrent_streams" not in settings.model_fields_set:
+        # llama.cpp's server (llama-cpp-python) answers one request at a time and cut a second one short: the
+        # queue holds the others ("waiting for the model") instead.
+        update["max_concurrent_streams"] = 1
+    if settings.local_model is None and "auto_title" not in settings.model_fields_set:
+        update["auto_title"] = False  # the packaged base model echoes the title instruction instead of a title
+    return settings.model_copy(update=update), local
 
 
 class DataDirUnwritable(Exception):

@@ -95,7 +95,12 @@ class Settings(BaseSettings):
         description="Without TGI_URL/MODELS: start a small CPU model (llama.cpp) beside ChatLens (`make run` does).",
     )
     local_model: Path | None = Field(default=None, description="GGUF file for local mode (default: Gemma 3 270M).")
-    local_chat_format: str = Field(default="gemma", description="llama.cpp chat format of the local model.")
+    local_chat_format: str = Field(
+        default="vicuna",
+        description="llama.cpp chat format of the local model. The packaged Gemma 3 270M is a base model: framed as "
+        "a plain-words dialogue (vicuna) it answers and stops; with LOCAL_MODEL set to an instruct model, use its "
+        "own (gemma, chatml, llama-3, mistral-instruct).",
+    )
     local_context_tokens: int = Field(default=2048, ge=256, description="Context window of the local model.")
     local_max_new_tokens: int = Field(default=200, ge=1, description="Cap on one reply of the local model.")
     tgi_api_key: SecretStr | None = Field(

@@ -1,14 +1,15 @@
-"""The local demo model's first reply (Gemma 3 270M Q4_K_M under llama.cpp's server), before vs after the fix.
+"""The local demo model's first reply (Gemma 3 270M Q4_K_M under llama.cpp's server), one chat format against another.
 
-Starts the real ``LocalModelServer`` (as ``make run`` does), then sends each of the prompts below as a conversation's
-first message through ChatLens's own adapter (``TgiGenerator``), once per parameter set, all in the same run:
+Starts the real ``LocalModelServer`` (as ``make run`` does) once per ``LOCAL_CHAT_FORMAT`` in ``--formats``, each with
+``inference.local.local_model_params`` for that format (its turn markers as stop sequences), then sends each of the
+prompts below as a conversation's first message through ChatLens's own adapter (``TgiGenerator``) to every server,
+interleaved, in the same run. The packaged model is a *base* model: under Gemma's own template it never writes
+``<end_of_turn>`` and runs to the cap; ``vicuna`` frames the chat as a plain-words dialogue it continues, and stops at
+the next ``USER:``.
 
-* ``before``: what local mode sent until now — only ``max_tokens``;
-* ``after``: ``inference.local.local_model_params``: the template's turn markers as stop sequences.
-
-Counted per set: replies showing a template marker or another special token (target 0), replies stopped by the
+Counted per format: replies showing a template marker or another special token (target 0), replies stopped by the
 token cap (target ≤ 2), TTFT and tokens/s (median). Run from the repo root:
-``.venv/bin/python -m benchmarks.bench_first_reply [--max-tokens 200] [--temperature 0.7]``.
+``.venv/bin/python -m benchmarks.bench_first_reply [--formats gemma,vicuna] [--max-tokens 200] [--temperature 0.7]``.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ PROMPTS = [
     "Thanks, bye!",
 ]
 # Gemma's turn markers and the other special tokens a reply must never show (Gemma's, and ChatML-style ones).
-SPECIAL = re.compile(r"<(?:start_of_turn|end_of_turn|bos|eos|pad|unk|mask)>|<\|[a-z_]+\|>|</s>")
+SPECIAL = re.compile(r"<(?:start_of_turn|end_of_turn|bos|eos|pad|unk|mask)>|<\|[a-z_]+\|>|</s>|\b(?:USER|ASSISTANT):")
 
 
 @dataclass
@@ -94,21 +95,24 @@ def summary(name: str, replies: list[Reply], cap: int) -> str:
     )
 
 
-async def run(server_url: str, sets: dict[str, GenerationParams], log_path: Path) -> dict[str, list[Reply]]:
-    generator = TgiGenerator(base_url=server_url, request_timeout_s=120, connect_timeout_s=5, max_connections=4)
-    results: dict[str, list[Reply]] = {name: [] for name in sets}
+async def run(servers: dict[str, tuple[str, GenerationParams]], log_path: Path) -> dict[str, list[Reply]]:
+    generators = {
+        name: TgiGenerator(base_url=url, request_timeout_s=120, connect_timeout_s=5, max_connections=4)
+        for name, (url, _params) in servers.items()
+    }
+    results: dict[str, list[Reply]] = {name: [] for name in servers}
     with log_path.open("w") as transcript:
         for i, prompt in enumerate(PROMPTS):
-            # Interleaved, so drift in the machine's load hits both alike; the order alternates because the second
-            # request of a prompt finds it in llama.cpp's prompt cache (a shorter TTFT).
-            order = list(sets.items()) if i % 2 == 0 else list(reversed(sets.items()))
-            for name, params in order:
-                reply = await ask(generator, prompt, params)
+            # Interleaved, so drift in the machine's load hits every set alike; the order alternates.
+            order = list(servers) if i % 2 == 0 else list(reversed(servers))
+            for name in order:
+                reply = await ask(generators[name], prompt, servers[name][1])
                 results[name].append(reply)
                 transcript.write(
                     f"[{name} #{i} {reply.finish_reason} {reply.output_tokens}] {prompt}\n{reply.text!r}\n\n"
                 )
-    await generator.aclose()
+    for generator in generators.values():
+        await generator.aclose()
     return results
 
 
@@ -116,24 +120,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-tokens", type=int, default=200, help="the local mode's cap (LOCAL_MAX_NEW_TOKENS)")
     parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--chat-format", default="gemma")
+    parser.add_argument("--formats", default="gemma,vicuna", help="LOCAL_CHAT_FORMAT values, one server each")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="chatlens-bench-first-reply-"))
-    server = LocalModelServer(
-        model_path=packaged_model_path(), chat_format=args.chat_format, context_tokens=2048,
-        log_path=work / "server.log", alias="local",
-    )  # fmt: skip
-    before = GenerationParams(max_tokens=args.max_tokens, temperature=args.temperature, seed=1234)
-    after = ModelServer(
-        name="local", url="http://127.0.0.1", params=local_model_params(args.chat_format, args.max_tokens)
-    ).default_params()
-    after = replace(after, temperature=args.temperature, seed=1234)
-    server.start()
+    servers: dict[str, LocalModelServer] = {}
+    sets: dict[str, tuple[str, GenerationParams]] = {}
     try:
-        results = asyncio.run(run(server.url, {"before": before, "after": after}, work / "replies.txt"))
+        for chat_format in args.formats.split(","):
+            server = LocalModelServer(
+                model_path=packaged_model_path(), chat_format=chat_format, context_tokens=2048,
+                log_path=work / f"server-{chat_format}.log", alias="local",
+            )  # fmt: skip
+            server.start()
+            servers[chat_format] = server
+            params = ModelServer(
+                name="local", url="http://127.0.0.1", params=local_model_params(chat_format, args.max_tokens)
+            ).default_params()
+            sets[chat_format] = (server.url, replace(params, temperature=args.temperature, seed=1234))
+        results = asyncio.run(run(sets, work / "replies.txt"))
     finally:
-        server.stop()
-    print(f"after = {after.as_record()}")
+        for server in servers.values():
+            server.stop()
+    for name, (_url, params) in sets.items():
+        print(f"{name}: {params.as_record()}")
     for name, replies in results.items():
         print(summary(name, replies, args.max_tokens))
     print(f"every reply: {work / 'replies.txt'}")

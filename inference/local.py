@@ -35,6 +35,9 @@ TURN_MARKERS: dict[str, tuple[str, ...]] = {
     "chatml": ("<|im_end|>", "<|im_start|>"),
     "llama-3": ("<|eot_id|>", "<|start_header_id|>"),
     "mistral-instruct": ("</s>", "[INST]"),
+    # A dialogue in plain words ("… USER: … ASSISTANT:"), which a base model continues as one: stopped at the next
+    # "USER:" it answers once instead of running on to the token cap (benchmarks/bench_first_reply.py).
+    "vicuna": ("USER:", "</s>", "A chat between a curious user"),  # the last: the template's own first line
 }
 
 
@@ -167,6 +170,12 @@ class LocalModelServer:
                 self._stopping.wait(0.5)
                 continue
             log.warning("local model: the server exited (code %s); restarting", process.returncode)
+            if process.returncode in (-signal.SIGSEGV, -signal.SIGILL, -signal.SIGBUS):
+                log.warning(
+                    "local model: llama.cpp's server crashed (%s); if it does on every reply, its build does not fit "
+                    "this CPU: `make install` builds it for any AVX2 x86-64 (see docs/deploy.md)",
+                    signal.Signals(-process.returncode).name,
+                )
             self.restarts += 1
             self._stopping.wait(backoff_s)
             if self._stopping.is_set():

@@ -72,10 +72,14 @@ def test_local_mode_streams_a_real_reply_survives_its_server_dying_and_leaves_no
     reply = job.result(timeout=120)
     assert reply.strip() and len(job.outputs()) >= 2
 
+    # Two users at once: llama.cpp's server answers one request at a time; the queue holds the second.
+    both = [client.submit(f"Say hello to {who}.", "", 0.0, None, 16, api_name="/chat") for who in ("Ann", "Bob")]
+    assert all(job.result(timeout=120).strip() for job in both)
+
     [server] = children_running(local_app.proc.pid, "llama_cpp.server")
     slow = client.submit("Write a long story about a lighthouse.", "", None, None, 180, api_name="/chat")
     assert wait_until(lambda: len(slow.outputs()) >= 2, 60)
-    os.kill(server, signal.SIGKILL)
+    os.kill(server, signal.SIGSEGV)  # dies as a build that does not fit the CPU did (an AMX fault, in CI once)
     with pytest.raises(Exception, match=r"broke in the middle|cannot be reached|ended the reply early"):
         slow.result(timeout=60)
 
@@ -83,6 +87,7 @@ def test_local_mode_streams_a_real_reply_survives_its_server_dying_and_leaves_no
     assert wait_until(lambda: httpx.get(f"{local_app.url}/healthz").json()["model_server"] == "ok", 120)
     assert answered_within_tries(client, 3), "no recovery after the restart"
     assert "restarting" in local_app.log()
+    assert "crashed (SIGSEGV)" in local_app.log() and "`make install` builds it for any AVX2" in local_app.log()
 
     [restarted] = children_running(local_app.proc.pid, "llama_cpp.server")
     assert local_app.terminate() == 0
@@ -95,6 +100,7 @@ def test_local_mode_streams_a_real_reply_survives_its_server_dying_and_leaves_no
     finally:
         store.close()
     first = rows[0]
+    assert len(rows) >= 5 and [r.status for r in rows[1:3]] == ["complete", "complete"], [r.status for r in rows]
     assert (first.status, first.backend, first.model_id) == (
         "complete",
         "llama.cpp",
@@ -103,5 +109,5 @@ def test_local_mode_streams_a_real_reply_survives_its_server_dying_and_leaves_no
     assert first.time_to_first_token_ms and first.time_to_first_token_ms > 0
     assert first.tokens_per_s and first.tokens_per_s > 1
     assert first.output_tokens > 1
-    assert rows[1].status == "error" and rows[1].error_type in ("incomplete", "unreachable")
+    assert rows[3].status == "error" and rows[3].error_type in ("incomplete", "unreachable")
     assert rows[-1].status == "complete"
