@@ -83,13 +83,30 @@ def test_hostile_html_in_a_reply_is_shown_as_text_not_run(page: Page, app: Runni
 
 
 def test_refused_message_stays_in_the_box(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    """A refusal is a toast: the chat stays visible (no "Error" badge over it), the text stays, Send is back."""
     open_chat(page, app.url)
+    chat = page.locator("#cl-chat")
+    page.locator("#cl-retry").click()  # nothing to retry yet
+    expect(page.get_by_text("There is no reply to retry yet.")).to_be_visible(timeout=10_000)
+    fake_tgi.next(Behaviour(reply="An answer worth keeping.", finish_reason="stop"))
+    send(page, "first, a fine message")
+    expect(chat.locator(".cl-metrics.cl-complete")).to_have_count(1, timeout=10_000)
+    streams = len(fake_tgi.streams)
+    page.locator("#cl-input textarea").press("Enter")  # an empty box: nothing happens (it used to empty the chat)
+    page.wait_for_timeout(1000)
+    expect(chat).to_contain_text("An answer worth keeping.")
+
     huge = "x" * 200_000
     page.locator("#cl-input textarea").fill(huge)
     page.locator("#cl-send").click()
     expect(page.get_by_text("the limit is 100,000")).to_be_visible(timeout=10_000)
     expect(page.locator("#cl-input textarea")).to_have_value(huge)
-    assert fake_tgi.streams == []
+    expect(chat).to_contain_text("An answer worth keeping.")
+    expect(chat).to_contain_text("first, a fine message")
+    expect(chat.get_by_text("Error", exact=True)).to_have_count(0)  # Gradio's badge on a failed event's outputs
+    expect(page.locator("#cl-send")).to_be_visible()
+    expect(page.locator("#cl-stop")).to_be_hidden()
+    assert len(fake_tgi.streams) == streams
 
 
 def test_retry_regenerates_the_last_reply_and_new_chat_starts_over(

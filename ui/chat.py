@@ -31,7 +31,7 @@ from ui import render
 from ui.account_panel import AccountPanel
 from ui.api import ChatApi, parse_conversation_id
 from ui.assets import SET_URL_JS
-from ui.errors import user_error
+from ui.errors import refusals_as_toasts, user_error
 from ui.history import CLOSE_ON_PHONES_JS, HistoryControls, HistoryPanel
 from ui.portability import PortabilityControls, PortabilityPanel
 from ui.settings_panel import GenerationControls, GenerationPanel
@@ -170,9 +170,13 @@ class ChatPage:
         buttons = [p.send, p.stop]
 
         settings = p.generation.values
+
+        def nothing_pending() -> dict[Any, Any]:
+            return {p.pending: None}  # the stream step then does nothing and the buttons go back to idle
+
         taken = gr.on(
             [p.textbox.submit, p.send.click],
-            self.take_message,
+            refusals_as_toasts(self.take_message, nothing_pending),
             [p.textbox, p.conversation_id, p.message_key, *settings],
             [p.textbox, p.chatbot, p.pending, p.message_key, *buttons],
             api_visibility="private",
@@ -180,7 +184,7 @@ class ChatPage:
         )
         sent = self._stream_after(taken, p, streaming, buttons)
         retried = p.retry.click(
-            self.take_retry,
+            refusals_as_toasts(self.take_retry, nothing_pending),
             [p.conversation_id, *settings],
             [p.chatbot, p.pending, *buttons],
             api_visibility="private",
@@ -339,9 +343,10 @@ class ChatPage:
     async def stream_message(self, pending: Pending | None, request: gr.Request) -> AsyncIterator[dict[Any, Any]]:
         """Stream the reply to the accepted turn: the chat is what was shown before it plus the reply so far; the
         other parts change only when they must (the id and clock on phase changes), so little is re-sent per frame."""
-        if pending is None:
-            return
         p = self._p
+        if pending is None:  # nothing was accepted (an empty box, a refusal): change nothing
+            yield {p.status: gr.skip()}  # a generator that yields nothing sets every output to None: an empty chat
+            return
         frames = self._service.stream_reply(
             pending.turn,
             user_id=self._user_id(request),
@@ -374,6 +379,10 @@ class ChatPage:
                 # An id the store will not take again (the message was edited away meanwhile): the next send is new.
                 forget = {p.message_key: None} if isinstance(exc, MessageIdTaken) else {}
                 yield {p.chatbot: shown, p.status: "", p.textbox: text, **forget}
+            if text is not None and phase is None:  # refused before the reply began (too long…): a toast
+                refusal = user_error(exc)
+                gr.Warning(refusal.message, title=refusal.title or "ChatLens")
+                return
             raise user_error(exc) from exc
 
     def _key_after(self, pending: Pending, frame: ReplyFrame, first: bool) -> dict[Any, Any]:

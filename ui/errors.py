@@ -1,9 +1,16 @@
-"""The one place where ChatLens errors become ``gr.Error``: the user sees the sentence, the log keeps the cause."""
+"""The one place where ChatLens errors become ``gr.Error``: the user sees the sentence, the log keeps the cause.
+
+On the chat page a refused send (too long, settings the server would refuse, rate-limited, nothing to retry) is a
+toast (``refusals_as_toasts``), not an error of the event: Gradio marks every output of a failed event with a big
+"Error" badge, and the chat is one of them, so a refusal hid the whole conversation until its × was clicked."""
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import gradio as gr
 
@@ -17,3 +24,19 @@ def user_error(exc: ChatLensError) -> gr.Error:
         log.info("%s: %s", exc.kind, exc.detail)
     # The modal renders HTML: escape markup, keep quotes readable for API clients too.
     return gr.Error(html.escape(exc.user_message, quote=False), title="ChatLens", print_exception=False)
+
+
+def refusals_as_toasts(
+    handler: Callable[..., Awaitable[dict[Any, Any]]], refused: Callable[[], dict[Any, Any]]
+) -> Callable[..., Awaitable[dict[Any, Any]]]:
+    """``handler`` whose refusals (``gr.Error``) show as a warning toast and return ``refused()`` instead."""
+
+    @functools.wraps(handler)  # keeps the signature Gradio reads (its gr.Request parameter)
+    async def toasting(*args: Any, **kwargs: Any) -> dict[Any, Any]:
+        try:
+            return await handler(*args, **kwargs)
+        except gr.Error as refusal:
+            gr.Warning(refusal.message, title=refusal.title or "ChatLens")
+            return refused()
+
+    return toasting

@@ -31,7 +31,7 @@ from storage.store import ConversationView, Store
 from storage.writer import WriteBehindRecorder
 from ui import render
 from ui.api import parse_conversation_id
-from ui.errors import user_error
+from ui.errors import refusals_as_toasts, user_error
 
 MAX_COMMENT_CHARS = 2000
 
@@ -113,11 +113,22 @@ class TurnActions:
         for the page to stream the reply after them."""
         self.controls = c = controls
         taking = [c.chatbot, c.pending, c.send, c.stop]
-        edited = c.chatbot.edit(self.take_edit, [c.conversation_id, *c.settings], taking, api_visibility="private")
-        rerun = c.chatbot.retry(self.take_retry_at, [c.conversation_id, *c.settings], taking, api_visibility="private")
+
+        def nothing_pending() -> dict[Any, Any]:
+            return {c.pending: None}
+
+        edited = c.chatbot.edit(
+            refusals_as_toasts(self.take_edit, nothing_pending), [c.conversation_id, *c.settings], taking,
+            api_visibility="private",
+        )  # fmt: skip
+        rerun = c.chatbot.retry(
+            refusals_as_toasts(self.take_retry_at, nothing_pending), [c.conversation_id, *c.settings], taking,
+            api_visibility="private",
+        )  # fmt: skip
         continued = c.continue_.click(
-            self.take_continue, [c.conversation_id, *c.settings], [c.pending, c.send, c.stop], api_visibility="private"
-        )
+            refusals_as_toasts(self.take_continue, nothing_pending), [c.conversation_id, *c.settings],
+            [c.pending, c.send, c.stop], api_visibility="private",
+        )  # fmt: skip
         c.chatbot.like(
             self.record_feedback, [c.conversation_id], [c.last_feedback, c.comment],
             api_visibility="private", show_progress="hidden",
