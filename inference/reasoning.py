@@ -55,6 +55,9 @@ class ReasoningSplitter:
         self.thinking: list[str] = []
         self.answer: list[str] = []
         self.revision = 0
+        # What the last ``take`` added (counted as a thinking or an answer token by the caller).
+        self.gave_thinking = False
+        self.gave_answer = False
 
     @property
     def thinking_text(self) -> str:
@@ -69,11 +72,18 @@ class ReasoningSplitter:
         """Inside an open thinking block (tags), or thinking (a field) with no answer yet."""
         return self._closing is not None or (self._thought and not self._answer_started)
 
+    def take(self, text: str, reasoning: str = "") -> None:
+        """One streamed chunk: its thinking field and its content; sets ``gave_thinking`` / ``gave_answer``."""
+        self.gave_thinking = self.gave_answer = False
+        self.feed_thinking(reasoning)
+        self.feed(text)
+
     def feed_thinking(self, text: str) -> None:
         """Thinking the server sent in a field of its own (``delta.reasoning`` / ``delta.reasoning_content``)."""
         if text:
             self._thought = True
             self.thinking.append(text)
+            self.gave_thinking = True
 
     def feed(self, text: str) -> None:
         """Answer text as the server sent it (``delta.content``), possibly holding tagged thinking."""
@@ -128,10 +138,12 @@ class ReasoningSplitter:
                 self.answer.clear()
                 self._answer_started = False
                 self.revision += 1
+                self.gave_thinking, self.gave_answer = self.gave_thinking or self.gave_answer, False
 
     def _give_thinking(self, text: str) -> None:
         if text:
             self.thinking.append(text)
+            self.gave_thinking = True
 
     def _give_answer(self, text: str) -> None:
         if self._thought and not self._answer_started:
@@ -139,6 +151,7 @@ class ReasoningSplitter:
         if text:
             self._answer_started = True
             self.answer.append(text)
+            self.gave_answer = True
 
 
 def split_reasoning(text: str, tags: Iterable[TagPair] = DEFAULT_TAGS) -> tuple[str, str]:

@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
 import httpx2
@@ -170,20 +171,17 @@ class TgiGenerator:
                     usage = chunk.usage
                     if not chunk.choices:
                         if usage is not None:
-                            yield TokenChunk(
-                                prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
-                            )
+                            yield _usage_chunk(usage)
                         continue
                     choice = chunk.choices[0]
-                    text = (choice.delta.content if choice.delta is not None else None) or ""
+                    delta = choice.delta
+                    text = (delta.content if delta is not None else None) or ""
+                    # A delta may carry only thinking and no content: it must not be skipped as empty.
+                    reasoning = _reasoning_of(delta)
                     finish_reason = choice.finish_reason or None
-                    if text or finish_reason or usage is not None:
-                        yield TokenChunk(
-                            text=text,
-                            finish_reason=finish_reason,
-                            prompt_tokens=usage.prompt_tokens if usage is not None else None,
-                            completion_tokens=usage.completion_tokens if usage is not None else None,
-                        )
+                    if text or reasoning or finish_reason or usage is not None:
+                        counted = _usage_chunk(usage) if usage is not None else TokenChunk()
+                        yield replace(counted, text=text, reasoning=reasoning, finish_reason=finish_reason)
         except (errors.ChatLensError, asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:
@@ -246,6 +244,25 @@ class TgiGenerator:
                 return status == 200
         except Exception:
             return False
+
+
+def _reasoning_of(delta: Any) -> str:
+    """Thinking sent beside the content: ``reasoning`` (vLLM ≥ 0.11) or ``reasoning_content`` (older vLLM, SGLang,
+    llama.cpp, DeepSeek). huggingface_hub keeps the field it does not declare as an attribute too."""
+    if delta is None:
+        return ""
+    text = getattr(delta, "reasoning", None) or getattr(delta, "reasoning_content", None)
+    return text if isinstance(text, str) else ""
+
+
+def _usage_chunk(usage: Any) -> TokenChunk:
+    details = getattr(usage, "completion_tokens_details", None)
+    reasoning_tokens = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    return TokenChunk(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        reasoning_tokens=reasoning_tokens if isinstance(reasoning_tokens, int) else None,
+    )
 
 
 def model_server_answers(base_url: str, *, timeout_s: float) -> bool:

@@ -10,6 +10,11 @@
 * Scriptable per request (``Behaviour``): delays, token counts, exact replies, HTTP 422/429/503 before the
   stream, an in-stream error after k tokens, a hang, a truncated stream, a first token held until n streams are
   open at once, and killing the server mid-stream.
+* Thinking models (``Behaviour.thinking``), in each shape of ``shared/reference/reasoning-and-vision.md``
+  (``REASONING_SHAPES``): ``delta.reasoning`` (vLLM ≥ 0.11), ``delta.reasoning_content`` (older vLLM, SGLang,
+  llama.cpp), ``<think>…</think>`` inline in the content (TGI), only ``</think>`` (a template that opened the
+  thinking), and tags cut across chunks; ``usage.completion_tokens`` counts the thinking, and
+  ``completion_tokens_details.reasoning_tokens`` is sent when a behaviour names it.
 * It records what it received; per stream, how many tokens it sent and whether the client hung up; and the most
   streams it had open at once.
 
@@ -59,6 +64,9 @@ class Behaviour:
     truncate_after: int | None = None
     malformed_after: int | None = None  # then a `data:` line that is not JSON, and the stream ends
     flavour: str = "tgi"  # "vllm": role-only first chunk, unset fields omitted; "llama": no [DONE] after an error
+    thinking: str | None = None  # a thinking model: this thought comes before the reply, in ``reasoning_shape``
+    reasoning_shape: str = "inline"  # one of REASONING_SHAPES
+    usage_reasoning_tokens: int | None = None  # sent as usage.completion_tokens_details.reasoning_tokens
 
     @property
     def error_event(self) -> dict[str, Any]:
@@ -68,8 +76,38 @@ class Behaviour:
 
     def reply_tokens(self) -> list[str]:
         if self.reply is not None:
-            return re.findall(r"\s*\S+|\s+", self.reply)
+            return _tokens(self.reply)
         return [("" if i == 0 else " ") + f"w{i}" for i in range(self.tokens)]
+
+    def thinking_tokens(self) -> list[str]:
+        return _tokens(self.thinking) if self.thinking else []
+
+    def pieces(self) -> list[tuple[str, str]]:
+        """(delta field, text) of every token, thinking first, in the shape ``reasoning_shape`` names."""
+        answer = [("content", token) for token in self.reply_tokens()]
+        thought = self.thinking_tokens()
+        if not thought:
+            return answer
+        shape = self.reasoning_shape
+        if shape in ("reasoning", "reasoning_content"):  # vLLM ≥ 0.11 / older vLLM, SGLang, llama.cpp
+            return [(shape, token) for token in thought] + answer
+        inside = [("content", token) for token in thought]
+        if shape == "inline":  # TGI: the tags are tokens of their own in the content
+            return [("content", "<think>"), *inside, ("content", "</think>"), ("content", "\n\n"), *answer]
+        if shape == "inline_opened":  # the chat template put <think> into the prompt: only </think> streams
+            return [*inside, ("content", "</think>"), ("content", "\n\n"), *answer]
+        if shape == "inline_split":  # tags cut across chunks
+            return [("content", "<th"), ("content", "ink>"), *inside, ("content", "</th"), ("content", "ink>\n\n"),
+                    *answer]  # fmt: skip
+        raise ValueError(f"unknown reasoning shape {shape!r}")
+
+
+# How servers send thinking (shared/reference/reasoning-and-vision.md): a field of its own, or tags in the content.
+REASONING_SHAPES = ("reasoning", "reasoning_content", "inline", "inline_opened", "inline_split")
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"\s*\S+|\s+", text)
 
 
 @dataclass
@@ -257,6 +295,18 @@ class FakeTgi:
             headers={"cache-control": "no-cache", "x-accel-buffering": "no", "x-compute-type": "gpu+optimized"},
         )
 
+    @staticmethod
+    def _usage(b: Behaviour, prompt_tokens: int, tokens: list[tuple[str, str]]) -> dict[str, Any]:
+        """Every token counts, thinking included (as servers count); the thinking share only if asked for."""
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(tokens),
+            "total_tokens": prompt_tokens + len(tokens),
+        }
+        if b.usage_reasoning_tokens is not None:
+            usage["completion_tokens_details"] = {"reasoning_tokens": b.usage_reasoning_tokens}
+        return usage
+
     def _validate(self, body: dict[str, Any], prompt_tokens: int) -> str | None:
         """TGI's checks (validation.rs order), as the message TGI would put in the in-stream error."""
         temperature, top_p = body.get("temperature"), body.get("top_p")
@@ -293,9 +343,9 @@ class FakeTgi:
         requested_model = body.get("model")
         model = self.model_id if requested_model in (None, "tgi") else requested_model
 
-        def chunk(content: str | None, finish_reason: str | None) -> bytes:
+        def chunk(content: str | None, finish_reason: str | None, field: str = "content") -> bytes:
             if b.flavour != "tgi":
-                delta: dict[str, Any] = {"role": "assistant"} if content is None else {"content": content}
+                delta: dict[str, Any] = {"role": "assistant"} if content is None else {field: content}
                 choice: dict[str, Any] = {"index": 0, "delta": delta}
                 if finish_reason is not None:
                     choice["finish_reason"] = finish_reason
@@ -308,6 +358,9 @@ class FakeTgi:
                         "choices": [choice],
                     }
                 )
+            tgi_delta: dict[str, Any] = {"role": "assistant", "content": content}
+            if field != "content":  # thinking only: the content is null (the LiteLLM bug skipped such chunks)
+                tgi_delta = {"role": "assistant", "content": None, field: content}
             return _sse(
                 {
                     "object": "chat.completion.chunk",
@@ -318,7 +371,7 @@ class FakeTgi:
                     "choices": [
                         {
                             "index": 0,
-                            "delta": {"role": "assistant", "content": content},
+                            "delta": tgi_delta,
                             "logprobs": None,
                             "finish_reason": finish_reason,
                         }
@@ -344,13 +397,13 @@ class FakeTgi:
                 return
             if b.flavour == "vllm":
                 yield chunk(None, None)
-            tokens = b.reply_tokens()
+            tokens = b.pieces()
             max_tokens = body.get("max_tokens")
             finish = b.finish_reason
             if max_tokens is not None and len(tokens) > max_tokens:
                 tokens, finish = tokens[:max_tokens], "length"
             start = time.monotonic() + b.first_token_delay_s
-            for i, token in enumerate(tokens):
+            for i, (kind, token) in enumerate(tokens):
                 if b.error_after is not None and i == b.error_after:
                     yield _sse(b.error_event)
                     if b.flavour != "llama":
@@ -371,7 +424,7 @@ class FakeTgi:
                     await asyncio.sleep(delay)
                 # TGI puts length/stop_sequence on the last token; at EOS it sends one more chunk with content "".
                 last = i == len(tokens) - 1 and finish != "stop"
-                yield chunk(token, finish if last else None)
+                yield chunk(token, finish if last else None, kind)
                 log.tokens_sent += 1
             if finish == "stop" or not tokens:
                 yield chunk("", "stop")
@@ -384,11 +437,7 @@ class FakeTgi:
                         "model": model,
                         "system_fingerprint": "3.3.6-dev0-native",
                         "choices": [],
-                        "usage": {
-                            "prompt_tokens": prompt_tokens,
-                            "completion_tokens": len(tokens),
-                            "total_tokens": prompt_tokens + len(tokens),
-                        },
+                        "usage": self._usage(b, prompt_tokens, tokens),
                     }
                 )
             yield _sse("[DONE]")

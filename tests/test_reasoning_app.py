@@ -1,0 +1,123 @@
+"""Thinking models through the running app: every shape a server sends thinking in gives the same stored answer and
+thinking, timed and counted right; Stop while thinking keeps the thought; the next turn sends answers only."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from gradio_client import Client
+
+from storage.schema import Generation, Message
+from tests.support.apps import RunningApp
+from tests.support.fake_tgi import REASONING_SHAPES, Behaviour, FakeTgi
+from tests.support.wait import wait_until
+
+THOUGHT = "The user greets me. I should greet back, politely and briefly, and offer help."
+ANSWER = "Hello! How can I help you today?"
+TOKEN_INTERVAL_S = 0.01
+# The separate-field shapes come from vLLM / SGLang / llama.cpp, which frame chunks the OpenAI way.
+FLAVOUR = {"reasoning": "vllm", "reasoning_content": "llama"}
+
+
+def thinking_reply(shape: str, **changes: object) -> Behaviour:
+    return Behaviour(
+        reply=ANSWER, thinking=THOUGHT, reasoning_shape=shape, flavour=FLAVOUR.get(shape, "tgi"),
+        token_interval_s=TOKEN_INTERVAL_S, finish_reason="stop", **changes,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def client(app: RunningApp) -> Client:
+    return Client(app.url, verbose=False)
+
+
+@pytest.mark.parametrize("shape", REASONING_SHAPES)
+def test_each_reasoning_shape_gives_the_same_stored_answer_thinking_timing_and_counts(
+    client: Client, app: RunningApp, fake_tgi: FakeTgi, shape: str
+) -> None:
+    behaviour = thinking_reply(shape)
+    fake_tgi.next(behaviour)
+    conversation_id = client.predict(api_name="/new_conversation")
+    assert client.predict("hi", conversation_id, api_name="/chat") == ANSWER  # /chat: the answer only
+
+    _question, reply = app.rows(Message, conversation_id=uuid.UUID(conversation_id))
+    assert (reply.content, reply.reasoning, reply.status) == (ANSWER, THOUGHT, "complete")
+    [generation] = app.rows(Generation, message_id=reply.id)
+    assert generation.output_tokens == len(behaviour.pieces()), "usage.completion_tokens: thinking included"
+    assert generation.reasoning_tokens == len(behaviour.thinking_tokens()), "counted: the server sent no share"
+    ttft, ttfa = generation.time_to_first_token_ms, generation.time_to_first_answer_ms
+    assert ttft is not None and ttfa is not None
+    thought_s = (len(behaviour.thinking_tokens()) - 1) * TOKEN_INTERVAL_S
+    assert ttfa - ttft >= thought_s * 1000 * 0.9, "the first token is the first thinking token"
+    assert generation.thinking_ms is not None and generation.thinking_ms >= thought_s * 1000 * 0.9
+    # Over the whole generation: at most the fake's pace. Over the answer alone it would be several times higher.
+    assert generation.tokens_per_s is not None and generation.tokens_per_s <= 1.1 / TOKEN_INTERVAL_S
+
+
+def test_reasoning_tokens_come_from_usage_when_the_server_sends_them(
+    client: Client, app: RunningApp, fake_tgi: FakeTgi
+) -> None:
+    fake_tgi.next(thinking_reply("reasoning", usage_reasoning_tokens=99))
+    conversation_id = client.predict(api_name="/new_conversation")
+    client.predict("hi", conversation_id, api_name="/chat")
+    _question, reply = app.rows(Message, conversation_id=uuid.UUID(conversation_id))
+    [generation] = app.rows(Generation, message_id=reply.id)
+    assert generation.reasoning_tokens == 99
+
+
+def test_a_reply_without_thinking_stores_none(client: Client, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    conversation_id = client.predict(api_name="/new_conversation")
+    client.predict("hi", conversation_id, api_name="/chat")
+    _question, reply = app.rows(Message, conversation_id=uuid.UUID(conversation_id))
+    [generation] = app.rows(Generation, message_id=reply.id)
+    assert reply.reasoning is None
+    assert (generation.reasoning_tokens, generation.thinking_ms) == (None, None)
+    assert generation.time_to_first_answer_ms == generation.time_to_first_token_ms
+
+
+def test_stop_while_thinking_keeps_the_partial_thought_as_stopped(
+    client: Client, app: RunningApp, fake_tgi: FakeTgi
+) -> None:
+    long_thought = " ".join(f"t{i}" for i in range(500))
+    fake_tgi.next(Behaviour(reply=ANSWER, thinking=long_thought, reasoning_shape="inline", token_interval_s=0.01))
+    conversation_id = client.predict(api_name="/new_conversation")
+    job = client.submit("think hard", conversation_id, api_name="/chat")
+    assert wait_until(lambda: bool(fake_tgi.streams) and fake_tgi.streams[0].tokens_sent >= 20)
+    job.cancel()
+    [stream] = fake_tgi.wait_for_streams(1, timeout_s=10)
+    assert stream.client_closed, "Stop closes the upstream stream while the model thinks"
+
+    assert wait_until(lambda: len(app.rows(Message, conversation_id=uuid.UUID(conversation_id))) == 2)
+    _question, reply = app.rows(Message, conversation_id=uuid.UUID(conversation_id))
+    assert (reply.status, reply.content) == ("stopped", "")
+    assert reply.reasoning and long_thought.startswith(reply.reasoning) and len(reply.reasoning) < len(long_thought)
+    [generation] = app.rows(Generation, message_id=reply.id)
+    assert generation.status == "stopped"
+    assert generation.time_to_first_token_ms is not None and generation.time_to_first_answer_ms is None
+    assert generation.reasoning_tokens and generation.reasoning_tokens >= 19
+
+
+@pytest.mark.parametrize("shape", ["inline", "reasoning"])
+def test_the_next_turn_sends_earlier_answers_without_their_thinking(
+    client: Client, fake_tgi: FakeTgi, shape: str
+) -> None:
+    fake_tgi.next(thinking_reply(shape))
+    conversation_id = client.predict(api_name="/new_conversation")
+    client.predict("hi", conversation_id, api_name="/chat")
+    client.predict("and then?", conversation_id, api_name="/chat")
+    sent = fake_tgi.streams[-1].body["messages"]
+    assert [(m["role"], m["content"]) for m in sent] == [("user", "hi"), ("assistant", ANSWER), ("user", "and then?")]
+    raw = json.dumps(fake_tgi.streams[-1].body)
+    assert "think" not in raw and "greet back" not in raw
+
+
+@pytest.mark.parametrize("shape", ["inline", "inline_opened", "reasoning_content"])
+def test_api_callers_get_the_thinking_when_they_ask(client: Client, fake_tgi: FakeTgi, shape: str) -> None:
+    fake_tgi.next(thinking_reply(shape))
+    job = client.submit("hi", "", thinking=True, api_name="/chat")
+    final = job.result(timeout=30)
+    assert final == f"<think>\n{THOUGHT}\n</think>\n\n{ANSWER}"
+    if shape != "inline_opened":  # there, the thought shows as answer until its closing tag arrives
+        assert all(update.startswith("<think>\n") for update in job.outputs()), "the thought streams as it comes"
