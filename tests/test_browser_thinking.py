@@ -1,5 +1,6 @@
 """A thinking model on the page, in Chromium: the thought streams open above the answer, collapses when the answer
-starts, says how long the model thought, survives a reload, and hostile markup inside it stays text."""
+starts, says how long the model thought, survives a reload, is left out of Copy, and hostile markup inside it stays
+text."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ def test_the_thinking_block_streams_open_then_collapses_and_shows_its_time(
     thought = chat.locator(".thought-group")
     expect(page.locator("#cl-status .cl-clock[data-phase=thinking]")).to_contain_text("Thinking", timeout=10_000)
     expect(thought).to_contain_text("Thinking…")
+    # The page's script runs (the clock counts on in the browser; a syntax error in it would stop Copy and Esc too).
+    expect(page.locator("#cl-status .cl-clock")).to_have_attribute("data-t0", re.compile(r"\d"))
     expect(thought).to_contain_text("step5", timeout=5000)  # open, streaming
     expect(chat).not_to_contain_text("The answer is 42")
 
@@ -43,6 +46,10 @@ def test_the_thinking_block_streams_open_then_collapses_and_shows_its_time(
     thought.get_by_text(re.compile("Thought for")).click()  # opened by hand: the hostile markup is text
     expect(thought).to_contain_text("<script>alert(2)</script>")
     assert chat.locator("img[onerror]").count() == 0 and chat.locator("script").count() == 0
+
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    chat.get_by_role("button", name="Copy message").last.click()
+    assert page.evaluate("navigator.clipboard.readText()") == ANSWER, "Copy copies the answer only"
 
     [reply] = app.rows(Message, role="assistant", content=ANSWER)
     assert reply.reasoning == THOUGHT

@@ -37,6 +37,10 @@ def frame_metrics_line(frame: ReplyFrame) -> str:
     )
 
 
+# Ends a thought's text on the page, so the page's copy handler (``ui/assets.py``) can drop the thought from a copy.
+THOUGHT_END = "\u2063"  # INVISIBLE SEPARATOR
+
+
 def thinking_title(thinking_s: float | None, *, still_thinking: bool) -> str:
     if still_thinking:
         return f"Thinking… {thinking_s:.1f} s" if thinking_s is not None else "Thinking…"
@@ -47,7 +51,7 @@ def thinking_message(thinking: str, thinking_s: float | None, *, still_thinking:
     """The thought above an answer: collapsible, open (``pending``) while thinking, closed (``done``) after."""
     return {
         "role": "assistant",
-        "content": html.escape(thinking.strip()),
+        "content": html.escape(thinking.strip()) + THOUGHT_END,
         "metadata": {
             "title": thinking_title(thinking_s, still_thinking=still_thinking),
             "status": "pending" if still_thinking else "done",
