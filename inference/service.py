@@ -87,7 +87,7 @@ class ChatService:
         self._chars_per_token: dict[str, float] = {}
         self._max_reply_chars = max_reply_chars
         self._reasoning_tags = tuple(reasoning_tags)
-        self._titles = Titles(recorder) if auto_title else None
+        self._titles = Titles(recorder, self._reasoning_tags) if auto_title else None
         self._draining = False
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop replies stream on, for shutdown from outside
 

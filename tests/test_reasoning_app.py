@@ -1,16 +1,26 @@
 """Thinking models through the running app: every shape a server sends thinking in gives the same stored answer and
-thinking, timed and counted right; Stop while thinking keeps the thought; the next turn sends answers only."""
+thinking, timed and counted right; Stop while thinking keeps the thought; the next turn sends answers only. And at
+the stream boundary (``ChatService`` over the in-process model and a fake clock): the exact numbers, and titles."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
 import pytest
 from gradio_client import Client
 
-from storage.schema import Generation, Message
+from inference.pacing import FrameBudget
+from inference.ports import ReplyFrame
+from inference.service import ChatService
+from inference.turns import NewMessage
+from inference.types import GenerationParams, TokenChunk
+from storage.schema import Conversation, Generation, Message
+from storage.store import Store
+from storage.writer import WriteBehindRecorder
 from tests.support.apps import RunningApp
+from tests.support.fake_model import FakeClock, FakeModel
 from tests.support.fake_tgi import REASONING_SHAPES, Behaviour, FakeTgi
 from tests.support.wait import wait_until
 
@@ -121,3 +131,71 @@ def test_api_callers_get_the_thinking_when_they_ask(client: Client, fake_tgi: Fa
     assert final == f"<think>\n{THOUGHT}\n</think>\n\n{ANSWER}"
     if shape != "inline_opened":  # there, the thought shows as answer until its closing tag arrives
         assert all(update.startswith("<think>\n") for update in job.outputs()), "the thought streams as it comes"
+
+
+def test_thinking_is_timed_exactly_at_the_stream_boundary(
+    store: Store, recorder: WriteBehindRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three thinking chunks in a field, then three answer chunks, 100 ms apart after a 20 ms first token: exact
+    numbers from a clock that moves only with the model's delays."""
+    clock = FakeClock().install(monkeypatch)
+    model = FakeModel(clock=clock)
+    model.queue(
+        TokenChunk(reasoning="Let"), TokenChunk(reasoning=" me"), TokenChunk(reasoning=" see."),
+        "Paris", " it", " is.", TokenChunk(finish_reason="stop", completion_tokens=6),
+        first_delay_s=0.02, interval_s=0.1,
+    )  # fmt: skip
+    service = ChatService(
+        {"default": model}, recorder, budget=FrameBudget(min_interval_s=0.04, frames_per_s=250),
+        max_message_chars=1000, max_new_tokens=1000,
+    )  # fmt: skip
+
+    async def read() -> list[ReplyFrame]:
+        turn = NewMessage("Capital of France?")
+        return [f async for f in service.stream_reply(turn, user_id=uuid.uuid4(), params=GenerationParams())]
+
+    frames = asyncio.run(read())
+    final = frames[-1]
+    metrics = final.metrics
+    assert metrics is not None
+    assert (final.text, final.thinking) == ("Paris it is.", "Let me see.")
+    assert metrics.time_to_first_token_ms == pytest.approx(20)
+    assert metrics.time_to_first_answer_ms == pytest.approx(320)
+    assert metrics.thinking_ms == pytest.approx(300)
+    assert final.thinking_s == pytest.approx(0.3)
+    assert (metrics.output_tokens, metrics.reasoning_tokens) == (6, 3)
+    assert metrics.tokens_per_s == pytest.approx(5 / 0.5)  # the whole generation: first thinking to last answer
+    phases = [f.phase for f in frames]
+    assert phases[0] == "waiting" and "thinking" in phases and phases[-1] == "complete"
+    assert phases.index("thinking") < phases.index("generating")
+    thinking_frames = [f for f in frames if f.phase == "thinking"]
+    assert all(f.text == "" and f.thinking for f in thinking_frames), "thinking frames show no answer"
+    recorder.barrier().result(timeout=10)
+    with store.sessions() as session:
+        [generation] = session.query(Generation).all()
+        [reply] = session.query(Message).filter_by(role="assistant").all()
+    assert (reply.content, reply.reasoning) == ("Paris it is.", "Let me see.")
+    stored = (generation.time_to_first_token_ms, generation.time_to_first_answer_ms, generation.thinking_ms)
+    assert stored == pytest.approx((20, 320, 300), rel=1e-6)
+    assert generation.reasoning_tokens == 3
+
+
+def test_an_automatic_title_comes_from_the_answer_not_the_thinking(store: Store, recorder: WriteBehindRecorder) -> None:
+    model = FakeModel()
+    model.queue("Hi", TokenChunk(finish_reason="stop"))  # the reply
+    model.queue("<think>", "The user wants", "</think>", "\n\n", "Greek Letters", TokenChunk(finish_reason="length"))
+    service = ChatService(
+        {"default": model}, recorder, budget=FrameBudget(min_interval_s=0.04, frames_per_s=250),
+        max_message_chars=1000, max_new_tokens=1000, auto_title=True,
+    )  # fmt: skip
+    user = uuid.uuid4()
+
+    async def run() -> uuid.UUID:
+        frames = [f async for f in service.stream_reply(NewMessage("Alpha?"), user_id=user, params=GenerationParams())]
+        await service.title_ready(frames[-1].conversation_id, 5)
+        return frames[-1].conversation_id
+
+    cid = asyncio.run(run())
+    recorder.barrier().result(timeout=10)
+    with store.sessions() as session:
+        assert [c.title for c in session.query(Conversation).filter_by(id=cid)] == ["Greek Letters"]
