@@ -64,7 +64,8 @@ class ModelServer(BaseModel):
     token: SecretStr | None = Field(default=None, description="Bearer token for this server (as TGI_API_KEY).")
     params: dict[str, Any] = Field(
         default_factory=dict,
-        description="Default generation settings: temperature, top_p, max_tokens, frequency_penalty, seed, stop.",
+        description="Default generation settings: temperature, top_p, max_tokens, frequency_penalty, seed, stop, "
+        "thinking (true/false), reasoning_effort (low/medium/high).",
     )
 
     @field_validator("url")

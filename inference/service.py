@@ -284,7 +284,15 @@ class ChatService:
             return params
         unset = {
             field: getattr(defaults, field)
-            for field in ("max_tokens", "temperature", "top_p", "frequency_penalty", "seed")
+            for field in (
+                "max_tokens",
+                "temperature",
+                "top_p",
+                "frequency_penalty",
+                "seed",
+                "thinking",
+                "reasoning_effort",
+            )
             if getattr(params, field) is None and getattr(defaults, field) is not None
         }
         if not params.stop and defaults.stop:

@@ -159,6 +159,7 @@ class TgiGenerator:
                         frequency_penalty=params.frequency_penalty,
                         seed=params.seed,
                         stop=list(params.stop) or None,
+                        extra_body=_thinking_fields(params) or None,
                     )
                 except httpx2.ResponseNotRead as exc:
                     # huggingface_hub reads the body of a failed *streaming* 422 without loading it first.
@@ -166,7 +167,7 @@ class TgiGenerator:
                     if not isinstance(http_error, HfHubHTTPError) or http_error.response is None:
                         raise
                     await http_error.response.aread()
-                    raise translate_error(http_error) from http_error
+                    raise _with_thinking_hint(translate_error(http_error), params) from http_error
                 async for chunk in chunks:
                     usage = chunk.usage
                     if not chunk.choices:
@@ -185,7 +186,7 @@ class TgiGenerator:
         except (errors.ChatLensError, asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:
-            raise translate_error(exc) from exc
+            raise _with_thinking_hint(translate_error(exc), params) from exc
         if finish_reason is None:
             raise errors.IncompleteReply(detail="stream ended without finish_reason")
 
@@ -244,6 +245,29 @@ class TgiGenerator:
                 return status == 200
         except Exception:
             return False
+
+
+def _thinking_fields(params: GenerationParams) -> dict[str, Any]:
+    """What turns thinking on or off, only where the user set it: ``chat_template_kwargs`` carries both names the
+    chat templates read (``enable_thinking``: Qwen3; ``thinking``: DeepSeek-V3.1, Granite), ``reasoning_effort`` goes
+    as is (gpt-oss)."""
+    fields: dict[str, Any] = {}
+    if params.thinking is not None:
+        fields["chat_template_kwargs"] = {"enable_thinking": params.thinking, "thinking": params.thinking}
+    if params.reasoning_effort is not None:
+        fields["reasoning_effort"] = params.reasoning_effort
+    return fields
+
+
+def _with_thinking_hint(error: errors.ChatLensError, params: GenerationParams) -> errors.ChatLensError:
+    """A server that does not know the thinking fields refuses the request (400/422): say which setting to change."""
+    if not _thinking_fields(params) or not isinstance(error, errors.InvalidParameters):
+        return error
+    return errors.InvalidParameters(
+        f"{error.user_message} — this model server may not take the thinking settings: set Thinking and Reasoning "
+        "effort to Default.",
+        detail=error.detail,
+    )
 
 
 def _reasoning_of(delta: Any) -> str:

@@ -30,6 +30,9 @@ class GenerationParams:
     frequency_penalty: float | None = None
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    # Thinking models: sent only when set (servers that do not know them may refuse the request).
+    thinking: bool | None = None  # chat_template_kwargs enable_thinking (Qwen3) / thinking (DeepSeek-V3.1, Granite)
+    reasoning_effort: str | None = None  # "low" | "medium" | "high" (gpt-oss)
 
     def as_record(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value not in (None, ())}

@@ -199,3 +199,24 @@ def test_an_automatic_title_comes_from_the_answer_not_the_thinking(store: Store,
     recorder.barrier().result(timeout=10)
     with store.sessions() as session:
         assert [c.title for c in session.query(Conversation).filter_by(id=cid)] == ["Greek Letters"]
+
+
+def test_thinking_switches_are_sent_only_when_set(client: Client, fake_tgi: FakeTgi) -> None:
+    client.predict("hi", "", api_name="/chat")
+    default = fake_tgi.streams[-1].body
+    assert "chat_template_kwargs" not in default and "reasoning_effort" not in default
+
+    client.predict("hi", "", enable_thinking=False, reasoning_effort="low", api_name="/chat")
+    body = fake_tgi.streams[-1].body
+    assert body["chat_template_kwargs"] == {"enable_thinking": False, "thinking": False}
+    assert body["reasoning_effort"] == "low"
+
+
+def test_a_server_that_does_not_know_the_thinking_switch_gets_a_clear_refusal(
+    client: Client, fake_tgi: FakeTgi
+) -> None:
+    fake_tgi.next(Behaviour(refuses_fields=("chat_template_kwargs",)))
+    with pytest.raises(Exception, match="set Thinking and Reasoning effort to Default"):
+        client.predict("hi", "", enable_thinking=True, api_name="/chat")
+    with pytest.raises(Exception, match="Reasoning effort is low, medium or high"):
+        client.predict("hi", "", reasoning_effort="extreme", api_name="/chat")

@@ -63,6 +63,8 @@ class ChatApi:
         stop: list[str] | None = None,
         message_id: str | None = None,
         thinking: bool = False,
+        enable_thinking: bool | None = None,
+        reasoning_effort: str | None = None,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> AsyncIterator[str]:
         """Stream the reply to `message`; each update is the whole reply so far (text only).
@@ -79,6 +81,8 @@ class ChatApi:
 
         `thinking`: with a model that thinks before it answers, each update starts with the thought so far as
         `<think>…</think>` and a blank line, then the answer (default: the answer only; stored apart either way).
+        `enable_thinking` (true / false; unset: the server's default) is sent as `chat_template_kwargs` and
+        `reasoning_effort` (low / medium / high) as is, to models that take them.
         """
         cid = parse_conversation_id(conversation_id)
         try:
@@ -94,6 +98,8 @@ class ChatApi:
                 frequency_penalty=frequency_penalty,
                 seed=seed,
                 stop=tuple(stop or ()),
+                thinking=enable_thinking,
+                reasoning_effort=reasoning_effort or None,
             )
             params = param_checks.clamped(requested, await self._service.known_model_info(model or None))
             frames = self._service.stream_reply(

@@ -67,6 +67,7 @@ class Behaviour:
     thinking: str | None = None  # a thinking model: this thought comes before the reply, in ``reasoning_shape``
     reasoning_shape: str = "inline"  # one of REASONING_SHAPES
     usage_reasoning_tokens: int | None = None  # sent as usage.completion_tokens_details.reasoning_tokens
+    refuses_fields: tuple[str, ...] = ()  # body fields this server does not know: 422, as a strict server answers
 
     @property
     def error_event(self) -> dict[str, Any]:
@@ -278,6 +279,12 @@ class FakeTgi:
         behaviour = self.script.popleft() if self.script else self.default
         log = StreamLog(body=body)
         self.streams.append(log)
+        if unknown := [name for name in behaviour.refuses_fields if name in body]:
+            log.ended.set()
+            return PlainTextResponse(
+                f"Failed to deserialize the JSON body into the target type: unknown field `{unknown[0]}`",
+                status_code=422,
+            )
         if behaviour.http_status is not None:
             log.ended.set()
             return JSONResponse(
