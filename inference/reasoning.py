@@ -46,7 +46,7 @@ class ReasoningSplitter:
         self._closing_of = {opening: closing for opening, closing in pairs}
         self._openings = tuple(self._closing_of)
         self._opening_or_closing = (*self._openings, *(closing for _, closing in pairs))
-        self._first_chars = frozenset(tag[0] for tag in self._opening_or_closing)
+        self._first_chars = tuple(sorted({tag[0] for tag in self._opening_or_closing}))
         self._held = ""  # the end of the text so far that may begin a tag
         self._closing: str | None = None  # inside a thinking block: the tag that ends it
         self._seen_tag = False
@@ -89,9 +89,14 @@ class ReasoningSplitter:
         """Answer text as the server sent it (``delta.content``), possibly holding tagged thinking."""
         if not text:
             return
-        if not self._held and self._closing is None and not self._first_chars.intersection(text):
-            self._give_answer(text)
-            return
+        if not self._held:  # the fast paths: no tag can start in this text
+            if self._closing is None:
+                if not any(char in text for char in self._first_chars):
+                    self._give_answer(text)
+                    return
+            elif self._closing[0] not in text:
+                self._give_thinking(text)
+                return
         self._scan(self._held + text)
 
     def finish(self) -> None:
