@@ -36,6 +36,7 @@ class ImportedMessage:
     role: str
     content: str
     status: str
+    reasoning: str = ""  # a reply's thinking, kept apart from its content
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,4 +173,12 @@ def _message(number: int, value: Any) -> ImportedMessage:
         raise ImportRefused(f"Message {number} has role {_short(role)}; only 'user' and 'assistant' are imported.")
     if status not in STATUSES:
         raise ImportRefused(f"Message {number} has an unknown status {_short(status)}.")
-    return ImportedMessage(role, _text(value.get("content"), f"message {number} content"), status)
+    reasoning = value.get("reasoning") or ""
+    if reasoning and role != "assistant":
+        raise ImportRefused(f"Message {number} is the user's and has thinking; only replies think.")
+    return ImportedMessage(
+        role,
+        _text(value.get("content"), f"message {number} content"),
+        status,
+        _text(reasoning, f"message {number} reasoning"),
+    )
