@@ -39,6 +39,7 @@ from huggingface_hub.errors import (
 )
 
 import errors
+from inference.images import VISION_PIPELINES, content_parts
 from inference.types import ChatMessage, GenerationParams, ModelInfo, TokenChunk
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class TgiGenerator:
             async with self._client() as client:
                 try:
                     chunks = await client.chat_completion(
-                        [{"role": m.role, "content": m.content} for m in messages],
+                        [{"role": m.role, "content": content_parts(m.content, m.images)} for m in messages],
                         model=info.request_model,
                         stream=True,
                         stream_options={"include_usage": True},
@@ -222,6 +223,7 @@ class TgiGenerator:
             max_input_tokens=raw.get("max_input_tokens") or raw.get("max_input_length"),
             max_total_tokens=raw.get("max_total_tokens"),
             max_stop_sequences=raw.get("max_stop_sequences"),
+            vision=raw.get("model_pipeline_tag") in VISION_PIPELINES,
         )
 
     async def _read_openai_models(self) -> ModelInfo:

@@ -10,14 +10,19 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from inference.images import Image
+
 Role = Literal["system", "user", "assistant"]
 ReplyStatus = Literal["complete", "stopped", "error"]
 
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
+    """One message as the model is sent it; ``images`` (a user's, checked: ``inference.images``) go as parts."""
+
     role: Role
     content: str
+    images: tuple[Image, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,7 @@ class ModelInfo:
     max_input_tokens: int | None = None
     max_total_tokens: int | None = None
     max_stop_sequences: int | None = None
+    vision: bool | None = None  # the model sees images (None: the server does not say)
 
 
 @dataclass(frozen=True, slots=True)

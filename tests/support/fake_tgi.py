@@ -15,6 +15,8 @@
   llama.cpp), ``<think>…</think>`` inline in the content (TGI), only ``</think>`` (a template that opened the
   thinking), and tags cut across chunks; ``usage.completion_tokens`` counts the thinking, and
   ``completion_tokens_details.reasoning_tokens`` is sent when a behaviour names it.
+* Images: ``image_url`` parts with data URLs, taken when ``pipeline_tag`` is a VLM's (``/info`` says so, as TGI
+  does for Qwen2-VL, ``shared/fixtures/tgi/test_flash_qwen2_vl``), refused with a 422 by a text-only model.
 * It records what it received; per stream, how many tokens it sent and whether the client hung up; and the most
   streams it had open at once.
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import re
@@ -43,6 +46,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 MODEL_ID = "fake-org/fake-llama-3-8b-instruct"
+TEXT_PIPELINE, VISION_PIPELINE = "text-generation", "image-text-to-text"  # TGI /info model_pipeline_tag
+IMAGE_TOKENS = 256
 HOLD_LIMIT_S = 10.0  # the longest a first token waits for ``Behaviour.hold_until_open`` streams
 
 
@@ -107,6 +112,17 @@ class Behaviour:
 REASONING_SHAPES = ("reasoning", "reasoning_content", "inline", "inline_opened", "inline_split")
 
 
+def _prompt_tokens(content: Any) -> int:
+    """Words of the text, and a fixed share per image (VLMs count hundreds of tokens per image)."""
+    if not isinstance(content, list):
+        return len(str(content or "").split())
+    return sum(
+        IMAGE_TOKENS if part.get("type") == "image_url" else len(str(part.get("text", "")).split())
+        for part in content
+        if isinstance(part, dict)
+    )
+
+
 def _tokens(text: str) -> list[str]:
     return re.findall(r"\s*\S+|\s+", text)
 
@@ -149,6 +165,7 @@ class FakeTgi:
         self.model_id = model_id
         self.healthy = True
         self.serves_info = True  # False: answer /info with 404, as vLLM and llama-server do
+        self.pipeline_tag = TEXT_PIPELINE  # /info's model_pipeline_tag; VISION_PIPELINE: a VLM that takes images
         self.streams: list[StreamLog] = []
         self.open_streams = 0
         self.peak_open_streams = 0
@@ -211,6 +228,7 @@ class FakeTgi:
         self.authorizations.clear()
         self.healthy = True
         self.serves_info = True
+        self.pipeline_tag = TEXT_PIPELINE
         self.peak_open_streams = self.open_streams
 
     def next(self, *behaviours: Behaviour) -> None:
@@ -235,7 +253,7 @@ class FakeTgi:
             {
                 "model_id": self.model_id,
                 "model_sha": "0e9e39f249a16976918f6564b8830bc894c89659",
-                "model_pipeline_tag": "text-generation",
+                "model_pipeline_tag": self.pipeline_tag,
                 "max_concurrent_requests": 128,
                 "max_best_of": 2,
                 "max_stop_sequences": self.max_stop_sequences,
@@ -294,13 +312,40 @@ class FakeTgi:
         if not body.get("stream"):
             log.ended.set()
             return JSONResponse({"error": "only streaming is faked", "error_type": "validation"}, status_code=422)
-        prompt_tokens = sum(len(str(m.get("content", "")).split()) + 3 for m in messages)
+        refusal = self._refused_images(messages)
+        if refusal is not None:
+            log.ended.set()
+            return JSONResponse({"error": refusal, "error_type": "validation"}, status_code=422)
+        prompt_tokens = sum(_prompt_tokens(m.get("content")) + 3 for m in messages)
         validation = self._validate(body, prompt_tokens)
         return StreamingResponse(
             self._stream(body, behaviour, log, prompt_tokens, validation),
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no", "x-compute-type": "gpu+optimized"},
         )
+
+    def _refused_images(self, messages: list[Any]) -> str | None:
+        """Image parts as TGI's VLMs take them (``image_url`` with a data URL); a text-only model refuses them."""
+        for message in messages:
+            content = message.get("content") if isinstance(message, dict) else None
+            if not isinstance(content, list):
+                continue
+            for part in content:
+                if not isinstance(part, dict) or part.get("type") not in ("text", "image_url"):
+                    return "Input validation error: unknown content part"
+                if part["type"] != "image_url":
+                    continue
+                if self.pipeline_tag != VISION_PIPELINE:
+                    return "Input validation error: this model does not take images"
+                url = str((part.get("image_url") or {}).get("url", ""))
+                header, _, data = url.partition(",")
+                if not header.startswith("data:image/") or not header.endswith(";base64"):
+                    return "Input validation error: an image must be a data URL"
+                try:
+                    base64.b64decode(data, validate=True)
+                except ValueError:
+                    return "Input validation error: the image's base64 does not decode"
+        return None
 
     @staticmethod
     def _usage(b: Behaviour, prompt_tokens: int, tokens: list[tuple[str, str]]) -> dict[str, Any]:
