@@ -3,7 +3,8 @@
 1. ``open``: the request leaves (``request_sent_at``) and one reader task pulls the upstream stream
    (``inference.upstream``); cancelling that task closes the HTTP stream, so the GPU stops.
 2. ``next_frame``: wait until new text is due on screen. The first text goes out at once, later text at most
-   once per ``FrameBudget.interval_s()`` (``inference.pacing``), the rest as soon as the stream ends.
+   once per ``FrameBudget.interval_s()`` (``inference.pacing``), the rest as soon as the stream ends. Thinking and
+   answer are taken apart (``text``, ``thinking``; ``inference.reasoning``) under the same budget.
 3. ``finish``: wait for the reader, take the rest of the text, decide the status and hand the reply to the
    recorder. A reader cancelled by shutdown (not by this reply's consumer) makes the reply ``stopped``.
 4. ``close``: always, whether the reply finished, failed or was cancelled (Stop, closed tab): stop the reader and,
