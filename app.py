@@ -124,6 +124,7 @@ class ChatLens:
             model_defaults={model.name: model.default_params() for model in settings.models},
             auto_title=settings.auto_title and settings.store_content,  # a title is text taken from the message
             max_reply_chars=settings.max_reply_chars,
+            reasoning_tags=settings.reasoning_tags,
         )
         reader = AnalyticsReader(store.engine, ttl_s=settings.analytics_cache_ttl_s)
         tokens = Tokens(store, recorder)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from inference.reasoning import DEFAULT_TAGS
 from inference.types import GenerationParams
 
 
@@ -63,7 +64,8 @@ class ModelServer(BaseModel):
     token: SecretStr | None = Field(default=None, description="Bearer token for this server (as TGI_API_KEY).")
     params: dict[str, Any] = Field(
         default_factory=dict,
-        description="Default generation settings: temperature, top_p, max_tokens, frequency_penalty, seed, stop.",
+        description="Default generation settings: temperature, top_p, max_tokens, frequency_penalty, seed, stop, "
+        "thinking (true/false), reasoning_effort (low/medium/high).",
     )
 
     @field_validator("url")
@@ -142,6 +144,11 @@ class Settings(BaseSettings):
     auto_title: bool = Field(
         default=True,
         description="Title new conversations with a tiny call to the model server (else: the message's first words).",
+    )
+    reasoning_tags: list[tuple[str, str]] = Field(
+        default_factory=lambda: list(DEFAULT_TAGS),
+        description="Tag pairs around a model's thinking inside the reply text, as JSON: "
+        '[["<think>","</think>"], …]; [] reads only the servers\' reasoning fields.',
     )
     frame_min_interval_ms: float = Field(
         default=40.0, ge=0, description="Shortest time between two screen updates of one streaming reply."
@@ -402,6 +409,14 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address or network (CIDR)") from None
         return ",".join(entries)
+
+    @field_validator("reasoning_tags")
+    @classmethod
+    def _tag_pairs(cls, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        for opening, closing in pairs:
+            if not opening or not closing or opening == closing:
+                raise ValueError("REASONING_TAGS: each pair is two different, non-empty tags")
+        return pairs
 
     @model_validator(mode="after")
     def _one_model_list(self) -> Settings:

@@ -42,6 +42,7 @@ class Dashboard:
     ttft_by_in_flight: pd.DataFrame
     feedback_by_ttft: pd.DataFrame
     stop_rate: pd.DataFrame
+    thinking: pd.DataFrame
     slowest: pd.DataFrame
     failed: pd.DataFrame
     models: list[str] = field(default_factory=list)
@@ -67,6 +68,7 @@ def read_dashboard(engine: Engine, filters: Filters) -> Dashboard:
             ttft_by_in_flight=queries.ttft_by_in_flight(c, filters),
             feedback_by_ttft=queries.feedback_by_ttft(c, filters),
             stop_rate=queries.stop_rate_by_latency(c, filters),
+            thinking=queries.thinking_by_model(c, filters),
             slowest=queries.slowest_generations(c, filters),
             failed=queries.failed_generations(c, filters),
             models=models,

@@ -48,13 +48,13 @@ GENERATIONS_SQL = """
            CAST(conversation_id AS VARCHAR) AS conversation_id, CAST(user_id AS VARCHAR) AS user_id,
            model_id, backend, server_url, CAST(params AS VARCHAR) AS params, status, queue_wait_ms,
            time_to_first_token_ms, duration_ms, prompt_tokens, output_tokens, tokens_per_s, finish_reason,
-           error_type, in_flight_at_start, created_at
+           error_type, in_flight_at_start, created_at, time_to_first_answer_ms, thinking_ms, reasoning_tokens
     FROM generations WHERE {where} ORDER BY created_at, id"""
 
 MESSAGES_SQL = """
     SELECT CAST(m.id AS VARCHAR) AS id, CAST(m.conversation_id AS VARCHAR) AS conversation_id,
-           CAST(c.user_id AS VARCHAR) AS user_id, c.model_id, m.seq, m.role, m.content, m.status, m.created_at,
-           m.superseded_at
+           CAST(c.user_id AS VARCHAR) AS user_id, c.model_id, m.seq, m.role, m.content, m.reasoning, m.status,
+           m.created_at, m.superseded_at
     FROM messages m JOIN conversations c ON c.id = m.conversation_id
     WHERE {where} ORDER BY m.created_at, m.conversation_id, m.seq"""
 

@@ -245,6 +245,28 @@ def tokens_per_s_by_model(connection: Connection, filters: Filters) -> pd.DataFr
     return _frame(connection, sql, params)
 
 
+def thinking_by_model(connection: Connection, filters: Filters) -> pd.DataFrame:
+    """How each model thinks, beside when its answers start: ``model``, ``replies`` (that produced a token),
+    ``thought_share`` (of those, the share that thought), ``thinking_p50_ms`` / ``thinking_p95_ms`` (replies that
+    thought), ``answer_ttft_p50_ms`` / ``answer_ttft_p95_ms`` (time to the first answer token; a row written before
+    thinking was measured counts its time to first token), ``thinking_tokens_per_reply`` (replies that thought)."""
+    where, params = where_clause(filters)
+    answer = "coalesce(time_to_first_answer_ms, time_to_first_token_ms)"
+    sql = f"""
+        SELECT coalesce(model_id, '(unknown)') AS model,
+               count(*) AS replies,
+               count(reasoning_tokens) AS thought,
+               CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY thinking_ms) AS double precision) AS thinking_p50_ms,
+               CAST(percentile_cont(0.95) WITHIN GROUP (ORDER BY thinking_ms) AS double precision) AS thinking_p95_ms,
+               CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY {answer}) AS double precision) AS answer_ttft_p50_ms,
+               CAST(percentile_cont(0.95) WITHIN GROUP (ORDER BY {answer}) AS double precision) AS answer_ttft_p95_ms,
+               CAST(avg(reasoning_tokens) AS double precision) AS thinking_tokens_per_reply
+        FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL GROUP BY 1 ORDER BY 1"""
+    frame = _frame(connection, sql, params)
+    frame.insert(2, "thought_share", _ratio(frame["thought"], frame["replies"]))
+    return frame.drop(columns=["thought"])
+
+
 def _latency_by(connection: Connection, filters: Filters, column: str, buckets: Any) -> pd.DataFrame:
     where, params = where_clause(filters)
     sql = f"""

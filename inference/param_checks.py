@@ -43,6 +43,8 @@ def problems(params: GenerationParams, info: ModelInfo | None) -> dict[str, str]
             found["max_tokens"] = "Max new tokens must be at least 1."
         elif limit is not None and params.max_tokens > limit:
             found["max_tokens"] = f"This model fits at most {limit:,} tokens in total; ask for fewer new tokens."
+    if params.reasoning_effort is not None and params.reasoning_effort not in REASONING_EFFORTS:
+        found["reasoning_effort"] = "Reasoning effort is low, medium or high (or unset: the server's default)."
     if len(params.stop) > _stop_limit(info):
         found["stop"] = f"This model server takes at most {_stop_limit(info)} stop sequences."
     if params.seed is not None and params.seed < 0:
@@ -50,9 +52,13 @@ def problems(params: GenerationParams, info: ModelInfo | None) -> dict[str, str]
     return found
 
 
+REASONING_EFFORTS = ("low", "medium", "high")
+
+
 def _without_off_values(params: GenerationParams) -> GenerationParams:
     return replace(
         params,
+        reasoning_effort=params.reasoning_effort or None,
         top_p=None if params.top_p == 1 else params.top_p,
         frequency_penalty=None if params.frequency_penalty == 0 else params.frequency_penalty,
         stop=tuple(s for s in params.stop if s),

@@ -24,7 +24,8 @@ from inference.types import (
     TurnStart,
 )
 
-Phase = Literal["waiting", "generating", "complete", "stopped", "error"]
+# "thinking": the reply so far is thinking only; "generating": its answer is streaming.
+Phase = Literal["waiting", "thinking", "generating", "complete", "stopped", "error"]
 
 
 class TextGenerator(Protocol):
@@ -59,7 +60,8 @@ class Recorder(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ReplyFrame:
-    """One screen update of a streaming reply. ``text`` is the whole reply so far."""
+    """One screen update of a streaming reply. ``text`` is the whole answer so far, ``thinking`` the whole
+    thinking so far (never part of ``text``); ``thinking_s`` how long the model has thought (``None``: it has not)."""
 
     conversation_id: uuid.UUID
     text: str
@@ -68,6 +70,8 @@ class ReplyFrame:
     metrics: GenerationMetrics | None = None
     error: errors.ChatLensError | None = None
     context: ContextUse | None = None  # on the first frame (estimated) and the last (measured when reported)
+    thinking: str = ""
+    thinking_s: float | None = None
 
     @property
     def is_final(self) -> bool:

@@ -3,7 +3,8 @@
 1. ``open``: the request leaves (``request_sent_at``) and one reader task pulls the upstream stream
    (``inference.upstream``); cancelling that task closes the HTTP stream, so the GPU stops.
 2. ``next_frame``: wait until new text is due on screen. The first text goes out at once, later text at most
-   once per ``FrameBudget.interval_s()`` (``inference.pacing``), the rest as soon as the stream ends.
+   once per ``FrameBudget.interval_s()`` (``inference.pacing``), the rest as soon as the stream ends. Thinking and
+   answer are taken apart (``text``, ``thinking``; ``inference.reasoning``) under the same budget.
 3. ``finish``: wait for the reader, take the rest of the text, decide the status and hand the reply to the
    recorder. A reader cancelled by shutdown (not by this reply's consumer) makes the reply ``stopped``.
 4. ``close``: always, whether the reply finished, failed or was cancelled (Stop, closed tab): stop the reader and,
@@ -19,11 +20,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 
 import errors
+from inference.reasoning import DEFAULT_TAGS, TagPair
 from inference.types import GenerationMetrics, GenerationParams, ModelInfo, ReplyStatus, TokenChunk, TurnRecord
 from inference.upstream import Upstream
 
@@ -55,8 +57,9 @@ class ReplyStream:
         started_at: float,
         in_flight: int,
         max_chars: int | None = None,
+        reasoning_tags: Iterable[TagPair] = DEFAULT_TAGS,
     ) -> None:
-        self._upstream = Upstream(chunks, max_chars=max_chars)
+        self._upstream = Upstream(chunks, max_chars=max_chars, reasoning_tags=reasoning_tags)
         self._record_turn = record
         self._conversation_id = conversation_id
         self._user_id = user_id
@@ -66,10 +69,14 @@ class ReplyStream:
         self._in_flight = in_flight
         self._reader: asyncio.Task[None] | None = None
         self._shown_parts = 0
+        self._shown_thinking = 0
+        self._shown_revision = 0
+        self._shown_received = 0
         self._recorded = False
         self.request_sent_at = started_at
         self.last_frame_at = 0.0
-        self.text = ""  # the reply as the screen has it
+        self.text = ""  # the answer as the screen has it
+        self.thinking = ""  # the thinking as the screen has it
 
     def open(self) -> asyncio.Task[None]:
         """Send the request: one task reads the upstream stream from now on. Returns that task."""
@@ -81,7 +88,7 @@ class ReplyStream:
         """Wait until a frame is due and take the text that arrived into ``text``; ``False`` once the stream ended."""
         upstream = self._upstream
         while not upstream.ended.is_set():
-            if len(upstream.parts) == self._shown_parts:
+            if upstream.received == self._shown_received:
                 upstream.arrived.clear()
                 await upstream.arrived.wait()
                 continue
@@ -128,10 +135,32 @@ class ReplyStream:
         self.request_sent_at = time.monotonic()
         return self._record("error", error)
 
+    @property
+    def thinking_now(self) -> bool:
+        """The reply so far is thinking, with no answer yet."""
+        return bool(self.thinking) and not self.text
+
+    def thinking_s(self, now: float) -> float | None:
+        """How long the model has thought so far (until its answer began); ``None`` if it has not."""
+        upstream = self._upstream
+        if not self.thinking or upstream.first_token_at is None:
+            return None
+        end = upstream.first_answer_at if upstream.first_answer_at is not None else now
+        return max(0.0, end - upstream.first_token_at)
+
     def _take_arrived(self) -> None:
-        parts = self._upstream.parts
+        upstream = self._upstream
+        self._shown_received = upstream.received
+        split = upstream.split
+        if split.revision != self._shown_revision:  # the answer shown so far turned out to be thinking
+            self._shown_revision = split.revision
+            self.text, self._shown_parts = "", 0
+        parts = split.answer
         self.text += "".join(parts[self._shown_parts :])
         self._shown_parts = len(parts)
+        thinking = split.thinking
+        self.thinking += "".join(thinking[self._shown_thinking :])
+        self._shown_thinking = len(thinking)
 
     def _metrics(self, now: float) -> GenerationMetrics:
         upstream = self._upstream
@@ -145,6 +174,9 @@ class ReplyStream:
             prompt_tokens=upstream.prompt_tokens,
             finish_reason=upstream.finish_reason,
             in_flight_at_start=self._in_flight,
+            first_answer_at=upstream.first_answer_at,
+            last_thinking_at=upstream.last_thinking_at,
+            reasoning_tokens=upstream.thinking_tokens,
         )
 
     def _record(self, status: ReplyStatus, error: errors.ChatLensError | None) -> Ended:
@@ -154,6 +186,7 @@ class ReplyStream:
             conversation_id=self._conversation_id,
             user_id=self._user_id,
             content=self.text,
+            reasoning=self.thinking.strip(),
             status=status,
             metrics=metrics,
             model=self._model,

@@ -17,13 +17,14 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import errors
 from inference import context, param_checks
 from inference.pacing import FrameBudget
 from inference.ports import Recorder, ReplyFrame, TextGenerator
+from inference.reasoning import DEFAULT_TAGS, TagPair
 from inference.reply_stream import ReplyStream
 from inference.titles import Titles, title_from
 from inference.turns import Continue, NewMessage, Turn, typed_text
@@ -69,9 +70,11 @@ class ChatService:
         model_defaults: Mapping[str, GenerationParams] | None = None,
         auto_title: bool = False,
         max_reply_chars: int | None = None,
+        reasoning_tags: Iterable[TagPair] = DEFAULT_TAGS,
     ) -> None:
         """``generators``: the configured model servers by name; the first is the default. ``model_defaults``:
-        per model, the parameters used where a request leaves one unset."""
+        per model, the parameters used where a request leaves one unset. ``reasoning_tags``: the tag pairs around
+        thinking inside reply text (``inference.reasoning``)."""
         self._generators = dict(generators)
         self._model_defaults = dict(model_defaults or {})
         self._recorder = recorder
@@ -83,7 +86,8 @@ class ChatService:
         self._readers: set[asyncio.Task[None]] = set()
         self._chars_per_token: dict[str, float] = {}
         self._max_reply_chars = max_reply_chars
-        self._titles = Titles(recorder) if auto_title else None
+        self._reasoning_tags = tuple(reasoning_tags)
+        self._titles = Titles(recorder, self._reasoning_tags) if auto_title else None
         self._draining = False
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop replies stream on, for shutdown from outside
 
@@ -280,7 +284,15 @@ class ChatService:
             return params
         unset = {
             field: getattr(defaults, field)
-            for field in ("max_tokens", "temperature", "top_p", "frequency_penalty", "seed")
+            for field in (
+                "max_tokens",
+                "temperature",
+                "top_p",
+                "frequency_penalty",
+                "seed",
+                "thinking",
+                "reasoning_effort",
+            )
             if getattr(params, field) is None and getattr(defaults, field) is not None
         }
         if not params.stop and defaults.stop:
@@ -338,7 +350,7 @@ class ChatService:
         reply = ReplyStream(
             call.generator.stream(prompt, call.params), self._recorder.finish_turn,
             conversation_id=cid, user_id=user_id, params=call.params, model=call.info, started_at=started_at,
-            in_flight=self._budget.active, max_chars=self._max_reply_chars,
+            in_flight=self._budget.active, max_chars=self._max_reply_chars, reasoning_tags=self._reasoning_tags,
         )  # fmt: skip
         if failure is not None:
             ended = reply.fail(failure)
@@ -352,13 +364,21 @@ class ChatService:
             reader.add_done_callback(self._readers.discard)
             try:
                 while await reply.next_frame(self._budget.interval_s):
-                    yield ReplyFrame(cid, reply.text, "generating", reply.last_frame_at - started_at)
+                    yield ReplyFrame(
+                        cid, reply.text, "thinking" if reply.thinking_now else "generating",
+                        reply.last_frame_at - started_at, thinking=reply.thinking,
+                        thinking_s=reply.thinking_s(reply.last_frame_at),
+                    )  # fmt: skip
                 ended = await reply.finish()
             finally:
                 await reply.close()
         use = self._measured_use(call.generator, prompt, ended.metrics, use)
         metrics = ended.metrics
-        yield ReplyFrame(cid, reply.text, ended.status, metrics.duration_ms / 1000, metrics, ended.error, context=use)
+        thinking_s = metrics.thinking_ms / 1000 if metrics.thinking_ms is not None and reply.thinking else None
+        yield ReplyFrame(
+            cid, reply.text, ended.status, metrics.duration_ms / 1000, metrics, ended.error, context=use,
+            thinking=reply.thinking, thinking_s=thinking_s,
+        )  # fmt: skip
         await ended.durable
 
     def _measured_use(

@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
 import httpx2
@@ -38,6 +39,7 @@ from huggingface_hub.errors import (
 )
 
 import errors
+from inference.images import VISION_PIPELINES, content_parts
 from inference.types import ChatMessage, GenerationParams, ModelInfo, TokenChunk
 
 log = logging.getLogger(__name__)
@@ -148,7 +150,7 @@ class TgiGenerator:
             async with self._client() as client:
                 try:
                     chunks = await client.chat_completion(
-                        [{"role": m.role, "content": m.content} for m in messages],
+                        [{"role": m.role, "content": content_parts(m.content, m.images)} for m in messages],
                         model=info.request_model,
                         stream=True,
                         stream_options={"include_usage": True},
@@ -158,6 +160,7 @@ class TgiGenerator:
                         frequency_penalty=params.frequency_penalty,
                         seed=params.seed,
                         stop=list(params.stop) or None,
+                        extra_body=_thinking_fields(params) or None,
                     )
                 except httpx2.ResponseNotRead as exc:
                     # huggingface_hub reads the body of a failed *streaming* 422 without loading it first.
@@ -165,29 +168,26 @@ class TgiGenerator:
                     if not isinstance(http_error, HfHubHTTPError) or http_error.response is None:
                         raise
                     await http_error.response.aread()
-                    raise translate_error(http_error) from http_error
+                    raise _with_thinking_hint(translate_error(http_error), params) from http_error
                 async for chunk in chunks:
                     usage = chunk.usage
                     if not chunk.choices:
                         if usage is not None:
-                            yield TokenChunk(
-                                prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
-                            )
+                            yield _usage_chunk(usage)
                         continue
                     choice = chunk.choices[0]
-                    text = (choice.delta.content if choice.delta is not None else None) or ""
+                    delta = choice.delta
+                    text = (delta.content if delta is not None else None) or ""
+                    # A delta may carry only thinking and no content: it must not be skipped as empty.
+                    reasoning = _reasoning_of(delta)
                     finish_reason = choice.finish_reason or None
-                    if text or finish_reason or usage is not None:
-                        yield TokenChunk(
-                            text=text,
-                            finish_reason=finish_reason,
-                            prompt_tokens=usage.prompt_tokens if usage is not None else None,
-                            completion_tokens=usage.completion_tokens if usage is not None else None,
-                        )
+                    if text or reasoning or finish_reason or usage is not None:
+                        counted = _usage_chunk(usage) if usage is not None else TokenChunk()
+                        yield replace(counted, text=text, reasoning=reasoning, finish_reason=finish_reason)
         except (errors.ChatLensError, asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:
-            raise translate_error(exc) from exc
+            raise _with_thinking_hint(translate_error(exc), params) from exc
         if finish_reason is None:
             raise errors.IncompleteReply(detail="stream ended without finish_reason")
 
@@ -223,6 +223,7 @@ class TgiGenerator:
             max_input_tokens=raw.get("max_input_tokens") or raw.get("max_input_length"),
             max_total_tokens=raw.get("max_total_tokens"),
             max_stop_sequences=raw.get("max_stop_sequences"),
+            vision=raw.get("model_pipeline_tag") in VISION_PIPELINES,
         )
 
     async def _read_openai_models(self) -> ModelInfo:
@@ -246,6 +247,48 @@ class TgiGenerator:
                 return status == 200
         except Exception:
             return False
+
+
+def _thinking_fields(params: GenerationParams) -> dict[str, Any]:
+    """What turns thinking on or off, only where the user set it: ``chat_template_kwargs`` carries both names the
+    chat templates read (``enable_thinking``: Qwen3; ``thinking``: DeepSeek-V3.1, Granite), ``reasoning_effort`` goes
+    as is (gpt-oss)."""
+    fields: dict[str, Any] = {}
+    if params.thinking is not None:
+        fields["chat_template_kwargs"] = {"enable_thinking": params.thinking, "thinking": params.thinking}
+    if params.reasoning_effort is not None:
+        fields["reasoning_effort"] = params.reasoning_effort
+    return fields
+
+
+def _with_thinking_hint(error: errors.ChatLensError, params: GenerationParams) -> errors.ChatLensError:
+    """A server that does not know the thinking fields refuses the request (400/422): say which setting to change."""
+    if not _thinking_fields(params) or not isinstance(error, errors.InvalidParameters):
+        return error
+    return errors.InvalidParameters(
+        f"{error.user_message} — this model server may not take the thinking settings: set Thinking and Reasoning "
+        "effort to Default.",
+        detail=error.detail,
+    )
+
+
+def _reasoning_of(delta: Any) -> str:
+    """Thinking sent beside the content: ``reasoning`` (vLLM ≥ 0.11) or ``reasoning_content`` (older vLLM, SGLang,
+    llama.cpp, DeepSeek). huggingface_hub keeps the field it does not declare as an attribute too."""
+    if delta is None:
+        return ""
+    text = getattr(delta, "reasoning", None) or getattr(delta, "reasoning_content", None)
+    return text if isinstance(text, str) else ""
+
+
+def _usage_chunk(usage: Any) -> TokenChunk:
+    details = getattr(usage, "completion_tokens_details", None)
+    reasoning_tokens = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    return TokenChunk(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        reasoning_tokens=reasoning_tokens if isinstance(reasoning_tokens, int) else None,
+    )
 
 
 def model_server_answers(base_url: str, *, timeout_s: float) -> bool:

@@ -2,7 +2,7 @@
 
 ``AsyncInferenceClient.chat_completion(stream=True)`` turns every SSE line into a ``ChatCompletionStreamOutput``:
 nested dataclasses that mirror themselves into dicts (``parse_obj`` + ``asdict`` at every level), ~50 µs a chunk,
-measured as the largest part of ChatLens's CPU per streamed token. ChatLens reads four fields of a chunk.
+measured as the largest part of ChatLens's CPU per streamed token. ChatLens reads a few fields of a chunk.
 
 ``line_reader`` makes a stand-in for the library's per-line formatter (``compat.hub_chunks`` installs it, on the
 huggingface_hub version it was checked on). The contract is kept: ``None`` for lines that are not ``data:``,
@@ -27,6 +27,8 @@ class Delta:
     role: Any = None
     content: Any = None
     tool_calls: Any = None
+    reasoning: Any = None  # vLLM ≥ 0.11 with a reasoning parser
+    reasoning_content: Any = None  # older vLLM, SGLang, llama.cpp --reasoning-format, DeepSeek's API
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,7 @@ class Usage:
     prompt_tokens: Any = None
     completion_tokens: Any = None
     total_tokens: Any = None
+    completion_tokens_details: Any = None  # {"reasoning_tokens": n} where the server sends it
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +87,13 @@ def _choice(raw: dict[str, Any]) -> Choice:
     delta = raw.get("delta")
     return Choice(
         index=raw.get("index"),
-        delta=Delta(delta.get("role"), delta.get("content"), delta.get("tool_calls"))
+        delta=Delta(
+            delta.get("role"),
+            delta.get("content"),
+            delta.get("tool_calls"),
+            delta.get("reasoning"),
+            delta.get("reasoning_content"),
+        )
         if isinstance(delta, dict)
         else None,
         finish_reason=raw.get("finish_reason"),
@@ -95,4 +104,9 @@ def _choice(raw: dict[str, Any]) -> Choice:
 def _usage(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
-    return Usage(raw.get("prompt_tokens"), raw.get("completion_tokens"), raw.get("total_tokens"))
+    return Usage(
+        raw.get("prompt_tokens"),
+        raw.get("completion_tokens"),
+        raw.get("total_tokens"),
+        raw.get("completion_tokens_details"),
+    )

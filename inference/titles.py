@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Iterable
 from typing import Protocol
 
 import errors
 from inference.ports import TextGenerator
+from inference.reasoning import DEFAULT_TAGS, TagPair, split_reasoning
 from inference.types import ChatMessage, GenerationParams
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,8 @@ def clean_title(text: str) -> str:
 
 
 class Titles:
-    def __init__(self, renamer: Renamer) -> None:
+    def __init__(self, renamer: Renamer, reasoning_tags: Iterable[TagPair] = DEFAULT_TAGS) -> None:
+        self._reasoning_tags = tuple(reasoning_tags)
         self._renamer = renamer
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
 
@@ -85,7 +88,10 @@ class Titles:
             async with asyncio.timeout(TIMEOUT_S):
                 async for chunk in generator.stream(prompt, PARAMS):
                     parts.append(chunk.text)
-            title = clean_title("".join(parts))
+            # A thinking model may think inside the reply text: the title is taken from the answer only, none if
+            # the few tokens allowed went to thinking.
+            _thinking, answer = split_reasoning("".join(parts), self._reasoning_tags)
+            title = clean_title(answer)
             if title:
                 await self._renamer.rename(
                     user_id=user_id, conversation_id=conversation_id, title=title, unless_changed_from=default

@@ -10,14 +10,19 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from inference.images import Image
+
 Role = Literal["system", "user", "assistant"]
 ReplyStatus = Literal["complete", "stopped", "error"]
 
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
+    """One message as the model is sent it; ``images`` (a user's, checked: ``inference.images``) go as parts."""
+
     role: Role
     content: str
+    images: tuple[Image, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +35,9 @@ class GenerationParams:
     frequency_penalty: float | None = None
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    # Thinking models: sent only when set (servers that do not know them may refuse the request).
+    thinking: bool | None = None  # chat_template_kwargs enable_thinking (Qwen3) / thinking (DeepSeek-V3.1, Granite)
+    reasoning_effort: str | None = None  # "low" | "medium" | "high" (gpt-oss)
 
     def as_record(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value not in (None, ())}
@@ -37,12 +45,17 @@ class GenerationParams:
 
 @dataclass(frozen=True, slots=True)
 class TokenChunk:
-    """One piece of a streamed reply. Usage numbers arrive only when the server reports them."""
+    """One piece of a streamed reply. Usage numbers arrive only when the server reports them.
+
+    ``text`` is the content as sent (it may hold inline thinking tags); ``reasoning`` the thinking a server sent in
+    a field of its own. ``completion_tokens`` includes the thinking tokens; ``reasoning_tokens`` is their share."""
 
     text: str = ""
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    reasoning: str = ""
+    reasoning_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +70,7 @@ class ModelInfo:
     max_input_tokens: int | None = None
     max_total_tokens: int | None = None
     max_stop_sequences: int | None = None
+    vision: bool | None = None  # the model sees images (None: the server does not say)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +78,10 @@ class GenerationMetrics:
     """The measured performance of one model call, from the app's own monotonic clock.
 
     ``started_at`` is when ChatLens took the turn, ``request_sent_at`` when the upstream request left,
-    ``first_token_at`` when the first non-empty text arrived and ``ended_at`` when the stream ended.
+    ``first_token_at`` when the first token of any kind (thinking or answer) arrived, ``first_answer_at`` the first
+    answer text, ``last_thinking_at`` the last thinking, and ``ended_at`` when the stream ended.
+    ``output_tokens`` counts thinking and answer (as ``usage.completion_tokens`` does); ``reasoning_tokens`` the
+    thinking alone (``None``: the reply did not think).
     """
 
     started_at: float
@@ -76,6 +93,9 @@ class GenerationMetrics:
     prompt_tokens: int | None = None
     finish_reason: str | None = None
     in_flight_at_start: int = 0
+    first_answer_at: float | None = None
+    last_thinking_at: float | None = None
+    reasoning_tokens: int | None = None
 
     @property
     def queue_wait_ms(self) -> float:
@@ -88,12 +108,29 @@ class GenerationMetrics:
         return (self.first_token_at - self.started_at) * 1000
 
     @property
+    def time_to_first_answer_ms(self) -> float | None:
+        if self.first_answer_at is None:
+            return None
+        return (self.first_answer_at - self.started_at) * 1000
+
+    @property
+    def thinking_ms(self) -> float | None:
+        """How long the model thought: from its first token until the answer began (or its last thinking)."""
+        if self.last_thinking_at is None or self.first_token_at is None:
+            return None
+        end = self.last_thinking_at
+        if self.first_answer_at is not None and self.first_answer_at >= end:
+            end = self.first_answer_at
+        return (end - self.first_token_at) * 1000
+
+    @property
     def duration_ms(self) -> float:
         return (self.ended_at - self.started_at) * 1000
 
     @property
     def tokens_per_s(self) -> float | None:
-        """Decode rate: tokens after the first one, over the time from first to last token."""
+        """Decode rate over the whole generation, thinking included: tokens after the first one (of any kind), over
+        the time from that first token to the last."""
         if self.first_token_at is None or self.last_token_at is None or self.output_tokens < 2:
             return None
         span_s = self.last_token_at - self.first_token_at
@@ -137,3 +174,4 @@ class TurnRecord:
     params: GenerationParams
     error_type: str | None = None
     message_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    reasoning: str = ""  # the thinking, kept apart from ``content`` (the answer)

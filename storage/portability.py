@@ -7,6 +7,7 @@ a sentence saying why (``ImportRefused``); nothing is written for it.
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +15,7 @@ from typing import Any
 
 from errors import MessageRejected
 from inference.model_output import without_form_controls
-from storage.store import ConversationView
+from storage.store import ConversationView, MessageView
 
 FORMAT = "chatlens.conversation"
 VERSION = 1
@@ -35,6 +36,7 @@ class ImportedMessage:
     role: str
     content: str
     status: str
+    reasoning: str = ""  # a reply's thinking, kept apart from its content
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +55,17 @@ def export_json(view: ConversationView, *, exported_at: datetime) -> str:
         "title": view.title,
         "model_id": view.model_id,
         "system_prompt": view.system_prompt,
-        "messages": [
-            {"role": m.role, "content": m.content, "status": m.status, "metrics": m.metrics} for m in view.messages
-        ],
+        "messages": [message_record(m) for m in view.messages],
     }
     return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+def message_record(m: MessageView) -> dict[str, Any]:
+    """A message as exports and share snapshots keep it: a reply's thinking apart from its text, when it has one."""
+    record: dict[str, Any] = {"role": m.role, "content": m.content, "status": m.status, "metrics": m.metrics}
+    if m.reasoning:
+        record["reasoning"] = m.reasoning
+    return record
 
 
 def _shown(role: str, content: str | None) -> str | None:
@@ -76,12 +84,20 @@ def export_markdown(view: ConversationView) -> str:
         lines += [
             f"## {'You' if m.role == 'user' else 'Assistant'}",
             "",
+            *_thought(m.reasoning),
             _shown(m.role, m.content) or "*(no text)*",
             "",
         ]
         if m.role == "assistant" and m.metrics:
             lines += [f"*{_metrics_summary(m.status, m.metrics)}*", ""]
     return "\n".join(lines)
+
+
+def _thought(reasoning: str) -> list[str]:
+    """The thinking, collapsed (a ``<details>`` block, which Markdown viewers fold) and escaped: shown as text."""
+    if not reasoning:
+        return []
+    return ["<details><summary>Thinking</summary>", "", html.escape(reasoning), "", "</details>", ""]
 
 
 def _one_line(text: str) -> str:
@@ -95,6 +111,8 @@ def _metrics_summary(status: str, metrics: dict[str, Any]) -> str:
     if metrics.get("tokens_per_s") is not None:
         parts.append(f"{metrics['tokens_per_s']:.1f} tokens/s")
     parts.append(f"{metrics.get('output_tokens') or 0} tokens")
+    if metrics.get("reasoning_tokens") is not None:
+        parts.append(f"{metrics['reasoning_tokens']} thinking tokens")
     if status != "complete":
         parts.append(status)
     return " · ".join(parts)
@@ -155,4 +173,12 @@ def _message(number: int, value: Any) -> ImportedMessage:
         raise ImportRefused(f"Message {number} has role {_short(role)}; only 'user' and 'assistant' are imported.")
     if status not in STATUSES:
         raise ImportRefused(f"Message {number} has an unknown status {_short(status)}.")
-    return ImportedMessage(role, _text(value.get("content"), f"message {number} content"), status)
+    reasoning = value.get("reasoning") or ""
+    if reasoning and role != "assistant":
+        raise ImportRefused(f"Message {number} is the user's and has thinking; only replies think.")
+    return ImportedMessage(
+        role,
+        _text(value.get("content"), f"message {number} content"),
+        status,
+        _text(reasoning, f"message {number} reasoning"),
+    )

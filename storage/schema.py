@@ -92,7 +92,8 @@ class Conversation(Base):
 
 
 class Message(Base):
-    """One turn. ``superseded_at`` is set on a reply replaced by Retry: kept, with its metrics, but not shown."""
+    """One turn. ``superseded_at`` is set on a reply replaced by Retry: kept, with its metrics, but not shown.
+    ``reasoning``: a reply's thinking, apart from ``content`` (the answer) and never sent back to the model."""
 
     __tablename__ = "messages"
     __table_args__ = (Index("ix_messages_conversation_seq", "conversation_id", "seq"),)
@@ -105,10 +106,15 @@ class Message(Base):
     status: Mapped[str] = mapped_column(String(16), default="complete")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     superseded_at: Mapped[datetime | None]
+    reasoning: Mapped[str | None]
 
 
 class Generation(Base):
-    """One model call and its measured performance (times in ms, from ChatLens's own monotonic clock)."""
+    """One model call and its measured performance (times in ms, from ChatLens's own monotonic clock).
+
+    ``time_to_first_token_ms`` is the first token of any kind, ``time_to_first_answer_ms`` the first answer text;
+    ``output_tokens`` counts thinking and answer, ``reasoning_tokens`` the thinking (NULL: the reply did not think);
+    ``thinking_ms`` how long it thought; ``tokens_per_s`` is over the whole generation."""
 
     __tablename__ = "generations"
     __table_args__ = (Index("ix_generations_created", "created_at"),)
@@ -132,6 +138,9 @@ class Generation(Base):
     error_type: Mapped[str | None] = mapped_column(String(32))
     in_flight_at_start: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    time_to_first_answer_ms: Mapped[float | None]
+    reasoning_tokens: Mapped[int | None]
+    thinking_ms: Mapped[float | None]
 
 
 class Feedback(Base):

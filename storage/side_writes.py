@@ -153,6 +153,7 @@ def _import(session: Session, job: ImportConversation, now: datetime) -> uuid.UU
                     "status": m.status,
                     "created_at": now,
                     "superseded_at": None,
+                    "reasoning": m.reasoning or None,
                 }
                 for seq, m in enumerate(imported.messages, start=1)
             ],

@@ -45,6 +45,7 @@ class MessageView:
     content: str
     status: str
     metrics: dict[str, Any] | None = None
+    reasoning: str = ""  # a reply's thinking (empty: none, or privacy mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +148,8 @@ class Store:
                 model=(conversation.settings or {}).get("model"),
                 system_prompt=conversation.system_prompt or "",
                 messages=[
-                    MessageView(m.id, m.role, self._text(m), m.status, _metrics_of(g) if g else None) for m, g in rows
+                    MessageView(m.id, m.role, self._text(m), m.status, _metrics_of(g) if g else None, m.reasoning or "")
+                    for m, g in rows
                 ],
             )
 
@@ -218,6 +220,9 @@ def _escape_like(text: str) -> str:
 def _metrics_of(generation: Generation) -> dict[str, Any]:
     return {
         "time_to_first_token_ms": generation.time_to_first_token_ms,
+        "time_to_first_answer_ms": generation.time_to_first_answer_ms,
+        "thinking_ms": generation.thinking_ms,
+        "reasoning_tokens": generation.reasoning_tokens,
         "tokens_per_s": generation.tokens_per_s,
         "output_tokens": generation.output_tokens,
         "duration_ms": generation.duration_ms,

@@ -179,6 +179,7 @@ def apply_batch(
     if keeper is not None:
         for row in rows.messages:
             row["content"] = keeper.remember(row["id"], row["content"])
+            row["reasoning"] = None  # thinking is text too: not kept at all
         for row in rows.conversations:
             row["title"] = PRIVATE_TITLE
     _write(session, rows, now)
@@ -368,6 +369,7 @@ def _reply(record: TurnRecord, state: dict[uuid.UUID, _Conversation], rows: _Row
             record.content,
             record.status,
             now,
+            reasoning=record.reasoning or None,
         )
     )
     conversation.next_seq += 1
@@ -394,6 +396,9 @@ def _reply(record: TurnRecord, state: dict[uuid.UUID, _Conversation], rows: _Row
             "error_type": record.error_type,
             "in_flight_at_start": m.in_flight_at_start,
             "created_at": now,
+            "time_to_first_answer_ms": m.time_to_first_answer_ms,
+            "reasoning_tokens": m.reasoning_tokens,
+            "thinking_ms": m.thinking_ms,
         }
     )
     rows.touched.add(record.conversation_id)
@@ -402,8 +407,17 @@ def _reply(record: TurnRecord, state: dict[uuid.UUID, _Conversation], rows: _Row
 
 
 def _message_row(
-    mid: uuid.UUID, cid: uuid.UUID, seq: int, role: str, content: str, status: str, now: datetime
+    mid: uuid.UUID,
+    cid: uuid.UUID,
+    seq: int,
+    role: str,
+    content: str,
+    status: str,
+    now: datetime,
+    *,
+    reasoning: str | None = None,
 ) -> dict[str, Any]:
+    """Every row has every key: one bulk INSERT takes its columns from the first row."""
     return {
         "id": mid,
         "conversation_id": cid,
@@ -413,6 +427,7 @@ def _message_row(
         "status": status,
         "created_at": now,
         "superseded_at": None,
+        "reasoning": reasoning,
     }
 
 

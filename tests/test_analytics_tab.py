@@ -115,6 +115,7 @@ def test_the_tab_in_chromium_with_seeded_data(page: Page, admin_app: RunningApp)
     expect(page.locator("#cl-kpis [data-kpi=replies] .cl-kpi-value")).not_to_have_text("", timeout=20_000)
     expect(page.locator("#cl-analytics-summary")).to_contain_text("replies · one point per")
     expect(page.locator("#cl-slowest")).to_contain_text("meta-llama", timeout=10_000)
+    expect(page.locator("#cl-thinking")).to_contain_text("answer TTFT p50 s")  # thinking beside answer TTFT
     page.locator("#cl-slowest [data-testid=cell-0-1]").click()
     expect(page.locator("#cl-analytics-viewer")).to_contain_text("Synthetic reply", timeout=10_000)
     page.wait_for_timeout(1000)  # let the plots finish drawing

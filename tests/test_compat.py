@@ -181,6 +181,12 @@ def test_the_app_streams_and_stores_a_reply_with_every_patch_off(tmp_path: Path)
         expected = "".join(Behaviour(tokens=30).reply_tokens())
         assert job.result(timeout=30) == expected
         assert len(job.outputs()) >= 2  # streamed, not one final answer
+        # huggingface_hub's own chunk objects keep a field they do not declare (reasoning_content) as an attribute.
+        fake.next(Behaviour(reply="Paris.", thinking="Capital of France.", reasoning_shape="reasoning_content",
+                            flavour="llama", finish_reason="stop", usage_reasoning_tokens=4))  # fmt: skip
+        assert client.predict("capital?", thinking=True, api_name="/chat") == (
+            "<think>\nCapital of France.\n</think>\n\nParis."
+        )
         assert app.terminate() == 0, app.log()
     finally:
         app.kill()
@@ -189,5 +195,9 @@ def test_the_app_streams_and_stores_a_reply_with_every_patch_off(tmp_path: Path)
     assert "CHATLENS_COMPAT=off: no third-party patch applied" in log
     assert "not applied:" not in log  # no guard was asked: nothing was tried
     with duckdb.connect(str(db_path)) as db:
-        rows = db.execute("SELECT role, content, status FROM messages ORDER BY seq").fetchall()
-    assert rows == [("user", "hello without patches", "complete"), ("assistant", expected, "complete")]
+        rows = db.execute("SELECT role, content, status FROM messages ORDER BY created_at, seq").fetchall()
+        thought = db.execute("SELECT reasoning FROM messages WHERE content = 'Paris.'").fetchall()
+        reasoning_tokens = db.execute("SELECT reasoning_tokens FROM generations WHERE reasoning_tokens IS NOT NULL")
+        assert reasoning_tokens.fetchall() == [(4,)]
+    assert rows[:2] == [("user", "hello without patches", "complete"), ("assistant", expected, "complete")]
+    assert thought == [("Capital of France.",)]

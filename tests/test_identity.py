@@ -93,7 +93,11 @@ def test_raw_queue_calls_with_anothers_id_get_nothing(launched: tuple[RunningApp
         found = call(bob, fn_index(demo, "refresh_history"), ["secret", ""])
         assert found["output"]["data"][0]["choices"] == [], found
         sent = len(fake_tgi.streams)
-        chat = call(bob, fn_index(demo, "chat"), ["tell me", cid, None, None, None, None, "", None, None, None, ""])
+        chat = call(
+            bob,
+            fn_index(demo, "chat"),
+            ["tell me", cid, None, None, None, None, "", None, None, None, "", False, None, None],
+        )
         assert not chat["success"] and "not yours" in str(chat["output"]), chat
         assert len(fake_tgi.streams) == sent
         renamed = call(bob, fn_index(demo, "rename"), [cid, "hijacked"])

@@ -111,7 +111,7 @@ def test_old_callers_keep_working_and_the_raw_queue_takes_the_id_as_the_eleventh
     app: RunningApp, fake_tgi: FakeTgi
 ) -> None:
     """gradio_client fills unset trailing arguments, so the ten /chat had before still work; the raw queue takes
-    every input, the message id last (benchmarks/bench_stream.py sends it so)."""
+    every input, the message id eleventh (benchmarks/bench_stream.py sends them so)."""
     expected = "".join(Behaviour().reply_tokens())
     old_style = Client(app.url, verbose=False).predict(
         "ten values", "", None, None, None, None, "", None, None, None, api_name="/chat"
@@ -126,6 +126,8 @@ def test_old_callers_keep_working_and_the_raw_queue_takes_the_id_as_the_eleventh
     mid = str(uuid.uuid4())
     with httpx.Client(base_url=app.url, timeout=30) as http:  # keeps the session cookie: one user
         for _ in range(2):
-            sent = call(http, fn, ["with an id", "", None, None, None, None, "", None, None, None, mid])
+            sent = call(
+                http, fn, ["with an id", "", None, None, None, None, "", None, None, None, mid, False, None, None]
+            )
             assert sent["success"] and sent["output"]["data"][0] == expected, sent
     assert len(user_rows(app, mid)) == 1

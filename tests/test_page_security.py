@@ -195,7 +195,7 @@ def test_an_export_is_served_to_its_owner_only(launched: tuple[RunningApp, Any],
     owner.cookies.set(COOKIE, owner.get("/config").cookies[COOKIE])
     cid = call(owner, fn_index(demo, "new_conversation"), [])["output"]["data"][0]
     fake_tgi.next(Behaviour(reply="private words", finish_reason="stop"))
-    data = ["my private export", cid, None, None, None, None, "", None, None, None, ""]
+    data = ["my private export", cid, None, None, None, None, "", None, None, None, "", False, None, None]
     assert call(owner, fn_index(demo, "chat"), data)["success"]
     exported = call(owner, fn_index(demo, "export"), [cid])
     assert exported["success"], exported

@@ -27,7 +27,7 @@ def open_portability(page: Page) -> None:
 def test_export_then_import_round_trips_the_messages_without_inventing_metrics(
     page: Page, app: RunningApp, fake_tgi: FakeTgi, tmp_path: Path
 ) -> None:
-    fake_tgi.next(Behaviour(reply="Paris, of course.", finish_reason="stop"))
+    fake_tgi.next(Behaviour(reply="Paris, of course.", thinking="An easy one.", finish_reason="stop"))
     open_chat(page, app.url)
     send(page, "Capital of France? = + - @ are fine here")
     finished(page, 1)
@@ -46,6 +46,8 @@ def test_export_then_import_round_trips_the_messages_without_inventing_metrics(
     exported.write_bytes(Path(json_download.value.path()).read_bytes())
     document = json.loads(exported.read_text(encoding="utf-8"))
     assert document["format"] == "chatlens.conversation" and document["messages"][1]["metrics"]["output_tokens"] > 0
+    assert document["messages"][1]["reasoning"] == "An easy one."  # the thinking, apart from the answer
+    assert "<details><summary>Thinking</summary>\n\nAn easy one." in markdown
 
     page.get_by_test_id("Import JSON-upload-button").set_input_files(str(exported))
     expect(page.locator("#cl-chat")).to_contain_text("Paris, of course.")
@@ -53,9 +55,9 @@ def test_export_then_import_round_trips_the_messages_without_inventing_metrics(
     imported = conversation_of(page)
     assert imported != original
     messages = app.rows(Message, conversation_id=imported)
-    assert [(m.role, m.content) for m in messages] == [
-        ("user", "Capital of France? = + - @ are fine here"),
-        ("assistant", "Paris, of course."),
+    assert [(m.role, m.content, m.reasoning) for m in messages] == [
+        ("user", "Capital of France? = + - @ are fine here", None),
+        ("assistant", "Paris, of course.", "An easy one."),
     ]
     assert app.rows(Generation, conversation_id=imported) == []  # metrics are not invented
 

@@ -56,6 +56,20 @@ def test_text_is_not_stored_but_metrics_and_context_are(private_app: RunningApp,
     assert b"secret trip" not in raw and b"Lisbon is lovely" not in raw
 
 
+def test_thinking_is_not_stored_either_but_its_numbers_are(private_app: RunningApp, fake_tgi: FakeTgi) -> None:
+    client = Client(private_app.url, verbose=False)
+    cid = client.predict(api_name="/new_conversation")
+    fake_tgi.next(Behaviour(reply="Yes.", thinking="The secret plan needs thought.", finish_reason="stop"))
+    assert client.predict("Is it safe?", cid, api_name="/chat") == "Yes."
+    _question, reply = private_app.rows(Message, conversation_id=uuid.UUID(cid))
+    assert (reply.content, reply.reasoning) == ("", None)
+    [generation] = private_app.rows(Generation, message_id=reply.id)
+    assert generation.reasoning_tokens == 5 and generation.thinking_ms is not None
+    assert generation.time_to_first_answer_ms is not None
+    files = [Path(private_app.db_path), Path(f"{private_app.db_path}.wal")]
+    assert b"secret plan" not in b"".join(f.read_bytes() for f in files if f.exists())
+
+
 def test_after_a_restart_the_text_is_gone(private_app: RunningApp, fake_tgi: FakeTgi) -> None:
     client = Client(private_app.url, verbose=False)
     cid = client.predict(api_name="/new_conversation")

@@ -11,14 +11,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from analytics import queries
 from analytics.dashboard import AnalyticsReader, aligned_range
 from analytics.queries import Filters
-from storage.schema import Conversation
+from storage.schema import Conversation, Generation
 from storage.store import Store
-from tests.support.seeds import DAY, NOW, U1, U2, C, at, seed
+from tests.support.seeds import DAY, MESSAGE, NOW, U1, U2, C, at, seed
 
 
 @pytest.fixture
@@ -170,3 +170,23 @@ def test_aligned_ranges_share_their_end_within_the_alignment() -> None:
     a = aligned_range(timedelta(hours=1), 10, now=datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC))
     b = aligned_range(timedelta(hours=1), 10, now=datetime(2026, 1, 1, 0, 0, 9, tzinfo=UTC))
     assert a == b and a[1] == datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
+
+
+def test_thinking_by_model_puts_thinking_time_beside_the_answers_first_token(store: Store) -> None:
+    """Rows 2 and 3 (model A) thought; rows 1 and 6 did not, and were written before thinking was measured."""
+    thought = {2: (100, 1000.0, 1200.0), 3: (300, 3000.0, 3400.0)}  # reasoning tokens, thinking ms, answer ms
+    with store.engine.begin() as connection:
+        for row, (tokens, thinking_ms, answer_ms) in thought.items():
+            connection.execute(
+                update(Generation)
+                .where(Generation.message_id == MESSAGE[row])
+                .values(reasoning_tokens=tokens, thinking_ms=thinking_ms, time_to_first_answer_ms=answer_ms)
+            )
+    rows = by(run(store, queries.thinking_by_model, DAY), "model")
+    a, b = rows["A"], rows["B"]
+    assert (a["replies"], a["thought_share"], a["thinking_tokens_per_reply"]) == (4, 0.5, 200)
+    assert same(a["thinking_p50_ms"], 2000) and same(a["thinking_p95_ms"], 2900)
+    # Answers start at 100 (row 1, its first token), 1200, 3400 and 6000 ms (row 6, its first token).
+    assert same(a["answer_ttft_p50_ms"], 2300) and same(a["answer_ttft_p95_ms"], 3400 + 0.85 * 2600)
+    assert (b["replies"], b["thought_share"]) == (1, 0.0)  # row 5 failed before any token
+    assert b["thinking_p50_ms"] is None or math.isnan(b["thinking_p50_ms"])

@@ -31,6 +31,11 @@ def set_value(page: Page, selector: str, value: str) -> None:
     field.press("Tab")
 
 
+def choose(page: Page, selector: str, option: str) -> None:
+    page.locator(f"{selector} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
 def stored(page: Page, key: str) -> str | None:
     return page.evaluate("(key) => localStorage.getItem(key)", key)  # type: ignore[no-any-return]
 
@@ -58,6 +63,8 @@ def test_each_setting_reaches_the_model_server(page: Page, app: RunningApp, fake
     set_value(page, "#cl-frequency input[type=number]", "0.5")
     set_value(page, "#cl-seed input", "7")
     set_value(page, "#cl-stop-sequences textarea", "END\nSTOP")
+    choose(page, "#cl-thinking-switch", "Off")
+    choose(page, "#cl-reasoning-effort", "high")
     send(page, "Hello")
     expect(page.locator("#cl-chat .cl-metrics.cl-complete")).to_be_visible(timeout=10_000)
     body = fake_tgi.streams[-1].body
@@ -70,6 +77,8 @@ def test_each_setting_reaches_the_model_server(page: Page, app: RunningApp, fake
         7,
     )
     assert body["stop"] == ["END", "STOP"]
+    assert body["chat_template_kwargs"] == {"enable_thinking": False, "thinking": False}
+    assert body["reasoning_effort"] == "high"
 
 
 def test_off_values_are_sent_as_absent(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:
@@ -81,6 +90,7 @@ def test_off_values_are_sent_as_absent(page: Page, app: RunningApp, fake_tgi: Fa
     expect(page.locator("#cl-chat .cl-metrics.cl-complete")).to_be_visible(timeout=10_000)
     body = fake_tgi.streams[-1].body
     assert "top_p" not in body and "frequency_penalty" not in body and "seed" not in body
+    assert "chat_template_kwargs" not in body and "reasoning_effort" not in body  # thinking left to the server
 
 
 def test_a_refused_value_shows_its_reason_and_sends_nothing(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:

@@ -37,6 +37,10 @@ EDGE_LINES = [
     'data:{"choices":[{"index":0,"delta":{"content":"no space"},"finish_reason":"length"}]}',
     'data: {"choices":[{"index":0,"delta":{"content":"<img src=x onerror=alert(1)> é 中 \\u0000"}}]}',
     'data: {"usage":null}',
+    'data: {"choices":[{"index":0,"delta":{"reasoning":"hmm","content":null}}]}',  # vLLM >= 0.11
+    'data: {"choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"hmm"}}]}',  # SGLang, llama.cpp
+    'data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":30,"total_tokens":37,'
+    '"completion_tokens_details":{"reasoning_tokens":21}}}',
 ]
 
 
@@ -53,12 +57,23 @@ def outcome(reader: Any, line: str) -> Any:
     usage = chunk.usage
     return (
         [
-            (c.index, c.finish_reason, None if c.delta is None else (c.delta.role, c.delta.content))
+            (c.index, c.finish_reason, None if c.delta is None else (c.delta.role, c.delta.content, *_thinking(c)))
             for c in chunk.choices or ()  # the library leaves a missing list None, ChatLens reads it as empty
         ],
-        None if usage is None else (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens),
+        None
+        if usage is None
+        else (
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.total_tokens,
+            getattr(usage, "completion_tokens_details", None),  # the library keeps unknown fields as attributes
+        ),
         chunk.model,
     )
+
+
+def _thinking(choice: Any) -> tuple[Any, Any]:
+    return getattr(choice.delta, "reasoning", None), getattr(choice.delta, "reasoning_content", None)
 
 
 @pytest.mark.parametrize("line", recorded_lines() + EDGE_LINES)

@@ -11,6 +11,7 @@ out of the reference. Secrets never show a default, and every line of ``.env.exa
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import textwrap
 import types
@@ -56,7 +57,7 @@ GROUPS: tuple[Group, ...] = (
     Group(
         "Messages and replies",
         "What a turn may hold and how a reply is asked for.",
-        ("max_message_chars", "max_reply_chars", "max_new_tokens", "system_prompt", "auto_title"),
+        ("max_message_chars", "max_reply_chars", "max_new_tokens", "system_prompt", "auto_title", "reasoning_tags"),
     ),
     Group(
         "Serving",
@@ -249,7 +250,9 @@ def default_value(field: FieldInfo) -> str | None:
     """The default as it would be written in ``.env``; ``None`` when unset."""
     if field.default_factory is not None:
         made = field.default_factory()  # type: ignore[call-arg]
-        return None if made in ([], {}) else str(made)
+        if made in ([], {}):
+            return None
+        return json.dumps(made, ensure_ascii=False) if isinstance(made, list) else str(made)
     value = field.default
     if value is None or value is PydanticUndefined:
         return None
@@ -288,7 +291,7 @@ def _cell(text: str) -> str:
 
 def _table(rows: Sequence[tuple[str, str, str, str]]) -> list[str]:
     lines = ["| variable | type | default | meaning |", "|---|---|---|---|"]
-    lines += [f"| `{name}` | {kind} | {default} | {_cell(meaning)} |" for name, kind, default, meaning in rows]
+    lines += [f"| `{name}` | {kind} | {_cell(default)} | {_cell(meaning)} |" for name, kind, default, meaning in rows]
     return lines
 
 

@@ -105,6 +105,19 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def thinking_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Thinking by model for display: the share as a percentage, times in seconds, tokens rounded."""
+    out = pd.DataFrame({"model": frame["model"], "replies": frame["replies"]})
+    out["thought %"] = (frame["thought_share"].astype("float64") * 100).round(0)
+    for name, column in (
+        ("thinking p50 s", "thinking_p50_ms"), ("thinking p95 s", "thinking_p95_ms"),
+        ("answer TTFT p50 s", "answer_ttft_p50_ms"), ("answer TTFT p95 s", "answer_ttft_p95_ms"),
+    ):  # fmt: skip
+        out[name] = (frame[column].astype("float64") / 1000).round(2)
+    out["thinking tokens / reply"] = frame["thinking_tokens_per_reply"].astype("float64").round(0)
+    return out
+
+
 def summary_line(elapsed_ms: float, step_s: int, replies: Any) -> str:
     step = f"{step_s // 3600} h" if step_s >= 3600 else f"{step_s // 60} min"
     return f'<span class="cl-note">{int(replies):,} replies · one point per {step} · read in {elapsed_ms:.0f} ms</span>'

@@ -63,6 +63,7 @@ class _Charts:
     ttft_by_in_flight: gr.BarPlot
     feedback_by_ttft: gr.BarPlot
     stop_rate: gr.BarPlot
+    thinking: gr.Dataframe
 
 
 @dataclass
@@ -170,6 +171,8 @@ class AnalyticsTab:
                 stops = gr.BarPlot(
                     x="bucket", y="stop_rate", title="Stop rate by wait for first token", sort=ttft_order
                 )
+            gr.Markdown("#### Thinking by model: how long models think, beside when their answers start")
+            thinking = gr.Dataframe(interactive=False, elem_id="cl-thinking", max_height=240, wrap=False)
             gr.Markdown("#### Slowest replies (select a row to read its conversation)")
             slowest = gr.Dataframe(interactive=False, elem_id="cl-slowest", max_height=320, wrap=False)
             gr.Markdown("#### Failed replies")
@@ -177,7 +180,9 @@ class AnalyticsTab:
             viewer = gr.Chatbot(label="Conversation (read-only)", elem_id="cl-analytics-viewer", height=360)
             data = self._data.render()
             self._ab = self._speed.render()
-        charts = _Charts(banner, kpis, summary, requests, ttft, tps, errors, by_prompt, by_load, feedback, stops)
+        charts = _Charts(
+            banner, kpis, summary, requests, ttft, tps, errors, by_prompt, by_load, feedback, stops, thinking
+        )
         self._p = _Parts(
             tab, range_, start, end, model, user, refresh, auto, deleted, timer, charts, slowest, failed, viewer, data
         )
@@ -276,6 +281,7 @@ class AnalyticsTab:
             charts.ttft_by_in_flight: view.for_plot(board.ttft_by_in_flight),
             charts.feedback_by_ttft: view.for_plot(board.feedback_by_ttft),
             charts.stop_rate: view.for_plot(board.stop_rate),
+            charts.thinking: view.thinking_table(board.thinking),
             p.slowest: view.table(board.slowest),
             p.failed: view.table(board.failed),
             p.model: gr.update(choices=models),

@@ -1,5 +1,8 @@
 """The documented HTTP API: ``/chat`` (streams the growing reply, text only) and ``/new_conversation``.
 
+``/chat`` streams the answer only; ``thinking=True`` puts a thinking model's thought before it, between
+``<think>`` and ``</think>`` (the shape DeepSeek-style clients and Gradio's ``Chatbot(reasoning_tags=…)`` read).
+
 Same service and the same per-caller identity as the page; refusals become ``gr.Error`` with a readable message.
 """
 
@@ -31,6 +34,11 @@ def parse_conversation_id(value: str | None) -> uuid.UUID | None:
         return None
 
 
+def with_thinking(thinking: str, answer: str) -> str:
+    """A reply for API callers who asked for the thinking: the thought in ``<think>`` tags, then the answer."""
+    return f"<think>\n{thinking.strip()}\n</think>\n\n{answer}"
+
+
 class ChatApi:
     def __init__(self, service: ChatService, identities: Identities, gate: MessageGate | None = None) -> None:
         self._service = service
@@ -54,6 +62,9 @@ class ChatApi:
         frequency_penalty: float | None = None,
         stop: list[str] | None = None,
         message_id: str | None = None,
+        thinking: bool = False,
+        enable_thinking: bool | None = None,
+        reasoning_effort: str | None = None,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> AsyncIterator[str]:
         """Stream the reply to `message`; each update is the whole reply so far (text only).
@@ -67,6 +78,11 @@ class ChatApi:
         retry safe: sending the same message again with the same id after an error never stores it twice. If its
         reply completed, that reply is returned without calling the model; if not, it is answered again. The id of
         a different message (other text, conversation or user) is refused.
+
+        `thinking`: with a model that thinks before it answers, each update starts with the thought so far as
+        `<think>…</think>` and a blank line, then the answer (default: the answer only; stored apart either way).
+        `enable_thinking` (true / false; unset: the server's default) is sent as `chat_template_kwargs` and
+        `reasoning_effort` (low / medium / high) as is, to models that take them.
         """
         cid = parse_conversation_id(conversation_id)
         try:
@@ -82,6 +98,8 @@ class ChatApi:
                 frequency_penalty=frequency_penalty,
                 seed=seed,
                 stop=tuple(stop or ()),
+                thinking=enable_thinking,
+                reasoning_effort=reasoning_effort or None,
             )
             params = param_checks.clamped(requested, await self._service.known_model_info(model or None))
             frames = self._service.stream_reply(
@@ -96,7 +114,9 @@ class ChatApi:
                 async for frame in frames:
                     if frame.error is not None:
                         raise frame.error
-                    if frame.text or frame.is_final:
+                    if thinking and frame.thinking:
+                        yield with_thinking(frame.thinking, frame.text)
+                    elif frame.text or frame.is_final:
                         yield frame.text
         except ChatLensError as exc:
             raise user_error(exc) from exc

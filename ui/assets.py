@@ -44,6 +44,18 @@ HEAD = """
     }
   };
   setInterval(tick, 100);
+  // Copy on a reply copies its answer only. Gradio copies a bubble's messages joined: the thought (its title, then
+  // its text, which ends with U+2063), the answer, then the metrics line. Other copies pass unchanged.
+  const clipboard = navigator.clipboard;
+  if (clipboard && clipboard.writeText) {
+    const write = clipboard.writeText.bind(clipboard);
+    clipboard.writeText = (text) => {
+      if (typeof text === 'string' && text.includes('<span class="cl-metrics')) {
+        text = text.slice(text.lastIndexOf('\\u2063') + 1).replace(/\\n?<span class="cl-metrics[\\s\\S]*$/, '').trim();
+      }
+      return write(text);
+    };
+  }
   // Esc stops a streaming reply.
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape') { const b = document.querySelector('#cl-stop'); if (b && b.offsetParent) b.click(); }

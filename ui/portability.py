@@ -130,9 +130,7 @@ class PortabilityPanel:
             "title": view.title,
             "model_id": view.model_id,
             "shared_at": datetime.now(UTC).isoformat(),
-            "messages": [
-                {"role": m.role, "content": m.content, "status": m.status, "metrics": m.metrics} for m in view.messages
-            ],
+            "messages": [portability.message_record(m) for m in view.messages],
         }
         try:
             await self._recorder.record(CreateShare(self._user_id_of(request), view.id, token_hash(token), snapshot))

@@ -1,7 +1,9 @@
 """Pure functions from ChatLens values to what Gradio components display. No I/O, no state.
 
 A reply is shown as the assistant's message followed by a small performance line (its own message, styled by
-``.cl-metrics``), so copying a reply copies only the reply.
+``.cl-metrics``), so copying a reply copies only the reply. A reply that thought has its thinking first, as a
+collapsible thought (Gradio's ``metadata`` title): open with a spinner while the model thinks, collapsed once the
+answer starts, titled with how long it thought. The thinking is escaped: it is shown as text, never as HTML.
 """
 
 from __future__ import annotations
@@ -30,13 +32,41 @@ def frame_metrics_line(frame: ReplyFrame) -> str:
         output_tokens=m.output_tokens if m else 0,
         status=frame.phase,
         error_message=frame.error.user_message if frame.error else None,
+        time_to_first_answer_ms=m.time_to_first_answer_ms if m else None,
+        reasoning_tokens=m.reasoning_tokens if m else None,
     )
 
 
+# Ends a thought's text on the page, so the page's copy handler (``ui/assets.py``) can drop the thought from a copy.
+THOUGHT_END = "\u2063"  # INVISIBLE SEPARATOR
+
+
+def thinking_title(thinking_s: float | None, *, still_thinking: bool) -> str:
+    if still_thinking:
+        return f"Thinking… {thinking_s:.1f} s" if thinking_s is not None else "Thinking…"
+    return f"Thought for {thinking_s:.1f} s" if thinking_s is not None else "Thought"
+
+
+def thinking_message(thinking: str, thinking_s: float | None, *, still_thinking: bool) -> dict[str, Any]:
+    """The thought above an answer: collapsible, open (``pending``) while thinking, closed (``done``) after."""
+    return {
+        "role": "assistant",
+        "content": html.escape(thinking.strip()) + THOUGHT_END,
+        "metadata": {
+            "title": thinking_title(thinking_s, still_thinking=still_thinking),
+            "status": "pending" if still_thinking else "done",
+        },
+    }
+
+
 def reply_messages(frame: ReplyFrame) -> ChatMessages:
-    """The assistant's part of the chat for one frame: the text so far, then the metrics line once final."""
+    """The assistant's part of the chat for one frame: the thinking (if any), the answer so far, then the metrics
+    line once final."""
     messages: ChatMessages = []
-    if frame.text or not frame.is_final:
+    if frame.thinking.strip():
+        still = frame.phase == "thinking"
+        messages.append(thinking_message(frame.thinking, frame.thinking_s, still_thinking=still))
+    if frame.text or (not frame.is_final and frame.phase != "thinking"):
         messages.append({"role": "assistant", "content": without_form_controls(frame.text)})
     if frame.is_final:
         messages.append({"role": "assistant", "content": frame_metrics_line(frame)})
@@ -49,9 +79,13 @@ def conversation_messages(view: ConversationView) -> ChatMessages:
         if message.role == "user":
             messages.append({"role": "user", "content": message.content})
             continue
+        m: Mapping[str, Any] = message.metrics or {}
+        if message.reasoning:
+            thinking_ms = m.get("thinking_ms")
+            thinking_s = thinking_ms / 1000 if thinking_ms is not None else None
+            messages.append(thinking_message(message.reasoning, thinking_s, still_thinking=False))
         if message.content:
             messages.append({"role": "assistant", "content": without_form_controls(message.content)})
-        m: Mapping[str, Any] = message.metrics or {}
         messages.append(
             {
                 "role": "assistant",
@@ -61,6 +95,8 @@ def conversation_messages(view: ConversationView) -> ChatMessages:
                     output_tokens=int(m.get("output_tokens") or 0),
                     status=message.status,
                     error_message=_error_label(m.get("error_type")),
+                    time_to_first_answer_ms=m.get("time_to_first_answer_ms"),
+                    reasoning_tokens=m.get("reasoning_tokens"),
                 ),
             }
         )
@@ -71,7 +107,7 @@ def message_ids(view: ConversationView) -> list[Any]:
     """The stored message behind each item ``conversation_messages`` shows (a reply's metrics line is the reply's)."""
     ids: list[Any] = []
     for message in view.messages:
-        shown = 1 if message.role == "user" else (2 if message.content else 1)
+        shown = 1 if message.role == "user" else 1 + bool(message.content) + bool(message.reasoning)
         ids.extend([message.id] * shown)
     return ids
 
@@ -118,10 +154,16 @@ def strip_reply(history: ChatMessages) -> ChatMessages:
 
 
 def status_html(frame: ReplyFrame) -> str:
-    """The running clock under the chat: ``waiting`` until the first token, then ``generating``."""
+    """The running clock under the chat: ``waiting`` until the first token, then ``generating`` — for a model that
+    thinks first, ``thinking`` until its answer starts, then ``answering``."""
     if frame.is_final:
         return ""
-    label = "Waiting for first token" if frame.phase == "waiting" else "Generating"
+    if frame.phase == "waiting":
+        label = "Waiting for first token"
+    elif frame.phase == "thinking":
+        label = "Thinking"
+    else:
+        label = "Answering" if frame.thinking else "Generating"
     return (
         f'<div class="cl-clock" data-phase="{frame.phase}" data-elapsed="{frame.elapsed_s:.3f}">'
         f'<span class="cl-dot"></span>{label} · <span class="cl-t">{frame.elapsed_s:.1f} s</span></div>'

@@ -23,7 +23,10 @@ BUILT_IN_PRESETS: dict[str, dict[str, Any]] = {
     "Balanced": {"temperature": 0.7, "top_p": 0.95, "frequency_penalty": 0.0},
     "Creative": {"temperature": 1.1, "top_p": 0.98, "frequency_penalty": 0.3},
 }
-FIELDS = ("temperature", "top_p", "max_tokens", "frequency_penalty", "seed", "stop")
+FIELDS = ("temperature", "top_p", "max_tokens", "frequency_penalty", "seed", "stop", "thinking", "reasoning_effort")
+DEFAULT = "Default"  # a thinking setting left to the server: not sent
+THINKING = {"On": True, "Off": False}
+REASONING_EFFORTS = (DEFAULT, *param_checks.REASONING_EFFORTS)
 
 
 def params_from(
@@ -33,6 +36,8 @@ def params_from(
     frequency_penalty: float | None,
     seed: str | float | None,
     stop: str | None,
+    thinking: str | None = DEFAULT,
+    reasoning_effort: str | None = DEFAULT,
 ) -> GenerationParams:
     """The controls' raw values as parameters (numbers from the page arrive as floats or ``None``)."""
     return GenerationParams(
@@ -42,7 +47,18 @@ def params_from(
         frequency_penalty=None if frequency_penalty is None else float(frequency_penalty),
         seed=_seed(seed),
         stop=tuple(line for line in (stop or "").splitlines() if line.strip()),
+        thinking=THINKING.get(thinking or DEFAULT),
+        reasoning_effort=None if reasoning_effort in (None, "", DEFAULT) else reasoning_effort,
     )
+
+
+def _control_value(field: str, value: Any) -> Any:
+    """A ``MODELS`` default as its control shows it."""
+    if field == "stop":
+        return "\n".join(value) if isinstance(value, list) else value
+    if field == "thinking" and isinstance(value, bool):
+        return "On" if value else "Off"
+    return value
 
 
 def _seed(value: str | float | None) -> int | None:
@@ -68,6 +84,8 @@ class GenerationControls:
     frequency_penalty: gr.Slider
     seed: gr.Textbox
     stop: gr.Textbox
+    thinking: gr.Dropdown
+    reasoning_effort: gr.Dropdown
     problems: dict[str, gr.Markdown]
     preset_name: gr.Textbox
     save_preset: gr.Button
@@ -89,11 +107,16 @@ class GenerationControls:
             self.frequency_penalty,
             self.seed,
             self.stop,
+            self.thinking,
+            self.reasoning_effort,
         ]
 
     @property
     def parameters(self) -> list[Any]:
-        return [self.temperature, self.top_p, self.max_tokens, self.frequency_penalty, self.seed, self.stop]
+        return [
+            self.temperature, self.top_p, self.max_tokens, self.frequency_penalty, self.seed, self.stop,
+            self.thinking, self.reasoning_effort,
+        ]  # fmt: skip
 
 
 class GenerationPanel:
@@ -109,12 +132,14 @@ class GenerationPanel:
             "max_tokens": self._settings.max_new_tokens,
             "seed": "",
             "stop": "",
+            "thinking": DEFAULT,
+            "reasoning_effort": DEFAULT,
         }
         names = self._service.model_names
         wanted = model or (names[0] if names else None)
         for server in self._settings.models:
             if server.name == wanted:
-                values.update({k: ("\n".join(v) if k == "stop" else v) for k, v in server.params.items()})
+                values.update({k: _control_value(k, v) for k, v in server.params.items()})
         return values
 
     def render(self) -> GenerationControls:
@@ -151,6 +176,16 @@ class GenerationPanel:
         problem("seed")
         stop = gr.Textbox("", label="Stop sequences (one per line)", lines=2, elem_id="cl-stop-sequences")
         problem("stop")
+        thinking = gr.Dropdown(
+            [DEFAULT, *THINKING], value=d["thinking"], label="Thinking (models that can turn it on or off)",
+            elem_id="cl-thinking-switch",
+        )  # fmt: skip
+        problem("thinking")
+        reasoning_effort = gr.Dropdown(
+            list(REASONING_EFFORTS), value=d["reasoning_effort"], label="Reasoning effort (gpt-oss)",
+            elem_id="cl-reasoning-effort",
+        )  # fmt: skip
+        problem("reasoning_effort")
         with gr.Row():
             preset_name = gr.Textbox(
                 label="Save these settings as", placeholder="Preset name", scale=3, elem_id="cl-preset-name"
@@ -166,6 +201,8 @@ class GenerationPanel:
             frequency_penalty,
             seed,
             stop,
+            thinking,
+            reasoning_effort,
             problems,
             preset_name,
             save_preset,

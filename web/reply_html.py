@@ -12,13 +12,20 @@ def metrics_line(
     output_tokens: int,
     status: str,
     error_message: str | None = None,
+    time_to_first_answer_ms: float | None = None,
+    reasoning_tokens: int | None = None,
 ) -> str:
+    """``reasoning_tokens`` set: the reply thought first, and the line says when its answer began and what share of
+    its tokens was thinking."""
     parts = []
     if time_to_first_token_ms is not None:
         parts.append(f"{time_to_first_token_ms / 1000:.2f} s to first token")
+    if reasoning_tokens is not None and time_to_first_answer_ms is not None:
+        parts.append(f"{time_to_first_answer_ms / 1000:.2f} s to answer")
     if tokens_per_s is not None:
         parts.append(f"{tokens_per_s:.1f} tokens/s")
-    parts.append(f"{output_tokens} token{'s' if output_tokens != 1 else ''}")
+    tokens = f"{output_tokens} token{'s' if output_tokens != 1 else ''}"
+    parts.append(f"{tokens} ({reasoning_tokens} thinking)" if reasoning_tokens is not None else tokens)
     if status == "stopped":
         parts.append("stopped")
     if status == "error":

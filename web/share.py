@@ -40,6 +40,7 @@ body { font: 15px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto
 .user { background: #eef2ff; } .assistant { background: #f3f4f6; }
 .who { font-size: .75rem; font-weight: 600; opacity: .6; display: block; margin-bottom: .2rem; }
 .cl-metrics { font-size: .75rem; opacity: .7; display: block; margin-top: .3rem; }
+.thought { font-size: .85rem; opacity: .75; margin-bottom: .4rem; white-space: pre-wrap; }
 footer { font-size: .8rem; opacity: .6; margin-top: 2rem; }
 """
 
@@ -57,10 +58,17 @@ def share_page(snapshot: dict[str, Any]) -> str:
                 tokens_per_s=x.get("tokens_per_s"),
                 output_tokens=int(x.get("output_tokens") or 0),
                 status=str(m.get("status") or "complete"),
+                time_to_first_answer_ms=x.get("time_to_first_answer_ms"),
+                reasoning_tokens=x.get("reasoning_tokens"),
+            )
+        thought = ""
+        if role == "assistant" and m.get("reasoning"):  # collapsed, escaped: the thinking is text
+            thought = (
+                f'<details class="thought"><summary>Thinking</summary>{html.escape(str(m["reasoning"]))}</details>'
             )
         parts.append(
             f'<div class="msg {role}"><span class="who">{"User" if role == "user" else "Assistant"}</span>'
-            f"{html.escape(str(m.get('content') or ''))}{metrics}</div>"
+            f"{thought}{html.escape(str(m.get('content') or ''))}{metrics}</div>"
         )
     shared_at = html.escape(str(snapshot.get("shared_at", ""))[:16].replace("T", " "))
     parts.append(f"<footer>A read-only snapshot shared from ChatLens on {shared_at} UTC.</footer>")

@@ -10,6 +10,13 @@
 * Scriptable per request (``Behaviour``): delays, token counts, exact replies, HTTP 422/429/503 before the
   stream, an in-stream error after k tokens, a hang, a truncated stream, a first token held until n streams are
   open at once, and killing the server mid-stream.
+* Thinking models (``Behaviour.thinking``), in each shape of ``shared/reference/reasoning-and-vision.md``
+  (``REASONING_SHAPES``): ``delta.reasoning`` (vLLM ≥ 0.11), ``delta.reasoning_content`` (older vLLM, SGLang,
+  llama.cpp), ``<think>…</think>`` inline in the content (TGI), only ``</think>`` (a template that opened the
+  thinking), and tags cut across chunks; ``usage.completion_tokens`` counts the thinking, and
+  ``completion_tokens_details.reasoning_tokens`` is sent when a behaviour names it.
+* Images: ``image_url`` parts with data URLs, taken when ``pipeline_tag`` is a VLM's (``/info`` says so, as TGI
+  does for Qwen2-VL, ``shared/fixtures/tgi/test_flash_qwen2_vl``), refused with a 422 by a text-only model.
 * It records what it received; per stream, how many tokens it sent and whether the client hung up; and the most
   streams it had open at once.
 
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import re
@@ -38,6 +46,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 MODEL_ID = "fake-org/fake-llama-3-8b-instruct"
+TEXT_PIPELINE, VISION_PIPELINE = "text-generation", "image-text-to-text"  # TGI /info model_pipeline_tag
+IMAGE_TOKENS = 256
 HOLD_LIMIT_S = 10.0  # the longest a first token waits for ``Behaviour.hold_until_open`` streams
 
 
@@ -59,6 +69,10 @@ class Behaviour:
     truncate_after: int | None = None
     malformed_after: int | None = None  # then a `data:` line that is not JSON, and the stream ends
     flavour: str = "tgi"  # "vllm": role-only first chunk, unset fields omitted; "llama": no [DONE] after an error
+    thinking: str | None = None  # a thinking model: this thought comes before the reply, in ``reasoning_shape``
+    reasoning_shape: str = "inline"  # one of REASONING_SHAPES
+    usage_reasoning_tokens: int | None = None  # sent as usage.completion_tokens_details.reasoning_tokens
+    refuses_fields: tuple[str, ...] = ()  # body fields this server does not know: 422, as a strict server answers
 
     @property
     def error_event(self) -> dict[str, Any]:
@@ -68,8 +82,49 @@ class Behaviour:
 
     def reply_tokens(self) -> list[str]:
         if self.reply is not None:
-            return re.findall(r"\s*\S+|\s+", self.reply)
+            return _tokens(self.reply)
         return [("" if i == 0 else " ") + f"w{i}" for i in range(self.tokens)]
+
+    def thinking_tokens(self) -> list[str]:
+        return _tokens(self.thinking) if self.thinking else []
+
+    def pieces(self) -> list[tuple[str, str]]:
+        """(delta field, text) of every token, thinking first, in the shape ``reasoning_shape`` names."""
+        answer = [("content", token) for token in self.reply_tokens()]
+        thought = self.thinking_tokens()
+        if not thought:
+            return answer
+        shape = self.reasoning_shape
+        if shape in ("reasoning", "reasoning_content"):  # vLLM ≥ 0.11 / older vLLM, SGLang, llama.cpp
+            return [(shape, token) for token in thought] + answer
+        inside = [("content", token) for token in thought]
+        if shape == "inline":  # TGI: the tags are tokens of their own in the content
+            return [("content", "<think>"), *inside, ("content", "</think>"), ("content", "\n\n"), *answer]
+        if shape == "inline_opened":  # the chat template put <think> into the prompt: only </think> streams
+            return [*inside, ("content", "</think>"), ("content", "\n\n"), *answer]
+        if shape == "inline_split":  # tags cut across chunks
+            return [("content", "<th"), ("content", "ink>"), *inside, ("content", "</th"), ("content", "ink>\n\n"),
+                    *answer]  # fmt: skip
+        raise ValueError(f"unknown reasoning shape {shape!r}")
+
+
+# How servers send thinking (shared/reference/reasoning-and-vision.md): a field of its own, or tags in the content.
+REASONING_SHAPES = ("reasoning", "reasoning_content", "inline", "inline_opened", "inline_split")
+
+
+def _prompt_tokens(content: Any) -> int:
+    """Words of the text, and a fixed share per image (VLMs count hundreds of tokens per image)."""
+    if not isinstance(content, list):
+        return len(str(content or "").split())
+    return sum(
+        IMAGE_TOKENS if part.get("type") == "image_url" else len(str(part.get("text", "")).split())
+        for part in content
+        if isinstance(part, dict)
+    )
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"\s*\S+|\s+", text)
 
 
 @dataclass
@@ -110,6 +165,7 @@ class FakeTgi:
         self.model_id = model_id
         self.healthy = True
         self.serves_info = True  # False: answer /info with 404, as vLLM and llama-server do
+        self.pipeline_tag = TEXT_PIPELINE  # /info's model_pipeline_tag; VISION_PIPELINE: a VLM that takes images
         self.streams: list[StreamLog] = []
         self.open_streams = 0
         self.peak_open_streams = 0
@@ -172,6 +228,7 @@ class FakeTgi:
         self.authorizations.clear()
         self.healthy = True
         self.serves_info = True
+        self.pipeline_tag = TEXT_PIPELINE
         self.peak_open_streams = self.open_streams
 
     def next(self, *behaviours: Behaviour) -> None:
@@ -196,7 +253,7 @@ class FakeTgi:
             {
                 "model_id": self.model_id,
                 "model_sha": "0e9e39f249a16976918f6564b8830bc894c89659",
-                "model_pipeline_tag": "text-generation",
+                "model_pipeline_tag": self.pipeline_tag,
                 "max_concurrent_requests": 128,
                 "max_best_of": 2,
                 "max_stop_sequences": self.max_stop_sequences,
@@ -240,6 +297,12 @@ class FakeTgi:
         behaviour = self.script.popleft() if self.script else self.default
         log = StreamLog(body=body)
         self.streams.append(log)
+        if unknown := [name for name in behaviour.refuses_fields if name in body]:
+            log.ended.set()
+            return PlainTextResponse(
+                f"Failed to deserialize the JSON body into the target type: unknown field `{unknown[0]}`",
+                status_code=422,
+            )
         if behaviour.http_status is not None:
             log.ended.set()
             return JSONResponse(
@@ -249,13 +312,52 @@ class FakeTgi:
         if not body.get("stream"):
             log.ended.set()
             return JSONResponse({"error": "only streaming is faked", "error_type": "validation"}, status_code=422)
-        prompt_tokens = sum(len(str(m.get("content", "")).split()) + 3 for m in messages)
+        refusal = self._refused_images(messages)
+        if refusal is not None:
+            log.ended.set()
+            return JSONResponse({"error": refusal, "error_type": "validation"}, status_code=422)
+        prompt_tokens = sum(_prompt_tokens(m.get("content")) + 3 for m in messages)
         validation = self._validate(body, prompt_tokens)
         return StreamingResponse(
             self._stream(body, behaviour, log, prompt_tokens, validation),
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no", "x-compute-type": "gpu+optimized"},
         )
+
+    def _refused_images(self, messages: list[Any]) -> str | None:
+        """Image parts as TGI's VLMs take them (``image_url`` with a data URL); a text-only model refuses them."""
+        for message in messages:
+            content = message.get("content") if isinstance(message, dict) else None
+            if not isinstance(content, list):
+                continue
+            for part in content:
+                if not isinstance(part, dict) or part.get("type") not in ("text", "image_url"):
+                    return "Input validation error: unknown content part"
+                if part["type"] != "image_url":
+                    continue
+                if self.pipeline_tag != VISION_PIPELINE:
+                    return "Input validation error: this model does not take images"
+                url = str((part.get("image_url") or {}).get("url", ""))
+                header, _, data = url.partition(",")
+                if not header.startswith("data:image/") or not header.endswith(";base64"):
+                    return "Input validation error: an image must be a data URL"
+                try:
+                    base64.b64decode(data, validate=True)
+                except ValueError:
+                    return "Input validation error: the image's base64 does not decode"
+        return None
+
+    @staticmethod
+    def _usage(b: Behaviour, prompt_tokens: int, tokens: list[tuple[str, str]]) -> dict[str, Any]:
+        """Every token counts, thinking included (as servers count); the thinking share only if asked for."""
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(tokens),
+            "total_tokens": prompt_tokens + len(tokens),
+        }
+        if b.usage_reasoning_tokens is not None:
+            usage["completion_tokens_details"] = {"reasoning_tokens": b.usage_reasoning_tokens}
+        return usage
 
     def _validate(self, body: dict[str, Any], prompt_tokens: int) -> str | None:
         """TGI's checks (validation.rs order), as the message TGI would put in the in-stream error."""
@@ -293,9 +395,9 @@ class FakeTgi:
         requested_model = body.get("model")
         model = self.model_id if requested_model in (None, "tgi") else requested_model
 
-        def chunk(content: str | None, finish_reason: str | None) -> bytes:
+        def chunk(content: str | None, finish_reason: str | None, field: str = "content") -> bytes:
             if b.flavour != "tgi":
-                delta: dict[str, Any] = {"role": "assistant"} if content is None else {"content": content}
+                delta: dict[str, Any] = {"role": "assistant"} if content is None else {field: content}
                 choice: dict[str, Any] = {"index": 0, "delta": delta}
                 if finish_reason is not None:
                     choice["finish_reason"] = finish_reason
@@ -308,6 +410,9 @@ class FakeTgi:
                         "choices": [choice],
                     }
                 )
+            tgi_delta: dict[str, Any] = {"role": "assistant", "content": content}
+            if field != "content":  # thinking only: the content is null (the LiteLLM bug skipped such chunks)
+                tgi_delta = {"role": "assistant", "content": None, field: content}
             return _sse(
                 {
                     "object": "chat.completion.chunk",
@@ -318,7 +423,7 @@ class FakeTgi:
                     "choices": [
                         {
                             "index": 0,
-                            "delta": {"role": "assistant", "content": content},
+                            "delta": tgi_delta,
                             "logprobs": None,
                             "finish_reason": finish_reason,
                         }
@@ -344,13 +449,13 @@ class FakeTgi:
                 return
             if b.flavour == "vllm":
                 yield chunk(None, None)
-            tokens = b.reply_tokens()
+            tokens = b.pieces()
             max_tokens = body.get("max_tokens")
             finish = b.finish_reason
             if max_tokens is not None and len(tokens) > max_tokens:
                 tokens, finish = tokens[:max_tokens], "length"
             start = time.monotonic() + b.first_token_delay_s
-            for i, token in enumerate(tokens):
+            for i, (kind, token) in enumerate(tokens):
                 if b.error_after is not None and i == b.error_after:
                     yield _sse(b.error_event)
                     if b.flavour != "llama":
@@ -371,7 +476,7 @@ class FakeTgi:
                     await asyncio.sleep(delay)
                 # TGI puts length/stop_sequence on the last token; at EOS it sends one more chunk with content "".
                 last = i == len(tokens) - 1 and finish != "stop"
-                yield chunk(token, finish if last else None)
+                yield chunk(token, finish if last else None, kind)
                 log.tokens_sent += 1
             if finish == "stop" or not tokens:
                 yield chunk("", "stop")
@@ -384,11 +489,7 @@ class FakeTgi:
                         "model": model,
                         "system_fingerprint": "3.3.6-dev0-native",
                         "choices": [],
-                        "usage": {
-                            "prompt_tokens": prompt_tokens,
-                            "completion_tokens": len(tokens),
-                            "total_tokens": prompt_tokens + len(tokens),
-                        },
+                        "usage": self._usage(b, prompt_tokens, tokens),
                     }
                 )
             yield _sse("[DONE]")

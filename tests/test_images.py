@@ -1,0 +1,105 @@
+"""Images on the wire (issue 16, the first part): checked by their bytes, sent as ``image_url`` parts with data URLs
+to a model that sees (its ``/info`` says so), refused with a reason otherwise. The fake TGI is a real HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import struct
+import zlib
+
+import pytest
+
+import errors
+from inference.images import checked_images, content_parts, image_type
+from inference.tgi import TgiGenerator
+from inference.types import ChatMessage, GenerationParams
+from tests.support.fake_tgi import VISION_PIPELINE, FakeTgi
+
+
+def png(width: int = 2, height: int = 2) -> bytes:
+    """A real PNG (grey pixels), made here: no binary fixture to trust."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+SIGNATURES = {
+    "image/png": png(),
+    "image/jpeg": b"\xff\xd8\xff\xe0" + b"\x00" * 16,
+    "image/webp": b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 16,
+    "image/gif": b"GIF89a" + b"\x00" * 16,
+}
+
+
+@pytest.mark.parametrize(("mime_type", "data"), SIGNATURES.items())
+def test_an_image_is_known_by_its_bytes(mime_type: str, data: bytes) -> None:
+    assert image_type(data) == mime_type
+    [image] = checked_images([("whatever.txt", data)])  # the name says nothing
+    assert image.mime_type == mime_type
+    assert image.data_url == f"data:{mime_type};base64,{base64.b64encode(data).decode()}"
+
+
+@pytest.mark.parametrize(
+    ("files", "reason"),
+    [
+        ([("notes.png", b"%PDF-1.7 not an image")], "'notes.png' is not a PNG, JPEG, WebP or GIF image"),
+        ([("<img src=x onerror=alert(1)>\n.png", b"<svg onload=alert(1)>")], r"'<img src=x onerror=alert\(1\)> .png'"),
+        ([("big.png", png() + b"\x00" * 2048)], "'big.png' is 3 KB; images are limited to 1 KB each"),
+        ([(f"{i}.png", png()) for i in range(5)], "at most 4 images; this one has 5"),
+    ],
+)
+def test_what_is_not_an_acceptable_image_is_refused_with_the_reason(
+    files: list[tuple[str, bytes]], reason: str
+) -> None:
+    with pytest.raises(errors.MessageRejected, match=reason):
+        checked_images(files, max_bytes=1024)
+
+
+def test_a_message_with_images_is_sent_as_text_and_image_url_parts() -> None:
+    [image] = checked_images([("a.png", png())])
+    assert content_parts("What is this?", ()) == "What is this?"
+    assert content_parts("What is this?", [image]) == [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": image.data_url}},
+    ]
+    assert content_parts("", [image]) == [{"type": "image_url", "image_url": {"url": image.data_url}}]
+
+
+def generator_for(fake: FakeTgi) -> TgiGenerator:
+    return TgiGenerator(base_url=fake.url, request_timeout_s=5, connect_timeout_s=2, max_connections=4, info_ttl_s=0)
+
+
+async def reply_to(generator: TgiGenerator, messages: list[ChatMessage]) -> str:
+    try:
+        return "".join([chunk.text async for chunk in generator.stream(messages, GenerationParams(max_tokens=5))])
+    finally:
+        await generator.aclose()
+
+
+def test_a_model_that_sees_gets_the_image_as_a_data_url_and_says_it_sees(fake_tgi: FakeTgi) -> None:
+    fake_tgi.pipeline_tag = VISION_PIPELINE
+    [image] = checked_images([("cat.png", png(4, 3))])
+    generator = generator_for(fake_tgi)
+    assert asyncio.run(generator.info()).vision is True
+    generator = generator_for(fake_tgi)
+    reply = asyncio.run(reply_to(generator, [ChatMessage("user", "What is this?", (image,))]))
+    assert reply.startswith("w0")
+    [sent] = fake_tgi.streams[-1].body["messages"]
+    text, picture = sent["content"]
+    assert text == {"type": "text", "text": "What is this?"}
+    header, _, data = picture["image_url"]["url"].partition(",")
+    assert header == "data:image/png;base64" and base64.b64decode(data) == png(4, 3)
+
+
+def test_a_text_only_model_says_so_and_refuses_an_image_with_a_reason(fake_tgi: FakeTgi) -> None:
+    generator = generator_for(fake_tgi)
+    assert asyncio.run(generator.info()).vision is False  # TGI's /info: model_pipeline_tag text-generation
+    [image] = checked_images([("cat.png", png())])
+    generator = generator_for(fake_tgi)
+    with pytest.raises(errors.InvalidParameters, match="does not take images"):
+        asyncio.run(reply_to(generator, [ChatMessage("user", "What is this?", (image,))]))
