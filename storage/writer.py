@@ -5,11 +5,11 @@ one batch (``storage.writes``) in one transaction and commits once (group commit
 together costs one fsync, the event loop never waits on the database, and DuckDB never sees two writers or
 conflicting updates. A failing batch is retried job by job so one bad row cannot sink the others.
 
-When the database itself fails (PostgreSQL restarting, a full or read-only disk), a batch that lost its connection
-is tried again for up to ``reconnect_s`` (a restart takes about a second) before its callers are told it could not be
-saved; nothing is kept to be written later, so what a caller was told saved is saved and what it was told failed is
-not. ``failing`` says why the last commit failed until one succeeds; ``healthy()`` (``/healthz``) then probes for room
-and with a real write, so recovery shows without waiting for a user's message.
+When the database itself fails (PostgreSQL restarting, a full or read-only disk), a batch that lost its PostgreSQL
+connection is tried again for up to ``reconnect_s`` (a restart takes about a second) before its callers are told it
+could not be saved; nothing is kept to be written later, so what a caller was told saved is saved and what it was
+told failed is not. ``failing`` says why the last commit failed until one succeeds; ``healthy()`` (``/healthz``)
+then probes for room and with a real write, so recovery shows without waiting for a user's message.
 Satisfies ``inference.ports.Recorder`` structurally.
 """
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, assert_never
 
 from sqlalchemy import delete, insert
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from errors import ChatLensError
@@ -220,10 +220,11 @@ class WriteBehindRecorder:
                 results = iter(self._apply(specs))
                 break
             except DBAPIError as exc:
-                # The connection was lost (PostgreSQL restarting): the server aborted the transaction, so the batch
-                # is tried again whole, on a new connection, for up to ``reconnect_s``. A commit lost after it was
-                # applied finds its message ids taken when tried again, and fails rather than storing twice.
-                if reconnect and exc.connection_invalidated and time.monotonic() - started < self._reconnect_s:
+                # The connection was lost or cannot be made (PostgreSQL restarting): the server aborted the
+                # transaction, so the batch is tried again whole, on a new connection, for up to ``reconnect_s``. A
+                # commit lost after it was applied finds its message ids taken when tried again, and fails rather
+                # than storing twice.
+                if reconnect and self._transient(exc) and time.monotonic() - started < self._reconnect_s:
                     self.failing = f"database connection lost: {str(exc.orig)[:300]}"
                     log.warning("database connection lost; trying the batch again in %.1f s (%s)", delay_s, exc.orig)
                     time.sleep(delay_s)
@@ -243,6 +244,13 @@ class WriteBehindRecorder:
                 job.future.set_exception(result)
             else:
                 job.future.set_result(result)
+
+    def _transient(self, exc: DBAPIError) -> bool:
+        """A lost connection; with PostgreSQL, any operational error (connection refused while it restarts, the
+        server shutting sessions down, too many connections). Not DuckDB's: a full disk is not over in seconds."""
+        if exc.connection_invalidated:
+            return True
+        return self._store.engine.dialect.name == "postgresql" and isinstance(exc, OperationalError)
 
     def _apply(self, specs: list[WriteJob | Work]) -> list[Any]:
         """Apply ``specs`` in one transaction and commit; one result (or exception) per spec."""

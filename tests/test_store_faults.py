@@ -22,6 +22,7 @@ from tests.support.apps import RunningApp, launched_app
 from tests.support.config import make_settings
 from tests.support.disks import ext4_image, fill, make_read_only, mounted_image, repair, small_tmpfs
 from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.postgres import TempPostgres
 from tests.support.wait import wait_until
 
 IN_FLIGHT = 6
@@ -112,3 +113,45 @@ def _stored(folder: Path) -> list[Message]:
             return list(session.scalars(select(Message)))
     finally:
         store.close()
+
+
+def test_postgres_restarted_mid_stream_loses_nothing_acknowledged_and_the_app_reconnects_by_itself(
+    tmp_path: Path, fake_tgi: FakeTgi, postgres: TempPostgres
+) -> None:
+    settings = make_settings(
+        tmp_path, database_url=postgres.new_database(), tgi_url=fake_tgi.url, auto_title=False, request_timeout_s=10
+    )
+    streams = 50
+    reply = " ".join(f"w{i}" for i in range(40))
+    with launched_app(settings) as app:
+        client = Client(app.url, verbose=False, max_workers=streams + 4)
+        assert client.predict("pg saved before", api_name="/chat") == "w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11"
+        fake_tgi.default = Behaviour(tokens=40, token_interval_s=0.05, finish_reason="stop")
+        texts = [f"pg stream {i}" for i in range(streams)]
+        jobs = [client.submit(text, api_name="/chat") for text in texts]
+        assert wait_until(lambda: sum(bool(job.outputs()) for job in jobs) >= 20, timeout_s=30)
+        postgres.restart()
+        first_token = {text for text, job in zip(texts, jobs, strict=True) if job.outputs()}
+        still_streaming = {t for t, j in zip(texts, jobs, strict=True) if j.outputs() and j.outputs()[-1] != reply}
+        assert still_streaming, "the restart came after every stream had ended: this tested nothing"
+        completed: set[str] = set()
+        for text, job in zip(texts, jobs, strict=True):
+            try:
+                assert job.result(timeout=60) == reply
+                completed.add(text)
+            except Exception as exc:  # only a turn that could not be made durable may fail, and it says so
+                assert "could not save" in str(exc) and "Traceback" not in str(exc), exc
+        # A restart of a second or two is ridden out: the writer tries a batch again while PostgreSQL is back.
+        assert len(completed) == streams, f"{len(completed)} of {streams} completed ({len(first_token)} first tokens)"
+
+        fake_tgi.default = Behaviour(tokens=5, finish_reason="stop")
+        assert client.predict("pg after the restart", api_name="/chat") == "w0 w1 w2 w3 w4"  # the writer is not wedged
+        assert httpx.get(f"{app.url}/healthz", timeout=15).json()["database"] == "ok"
+        rows = app.rows(Message)
+    users = [m for m in rows if m.role == "user"]
+    by_text = {m.content: m for m in users}
+    for text in first_token | completed | {"pg saved before", "pg after the restart"}:
+        assert sum(m.content == text for m in users) == 1, text
+    for text in completed:
+        replies = [m for m in rows if m.conversation_id == by_text[text].conversation_id and m.role == "assistant"]
+        assert [(m.content, m.status) for m in replies] == [(reply, "complete")], text
