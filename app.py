@@ -145,7 +145,7 @@ class ChatLens:
             downloads=downloads,
         )
         routes = [
-            *ops_routes(service=service, store=store, metrics=metrics),
+            *ops_routes(service=service, store=store, recorder=recorder, metrics=metrics),
             *share_routes(store),
             *(
                 LoginRoutes(settings=settings, identities=identities, recorder=recorder).routes()

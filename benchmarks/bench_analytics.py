@@ -142,6 +142,8 @@ def main() -> None:
             "DATABASE_URL": f"duckdb:///{db}",
             "ANALYTICS_OPEN": "true",
             "ANALYTICS_CACHE_TTL_S": "0",
+            "RATE_LIMIT_USER_PER_MIN": "0",  # not what this measures
+            "RATE_LIMIT_IP_PER_MIN": "0",
             "GRADIO_SERVER_PORT": str(app_port),
             "GRADIO_SERVER_NAME": "127.0.0.1",
         }

@@ -10,6 +10,8 @@ Reported against issue #9's targets: ≥ 99 % of streams complete and exact; TTF
 the run), a bounded WAL, no growth in file descriptors or threads, and the idle app holding as many event-loop tasks
 (``chatlens_event_loop_tasks``), file descriptors and threads after the load as before it.
 
+Exits non-zero when the run tested nothing: fewer streams than users, or under 99 % of them complete and exact.
+
 Run from the repo root:
 ``.venv/bin/python -m benchmarks.soak --users 128 --minutes 10`` (load) or ``--users 32 --minutes 60`` (soak).
 """
@@ -156,6 +158,10 @@ def main() -> None:
     errors = sorted({r.error for r in results if r.error})[:5]
     if errors:
         print("  first errors:", *errors, sep="\n    ")
+    # A load run that streamed nothing, or whose streams mostly failed, measured nothing: say so in the exit code.
+    if len(results) < args.users or len(ok) < 0.99 * len(results):
+        print(f"  FAILED: {len(ok)} of {len(results)} streams complete and exact ({args.users} users)")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ one upgraded in place.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -87,7 +89,10 @@ class Store:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreUnavailable(f"Cannot create the folder for the database {path}: {exc}") from exc
-        engine = create_engine(url, pool_size=8, max_overflow=8, pool_timeout=30)
+        # PostgreSQL: a connection the server dropped (a restart) is found at checkout and replaced, so readers
+        # reconnect by themselves; the writer also tries a batch again when its connection is lost mid-commit.
+        pre_ping = make_url(url).get_backend_name() == "postgresql"
+        engine = create_engine(url, pool_size=8, max_overflow=8, pool_timeout=30, pool_pre_ping=pre_ping)
         try:
             with engine.begin() as connection:
                 if engine.dialect.name == "postgresql":
@@ -127,6 +132,27 @@ class Store:
         except Exception:
             log.exception("database ping failed")
             return False
+
+    def has_room(self, probe_bytes: int = 1 << 20) -> bool:
+        """DuckDB: whether the database's folder takes a file of ``probe_bytes`` (written, fsynced, removed) — a
+        full or read-only disk does not, though it may still take a write small enough for the WAL's last page.
+        PostgreSQL keeps its own disk: ``True``."""
+        path = _duckdb_path(self.engine.url.render_as_string(hide_password=False))
+        if path is None:
+            return True
+        probe = path.parent / f".{path.name}.room-probe"
+        try:
+            with probe.open("wb") as out:
+                out.write(b"\0" * probe_bytes)
+                out.flush()
+                os.fsync(out.fileno())
+            return True
+        except OSError as exc:
+            log.warning("the database's folder has no room for writes: %s", exc)
+            return False
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink()
 
     # -- reads ------------------------------------------------------------------------------------------------
 

@@ -4,6 +4,12 @@ Callers on the event loop hand over a job and get a future; the thread takes wha
 one batch (``storage.writes``) in one transaction and commits once (group commit). So a burst of replies ending
 together costs one fsync, the event loop never waits on the database, and DuckDB never sees two writers or
 conflicting updates. A failing batch is retried job by job so one bad row cannot sink the others.
+
+When the database itself fails (PostgreSQL restarting, a full or read-only disk), a batch that lost its PostgreSQL
+connection is tried again for up to ``reconnect_s`` (a restart takes about a second) before its callers are told it
+could not be saved; nothing is kept to be written later, so what a caller was told saved is saved and what it was
+told failed is not. ``failing`` says why the last commit failed until one succeeds; ``healthy()`` (``/healthz``)
+then probes for room and with a real write, so recovery shows without waiting for a user's message.
 Satisfies ``inference.ports.Recorder`` structurally.
 """
 
@@ -21,13 +27,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, assert_never
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, insert
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from errors import ChatLensError
 from inference.turns import Continue, Edit, NewMessage, Retry, Turn
 from inference.types import ConversationSetup, TurnRecord, TurnStart
 from storage import writes
+from storage.schema import RateEvent, utcnow
 from storage.side_writes import Extra
 from storage.store import Store
 from storage.writes import Delete, Rename, Reply, UserTurn, WriteJob, apply_batch
@@ -38,6 +46,17 @@ log = logging.getLogger(__name__)
 class StorageFailed(ChatLensError):
     kind = "storage"
     default_message = "ChatLens could not save this message. Nothing was sent to the model; please retry."
+
+
+class ReplyNotSaved(StorageFailed):
+    default_message = (
+        "ChatLens could not save this reply: the database is not accepting writes. It is shown here but will be "
+        "missing when you reopen the chat — copy it now if you need it."
+    )
+
+
+PROBE_USER = uuid.UUID(int=0)  # the rate-limit row a health probe writes: no user has this id
+PROBE_IP = "chatlens-health-probe"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +74,17 @@ class _Job:
 
 class WriteBehindRecorder:
     def __init__(
-        self, store: Store, *, observers: Sequence[Callable[[TurnRecord], None]] = (), max_batch: int = 512
+        self,
+        store: Store,
+        *,
+        observers: Sequence[Callable[[TurnRecord], None]] = (),
+        max_batch: int = 512,
+        reconnect_s: float = 10.0,
     ) -> None:
         self._store = store
         self._max_batch = max_batch
+        self._reconnect_s = reconnect_s
+        self.failing: str | None = None  # why the last commit failed, until one succeeds
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._known_users: set[uuid.UUID] = set()
         self.commit_ms: deque[float] = deque(maxlen=10_000)
@@ -122,7 +148,30 @@ class WriteBehindRecorder:
                 observe(record)
             except Exception:
                 log.exception("a reply observer failed")
-        return asyncio.wrap_future(self._submit(Reply(record)))
+        return asyncio.ensure_future(self._durable(self._submit(Reply(record))))
+
+    @staticmethod
+    async def _durable(future: concurrent.futures.Future[None]) -> None:
+        try:
+            await asyncio.wrap_future(future)
+        except ChatLensError:
+            raise
+        except Exception as exc:
+            raise ReplyNotSaved(detail=repr(exc)) from exc
+
+    async def healthy(self, timeout_s: float = 5.0) -> bool:
+        """Whether writes are committed: yes unless the last commit failed; then room on the disk and a probe write
+        decide (a small write alone could pass on a full disk, fitting in the last page of DuckDB's WAL)."""
+        if self.failing is None:
+            return True
+        if not await asyncio.to_thread(self._store.has_room):
+            return False
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.run(_probe)
+        except (TimeoutError, StorageFailed):
+            return False
+        return True
 
     def barrier(self) -> concurrent.futures.Future[None]:
         """A future that completes once every write queued so far is committed."""
@@ -162,29 +211,31 @@ class WriteBehindRecorder:
                 batch.append(job)
             self._commit(batch)
 
-    def _commit(self, batch: list[_Job], *, again: bool = False) -> None:
+    def _commit(self, batch: list[_Job], *, again: bool = False, reconnect: bool = True) -> None:
         started = time.monotonic()
         specs = [job.spec for job in batch if job.spec is not None]
-        try:
-            with self._store.sessions() as session:
-                turns = [spec for spec in specs if not isinstance(spec, Work)]
-                turn_results = iter(apply_batch(session, turns, self._known_users, self._store.keeper) if turns else [])
-                results = iter([s.apply(session) if isinstance(s, Work) else next(turn_results) for s in specs])
-                session.commit()
-        except Exception as exc:
-            if len(batch) > 1:
-                for job in batch:
-                    self._commit([job])
+        delay_s = 0.1
+        while True:
+            try:
+                results = iter(self._apply(specs))
+                break
+            except DBAPIError as exc:
+                # The connection was lost or cannot be made (PostgreSQL restarting): the server aborted the
+                # transaction, so the batch is tried again whole, on a new connection, for up to ``reconnect_s``. A
+                # commit lost after it was applied finds its message ids taken when tried again, and fails rather
+                # than storing twice.
+                if reconnect and self._transient(exc) and time.monotonic() - started < self._reconnect_s:
+                    self.failing = f"database connection lost: {str(exc.orig)[:300]}"
+                    log.warning("database connection lost; trying the batch again in %.1f s (%s)", delay_s, exc.orig)
+                    time.sleep(delay_s)
+                    delay_s = min(delay_s * 2, 1.0)
+                    continue
+                self._failed(batch, exc, again)
                 return
-            spec = batch[0].spec
-            if isinstance(exc, IntegrityError) and isinstance(spec, UserTurn) and spec.message_id and not again:
-                # Another writer (a replica) stored this client message id after our lookup: now it is found.
-                log.info("message id %s was stored by another writer; applying the send again", spec.message_id)
-                self._commit(batch, again=True)
+            except Exception as exc:
+                self._failed(batch, exc, again)
                 return
-            log.exception("database write failed")
-            batch[0].future.set_exception(exc)
-            return
+        self.failing = None
         self.commit_ms.append((time.monotonic() - started) * 1000)
         self._known_users.update(spec.user_id for spec in specs if isinstance(spec, UserTurn))
         for job in batch:
@@ -193,3 +244,42 @@ class WriteBehindRecorder:
                 job.future.set_exception(result)
             else:
                 job.future.set_result(result)
+
+    def _transient(self, exc: DBAPIError) -> bool:
+        """A lost connection; with PostgreSQL, any operational error (connection refused while it restarts, the
+        server shutting sessions down, too many connections). Not DuckDB's: a full disk is not over in seconds."""
+        if exc.connection_invalidated:
+            return True
+        return self._store.engine.dialect.name == "postgresql" and isinstance(exc, OperationalError)
+
+    def _apply(self, specs: list[WriteJob | Work]) -> list[Any]:
+        """Apply ``specs`` in one transaction and commit; one result (or exception) per spec."""
+        with self._store.sessions() as session:
+            turns = [spec for spec in specs if not isinstance(spec, Work)]
+            turn_results = iter(apply_batch(session, turns, self._known_users, self._store.keeper) if turns else [])
+            results = [s.apply(session) if isinstance(s, Work) else next(turn_results) for s in specs]
+            session.commit()
+        return results
+
+    def _failed(self, batch: list[_Job], exc: Exception, again: bool) -> None:
+        if not isinstance(exc, IntegrityError):  # a conflicting row is the job's fault, not the database's
+            self.failing = f"{type(exc).__name__}: {str(exc)[:300]}"
+        if len(batch) > 1:
+            for job in batch:
+                self._commit([job], reconnect=False)  # the batch already waited for the database to come back
+            return
+        spec = batch[0].spec
+        if isinstance(exc, IntegrityError) and isinstance(spec, UserTurn) and spec.message_id and not again:
+            # Another writer (a replica) stored this client message id after our lookup: now it is found.
+            log.info("message id %s was stored by another writer; applying the send again", spec.message_id)
+            self._commit(batch, again=True, reconnect=False)
+            return
+        log.exception("database write failed")
+        batch[0].future.set_exception(exc)
+
+
+def _probe(session: Session) -> None:
+    """A write that must reach the disk (DuckDB skips the WAL for changes undone in their own transaction): one
+    rate-limit row under an id no user has, replacing the previous probe's. No limit counts it."""
+    session.execute(delete(RateEvent).where(RateEvent.user_id == PROBE_USER))
+    session.execute(insert(RateEvent).values(id=uuid.uuid4(), user_id=PROBE_USER, ip=PROBE_IP, created_at=utcnow()))

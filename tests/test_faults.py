@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import Future
+from pathlib import Path
 
 import pytest
 from gradio_client import Client
 
 from storage.schema import Generation, Message
-from tests.support.apps import RunningApp
+from tests.support.apps import Launch, RunningApp
+from tests.support.config import make_settings
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.wait import wait_until
 
@@ -54,3 +56,36 @@ def test_a_fault_is_explained_recorded_and_leaves_other_streams_alone(
     assert reply.status == "error"
     [generation] = app.rows(Generation, message_id=reply.id)
     assert generation.error_type == error_type
+
+
+def test_the_model_server_restarted_under_64_streams_ends_each_clearly_and_the_next_messages_are_served(
+    launch: Launch, tmp_path: Path
+) -> None:
+    streams, reply = 64, " ".join(f"w{i}" for i in range(60))
+    fake = FakeTgi(default=Behaviour(tokens=60, token_interval_s=0.05, finish_reason="stop")).start()
+    try:
+        app = launch(make_settings(tmp_path, tgi_url=fake.url, auto_title=False, request_timeout_s=10))
+        client = Client(app.url, verbose=False, max_workers=streams + 4)
+        texts = [f"restart {i}" for i in range(streams)]
+        jobs = [client.submit(text, api_name="/chat") for text in texts]
+        assert wait_until(lambda: sum(bool(job.outputs()) for job in jobs) >= 20, timeout_s=30)
+        fake.stop()  # drops every open stream mid-reply, as a crashed server would
+        fake.start(port=fake.port)
+        outcomes: dict[str, str] = {}
+        for text, job in zip(texts, jobs, strict=True):
+            try:
+                assert job.result(timeout=60) == reply
+                outcomes[text] = "complete"
+            except Exception as exc:
+                assert "model server" in str(exc) and "Traceback" not in str(exc), exc  # a sentence, not a trace
+                outcomes[text] = "error"
+        assert "error" in outcomes.values(), "the restart came after every stream had ended: this tested nothing"
+
+        fake.default = Behaviour(tokens=5, finish_reason="stop")
+        assert [client.predict(f"after the restart {i}", api_name="/chat") for i in range(3)] == ["w0 w1 w2 w3 w4"] * 3
+        for text, outcome in outcomes.items():
+            [question] = app.rows(Message, content=text)
+            [answer] = app.rows(Message, conversation_id=question.conversation_id, role="assistant")
+            assert answer.status == outcome, text
+    finally:
+        fake.stop()

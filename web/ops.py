@@ -1,4 +1,6 @@
-"""Operational routes served beside the UI: ``GET /healthz`` (JSON) and ``GET /metrics`` (Prometheus text)."""
+"""Operational routes served beside the UI: ``GET /healthz`` (JSON) and ``GET /metrics`` (Prometheus text).
+
+``/healthz`` reports the database failing when it cannot be read or when writes are not being committed."""
 
 from __future__ import annotations
 
@@ -11,11 +13,16 @@ from starlette.routing import Route
 from analytics.prometheus import CONTENT_TYPE, ReplyMetrics
 from inference.service import ChatService
 from storage.store import Store
+from storage.writer import WriteBehindRecorder
 
 
-def ops_routes(*, service: ChatService, store: Store, metrics: ReplyMetrics) -> list[Route]:
+def ops_routes(
+    *, service: ChatService, store: Store, recorder: WriteBehindRecorder, metrics: ReplyMetrics
+) -> list[Route]:
     async def healthz(request: Request) -> Response:
-        database_ok = await asyncio.to_thread(store.ping)
+        # A read is not enough: a full or read-only disk still answers SELECT 1. The writer's last commit (and, when
+        # it failed, a probe write) says whether what users send is being saved.
+        database_ok = await asyncio.to_thread(store.ping) and await recorder.healthy()
         model_ok = await service.model_server_healthy() if service.configured else False
         body = {
             "status": "ok" if database_ok else "failing",
