@@ -24,7 +24,15 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 import errors
-from inference.types import GenerationMetrics, GenerationParams, ModelInfo, ReplyStatus, TokenChunk, TurnRecord
+from inference.types import (
+    GenerationMetrics,
+    GenerationParams,
+    ModelInfo,
+    Origin,
+    ReplyStatus,
+    TokenChunk,
+    TurnRecord,
+)
 from inference.upstream import Upstream
 
 RESTARTING = "ChatLens is restarting: this reply was stopped and saved. Retry in a moment."
@@ -55,6 +63,7 @@ class ReplyStream:
         started_at: float,
         in_flight: int,
         max_chars: int | None = None,
+        origin: Origin | None = None,
     ) -> None:
         self._upstream = Upstream(chunks, max_chars=max_chars)
         self._record_turn = record
@@ -64,6 +73,7 @@ class ReplyStream:
         self._model = model
         self._started_at = started_at
         self._in_flight = in_flight
+        self._origin = origin or Origin()
         self._reader: asyncio.Task[None] | None = None
         self._shown_parts = 0
         self._recorded = False
@@ -159,5 +169,6 @@ class ReplyStream:
             model=self._model,
             params=self._params,
             error_type=error.kind if error else None,
+            origin=self._origin,
         )
         return Ended(status, error, metrics, self._record_turn(record))

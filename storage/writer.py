@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from errors import ChatLensError
 from inference.turns import Continue, Edit, NewMessage, Retry, Turn
-from inference.types import ConversationSetup, TurnRecord, TurnStart
+from inference.types import ConversationSetup, Origin, TurnRecord, TurnStart
 from storage import writes
 from storage.side_writes import Extra
 from storage.store import Store
@@ -79,6 +79,7 @@ class WriteBehindRecorder:
         user_id: uuid.UUID,
         model_id: str | None = None,
         setup: ConversationSetup | None = None,
+        origin: Origin | None = None,
     ) -> TurnStart:
         """Commit the user's side of ``turn`` with the next group; returns the history to answer.
 
@@ -86,8 +87,11 @@ class WriteBehindRecorder:
         conversation keeps (the model it was started with, its setup)."""
         job: WriteJob
         match turn:
-            case NewMessage(content, conversation_id, message_id):
-                job = UserTurn(user_id, conversation_id, content, model_id, setup or ConversationSetup(), message_id)
+            case NewMessage(content, conversation_id, message_id, earlier):
+                job = UserTurn(
+                    user_id, conversation_id, content, model_id, setup or ConversationSetup(), message_id,
+                    earlier=earlier, store_text=origin is None or origin.store_text,
+                )  # fmt: skip
             case Retry(conversation_id, reply_id):
                 job = writes.Retry(user_id, conversation_id, reply_id)
             case Edit(conversation_id, message_id, content):

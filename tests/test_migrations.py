@@ -228,7 +228,7 @@ from alembic import op
 from storage.migrations.ops import alter_indexed_table
 
 revision = "9002"
-down_revision = "0001"
+down_revision = "{down}"
 
 
 def upgrade() -> None:
@@ -240,7 +240,9 @@ def upgrade() -> None:
 def scripts_with(tmp_path: Path, *, wrapper: str) -> Path:
     scripts = tmp_path / "migrations"
     shutil.copytree(SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__", "__init__.py", "ops.py"))
-    (scripts / "versions" / "r9002_not_null.py").write_text(NOT_NULL_REVISION.format(wrapper=wrapper))
+    (scripts / "versions" / "r9002_not_null.py").write_text(
+        NOT_NULL_REVISION.format(wrapper=wrapper, down=head_revision())
+    )
     return scripts
 
 
@@ -258,7 +260,7 @@ def test_a_not_null_column_with_a_default_is_added_to_an_indexed_populated_duckd
     scripts = scripts_with(tmp_path, wrapper='alter_indexed_table("generations")')
     engine = sa.create_engine(url)
     with engine.begin() as connection:
-        assert upgrade_schema(connection, scripts) == ("0001", "9002")
+        assert upgrade_schema(connection, scripts) == (head_revision(), "9002")
     with engine.connect() as connection:
         retries = connection.execute(text("SELECT DISTINCT retries FROM generations")).scalars().all()
         nullable = connection.execute(
@@ -285,7 +287,7 @@ def test_without_the_helper_duckdb_refuses_and_the_failed_upgrade_loses_nothing(
     with pytest.raises(sa.exc.DBAPIError, match="Dependency Error"), engine.begin() as connection:
         upgrade_schema(connection, scripts)
     engine.dispose()
-    assert alembic_versions(url) == ["0001"]
+    assert alembic_versions(url) == [head_revision()]
     assert dump(sa.create_engine(url), Base.metadata) == before
 
 
