@@ -187,12 +187,15 @@ class WriteBehindRecorder:
                 self._commit(batch, again=True)
                 return
             log.exception("database write failed")
-            batch[0].future.set_exception(exc)
+            if not batch[0].future.cancelled():
+                batch[0].future.set_exception(exc)
             return
         self.commit_ms.append((time.monotonic() - started) * 1000)
         self._known_users.update(spec.user_id for spec in specs if isinstance(spec, UserTurn))
         for job in batch:
             result = next(results) if job.spec is not None else None
+            if job.future.cancelled():  # its caller went away (a client that disconnected): committed all the same
+                continue
             if isinstance(result, BaseException):
                 job.future.set_exception(result)
             else:
