@@ -1,4 +1,4 @@
-"""The official ``openai`` SDK as the API tests and the benchmark use it: no retries (a test sees each status), a
+"""The official ``openai`` SDK as the API tests use it: no retries (a test sees each status), a
 bounded timeout.
 
 The SDK's request headers describe the platform (``platform.platform()``), which on Linux runs ``uname -p`` once per
@@ -17,7 +17,3 @@ platform.platform()  # cached by the platform module from now on
 
 def openai_client(base_url: str, api_key: str = "none", **options: Any) -> openai.OpenAI:
     return openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=20, **options)
-
-
-def async_openai_client(base_url: str, api_key: str = "none", **options: Any) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=60, **options)
