@@ -7,8 +7,10 @@ would count every simulated client as one). The load generator is this process (
 one connection per request, as cheap as it gets, so the CPU measured is the app's); its own CPU is reported.
 
 Scenarios: ``1`` ten clients one after another, 20-token replies; ``32`` 32 clients at once, 200-token replies. Each
-run sends each scenario direct, then through ChatLens; runs repeat (``--runs``, default 5) and the table shows the
-median and min–max over runs, and the per-run difference to the direct measurement of the same run.
+run sends each scenario direct, then through ChatLens's ``/v1``, then through its Gradio ``/chat`` (the same turn,
+over Gradio's queue protocol, as ``benchmarks.bench_turns`` sends it: a page load per client first, not measured), so
+what the turn itself costs shows apart from what each way in adds; runs repeat (``--runs``, default 5) and the
+table shows the median and min–max over runs, and the per-run difference to the direct measurement of the same run.
 
 Per stream: TTFT = request start → first non-empty text; the reply must be exactly the fake's ``w0 … w{n-1}``.
 Per measurement: TTFT p50 / p95, app CPU-s (read around the burst, plus 0.5 s for the commits) per 1,000 streamed
@@ -46,9 +48,9 @@ from benchmarks.bench_stream import (
     process_cpu_s,
     wait_until_ready,
 )
-from benchmarks.bench_turns import plus, spread
+from benchmarks.bench_turns import Target, User, _fn_index, load_page, plus, queue_stream, spread
 
-TARGETS = ("direct", "chatlens")
+TARGETS = ("direct", "chatlens", "gradio")  # straight to the fake, ChatLens's /v1, ChatLens's Gradio /chat
 TOKENS_PER_S = 50
 
 
@@ -93,13 +95,27 @@ async def openai_stream(base: str, model: str, max_tokens: int) -> StreamResult:
 
 async def measure(sc: Scenario, target: str, url: str, pids: dict[str, int]) -> dict[str, Any]:
     model = "tgi" if target == "direct" else "default"
+    gradio = (
+        Target(
+            "chatlens",
+            url,
+            pids.get("app", 0),
+            _fn_index(url, "chat"),
+            lambda m, n: [m, "", None, None, n, None, "", None, None, None, ""],
+        )
+        if target == "gradio"
+        else None
+    )  # /chat's message, conversation id (empty: a new one), temperature, top-p, max tokens
+    gradio_users: list[User] = [await load_page(gradio) for _ in range(sc.clients)] if gradio else []
     await asyncio.sleep(0.5)
     load = os.getloadavg()[0]
 
-    async def one() -> StreamResult:
+    async def one(index: int) -> StreamResult:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(30 + 3 * sc.max_tokens / TOKENS_PER_S):
+                if gradio is not None:
+                    return await queue_stream(gradio, gradio_users[index], "go", sc.max_tokens)
                 return await openai_stream(url, model, sc.max_tokens)
         except TimeoutError:
             return StreamResult(started=started, error="timed out")
@@ -107,9 +123,9 @@ async def measure(sc: Scenario, target: str, url: str, pids: dict[str, int]) -> 
     before = {name: process_cpu_s(pid) for name, pid in pids.items()}
     loadgen_before = time.process_time()
     if sc.sequential:
-        streams = [await one() for _ in range(sc.clients)]
+        streams = [await one(i) for i in range(sc.clients)]
     else:
-        streams = list(await asyncio.gather(*(one() for _ in range(sc.clients))))
+        streams = list(await asyncio.gather(*(one(i) for i in range(sc.clients))))
     loadgen = time.process_time() - loadgen_before
     await asyncio.sleep(0.5)
     cpu = {name: process_cpu_s(pid) - before[name] for name, pid in pids.items()}
@@ -153,7 +169,7 @@ def start(stack: ExitStack, db_dir: Path, log_dir: Path) -> tuple[dict[str, str]
     }
     app = stack.enter_context(child([sys.executable, "app.py"], env, log_dir / "chatlens.log"))
     wait_until_ready("chatlens", app, f"{app_url}/healthz", lambda r: r.status_code == 200)
-    return {"direct": fake_url, "chatlens": app_url}, {"fake": fake.pid, "app": app.pid}
+    return {"direct": fake_url, "chatlens": app_url, "gradio": app_url}, {"fake": fake.pid, "app": app.pid}
 
 
 def print_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> None:
@@ -168,15 +184,19 @@ def print_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> None:
         def col(name: str, target: str, runs: dict[str, list[dict[str, Any]]] = by_target) -> list[float | None]:
             return [itemgetter(name)(run) for run in runs[target]]
 
-        rows: list[tuple[str, ...]] = [("metric", "direct", "ChatLens /v1")]
+        rows: list[tuple[str, ...]] = [("metric", "direct", "ChatLens /v1", "ChatLens /chat (Gradio)")]
         rows.append(("complete & exact", *(
             f"{sum(r['ok'] for r in by_target[t])}/{sum(r['streams'] for r in by_target[t])}" for t in TARGETS
         )))  # fmt: skip
         for label, name in (("TTFT p50 ms", "ttft_p50_s"), ("TTFT p95 ms", "ttft_p95_s")):
             rows.append((label, *(spread(col(name, t), 1000) for t in TARGETS)))
-            rows.append(("  over direct", "", plus(col(name, "chatlens"), col(name, "direct"))))
-        rows.append(("app CPU-s / 1k tokens", "", spread(col("app_cpu_s_per_1k_tokens", "chatlens"), 1, 3)))
-        rows.append(("app CPU-s", "", spread([r["cpu_s"].get("app") for r in by_target["chatlens"]], 1, 2)))
+            rows.append(("  over direct", "", *(plus(col(name, t), col(name, "direct")) for t in TARGETS[1:])))
+        rows.append(
+            ("app CPU-s / 1k tokens", "", *(spread(col("app_cpu_s_per_1k_tokens", t), 1, 3) for t in TARGETS[1:]))
+        )
+        rows.append(
+            ("app CPU-s", "", *(spread([r["cpu_s"].get("app") for r in by_target[t]], 1, 2) for t in TARGETS[1:]))
+        )
         rows.append(("loadgen CPU-s", *(spread([r["cpu_s"]["loadgen"] for r in by_target[t]], 1, 2) for t in TARGETS)))
         rows.append(("fake CPU-s", *(spread([r["cpu_s"]["fake"] for r in by_target[t]], 1, 2) for t in TARGETS)))
         rows.append(("load avg (1 min)", *(spread(col("load_1min", t), 1, 2) for t in TARGETS)))

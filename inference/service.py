@@ -209,7 +209,9 @@ class ChatService:
         try:
             prompt, use, failure = self._prompt(call, start.history, continuing=isinstance(turn, Continue))
             text = typed_text(turn)
-            first_message = isinstance(turn, NewMessage) and len(start.history) == 1 and not start.resent
+            # An OpenAI-style call is a conversation of its own, read by a program: no second model call to title it.
+            titled = origin is None or (origin.store_text and origin.source != "openai_api")
+            first_message = titled and isinstance(turn, NewMessage) and len(start.history) == 1 and not start.resent
             async for frame in self._stream_turn(call, start, prompt, user_id, failure, started_at, use, origin):
                 if first_message and frame.phase == "complete" and self._titles is not None and text is not None:
                     self._titles.start(
