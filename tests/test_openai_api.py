@@ -16,6 +16,7 @@ import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from settings import ModelServer
 from storage.schema import Conversation, Generation, Message
@@ -189,6 +190,21 @@ def test_a_bad_or_revoked_token_is_refused_401_in_openai_shape(app: RunningApp, 
         client.chat.completions.create(model="default", messages=HELLO)
     with pytest.raises(openai.AuthenticationError):
         client.models.list()
+
+
+def test_metrics_counters_carry_the_source(app: RunningApp, fake_tgi: FakeTgi) -> None:
+    def replies() -> float:
+        text = httpx.get(f"{app.url}/metrics", timeout=10).text
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "chatlens_replies_total" and sample.labels.get("source") == "openai_api"
+        )
+
+    before = replies()
+    sdk(app).chat.completions.create(model="default", messages=HELLO)
+    assert replies() == before + 1
 
 
 def test_a_token_acts_as_its_owner_and_another_users_token_sees_none_of_it(app: RunningApp) -> None:
