@@ -50,6 +50,7 @@ from storage.privacy import ContentKeeper
 from storage.scratch import ScratchDir
 from storage.store import Store, StoreUnavailable
 from storage.writer import WriteBehindRecorder
+from web.openai_api import OpenAiApi
 from web.ops import ops_routes
 from web.share import share_routes
 
@@ -133,6 +134,7 @@ class ChatLens:
             recorder, per_user_per_min=settings.rate_limit_user_per_min, per_ip_per_min=settings.rate_limit_ip_per_min
         )
         downloads = Downloads()  # exports made for one user, served to that user only (checked by the gate)
+        message_gate = MessageGate(limits, identities) if limits.enabled else None
         demo = build_app(
             service=service,
             store=store,
@@ -141,12 +143,18 @@ class ChatLens:
             reader=reader,
             slo=slo,
             identities=identities,
-            gate=MessageGate(limits, identities) if limits.enabled else None,
+            gate=message_gate,
             downloads=downloads,
         )
         routes = [
             *ops_routes(service=service, store=store, recorder=recorder, metrics=metrics),
             *share_routes(store),
+            *OpenAiApi(
+                service,
+                identities,
+                message_gate,
+                require_token=settings.api_require_token or settings.require_login,
+            ).routes(),
             *(
                 LoginRoutes(settings=settings, identities=identities, recorder=recorder).routes()
                 if settings.auth_mode == "oidc"

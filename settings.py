@@ -196,6 +196,12 @@ class Settings(BaseSettings):
     require_login: bool = Field(
         default=False, description="With AUTH_MODE=oidc: nothing of the app answers a caller who is not logged in."
     )
+    api_require_token: bool = Field(
+        default=False,
+        description="The OpenAI-style API (/v1) answers only callers with a ChatLens API token. Off by default "
+        "because without login every visitor is anonymous anyway (the page and /chat answer them); with "
+        "REQUIRE_LOGIN=true a token is always required.",
+    )
     session_secret: SecretStr | None = Field(
         default=None,
         description="Key that signs session cookies, the same in every replica. Unset: a random key kept in "

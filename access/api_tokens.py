@@ -34,6 +34,7 @@ MAX_NAME_CHARS = 60
 class TokenOwner:
     user_id: uuid.UUID
     display_name: str
+    token_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +113,11 @@ class Tokens:
             return hit[1]
         with self._store.sessions() as session:
             row = session.execute(
-                select(ApiToken.user_id, User.display_name)
+                select(ApiToken.user_id, User.display_name, ApiToken.id)
                 .outerjoin(User, User.id == ApiToken.user_id)
                 .where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
             ).first()
-        owner = TokenOwner(row[0], row[1] or "API token") if row is not None else None
+        owner = TokenOwner(row[0], row[1] or "API token", row[2]) if row is not None else None
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()

@@ -10,9 +10,7 @@
 
 from __future__ import annotations
 
-import json
-
-from access.gate import ASGIApp, Message, Receive, Scope, Send
+from access.gate import ASGIApp, Message, Receive, Scope, Send, refusal_body
 
 UPLOAD_PATH = "/gradio_api/upload"
 
@@ -33,7 +31,7 @@ class BodyCap:
         declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.isdigit() or int(declared) > cap:
-                await self._refuse(send, cap)
+                await self._refuse(scope, send, cap)
                 return
             await self.app(scope, receive, send)
             return
@@ -46,7 +44,7 @@ class BodyCap:
                 break
             size += len(message.get("body", b""))
             if size > cap:
-                await self._refuse(send, cap)
+                await self._refuse(scope, send, cap)
                 return
             if not message.get("more_body", False):
                 break
@@ -56,8 +54,8 @@ class BodyCap:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send, cap: int) -> None:
-        body = json.dumps({"detail": f"Request body too large: the limit is {cap:,} bytes."}).encode()
+    async def _refuse(self, scope: Scope, send: Send, cap: int) -> None:
+        body = refusal_body(scope.get("path", ""), 413, f"Request body too large: the limit is {cap:,} bytes.")
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

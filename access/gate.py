@@ -57,6 +57,25 @@ STARTUP_PATH = "/gradio_api/startup-events"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+API_PREFIX = "/v1/"  # the OpenAI-style API (``web.openai_api``): its refusals are OpenAI-shaped
+_API_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+              404: "invalid_request_error", 413: "invalid_request_error", 429: "rate_limit_error"}  # fmt: skip
+_API_CODES = {401: "invalid_api_key", 403: "forbidden", 404: "not_found", 413: "request_too_large"}
+
+
+def api_error(status: int, message: str, *, code: str | None = None, param: str | None = None) -> dict[str, Any]:
+    """An OpenAI-shaped error: ``{"error": {"message", "type", "param", "code"}}``; the type follows the status."""
+    error_type = _API_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code or _API_CODES.get(status)}}
+
+
+def refusal_body(path: str, status: int, detail: str) -> bytes:
+    """A refusal's JSON body: OpenAI-shaped under ``/v1/``, ``{"detail": …}`` (as FastAPI's) everywhere else."""
+    if path.startswith(API_PREFIX):
+        return json.dumps(api_error(status, detail)).encode()
+    return json.dumps({"detail": detail}).encode()
+
+
 def _headers(scope: Scope) -> dict[str, str]:
     found: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers", []):
@@ -217,15 +236,18 @@ async def _refuse(scope: Scope, send: Send, headers: dict[str, str]) -> None:
         location = f"{scope.get('root_path', '')}/login?next={quote(target, safe='')}"
         await _respond(send, 302, b"", [(b"location", location.encode("latin-1"))])
         return
-    body = json.dumps({"detail": "Not logged in. Log in at /login, or send Authorization: Bearer <token>."})
-    await _respond(send, 401, body.encode(), [(b"content-type", b"application/json")])
+    body = refusal_body(
+        _local_path(scope), 401, "Not logged in. Log in at /login, or send Authorization: Bearer <token>."
+    )
+    await _respond(send, 401, body, [(b"content-type", b"application/json")])
 
 
 async def _refuse_with(scope: Scope, send: Send, status: int, detail: str) -> None:
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 4000 + status})
         return
-    await _respond(send, status, json.dumps({"detail": detail}).encode(), [(b"content-type", b"application/json")])
+    body = refusal_body(_local_path(scope), status, detail)
+    await _respond(send, status, body, [(b"content-type", b"application/json")])
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

@@ -24,6 +24,7 @@ class Identity:
     display_name: str
     is_admin: bool
     kind: str = "anonymous"  # "anonymous" | "login" | "token"
+    token_id: uuid.UUID | None = None  # kind "token": which of the owner's tokens
 
     @property
     def logged_in(self) -> bool:
@@ -54,7 +55,11 @@ class Identities:
         if token is not None:
             owner = self.tokens.owner_of(token) if self.tokens is not None else None
             # A token acts as its owner on the API, never as an admin.
-            return Identity(owner.user_id, owner.display_name, is_admin=False, kind="token") if owner else None
+            return (
+                Identity(owner.user_id, owner.display_name, is_admin=False, kind="token", token_id=owner.token_id)
+                if owner
+                else None
+            )
         session = self.session_of(headers)
         return self.identity_of_session(session) if session is not None else None
 

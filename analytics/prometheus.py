@@ -42,13 +42,18 @@ class ReplyMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.replies = Counter(
-            "chatlens_replies", "Replies finished, by model and status.", ["model", "status"], registry=r
+            "chatlens_replies",
+            "Replies finished, by model, status and source (chat, gradio_api, openai_api).",
+            ["model", "status", "source"],
+            registry=r,
         )
         self.prompt_tokens = Counter(
-            "chatlens_prompt_tokens", "Prompt tokens reported by the model server.", ["model"], registry=r
+            "chatlens_prompt_tokens", "Prompt tokens reported by the model server.", ["model", "source"], registry=r
         )
-        self.output_tokens = Counter("chatlens_output_tokens", "Tokens generated.", ["model"], registry=r)
-        self.errors = Counter("chatlens_errors", "Failed replies, by error type.", ["model", "error_type"], registry=r)
+        self.output_tokens = Counter("chatlens_output_tokens", "Tokens generated.", ["model", "source"], registry=r)
+        self.errors = Counter(
+            "chatlens_errors", "Failed replies, by error type.", ["model", "error_type", "source"], registry=r
+        )
         self.ttft = Histogram(
             "chatlens_time_to_first_token_seconds", "Time from the request to the first token.", ["model"],
             buckets=TTFT_BUCKETS_S, registry=r,
@@ -86,12 +91,13 @@ class ReplyMetrics:
         """Count one finished reply (complete, stopped or failed)."""
         model = record.model.model_id if record.model else "unknown"
         m = record.metrics
-        self.replies.labels(model, record.status).inc()
-        self.output_tokens.labels(model).inc(m.output_tokens)
+        source = record.origin.source
+        self.replies.labels(model, record.status, source).inc()
+        self.output_tokens.labels(model, source).inc(m.output_tokens)
         if m.prompt_tokens:
-            self.prompt_tokens.labels(model).inc(m.prompt_tokens)
+            self.prompt_tokens.labels(model, source).inc(m.prompt_tokens)
         if record.status == "error":
-            self.errors.labels(model, record.error_type or "unknown").inc()
+            self.errors.labels(model, record.error_type or "unknown", source).inc()
         if (ttft_ms := m.time_to_first_token_ms) is not None:
             self.ttft.labels(model).observe(ttft_ms / 1000)
         self.duration.labels(model).observe(m.duration_ms / 1000)

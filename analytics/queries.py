@@ -30,14 +30,16 @@ EPOCH = "CAST(floor(CAST(extract(epoch FROM created_at) AS double precision) / :
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """A time range [start, end) in UTC, optionally one model (``generations.model_id``) and one user.
-    ``without_deleted`` leaves out the replies of conversations their users deleted (the admin's choice)."""
+    """A time range [start, end) in UTC, optionally one model (``generations.model_id``), one user and one source
+    (``generations.source``: ``chat``, ``gradio_api``, ``openai_api``). ``without_deleted`` leaves out the replies of
+    conversations their users deleted (the admin's choice)."""
 
     start: datetime
     end: datetime
     model: str | None = None
     user_id: uuid.UUID | None = None
     without_deleted: bool = False
+    source: str | None = None
 
     @classmethod
     def last(cls, span: timedelta, *, now: datetime | None = None, **kwargs: Any) -> Filters:
@@ -71,6 +73,14 @@ def where_clause(
         params["user_id"] = str(filters.user_id)
     if filters.without_deleted:
         clauses.append(f"{prefix}conversation_id NOT IN (SELECT id FROM conversations WHERE deleted_at IS NOT NULL)")
+    if filters.source is not None:
+        if owner == prefix:  # the generations table itself
+            clauses.append(f"{prefix}source = :source")
+        else:  # messages: those of conversations answered through that source
+            clauses.append(
+                f"{prefix}conversation_id IN (SELECT conversation_id FROM generations WHERE source = :source)"
+            )
+        params["source"] = filters.source
     return " AND ".join(clauses), params
 
 

@@ -19,6 +19,7 @@ from inference.types import (
     GenerationMetrics,
     GenerationParams,
     ModelInfo,
+    Origin,
     TokenChunk,
     TurnRecord,
     TurnStart,
@@ -46,9 +47,11 @@ class Recorder(Protocol):
         user_id: uuid.UUID,
         model_id: str | None = None,
         setup: ConversationSetup | None = None,
+        origin: Origin | None = None,
     ) -> TurnStart:
         """Commit the user's side of ``turn`` (its message, or the rewind of a Retry or Edit) and return the history
-        to answer. ``model_id`` and ``setup`` are what a conversation started or continued by a new message keeps."""
+        to answer. ``model_id`` and ``setup`` are what a conversation started or continued by a new message keeps;
+        ``origin.store_text`` false: its messages are stored without their text."""
         ...
 
     async def rename(

@@ -26,7 +26,15 @@ from dataclasses import dataclass
 
 import errors
 from inference.reasoning import DEFAULT_TAGS, TagPair
-from inference.types import GenerationMetrics, GenerationParams, ModelInfo, ReplyStatus, TokenChunk, TurnRecord
+from inference.types import (
+    GenerationMetrics,
+    GenerationParams,
+    ModelInfo,
+    Origin,
+    ReplyStatus,
+    TokenChunk,
+    TurnRecord,
+)
 from inference.upstream import Upstream
 
 RESTARTING = "ChatLens is restarting: this reply was stopped and saved. Retry in a moment."
@@ -58,6 +66,7 @@ class ReplyStream:
         in_flight: int,
         max_chars: int | None = None,
         reasoning_tags: Iterable[TagPair] = DEFAULT_TAGS,
+        origin: Origin | None = None,
     ) -> None:
         self._upstream = Upstream(chunks, max_chars=max_chars, reasoning_tags=reasoning_tags)
         self._record_turn = record
@@ -67,6 +76,7 @@ class ReplyStream:
         self._model = model
         self._started_at = started_at
         self._in_flight = in_flight
+        self._origin = origin or Origin()
         self._reader: asyncio.Task[None] | None = None
         self._shown_parts = 0
         self._shown_thinking = 0
@@ -192,5 +202,6 @@ class ReplyStream:
             model=self._model,
             params=self._params,
             error_type=error.kind if error else None,
+            origin=self._origin,
         )
         return Ended(status, error, metrics, self._record_turn(record))

@@ -34,6 +34,7 @@ from inference.types import (
     GenerationMetrics,
     GenerationParams,
     ModelInfo,
+    Origin,
     TurnStart,
 )
 
@@ -184,12 +185,14 @@ class ChatService:
         model: str | None = None,
         system_prompt: str | None = None,
         shrink_to_fit: bool = False,
+        origin: Origin | None = None,
     ) -> AsyncGenerator[ReplyFrame, None]:
         """Stream the reply to ``turn`` (``inference.turns``: a new message, Retry, Edit or Continue).
 
         Refusals (bad message, parameters the server would reject, a message that cannot fit the model's window,
         unknown model) raise before anything is stored. ``shrink_to_fit`` (API callers): a ``max_tokens`` too large
-        for the message is lowered to what fits instead.
+        for the message is lowered to what fits instead. ``origin``: where the turn came from (default: the page),
+        recorded with the reply.
         """
         started_at = time.monotonic()
         self.loop = asyncio.get_running_loop()
@@ -199,6 +202,7 @@ class ChatService:
             user_id=user_id,
             model_id=call.info.model_id if call.info else None,
             setup=ConversationSetup(model=model, system_prompt=system_prompt),
+            origin=origin,
         )
         if start.answer is not None:  # sent again after its reply completed: that reply, no model call
             yield ReplyFrame(start.conversation_id, start.answer, "complete", time.monotonic() - started_at)
@@ -209,8 +213,10 @@ class ChatService:
         try:
             prompt, use, failure = self._prompt(call, start.history, continuing=isinstance(turn, Continue))
             text = typed_text(turn)
-            first_message = isinstance(turn, NewMessage) and len(start.history) == 1 and not start.resent
-            async for frame in self._stream_turn(call, start, prompt, user_id, failure, started_at, use):
+            # An OpenAI-style call is a conversation of its own, read by a program: no second model call to title it.
+            titled = origin is None or (origin.store_text and origin.source != "openai_api")
+            first_message = titled and isinstance(turn, NewMessage) and len(start.history) == 1 and not start.resent
+            async for frame in self._stream_turn(call, start, prompt, user_id, failure, started_at, use, origin):
                 if first_message and frame.phase == "complete" and self._titles is not None and text is not None:
                     self._titles.start(
                         call.generator, user_id, start.conversation_id, text,
@@ -340,6 +346,7 @@ class ChatService:
         failure: errors.ChatLensError | None,
         started_at: float,
         use: context.ContextUse,
+        origin: Origin | None = None,
     ) -> AsyncIterator[ReplyFrame]:
         """The frames of one reply (``inference.reply_stream``): waiting, generating (paced), then the final one.
 
@@ -351,6 +358,7 @@ class ChatService:
             call.generator.stream(prompt, call.params), self._recorder.finish_turn,
             conversation_id=cid, user_id=user_id, params=call.params, model=call.info, started_at=started_at,
             in_flight=self._budget.active, max_chars=self._max_reply_chars, reasoning_tags=self._reasoning_tags,
+            origin=origin,
         )  # fmt: skip
         if failure is not None:
             ended = reply.fail(failure)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from inference.types import ChatMessage
+
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
@@ -20,6 +22,8 @@ class NewMessage:
     content: str
     conversation_id: uuid.UUID | None = None  # None: a new conversation
     message_id: uuid.UUID | None = None
+    # A new conversation only: the messages before this one, stored first (an OpenAI-style call sends its history).
+    earlier: tuple[ChatMessage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from inference.images import Image
 
 Role = Literal["system", "user", "assistant"]
 ReplyStatus = Literal["complete", "stopped", "error"]
+Source = Literal["chat", "gradio_api", "openai_api"]  # where a turn came from: the page, /chat, /v1
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +149,17 @@ class ConversationSetup:
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a turn came from, recorded on its generation row: the page, Gradio's ``/chat`` or the OpenAI-style
+    ``/v1`` API; the API token that sent it, if any; ``store_text=False`` (``X-ChatLens-Store: metrics-only``): the
+    turn's messages are stored without their text, its metrics as usual."""
+
+    source: Source = "chat"
+    token_id: uuid.UUID | None = None
+    store_text: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class TurnStart:
     """What the recorder returns once the user's message is committed.
 
@@ -175,3 +187,4 @@ class TurnRecord:
     error_type: str | None = None
     message_id: uuid.UUID = field(default_factory=uuid.uuid4)
     reasoning: str = ""  # the thinking, kept apart from ``content`` (the answer)
+    origin: Origin = field(default_factory=Origin)

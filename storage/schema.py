@@ -137,6 +137,9 @@ class Generation(Base):
     finish_reason: Mapped[str | None] = mapped_column(String(32))
     error_type: Mapped[str | None] = mapped_column(String(32))
     in_flight_at_start: Mapped[int]
+    # Where the turn came from: "chat" (the page), "gradio_api" (/chat), "openai_api" (/v1); the API token, if any.
+    source: Mapped[str] = mapped_column(String(16), default="chat", server_default="chat")
+    token_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     time_to_first_answer_ms: Mapped[float | None]
     reasoning_tokens: Mapped[int | None]

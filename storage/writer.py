@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from errors import ChatLensError
 from inference.turns import Continue, Edit, NewMessage, Retry, Turn
-from inference.types import ConversationSetup, TurnRecord, TurnStart
+from inference.types import ConversationSetup, Origin, TurnRecord, TurnStart
 from storage import writes
 from storage.schema import RateEvent, utcnow
 from storage.side_writes import Extra
@@ -105,6 +105,7 @@ class WriteBehindRecorder:
         user_id: uuid.UUID,
         model_id: str | None = None,
         setup: ConversationSetup | None = None,
+        origin: Origin | None = None,
     ) -> TurnStart:
         """Commit the user's side of ``turn`` with the next group; returns the history to answer.
 
@@ -112,8 +113,11 @@ class WriteBehindRecorder:
         conversation keeps (the model it was started with, its setup)."""
         job: WriteJob
         match turn:
-            case NewMessage(content, conversation_id, message_id):
-                job = UserTurn(user_id, conversation_id, content, model_id, setup or ConversationSetup(), message_id)
+            case NewMessage(content, conversation_id, message_id, earlier):
+                job = UserTurn(
+                    user_id, conversation_id, content, model_id, setup or ConversationSetup(), message_id,
+                    earlier=earlier, store_text=origin is None or origin.store_text,
+                )  # fmt: skip
             case Retry(conversation_id, reply_id):
                 job = writes.Retry(user_id, conversation_id, reply_id)
             case Edit(conversation_id, message_id, content):
@@ -240,6 +244,8 @@ class WriteBehindRecorder:
         self._known_users.update(spec.user_id for spec in specs if isinstance(spec, UserTurn))
         for job in batch:
             result = next(results) if job.spec is not None else None
+            if job.future.cancelled():  # its caller went away (a client that disconnected): committed all the same
+                continue
             if isinstance(result, BaseException):
                 job.future.set_exception(result)
             else:
@@ -275,7 +281,8 @@ class WriteBehindRecorder:
             self._commit(batch, again=True, reconnect=False)
             return
         log.exception("database write failed")
-        batch[0].future.set_exception(exc)
+        if not batch[0].future.cancelled():  # its caller went away (a client that disconnected)
+            batch[0].future.set_exception(exc)
 
 
 def _probe(session: Session) -> None:

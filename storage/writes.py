@@ -41,6 +41,8 @@ class UserTurn:
     model_id: str | None
     setup: ConversationSetup = field(default_factory=ConversationSetup)
     message_id: uuid.UUID | None = None  # the client's id for the message (None: a new one is made)
+    earlier: tuple[ChatMessage, ...] = ()  # a new conversation's messages before this one (an OpenAI-style call)
+    store_text: bool = True  # False (metrics only): the rows keep no text; the history returned still has it
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +271,10 @@ def _user_turn(
         return turn
     cid = job.conversation_id or uuid.uuid4()
     setup = job.setup
+    kept = job.content if job.store_text else ""
     if cid in state:
+        if job.earlier:
+            raise MessageRejected("Earlier messages can only start a new conversation.")
         conversation = _owned(state, cid, job.user_id)
         _remember_setup(cid, conversation, setup, rows)
     else:
@@ -280,7 +285,7 @@ def _user_turn(
             {
                 "id": cid,
                 "user_id": job.user_id,
-                "title": title_from(job.content),
+                "title": title_from(kept) if kept else PRIVATE_TITLE,
                 "model_id": job.model_id,
                 "system_prompt": conversation.system_prompt,
                 "settings": conversation.settings,
@@ -288,9 +293,15 @@ def _user_turn(
                 "updated_at": now,
             }
         )
+    for earlier in job.earlier:
+        earlier_id = uuid.uuid4()
+        text = earlier.content if job.store_text else ""
+        rows.messages.append(_message_row(earlier_id, cid, conversation.next_seq, earlier.role, text, "complete", now))
+        conversation.next_seq += 1
+        conversation.visible.append(_Visible(earlier_id, earlier.role, earlier.content))
     message_id = job.message_id or uuid.uuid4()
     placed[message_id] = cid
-    rows.messages.append(_message_row(message_id, cid, conversation.next_seq, "user", job.content, "complete", now))
+    rows.messages.append(_message_row(message_id, cid, conversation.next_seq, "user", kept, "complete", now))
     conversation.next_seq += 1
     conversation.visible.append(_Visible(message_id, "user", job.content))
     rows.touched.add(cid)
@@ -366,7 +377,7 @@ def _reply(record: TurnRecord, state: dict[uuid.UUID, _Conversation], rows: _Row
             record.conversation_id,
             conversation.next_seq,
             "assistant",
-            record.content,
+            record.content if record.origin.store_text else "",
             record.status,
             now,
             reasoning=record.reasoning or None,
@@ -395,6 +406,8 @@ def _reply(record: TurnRecord, state: dict[uuid.UUID, _Conversation], rows: _Row
             "finish_reason": m.finish_reason,
             "error_type": record.error_type,
             "in_flight_at_start": m.in_flight_at_start,
+            "source": record.origin.source,
+            "token_id": record.origin.token_id,
             "created_at": now,
             "time_to_first_answer_ms": m.time_to_first_answer_ms,
             "reasoning_tokens": m.reasoning_tokens,

@@ -26,7 +26,7 @@ from tests.support.fake_tgi import Behaviour, FakeTgi
 from ui.analytics_tab import REFUSED
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "tmp" / "artifacts"
-REFRESH_ARGS = ["Last 7 days", None, None, "All models", "All users", True]
+REFRESH_ARGS = ["Last 7 days", None, None, "All models", "All users", True, "All sources"]
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +95,28 @@ def test_an_admin_gets_the_dashboard(admin_app: RunningApp) -> None:
     assert len(requests["data"]) > 40 and sum(row[0] for row in requests["data"]) > 1000  # 7 days, 3-hour points
 
 
+def test_the_source_filter_narrows_the_dashboard(admin_app: RunningApp) -> None:
+    def replies(source: str) -> str:
+        done = call(admin_app.url, "analytics_refresh", [*REFRESH_ARGS[:-1], source])
+        assert done["success"], done
+        kpis = done["output"]["data"][1]
+        return str(kpis).split('data-kpi="replies"')[1][:200]
+
+    assert replies("All sources") == replies("chat")  # the seed's rows are all from the page
+    assert replies("openai_api") != replies("chat")
+    done = call(admin_app.url, "analytics_refresh", [*REFRESH_ARGS[:-1], "smoke signals"])
+    assert done["success"] is False  # refused by Gradio's choice check before the handler
+
+
 def test_a_bad_filter_is_refused_with_a_reason(admin_app: RunningApp) -> None:
-    done = call(admin_app.url, "analytics_refresh", ["Last 7 days", None, None, "All models", "not-a-user", True])
+    done = call(
+        admin_app.url, "analytics_refresh", ["Last 7 days", None, None, "All models", "not-a-user", True, "All sources"]
+    )
     assert done["success"] is False and "'not-a-user' is not a user id" in done["output"]["error"]
     done = call(
-        admin_app.url, "analytics_refresh", ["Custom", "2026-01-02 00:00:00", "2026-01-01 00:00:00", None, None, True]
+        admin_app.url,
+        "analytics_refresh",
+        ["Custom", "2026-01-02 00:00:00", "2026-01-01 00:00:00", None, None, True, None],
     )
     assert done["success"] is False and "start of the range must be before its end" in done["output"]["error"]
 

@@ -43,6 +43,7 @@ def test_reply_streams_in_several_updates_and_ends_exact(client: Client, app: Ru
     assert generation.tokens_per_s is not None and generation.tokens_per_s > 0  # exact: tests/test_service.py
     assert generation.model_id == fake_tgi.model_id
     assert generation.duration_ms >= generation.time_to_first_token_ms
+    assert (generation.source, generation.token_id) == ("gradio_api", None)
 
 
 def test_conversation_history_is_sent_to_the_model(client: Client, fake_tgi: FakeTgi) -> None:

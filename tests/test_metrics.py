@@ -45,10 +45,11 @@ def test_each_finished_reply_is_counted_once_with_its_timings(app: RunningApp, f
         key = (name, tuple(sorted({**dict(model), **labels}.items())))
         return after.get(key, 0.0) - before.get(key, 0.0)
 
-    assert delta("chatlens_replies_total", status="complete") == 1
-    assert delta("chatlens_replies_total", status="error") == 1
-    assert delta("chatlens_errors_total", error_type="generation") == 1
-    assert delta("chatlens_output_tokens_total") == 40 + 3
+    api = {"source": "gradio_api"}  # the counters' source label: /chat
+    assert delta("chatlens_replies_total", status="complete", **api) == 1
+    assert delta("chatlens_replies_total", status="error", **api) == 1
+    assert delta("chatlens_errors_total", error_type="generation", **api) == 1
+    assert delta("chatlens_output_tokens_total", **api) == 40 + 3
     assert delta("chatlens_time_to_first_token_seconds_count") == 2
     # In seconds, and the very times stored: the complete reply's first token came after 0.3 s (not in the 0.25 s
     # bucket), the failing one's at once (how much later under load is the machine's business, not this test's).

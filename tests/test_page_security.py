@@ -173,9 +173,8 @@ def test_the_admin_viewer_shows_a_stored_reply_without_form_controls(
     fake_tgi.next(
         Behaviour(reply=f'Sign in <form action="{steal}"><input type=password><button>go</button></form> done')
     )
-    assert call(user, fn_index(demo, "chat"), ["show a form", cid, None, None, None, None, "", None, None, None, ""])[
-        "success"
-    ]
+    data = ["show a form", cid, None, None, None, None, "", None, None, None, "", False, None, None]
+    assert call(user, fn_index(demo, "chat"), data)["success"]
     [conversation] = [c for c in running.rows(Conversation) if str(c.id) == cid]
     opened = call(
         user,

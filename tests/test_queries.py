@@ -74,6 +74,17 @@ def test_kpis_follow_the_model_and_user_filters(store: Store) -> None:
     assert same(user_1["thumbs_up_ratio"]["value"], 2 / 4)  # votes on U1's replies: −1 and +1, +1, −1
 
 
+def test_kpis_follow_the_source_filter(store: Store) -> None:
+    with store.sessions() as session:  # conversation 2 (two replies today) came through the OpenAI-style API
+        session.execute(update(Generation).where(Generation.conversation_id == C[2]).values(source="openai_api"))
+        session.commit()
+    api = by(run(store, queries.kpis, replace(DAY, source="openai_api")), "kpi")
+    page = by(run(store, queries.kpis, replace(DAY, source="chat")), "kpi")
+    assert (api["replies"]["value"], api["active_users"]["value"], api["tokens_in"]["value"]) == (2, 1, 7000)
+    assert page["replies"]["value"] == 4 and page["replies"]["previous"] == 2
+    assert by(run(store, queries.kpis, replace(DAY, source="gradio_api")), "kpi")["replies"]["value"] == 0
+
+
 def test_deleted_conversations_are_left_out_only_when_asked(store: Store) -> None:
     with store.sessions() as session:
         session.execute(

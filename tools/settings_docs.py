@@ -101,6 +101,7 @@ GROUPS: tuple[Group, ...] = (
         (
             "auth_mode",
             "require_login",
+            "api_require_token",
             "admin_users",
             "openid_provider_url",
             "oauth_client_id",

@@ -122,12 +122,13 @@ class DataPanel:
         model: Any,
         user: Any,
         with_deleted: bool,
+        source: Any,
         request: gr.Request,
     ) -> str:
         self._require_admin(self._identities, request)
         if table not in ("generations", "messages") or fmt not in ("csv", "parquet"):
             raise gr.Error("Choose what to export (generations or messages) and a format (csv or parquet).")
-        filters = self._filters_of(range_name, start, end, model, user, with_deleted)
+        filters = self._filters_of(range_name, start, end, model, user, with_deleted, source)
         what = cast(exports.Table, table)
         how = cast(exports.Format, fmt)
         path = await self._reader.run(exports.export, self._reader.engine, what, how, filters, self._folder)

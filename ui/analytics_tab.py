@@ -40,6 +40,14 @@ RANGES = {
 CUSTOM = "Custom"
 ALL_MODELS = "All models"
 ALL_USERS = "All users"
+ALL_SOURCES = "All sources"
+# Where replies came from (generations.source), as the filter shows them.
+SOURCES = [
+    (ALL_SOURCES, ALL_SOURCES),
+    ("Chat page", "chat"),
+    ("Gradio /chat", "gradio_api"),
+    ("OpenAI API /v1", "openai_api"),
+]
 REFUSED = "The analytics tab is for administrators."
 
 
@@ -74,6 +82,7 @@ class _Parts:
     end: gr.DateTime
     model: gr.Dropdown
     user: gr.Dropdown
+    source: gr.Dropdown
     refresh: gr.Button
     auto: gr.Checkbox
     deleted: gr.Checkbox
@@ -141,6 +150,7 @@ class AnalyticsTab:
                     [ALL_USERS], value=ALL_USERS, label="User (most active, or paste an id)",
                     elem_id="cl-filter-user", allow_custom_value=True,
                 )  # fmt: skip
+                source = gr.Dropdown(SOURCES, value=ALL_SOURCES, label="Source", elem_id="cl-filter-source")
                 with gr.Column(min_width=120):
                     refresh = gr.Button("Refresh", size="sm", elem_id="cl-analytics-refresh")
                     auto = gr.Checkbox(False, label=f"Auto-refresh ({self._settings.analytics_refresh_s:.0f} s)")
@@ -184,17 +194,32 @@ class AnalyticsTab:
             banner, kpis, summary, requests, ttft, tps, errors, by_prompt, by_load, feedback, stops, thinking
         )
         self._p = _Parts(
-            tab, range_, start, end, model, user, refresh, auto, deleted, timer, charts, slowest, failed, viewer, data
+            tab,
+            range_,
+            start,
+            end,
+            model,
+            user,
+            source,
+            refresh,
+            auto,
+            deleted,
+            timer,
+            charts,
+            slowest,
+            failed,
+            viewer,
+            data,
         )
         return self._p
 
     def _wire(self, demo: gr.Blocks, p: _Parts) -> None:
         private: dict[str, Any] = {"api_visibility": "private"}
         demo.load(self.visibility, None, [p.tab], api_name="analytics_visibility", show_progress="hidden", **private)
-        filters = [p.range, p.start, p.end, p.model, p.user, p.deleted]
+        filters = [p.range, p.start, p.end, p.model, p.user, p.deleted, p.source]
         gr.on(
             [p.tab.select, p.refresh.click, p.range.input, p.model.input, p.user.input, p.start.change,
-             p.end.change, p.deleted.input, p.timer.tick],
+             p.end.change, p.deleted.input, p.source.input, p.timer.tick],
             self.refresh,
             filters,
             p.refreshed,
@@ -228,7 +253,14 @@ class AnalyticsTab:
         return gr.Timer(active=bool(on))
 
     def filters_of(
-        self, range_name: str, start: Any, end: Any, model: str | None, user: str | None, with_deleted: bool = True
+        self,
+        range_name: str,
+        start: Any,
+        end: Any,
+        model: str | None,
+        user: str | None,
+        with_deleted: bool = True,
+        source: str | None = None,
     ) -> Filters:
         """Filters from the controls; a bad value is refused with a sentence saying what to fix."""
         if range_name == CUSTOM:
@@ -248,7 +280,11 @@ class AnalyticsTab:
             except ValueError:
                 raise gr.Error(f"{user!r} is not a user id.", print_exception=False) from None
         model_id = None if not model or model == ALL_MODELS else model
-        return Filters(low, high, model=model_id, user_id=user_id, without_deleted=not with_deleted)
+        sources = [value for _, value in SOURCES]
+        if source and source not in sources:
+            raise gr.Error(f"Unknown source {source!r}: one of {', '.join(sources)}.", print_exception=False)
+        source_name = None if not source or source == ALL_SOURCES else source
+        return Filters(low, high, model=model_id, user_id=user_id, without_deleted=not with_deleted, source=source_name)
 
     async def refresh(
         self,
@@ -258,10 +294,12 @@ class AnalyticsTab:
         model: str | None,
         user: str | None,
         with_deleted: bool,
+        source: str | None,
         request: gr.Request,
     ) -> dict[Any, Any]:
         require_admin(self._identities, request)
-        board = await self._reader.dashboard(self.filters_of(range_name, start, end, model, user, with_deleted))
+        filters = self.filters_of(range_name, start, end, model, user, with_deleted, source)
+        board = await self._reader.dashboard(filters)
         return self.outputs_of(board, model, user)
 
     def outputs_of(self, board: Dashboard, model: str | None, user: str | None) -> dict[Any, Any]:

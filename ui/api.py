@@ -20,7 +20,7 @@ from errors import ChatLensError, MessageRejected
 from inference import param_checks
 from inference.service import ChatService
 from inference.turns import NewMessage
-from inference.types import GenerationParams
+from inference.types import GenerationParams, Origin
 from storage.resends import parse_message_id
 from ui.errors import user_error
 
@@ -102,13 +102,15 @@ class ChatApi:
                 reasoning_effort=reasoning_effort or None,
             )
             params = param_checks.clamped(requested, await self._service.known_model_info(model or None))
+            identity = self._identities.of(request)
             frames = self._service.stream_reply(
                 NewMessage(message, conversation_id=cid, message_id=mid),
-                user_id=self._identities.of(request).user_id,
+                user_id=identity.user_id,
                 params=params,
                 model=model or None,
                 system_prompt=system_prompt,
                 shrink_to_fit=True,
+                origin=Origin(source="gradio_api", token_id=identity.token_id),
             )
             async with aclosing(frames):
                 async for frame in frames:

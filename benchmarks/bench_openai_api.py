@@ -1,0 +1,255 @@
+"""What the OpenAI-compatible API (``/v1/chat/completions``) adds between a client and the model server, in one run:
+the same load sent straight to the fake TGI and through ChatLens's ``/v1``, at 1 and 32 clients.
+
+Processes, on 127.0.0.1 and started once per invocation: a fake TGI (``tests.support.fake_tgi``, 50 ms to the first
+token, 50 tok/s) and ChatLens (``app.py``, fresh DuckDB file, default settings but the per-address rate limit, which
+would count every simulated client as one). The load generator is this process (asyncio + ``benchmarks.rawhttp``,
+one connection per request, as cheap as it gets, so the CPU measured is the app's); its own CPU is reported.
+
+Scenarios: ``1`` ten clients one after another, 20-token replies; ``32`` 32 clients at once, 200-token replies. Each
+run sends each scenario direct, then through ChatLens's ``/v1``, then through its Gradio ``/chat`` (the same turn,
+over Gradio's queue protocol, as ``benchmarks.bench_turns`` sends it: a page load per client first, not measured), so
+what the turn itself costs shows apart from what each way in adds; runs repeat (``--runs``, default 5) and the
+table shows the median and min–max over runs, and the per-run difference to the direct measurement of the same run.
+
+Per stream: TTFT = request start → first non-empty text; the reply must be exactly the fake's ``w0 … w{n-1}``.
+Per measurement: TTFT p50 / p95, app CPU-s (read around the burst, plus 0.5 s for the commits) per 1,000 streamed
+tokens. Every ChatLens call is a full turn: conversation and messages committed, the generation row recorded.
+
+Run from the repo root: ``.venv/bin/python -m benchmarks.bench_openai_api [--runs 5] [--scenarios 1,32]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+from benchmarks import rawhttp
+from benchmarks.bench_stream import (
+    FIRST_TOKEN_MS,
+    RESULTS_DIR,
+    StreamResult,
+    child,
+    free_port,
+    git_revision,
+    percentile,
+    process_cpu_s,
+    wait_until_ready,
+)
+from benchmarks.bench_turns import Target, User, _fn_index, load_page, plus, queue_stream, spread
+
+TARGETS = ("direct", "chatlens", "gradio")  # straight to the fake, ChatLens's /v1, ChatLens's Gradio /chat
+TOKENS_PER_S = 50
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    clients: int
+    max_tokens: int
+    sequential: bool = False
+
+
+SCENARIOS = {"1": Scenario("1", 10, 20, sequential=True), "32": Scenario("32", 32, 200)}
+
+
+async def openai_stream(base: str, model: str, max_tokens: int) -> StreamResult:
+    """One streamed chat completion from ``base``'s ``/v1/chat/completions``, as any OpenAI client sends it."""
+    result = StreamResult(started=time.perf_counter())
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": "go"}],
+        "max_tokens": max_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    try:
+        async for line in rawhttp.lines(f"{base}/v1/chat/completions", "POST", body):
+            if not line.startswith("data:"):
+                continue
+            data, now = line[5:].strip(), time.perf_counter()
+            if data == "[DONE]":
+                return result
+            chunk = json.loads(data)
+            if "error" in chunk:
+                result.error = f"error event: {chunk['error']}"
+            for choice in chunk.get("choices") or []:
+                result.add((choice.get("delta") or {}).get("content") or "", now)
+        result.error = "stream ended without [DONE]"
+    except (OSError, rawhttp.HttpError, ValueError, KeyError) as exc:
+        result.error = repr(exc)
+    return result
+
+
+async def measure(sc: Scenario, target: str, url: str, pids: dict[str, int]) -> dict[str, Any]:
+    model = "tgi" if target == "direct" else "default"
+    gradio = (
+        Target(
+            "chatlens",
+            url,
+            pids.get("app", 0),
+            _fn_index(url, "chat"),
+            lambda m, n: [m, "", None, None, n, None, "", None, None, None, ""],
+        )
+        if target == "gradio"
+        else None
+    )  # /chat's message, conversation id (empty: a new one), temperature, top-p, max tokens
+    gradio_users: list[User] = [await load_page(gradio) for _ in range(sc.clients)] if gradio else []
+    await asyncio.sleep(0.5)
+    load = os.getloadavg()[0]
+
+    async def one(index: int) -> StreamResult:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(30 + 3 * sc.max_tokens / TOKENS_PER_S):
+                if gradio is not None:
+                    return await queue_stream(gradio, gradio_users[index], "go", sc.max_tokens)
+                return await openai_stream(url, model, sc.max_tokens)
+        except TimeoutError:
+            return StreamResult(started=started, error="timed out")
+
+    before = {name: process_cpu_s(pid) for name, pid in pids.items()}
+    loadgen_before = time.process_time()
+    if sc.sequential:
+        streams = [await one(i) for i in range(sc.clients)]
+    else:
+        streams = list(await asyncio.gather(*(one(i) for i in range(sc.clients))))
+    loadgen = time.process_time() - loadgen_before
+    await asyncio.sleep(0.5)
+    cpu = {name: process_cpu_s(pid) - before[name] for name, pid in pids.items()}
+    cpu["loadgen"] = loadgen
+    for stream in streams:
+        stream.check(sc.max_tokens)
+    ttfts = [s.ttft_s for s in streams if s.ttft_s is not None]
+    tokens = sum(s.tokens for s in streams)
+    return {
+        "load_1min": load,
+        "streams": len(streams),
+        "ok": sum(s.error is None for s in streams),
+        "errors": sorted({s.error for s in streams if s.error})[:3],
+        "ttft_p50_s": percentile(ttfts, 0.5),
+        "ttft_p95_s": percentile(ttfts, 0.95),
+        "tokens": tokens,
+        "cpu_s": cpu,
+        "app_cpu_s_per_1k_tokens": cpu["app"] * 1000 / tokens if "app" in cpu and tokens else None,
+    }
+
+
+def start(stack: ExitStack, db_dir: Path, log_dir: Path) -> tuple[dict[str, str], dict[str, int]]:
+    fake_port, app_port = free_port(), free_port()
+    fake_url, app_url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{app_port}"
+    fake_cmd = [
+        sys.executable, "-m", "tests.support.fake_tgi", "--port", str(fake_port),
+        "--first-token-ms", str(FIRST_TOKEN_MS), "--tokens-per-s", str(TOKENS_PER_S), "--tokens", "8000",
+    ]  # fmt: skip
+    fake = stack.enter_context(child(fake_cmd, dict(os.environ), log_dir / "fake.log"))
+    wait_until_ready("fake TGI", fake, f"{fake_url}/health", lambda r: r.status_code == 200)
+    env = {
+        **os.environ,
+        "TGI_URL": fake_url,
+        "RATE_LIMIT_IP_PER_MIN": "0",  # every simulated client comes from 127.0.0.1
+        "RATE_LIMIT_USER_PER_MIN": "0",  # and, without a token, is a new anonymous user per call anyway
+        "DATABASE_URL": f"duckdb:///{db_dir}/chatlens.duckdb",
+        "DATA_DIR": str(db_dir / "data"),
+        "GRADIO_SERVER_PORT": str(app_port),
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    app = stack.enter_context(child([sys.executable, "app.py"], env, log_dir / "chatlens.log"))
+    wait_until_ready("chatlens", app, f"{app_url}/healthz", lambda r: r.status_code == 200)
+    return {"direct": fake_url, "chatlens": app_url, "gradio": app_url}, {"fake": fake.pid, "app": app.pid}
+
+
+def print_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> None:
+    for key, by_target in results.items():
+        sc = SCENARIOS[key]
+        runs = len(by_target["direct"])
+        print(
+            f"\n[{key}] {sc.clients} clients {'one after another' if sc.sequential else 'at once'}, "
+            f"{TOKENS_PER_S} tok/s, {sc.max_tokens}-token replies; {runs} runs, median [min–max]"
+        )
+
+        def col(name: str, target: str, runs: dict[str, list[dict[str, Any]]] = by_target) -> list[float | None]:
+            return [itemgetter(name)(run) for run in runs[target]]
+
+        rows: list[tuple[str, ...]] = [("metric", "direct", "ChatLens /v1", "ChatLens /chat (Gradio)")]
+        rows.append(("complete & exact", *(
+            f"{sum(r['ok'] for r in by_target[t])}/{sum(r['streams'] for r in by_target[t])}" for t in TARGETS
+        )))  # fmt: skip
+        for label, name in (("TTFT p50 ms", "ttft_p50_s"), ("TTFT p95 ms", "ttft_p95_s")):
+            rows.append((label, *(spread(col(name, t), 1000) for t in TARGETS)))
+            rows.append(("  over direct", "", *(plus(col(name, t), col(name, "direct")) for t in TARGETS[1:])))
+        rows.append(
+            ("app CPU-s / 1k tokens", "", *(spread(col("app_cpu_s_per_1k_tokens", t), 1, 3) for t in TARGETS[1:]))
+        )
+        rows.append(
+            ("app CPU-s", "", *(spread([r["cpu_s"].get("app") for r in by_target[t]], 1, 2) for t in TARGETS[1:]))
+        )
+        rows.append(("loadgen CPU-s", *(spread([r["cpu_s"]["loadgen"] for r in by_target[t]], 1, 2) for t in TARGETS)))
+        rows.append(("fake CPU-s", *(spread([r["cpu_s"]["fake"] for r in by_target[t]], 1, 2) for t in TARGETS)))
+        rows.append(("load avg (1 min)", *(spread(col("load_1min", t), 1, 2) for t in TARGETS)))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for r in rows:
+            print("  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+        for target in TARGETS:
+            for error in sorted({e for run in by_target[target] for e in run["errors"]})[:3]:
+                print(f"  {target} error: {error}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="/v1/chat/completions through ChatLens vs straight to the fake.")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--scenarios", default="1,32", help="comma-separated subset of 1,32")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    chosen = [SCENARIOS[key.strip()] for key in args.scenarios.split(",")]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = datetime.now(UTC)
+    name = f"bench_openai_api-{started:%Y%m%dT%H%M%SZ}"
+    log_dir = RESULTS_DIR / f"{name}-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {sc.key: {t: [] for t in TARGETS} for sc in chosen}
+    load_at_start = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-openai-") as tmp, ExitStack() as stack:
+        urls, pids = start(stack, Path(tmp), log_dir)
+        for target in TARGETS:  # warm-up: first calls pay imports and the /info fetch
+            asyncio.run(measure(Scenario("warm-up", 4, 5), target, urls[target], pids))
+        for run in range(args.runs):
+            for sc in chosen:
+                for target in TARGETS:
+                    print(f"run {run + 1}/{args.runs} [{sc.key}] {target} …", file=sys.stderr, flush=True)
+                    wanted = {"fake": pids["fake"]} if target == "direct" else pids
+                    results[sc.key][target].append(asyncio.run(measure(sc, target, urls[target], wanted)))
+    revision = git_revision()
+    print(
+        f"ChatLens {revision}, {started:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load average at start "
+        + " / ".join(f"{v:.2f}" for v in load_at_start)
+        + f"; fake TGI {FIRST_TOKEN_MS} ms to first token, {TOKENS_PER_S} tok/s"
+    )
+    print_table(results)
+    out = args.out or RESULTS_DIR / f"{name}.json"
+    report = {
+        "started": started.isoformat(),
+        "revision": revision,
+        "argv": sys.argv[1:],
+        "scenarios": [asdict(sc) for sc in chosen],
+        "results": results,
+    }
+    out.write_text(json.dumps(report, indent=1))
+    print(f"\nJSON: {out}")
+
+
+if __name__ == "__main__":
+    main()
