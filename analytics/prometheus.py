@@ -58,6 +58,18 @@ class ReplyMetrics:
             "chatlens_time_to_first_token_seconds", "Time from the request to the first token.", ["model"],
             buckets=TTFT_BUCKETS_S, registry=r,
         )  # fmt: skip
+        self.ttfa = Histogram(
+            "chatlens_time_to_first_answer_seconds",
+            "Time from the request to the first answer token (after any thinking).", ["model"],
+            buckets=TTFT_BUCKETS_S, registry=r,
+        )  # fmt: skip
+        self.thinking = Histogram(
+            "chatlens_thinking_seconds", "How long a reply that thought did so before its answer.", ["model"],
+            buckets=DURATION_BUCKETS_S, registry=r,
+        )  # fmt: skip
+        self.thinking_tokens = Counter(
+            "chatlens_thinking_tokens", "Thinking tokens (part of chatlens_output_tokens).", ["model"], registry=r
+        )
         self.duration = Histogram(
             "chatlens_reply_duration_seconds", "Time from the request to the end of the reply.", ["model"],
             buckets=DURATION_BUCKETS_S, registry=r,
@@ -100,6 +112,12 @@ class ReplyMetrics:
             self.errors.labels(model, record.error_type or "unknown", source).inc()
         if (ttft_ms := m.time_to_first_token_ms) is not None:
             self.ttft.labels(model).observe(ttft_ms / 1000)
+        if (ttfa_ms := m.time_to_first_answer_ms) is not None:
+            self.ttfa.labels(model).observe(ttfa_ms / 1000)
+        if (thinking_ms := m.thinking_ms) is not None:
+            self.thinking.labels(model).observe(thinking_ms / 1000)
+        if m.reasoning_tokens:
+            self.thinking_tokens.labels(model).inc(m.reasoning_tokens)
         self.duration.labels(model).observe(m.duration_ms / 1000)
         if (rate := m.tokens_per_s) is not None:
             self.rate.labels(model).observe(rate)

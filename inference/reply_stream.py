@@ -148,7 +148,7 @@ class ReplyStream:
     @property
     def thinking_now(self) -> bool:
         """The reply so far is thinking, with no answer yet."""
-        return bool(self.thinking) and not self.text
+        return not self.text and bool(self.thinking) and not self.thinking.isspace()
 
     def thinking_s(self, now: float) -> float | None:
         """How long the model has thought so far (until its answer began); ``None`` if it has not."""
@@ -185,7 +185,7 @@ class ReplyStream:
             finish_reason=upstream.finish_reason,
             in_flight_at_start=self._in_flight,
             first_answer_at=upstream.first_answer_at,
-            last_thinking_at=upstream.last_thinking_at,
+            last_thinking_at=upstream.last_thinking_at if upstream.thought else None,
             reasoning_tokens=upstream.thinking_tokens,
         )
 

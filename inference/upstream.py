@@ -123,8 +123,13 @@ class Upstream:
         return self.usage_tokens if self.usage_tokens is not None else self.counted_tokens
 
     @property
+    def thought(self) -> bool:
+        """The reply holds thinking that says something (``<think>\n\n</think>``, thinking turned off, does not)."""
+        return bool(self.split.thinking) and not self.split.thinking_text.isspace()
+
+    @property
     def thinking_tokens(self) -> int | None:
         """The server's count where it sends one, else the chunks that carried thinking; ``None``: no thinking."""
         if self.usage_reasoning_tokens is not None:
             return self.usage_reasoning_tokens
-        return self.counted_thinking_tokens if self.split.thinking else None
+        return self.counted_thinking_tokens if self.thought else None

@@ -84,3 +84,25 @@ def test_event_loop_tasks_are_counted_and_let_go(app: RunningApp, fake_tgi: Fake
     while (now := scrape(app.url)[("chatlens_event_loop_tasks", ())]) > idle:
         assert time.monotonic() < deadline, f"{now:.0f} tasks alive 25 s after the reply, {idle:.0f} before it"
         time.sleep(0.5)
+
+
+def test_a_reply_that_thought_counts_its_thinking_apart(app: RunningApp, fake_tgi: FakeTgi) -> None:
+    model = (("model", fake_tgi.model_id),)
+    before = scrape(app.url)
+    behaviour = Behaviour(reply="Yes.", thinking="Let me think it over.", token_interval_s=0.02, finish_reason="stop")
+    fake_tgi.next(behaviour)
+    Client(app.url, verbose=False).predict("think me", api_name="/chat")
+    after = scrape(app.url)
+
+    def delta(name: str) -> float:
+        key = (name, model)
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    [generation] = app.rows(Generation, message_id=reply_to(app, "think me").id)
+    assert delta("chatlens_thinking_tokens_total") == len(behaviour.thinking_tokens()) == generation.reasoning_tokens
+    assert delta("chatlens_thinking_seconds_count") == 1
+    assert delta("chatlens_thinking_seconds_sum") == pytest.approx(generation.thinking_ms / 1000, rel=1e-6)
+    assert delta("chatlens_time_to_first_answer_seconds_sum") == pytest.approx(
+        generation.time_to_first_answer_ms / 1000, rel=1e-6
+    )
+    assert delta("chatlens_time_to_first_answer_seconds_sum") > delta("chatlens_time_to_first_token_seconds_sum")

@@ -220,3 +220,21 @@ def test_a_server_that_does_not_know_the_thinking_switch_gets_a_clear_refusal(
         client.predict("hi", "", enable_thinking=True, api_name="/chat")
     with pytest.raises(Exception, match="Reasoning effort is low, medium or high"):
         client.predict("hi", "", reasoning_effort="extreme", api_name="/chat")
+
+
+def test_an_empty_thought_is_no_thinking(store: Store, recorder: WriteBehindRecorder) -> None:
+    """Qwen3 with thinking turned off still sends an empty block: the reply did not think."""
+    model = FakeModel()
+    model.queue("<think>", "\n\n", "</think>", "\n\n", "Paris.", TokenChunk(finish_reason="stop"))
+    service = ChatService(
+        {"default": model}, recorder, budget=FrameBudget(min_interval_s=0.04, frames_per_s=250),
+        max_message_chars=1000, max_new_tokens=1000,
+    )  # fmt: skip
+
+    async def read() -> ReplyFrame:
+        turn = NewMessage("Capital of France?")
+        return [f async for f in service.stream_reply(turn, user_id=uuid.uuid4(), params=GenerationParams())][-1]
+
+    final = asyncio.run(read())
+    assert final.text == "Paris." and final.metrics is not None
+    assert (final.metrics.reasoning_tokens, final.metrics.thinking_ms, final.thinking_s) == (None, None, None)

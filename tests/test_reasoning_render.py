@@ -8,9 +8,11 @@ import uuid
 from datetime import UTC, datetime
 
 from inference.ports import ReplyFrame
+from inference.types import GenerationMetrics
 from storage import portability
 from storage.store import ConversationView, MessageView
 from ui import render
+from ui.speed_ab import _Live
 from web.share import share_page
 
 HOSTILE = '<img src=x onerror="alert(1)">'
@@ -69,3 +71,15 @@ def test_exports_and_share_pages_keep_the_thinking_apart_collapsed_and_escaped()
     page = share_page({"title": "t", "messages": exported["messages"], "shared_at": "2026-12-03T00:00"})
     assert '<details class="thought"><summary>Thinking</summary>Greet &lt;img' in page
     assert HOSTILE not in page
+
+
+def test_speed_ab_times_a_thinking_reply_from_its_first_thought() -> None:
+    cid, live = uuid.uuid4(), _Live()
+    live.take(ReplyFrame(cid, "", "thinking", 0.5, thinking="Hmm", thinking_s=0.1))
+    assert live.ttft_s == 0.5 and "thinking 0.1 s" in live.stats_html()
+    metrics = GenerationMetrics(
+        started_at=0, request_sent_at=0, ended_at=3, first_token_at=0.4, last_token_at=3, output_tokens=40,
+        first_answer_at=2.0, last_thinking_at=1.9, reasoning_tokens=30,
+    )  # fmt: skip
+    live.take(ReplyFrame(cid, "Yes.", "complete", 3.0, metrics, thinking="Hmm", thinking_s=1.6))
+    assert "TTFT 0.40 s" in live.stats_html() and "2.00 s to answer · 30 thinking tokens" in live.stats_html()

@@ -42,6 +42,8 @@ class _Live:
     ttft_s: float | None = None
     elapsed_s: float = 0.0
     final: str | None = None
+    thinking_chars: int = 0
+    thinking_s: float | None = None  # a thinking model: how long it has thought
 
     def stats_html(self) -> str:
         if self.final is not None:
@@ -49,15 +51,18 @@ class _Live:
         if self.ttft_s is None:
             return f'<span class="cl-note">waiting for the first token… {self.elapsed_s:.1f} s</span>'
         generating_s = max(self.elapsed_s - self.ttft_s, 1e-6)
-        approx_tokens = len(self.text) / 4  # live estimate; the measured count replaces it at the end
+        # A live estimate, thinking included; the measured count replaces it at the end.
+        approx_tokens = (len(self.text) + self.thinking_chars) / 4
+        thought = f" · thinking {self.thinking_s:.1f} s" if self.thinking_s is not None else ""
         return (
-            f'<span class="cl-note">TTFT {self.ttft_s:.2f} s · ≈{approx_tokens / generating_s:.0f} tokens/s '
+            f'<span class="cl-note">TTFT {self.ttft_s:.2f} s{thought} · ≈{approx_tokens / generating_s:.0f} tokens/s '
             f"(estimate while streaming)</span>"
         )
 
     def take(self, frame: ReplyFrame) -> None:
         self.text, self.elapsed_s = frame.text, frame.elapsed_s
-        if self.ttft_s is None and frame.text:
+        self.thinking_chars, self.thinking_s = len(frame.thinking), frame.thinking_s
+        if self.ttft_s is None and (frame.text or frame.thinking):  # the first token of any kind
             self.ttft_s = frame.elapsed_s
         if frame.is_final:
             m = frame.metrics
@@ -66,9 +71,15 @@ class _Live:
             elif m is not None:
                 ttft = m.time_to_first_token_ms
                 rate = m.tokens_per_s
+                answer = m.time_to_first_answer_ms
+                thought = (
+                    f" · {answer / 1000:.2f} s to answer · {m.reasoning_tokens} thinking tokens"
+                    if m.reasoning_tokens is not None and answer is not None
+                    else ""
+                )
                 self.final = (
                     f'<span class="cl-note"><b>TTFT {ttft / 1000 if ttft is not None else float("nan"):.2f} s</b>'
-                    f" · <b>{rate if rate is not None else float('nan'):.1f} tokens/s</b> · "
+                    f"{thought} · <b>{rate if rate is not None else float('nan'):.1f} tokens/s</b> · "
                     f"{m.output_tokens} tokens · {m.duration_ms / 1000:.1f} s · {frame.phase}</span>"
                 )
 
