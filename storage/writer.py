@@ -213,6 +213,10 @@ class WriteBehindRecorder:
                     stopping = True
                     break
                 batch.append(job)
+            for job in batch:
+                # From now on the job cannot be cancelled: a caller that went away (a Stop, a closed event loop)
+                # cancelled the future before this, or not at all. Its write is made either way.
+                job.future.set_running_or_notify_cancel()
             self._commit(batch)
 
     def _commit(self, batch: list[_Job], *, again: bool = False, reconnect: bool = True) -> None:
@@ -243,13 +247,7 @@ class WriteBehindRecorder:
         self.commit_ms.append((time.monotonic() - started) * 1000)
         self._known_users.update(spec.user_id for spec in specs if isinstance(spec, UserTurn))
         for job in batch:
-            result = next(results) if job.spec is not None else None
-            if job.future.cancelled():  # its caller went away (a client that disconnected): committed all the same
-                continue
-            if isinstance(result, BaseException):
-                job.future.set_exception(result)
-            else:
-                job.future.set_result(result)
+            _settle(job.future, next(results) if job.spec is not None else None)
 
     def _transient(self, exc: DBAPIError) -> bool:
         """A lost connection; with PostgreSQL, any operational error (connection refused while it restarts, the
@@ -281,8 +279,18 @@ class WriteBehindRecorder:
             self._commit(batch, again=True, reconnect=False)
             return
         log.exception("database write failed")
-        if not batch[0].future.cancelled():  # its caller went away (a client that disconnected)
-            batch[0].future.set_exception(exc)
+        _settle(batch[0].future, exc)
+
+
+def _settle(future: concurrent.futures.Future[Any], result: Any) -> None:
+    """Hand a job's result (or exception) to its caller, unless the caller cancelled it before the batch began:
+    setting a cancelled future raises, and the writer thread must outlive every caller."""
+    if future.cancelled():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
 
 
 def _probe(session: Session) -> None:

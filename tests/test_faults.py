@@ -16,6 +16,9 @@ from tests.support.config import make_settings
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.wait import wait_until
 
+# The client's own requests (joining the queue) wait longer than httpx's 5 s: 64 joins at once on 2 loaded cores.
+PATIENT = {"timeout": 30}
+
 
 @pytest.fixture(scope="module")
 def client(app: RunningApp) -> Client:
@@ -65,7 +68,7 @@ def test_the_model_server_restarted_under_64_streams_ends_each_clearly_and_the_n
     fake = FakeTgi(default=Behaviour(tokens=60, token_interval_s=0.05, finish_reason="stop")).start()
     try:
         app = launch(make_settings(tmp_path, tgi_url=fake.url, auto_title=False, request_timeout_s=10))
-        client = Client(app.url, verbose=False, max_workers=streams + 4)
+        client = Client(app.url, verbose=False, max_workers=streams + 4, httpx_kwargs=PATIENT)
         texts = [f"restart {i}" for i in range(streams)]
         jobs = [client.submit(text, api_name="/chat") for text in texts]
         assert wait_until(lambda: sum(bool(job.outputs()) for job in jobs) >= 20, timeout_s=30)

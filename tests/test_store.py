@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from errors import MessageRejected
 from inference.turns import NewMessage, Retry
@@ -244,3 +245,24 @@ def test_an_automatic_title_never_overwrites_the_users_own(store: Store, recorde
         assert store.load_conversation(other.conversation_id, owner).title == "Party"
 
     asyncio.run(scenario())
+
+
+def test_a_caller_that_goes_away_while_its_write_is_queued_does_not_stop_the_writer(
+    store: Store, recorder: WriteBehindRecorder
+) -> None:
+    user = uuid.uuid4()
+
+    async def scenario() -> None:
+        busy = asyncio.ensure_future(recorder.run(lambda session: time.sleep(0.3)))  # the writer is mid-batch
+        await asyncio.sleep(0.05)
+        gone = asyncio.ensure_future(recorder.begin(NewMessage("sent, then the tab closed"), user_id=user))
+        await asyncio.sleep(0.05)
+        gone.cancel()  # Stop, or a closed event loop: cancels the future the writer will settle
+        await busy
+        await asyncio.wait_for(recorder.flush(), 10)  # a writer thread that died on the cancelled future hangs here
+        await asyncio.wait_for(recorder.begin(NewMessage("the next message"), user_id=user), 10)
+
+    asyncio.run(scenario())
+    with store.sessions() as session:
+        texts = set(session.scalars(select(Message.content).where(Message.role == "user")))
+    assert texts == {"sent, then the tab closed", "the next message"}  # a write queued is made either way

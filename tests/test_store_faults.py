@@ -26,6 +26,7 @@ from tests.support.postgres import TempPostgres
 from tests.support.wait import wait_until
 
 IN_FLIGHT = 6
+PATIENT = {"timeout": 30}  # the client's own requests (joining the queue) on 2 loaded cores
 # Replies of ~8 KB, so a reply's rows cannot fit in the slack of the WAL's last page once the disk is full.
 LONG_REPLY = " ".join(f"w{i}-" + "x" * 200 for i in range(40))
 BIG_MESSAGE = "".join(f"{i:05d}" for i in range(1600))  # 8 KB: no page's slack takes it, the model's window does
@@ -77,7 +78,7 @@ def test_a_full_disk_refuses_with_a_sentence_keeps_what_was_saved_and_recovers_w
 ) -> None:
     with small_tmpfs(tmp_path / "data", size_mb=24) as data:
         with launched_app(_settings(tmp_path, data, fake_tgi)) as app:
-            client = Client(app.url, verbose=False)
+            client = Client(app.url, verbose=False, httpx_kwargs=PATIENT)
             filler: list[Path] = []
             _break_while_streaming(app, client, fake_tgi, "full", lambda: filler.append(fill(data)))
 
@@ -97,7 +98,7 @@ def test_a_disk_turned_read_only_refuses_with_a_sentence_and_keeps_what_was_save
     with ext4_image(tmp_path / "data", image) as device:
         data = tmp_path / "data"
         with launched_app(_settings(tmp_path, data, fake_tgi)) as app:
-            client = Client(app.url, verbose=False)
+            client = Client(app.url, verbose=False, httpx_kwargs=PATIENT)
             _break_while_streaming(app, client, fake_tgi, "ro", lambda: make_read_only(device))
             assert _health(app) == (503, "failing")  # still: a read-only disk does not heal itself
     # Repaired and mounted again (what an operator does), the file holds everything acknowledged.
@@ -124,7 +125,7 @@ def test_postgres_restarted_mid_stream_loses_nothing_acknowledged_and_the_app_re
     streams = 50
     reply = " ".join(f"w{i}" for i in range(40))
     with launched_app(settings) as app:
-        client = Client(app.url, verbose=False, max_workers=streams + 4)
+        client = Client(app.url, verbose=False, max_workers=streams + 4, httpx_kwargs=PATIENT)
         assert client.predict("pg saved before", api_name="/chat") == "w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11"
         fake_tgi.default = Behaviour(tokens=40, token_interval_s=0.05, finish_reason="stop")
         texts = [f"pg stream {i}" for i in range(streams)]
