@@ -44,6 +44,7 @@ class Dashboard:
     stop_rate: pd.DataFrame
     slowest: pd.DataFrame
     failed: pd.DataFrame
+    by_caller: pd.DataFrame
     models: list[str] = field(default_factory=list)
     users: list[str] = field(default_factory=list)
     elapsed_ms: float = 0.0
@@ -69,6 +70,7 @@ def read_dashboard(engine: Engine, filters: Filters) -> Dashboard:
             stop_rate=queries.stop_rate_by_latency(c, filters),
             slowest=queries.slowest_generations(c, filters),
             failed=queries.failed_generations(c, filters),
+            by_caller=queries.usage_by_caller(c, filters),
             models=models,
             users=users,
         )
