@@ -45,6 +45,7 @@ class Dashboard:
     thinking: pd.DataFrame
     slowest: pd.DataFrame
     failed: pd.DataFrame
+    by_caller: pd.DataFrame
     models: list[str] = field(default_factory=list)
     users: list[str] = field(default_factory=list)
     elapsed_ms: float = 0.0
@@ -71,6 +72,7 @@ def read_dashboard(engine: Engine, filters: Filters) -> Dashboard:
             thinking=queries.thinking_by_model(c, filters),
             slowest=queries.slowest_generations(c, filters),
             failed=queries.failed_generations(c, filters),
+            by_caller=queries.usage_by_caller(c, filters),
             models=models,
             users=users,
         )

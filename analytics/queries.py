@@ -241,6 +241,24 @@ def errors_over_time(connection: Connection, filters: Filters, step_s: int | Non
     return _times(_frame(connection, sql, {**params, "step": step_s or filters.interval_s()}))
 
 
+def usage_by_caller(connection: Connection, filters: Filters, limit: int = 50) -> pd.DataFrame:
+    """Who uses the model server, and through what: ``user_id``, ``token`` (the API token's prefix and name; empty
+    without one), ``source``, ``replies``, ``tokens_in``, ``tokens_out``, ``ttft_p50_ms``, ``errors``; the most
+    active first."""
+    where, params = where_clause(filters, prefix="g.")
+    sql = f"""
+        SELECT CAST(g.user_id AS VARCHAR) AS user_id,
+               coalesce(t.prefix || '… ' || t.name, '') AS token, g.source AS source,
+               count(*) AS replies, CAST(coalesce(sum(g.prompt_tokens), 0) AS BIGINT) AS tokens_in,
+               CAST(coalesce(sum(g.output_tokens), 0) AS BIGINT) AS tokens_out,
+               CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY g.time_to_first_token_ms) AS double precision)
+                   AS ttft_p50_ms,
+               count(*) FILTER (WHERE g.status = 'error') AS errors
+        FROM generations g LEFT JOIN api_tokens t ON t.id = g.token_id
+        WHERE {where} GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT :limit"""
+    return _frame(connection, sql, {**params, "limit": limit})
+
+
 # -- by model and by bucket --------------------------------------------------------------------------------------
 
 

@@ -16,11 +16,12 @@ from playwright.sync_api import Browser, expect
 
 from access.login import safe_next, user_id_of
 from access.sessions import COOKIE, Sessions
-from storage.schema import Conversation, User
+from storage.schema import Conversation, Generation, User
 from tests.support.apps import RunningApp, launched_app
 from tests.support.config import make_settings
 from tests.support.fake_oidc import CLIENT_ID, CLIENT_SECRET, FakeOidc
 from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.openai_sdk import openai_client
 from tests.support.processes import run_app_to_exit
 from tests.support.rawqueue import call, fn_index
 
@@ -296,6 +297,25 @@ def test_a_token_works_under_require_login_but_cannot_mint_tokens(
     with httpx.Client(base_url=running.url, headers=bearer) as api:
         refused = call(api, fn_index(demo, "create"), ["another"])
     assert not refused["success"] and "managed from the page" in str(refused["output"])
+
+
+def test_the_openai_api_under_require_login_takes_a_token_only(
+    launched: tuple[RunningApp, Any], running: RunningApp, provider: FakeOidc, fake_tgi: FakeTgi
+) -> None:
+    _app, demo = launched
+    body = {"model": "default", "messages": [{"role": "user", "content": "hi"}]}
+    nobody = httpx.post(f"{running.url}/v1/chat/completions", json=body, timeout=20)
+    assert nobody.status_code == 401 and nobody.json()["error"]["code"] == "invalid_api_key"
+    session, _ = log_in(running)
+    by_cookie = session.post("/v1/chat/completions", json=body, timeout=20)
+    assert by_cookie.status_code == 401, "a login session is not an API key"
+    made = call(session, fn_index(demo, "create"), ["sdk"])
+    session.close()
+    token = made["output"]["data"][0]["value"]
+    completion = openai_client(f"{running.url}/v1", token).chat.completions.create(**body)
+    assert completion.choices[0].message.content == "".join(Behaviour().reply_tokens())
+    generation = running.rows(Generation)[-1]
+    assert generation.source == "openai_api" and generation.user_id == user_id_of(provider.issuer, "alice-1")
 
 
 def test_a_session_ending_while_the_page_is_open_logs_in_again_and_keeps_the_typed_text(

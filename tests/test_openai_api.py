@@ -300,6 +300,8 @@ def test_rate_limits_count_per_token_owner_and_answer_429_with_retry_after(
     app = launch(make_settings(tmp_path, tgi_url=fake_tgi.url, rate_limit_user_per_min=2, rate_limit_ip_per_min=0))
     _, token = new_token(app)
     client = sdk(app, token)
+    with pytest.raises(openai.BadRequestError):  # refused for its body: not counted against the caller
+        client.chat.completions.create(model="default", messages=HELLO, temperature=-1)
     for _ in range(2):
         client.chat.completions.create(model="default", messages=HELLO)
     with pytest.raises(openai.RateLimitError) as raised:
@@ -320,6 +322,15 @@ def test_api_require_token_refuses_anonymous_callers(launch: Launch, tmp_path: A
     _, token = new_token(app)
     assert sdk(app, token).chat.completions.create(model="default", messages=HELLO).choices[0].message.content
     assert len(app.rows(Generation)) == 1
+
+
+def test_without_a_model_server_calls_are_503_and_no_models_are_listed(launch: Launch, tmp_path: Any) -> None:
+    app = launch(make_settings(tmp_path))
+    assert sdk(app).models.list().data == []
+    with pytest.raises(openai.InternalServerError) as raised:
+        sdk(app).chat.completions.create(model="default", messages=HELLO)
+    assert raised.value.status_code == 503 and raised.value.code == "not_configured"
+    assert app.rows(Generation) == []
 
 
 def test_a_body_over_the_cap_is_413_in_openai_shape(launch: Launch, tmp_path: Any, fake_tgi: FakeTgi) -> None:

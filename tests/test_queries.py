@@ -6,6 +6,7 @@ The seed, and its table of values: ``tests/support/seeds.py``.
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from sqlalchemy import insert, update
 from analytics import queries
 from analytics.dashboard import AnalyticsReader, aligned_range
 from analytics.queries import Filters
-from storage.schema import Conversation, Generation
+from storage.schema import ApiToken, Conversation, Generation
 from storage.store import Store
 from tests.support.seeds import DAY, MESSAGE, NOW, U1, U2, C, at, seed
 
@@ -83,6 +84,27 @@ def test_kpis_follow_the_source_filter(store: Store) -> None:
     assert (api["replies"]["value"], api["active_users"]["value"], api["tokens_in"]["value"]) == (2, 1, 7000)
     assert page["replies"]["value"] == 4 and page["replies"]["previous"] == 2
     assert by(run(store, queries.kpis, replace(DAY, source="gradio_api")), "kpi")["replies"]["value"] == 0
+
+
+def test_usage_by_user_token_and_source(store: Store) -> None:
+    token_id = uuid.UUID(int=77)
+    with store.sessions() as session:  # conversation 2: U2's two replies today, through the API with a token
+        session.execute(
+            insert(ApiToken),
+            [{"id": token_id, "user_id": U2, "name": "ci", "token_hash": "h" * 64, "prefix": "chatlens_abcdef"}],
+        )
+        session.execute(
+            update(Generation).where(Generation.conversation_id == C[2]).values(source="openai_api", token_id=token_id)
+        )
+        session.commit()
+    rows = run(store, queries.usage_by_caller, DAY).to_dict("records")
+    assert [(r["user_id"], r["token"], r["source"], r["replies"], r["errors"]) for r in rows] == [
+        (str(U1), "", "chat", 3, 0),
+        (str(U2), "chatlens_abcdef… ci", "openai_api", 2, 0),
+        (str(U2), "", "chat", 1, 1),
+    ]
+    api = rows[1]
+    assert (api["tokens_in"], api["tokens_out"], api["ttft_p50_ms"]) == (7000, 100, 600.0)
 
 
 def test_deleted_conversations_are_left_out_only_when_asked(store: Store) -> None:

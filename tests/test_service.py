@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 import errors
 from inference.pacing import FrameBudget
@@ -18,12 +19,14 @@ from inference.ports import ReplyFrame
 from inference.service import ChatService
 from inference.tgi import TgiGenerator
 from inference.turns import NewMessage
-from inference.types import GenerationParams, TokenChunk
-from storage.schema import Generation
+from inference.types import ChatMessage, GenerationParams, Origin, TokenChunk
+from storage.schema import Generation, Message
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
 from tests.support.fake_model import HANG, FakeClock, FakeModel
 from tests.support.fake_tgi import Behaviour, FakeTgi
+
+PARAMS = GenerationParams()
 
 
 @pytest.fixture
@@ -207,3 +210,34 @@ def test_the_servers_usage_count_wins_over_the_chunks_counted(store: Store, reco
     assert metrics is not None
     assert (metrics.output_tokens, metrics.prompt_tokens, metrics.finish_reason) == (3, 7, "stop")
     assert model.calls[0].messages[-1].content == "Say two words" and model.calls[0].finished
+
+
+def test_turns_record_where_they_came_from_and_an_api_turn_is_not_titled(
+    fake_tgi: FakeTgi, recorder: WriteBehindRecorder, store: Store
+) -> None:
+    generator = TgiGenerator(base_url=fake_tgi.url, request_timeout_s=5, connect_timeout_s=1, max_connections=8)
+    budget = FrameBudget(min_interval_s=0.04, frames_per_s=250)
+    service = ChatService(
+        {"default": generator}, recorder, budget=budget, max_message_chars=1000, max_new_tokens=1000, auto_title=True
+    )
+    token_id = uuid.uuid4()
+    earlier = (ChatMessage("user", "first secret"), ChatMessage("assistant", "noted"))
+
+    async def both() -> tuple[ReplyFrame, ReplyFrame]:
+        page = [f async for f in service.stream_reply(NewMessage("hello"), user_id=uuid.uuid4(), params=PARAMS)]
+        await service.title_ready(page[-1].conversation_id, 5)
+        api_turn = NewMessage("second secret", earlier=earlier)
+        origin = Origin("openai_api", token_id=token_id, store_text=False)
+        api = [f async for f in service.stream_reply(api_turn, user_id=uuid.uuid4(), params=PARAMS, origin=origin)]
+        await recorder.flush()
+        return page[-1], api[-1]
+
+    page, api = asyncio.run(both())
+    assert len(fake_tgi.streams) == 3, "the page's reply, its title, the API's reply (not titled)"
+    assert [m["content"] for m in fake_tgi.streams[-1].body["messages"]] == ["first secret", "noted", "second secret"]
+    with store.sessions() as session:
+        rows = {g.conversation_id: g for g in session.scalars(select(Generation))}
+        kept = session.scalars(select(Message.content).where(Message.conversation_id == api.conversation_id)).all()
+    assert (rows[page.conversation_id].source, rows[page.conversation_id].token_id) == ("chat", None)
+    assert (rows[api.conversation_id].source, rows[api.conversation_id].token_id) == ("openai_api", token_id)
+    assert rows[api.conversation_id].status == "complete" and kept == ["", "", "", ""]

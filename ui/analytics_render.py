@@ -99,7 +99,7 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     if "created_at" in out and not out.empty:
         out["created_at"] = pd.to_datetime(out["created_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
-    for column in ("ttft_ms", "duration_ms", "tokens_per_s"):
+    for column in ("ttft_ms", "duration_ms", "tokens_per_s", "ttft_p50_ms"):
         if column in out:
             out[column] = out[column].astype("float64").round(1)
     return out

@@ -90,6 +90,7 @@ class _Parts:
     charts: _Charts
     slowest: gr.Dataframe
     failed: gr.Dataframe
+    by_caller: gr.Dataframe
     viewer: gr.Chatbot
     data: DataControls
 
@@ -97,7 +98,7 @@ class _Parts:
     def refreshed(self) -> list[Any]:
         """Everything a refresh may change: the charts, the tables, the filters' choices."""
         return [*(getattr(self.charts, f.name) for f in fields(self.charts)), self.slowest, self.failed,
-                self.model, self.user]  # fmt: skip
+                self.by_caller, self.model, self.user]  # fmt: skip
 
 
 class AnalyticsTab:
@@ -187,6 +188,8 @@ class AnalyticsTab:
             slowest = gr.Dataframe(interactive=False, elem_id="cl-slowest", max_height=320, wrap=False)
             gr.Markdown("#### Failed replies")
             failed = gr.Dataframe(interactive=False, elem_id="cl-failed", max_height=320, wrap=False)
+            gr.Markdown("#### Usage by user, API token and source (the most active first)")
+            by_caller = gr.Dataframe(interactive=False, elem_id="cl-by-caller", max_height=320, wrap=False)
             viewer = gr.Chatbot(label="Conversation (read-only)", elem_id="cl-analytics-viewer", height=360)
             data = self._data.render()
             self._ab = self._speed.render()
@@ -208,6 +211,7 @@ class AnalyticsTab:
             charts,
             slowest,
             failed,
+            by_caller,
             viewer,
             data,
         )
@@ -322,6 +326,7 @@ class AnalyticsTab:
             charts.thinking: view.thinking_table(board.thinking),
             p.slowest: view.table(board.slowest),
             p.failed: view.table(board.failed),
+            p.by_caller: view.table(board.by_caller),
             p.model: gr.update(choices=models),
             p.user: gr.update(choices=users),
         }

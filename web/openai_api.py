@@ -265,8 +265,6 @@ class OpenAiApi:
                 raise ApiError(400, f"{STORE_HEADER} must be 'metrics-only' or 'full'.", code="invalid_value")
             model = self._model(call.model)
             system_prompt, earlier, last = split_messages(call)
-            if self._gate is not None:
-                await self._gate.admit(request)
             requested = GenerationParams(
                 max_tokens=call.max_completion_tokens or call.max_tokens,
                 temperature=call.temperature,
@@ -276,6 +274,8 @@ class OpenAiApi:
                 stop=call.stops(),
             )
             params = param_checks.clamped(requested, await self._service.known_model_info(model))
+            if self._gate is not None:  # last: a call refused for its body is not counted against the caller
+                await self._gate.admit(request)
         except ApiError as exc:
             await _send_error(send, exc)
             return
@@ -296,6 +296,8 @@ class OpenAiApi:
         await _until_disconnect(reply.relay(frames), receive, lambda: reply.responded)
 
     def _model(self, name: str | None) -> str | None:
+        if not self._service.configured:
+            raise errors.NotConfigured()
         if not name:
             return None
         if name not in self._service.model_names:
