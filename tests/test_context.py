@@ -51,10 +51,10 @@ def test_a_message_that_cannot_fit_is_refused_before_anything_is_stored(small: t
     app, fake = small
     client = Client(app.url, verbose=False)
     cid = client.predict(api_name="/new_conversation")
-    before = len(fake.streams), len(app.rows(Message))
+    before = len(fake.streams), app.count(Message)
     with pytest.raises(Exception, match=r"This message is about [\d,]+ tokens; the model takes at most"):
         chat(client, " ".join([WORDS] * 40), cid)
-    assert (len(fake.streams), len(app.rows(Message))) == before
+    assert (len(fake.streams), app.count(Message)) == before
 
 
 def test_a_new_conversation_gets_a_title_from_the_model_or_keeps_its_first_words(

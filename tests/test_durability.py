@@ -26,7 +26,7 @@ def test_a_tab_closed_mid_stream_leaves_the_partial_reply_saved(
     [stream] = fake_tgi.wait_for_streams(1)
     assert wait_until(lambda: stream.ended.is_set(), timeout_s=30)
     assert stream.client_closed and stream.tokens_sent < 2000  # nobody is watching: the GPU stops too
-    assert wait_until(lambda: len(app.rows(Message, conversation_id=cid, role="assistant")) == 1, timeout_s=30)
+    assert wait_until(lambda: app.count(Message, conversation_id=cid, role="assistant") == 1, timeout_s=30)
     [reply] = app.rows(Message, conversation_id=cid, role="assistant")
     [generation] = app.rows(Generation, message_id=reply.id)
     assert reply.status == "stopped" and reply.content.startswith("w0 w1 w2")

@@ -112,7 +112,7 @@ def test_a_same_site_page_cannot_read_chats_or_make_a_token_as_the_user(
         own = victim.evaluate(QUEUE_CALL_JS, listing)  # the app's own page, same browser: works
         assert own["join"] == 200 and "victim's secret plan" in own["text"], own
 
-        tokens_before = len(running.rows(ApiToken))
+        tokens_before = running.count(ApiToken)
         attacker = context.new_page()
         attacker.goto(f"http://{page_host}:{other_origin}/")
         stolen = attacker.evaluate(QUEUE_CALL_JS, listing)
@@ -125,7 +125,7 @@ def test_a_same_site_page_cannot_read_chats_or_make_a_token_as_the_user(
         assert attacker.evaluate(SIMPLE_POST_JS, listing) == "sent"
         refusals = [r for r in caplog.messages if "refused a request from another origin" in r and "queue/join" in r]
         assert len(refusals) == 1 and f"{page_host}:{other_origin}" in refusals[0], caplog.messages
-        assert len(running.rows(ApiToken)) == tokens_before
+        assert running.count(ApiToken) == tokens_before
 
         again = victim.evaluate(QUEUE_CALL_JS, listing)  # and the user's own page still works afterwards
         assert again["join"] == 200 and "victim's secret plan" in again["text"], again

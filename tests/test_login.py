@@ -314,7 +314,7 @@ def test_the_openai_api_under_require_login_takes_a_token_only(
     token = made["output"]["data"][0]["value"]
     completion = openai_client(f"{running.url}/v1", token).chat.completions.create(**body)
     assert completion.choices[0].message.content == "".join(Behaviour().reply_tokens())
-    generation = running.rows(Generation)[-1]
+    generation = running.last(Generation)
     assert generation.source == "openai_api" and generation.user_id == user_id_of(provider.issuer, "alice-1")
 
 

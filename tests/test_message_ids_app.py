@@ -56,33 +56,33 @@ def test_a_send_retried_after_an_error_is_stored_once_and_a_third_send_is_answer
         ("assistant", "error", False),  # the failed reply: kept with its metrics, no longer shown
         ("assistant", "complete", True),
     ]
-    assert len(app.rows(Generation, conversation_id=question.conversation_id)) == 2
+    assert app.count(Generation, conversation_id=question.conversation_id) == 2
 
     assert chat(client, "are you there?", mid) == "Yes, here."  # the stored reply: no model call
     assert len(fake_tgi.streams) == calls
-    assert len(app.rows(Message, conversation_id=question.conversation_id)) == 3
+    assert app.count(Message, conversation_id=question.conversation_id) == 3
 
 
 def test_another_users_send_with_a_taken_id_is_refused_and_writes_nothing(app: RunningApp, fake_tgi: FakeTgi) -> None:
     owner, stranger = Client(app.url, verbose=False), Client(app.url, verbose=False)
     mid = str(uuid.uuid4())
     chat(owner, "my private question", mid)
-    before = [len(app.rows(model)) for model in (Conversation, Message, Generation)]
+    before = [app.count(model) for model in (Conversation, Message, Generation)]
     calls = len(fake_tgi.streams)
     for text in ("my private question", "something else"):
         with pytest.raises(Exception, match="That message id is already used") as refused:
             chat(stranger, text, mid)
         assert "private" not in str(refused.value)
-    assert [len(app.rows(model)) for model in (Conversation, Message, Generation)] == before
+    assert [app.count(model) for model in (Conversation, Message, Generation)] == before
     assert len(fake_tgi.streams) == calls
 
 
 def test_an_invalid_message_id_is_refused_before_anything_is_stored(app: RunningApp, fake_tgi: FakeTgi) -> None:
     client = Client(app.url, verbose=False)
-    before = len(app.rows(Message))
+    before = app.count(Message)
     with pytest.raises(Exception, match="message_id must be a UUID"):
         chat(client, "hello", "not-a-uuid")
-    assert len(app.rows(Message)) == before
+    assert app.count(Message) == before
 
 
 def test_two_simultaneous_sends_with_one_id_store_one_message(app: RunningApp, fake_tgi: FakeTgi) -> None:

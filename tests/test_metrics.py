@@ -64,13 +64,17 @@ def test_each_finished_reply_is_counted_once_with_its_timings(app: RunningApp, f
     assert ("chatlens_db_commit_ms_median", ()) in after
 
 
-def test_event_loop_tasks_are_counted_and_let_go(app: RunningApp, fake_tgi: FakeTgi) -> None:
+def test_event_loop_tasks_are_counted_and_let_go(
+    app: RunningApp, fake_tgi: FakeTgi, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The leak watch of the soak: tasks alive on the serving loop, back to the idle count once replies end.
 
-    Gradio's SSE stream leaves its heartbeat timer (a 15 s sleep) behind when it ends, so "back" may take 15 s."""
+    Gradio's SSE stream leaves its heartbeat timer behind when it ends, so "back" takes up to one heartbeat interval:
+    1 s here (GRADIO_HEARTBEAT_INTERVAL, read per stream; 15 s by default)."""
+    monkeypatch.setenv("GRADIO_HEARTBEAT_INTERVAL", "1")
     idle = scrape(app.url)[("chatlens_event_loop_tasks", ())]
     client = Client(app.url, verbose=False)
-    fake_tgi.next(Behaviour(tokens=200, token_interval_s=0.02))
+    fake_tgi.next(Behaviour(tokens=60, token_interval_s=0.02))
     job = client.submit("keep streaming", api_name="/chat")
     deadline = time.monotonic() + 10
     while not fake_tgi.streams or fake_tgi.streams[-1].tokens_sent < 5:

@@ -44,7 +44,7 @@ def generations_of(app: RunningApp, conversation_id: uuid.UUID) -> list[Generati
 
 
 def last_generation(app: RunningApp) -> Generation:
-    return app.rows(Generation)[-1]
+    return app.last(Generation)
 
 
 def assert_openai_shaped(body: dict[str, Any]) -> None:
@@ -155,7 +155,7 @@ def test_raw_sse_framing(app: RunningApp, fake_tgi: FakeTgi) -> None:
 
 def test_refusals_map_to_the_sdk_exceptions_and_store_nothing(app: RunningApp, fake_tgi: FakeTgi) -> None:
     client = sdk(app)
-    before = len(app.rows(Generation)), len(app.rows(Message))
+    before = app.count(Generation), app.count(Message)
     cases: list[tuple[type[openai.APIStatusError], int, dict[str, Any]]] = [
         (openai.NotFoundError, 404, {"model": "gpt-4o", "messages": HELLO}),
         (openai.BadRequestError, 400, {"model": "default", "messages": HELLO, "temperature": -1}),
@@ -169,7 +169,7 @@ def test_refusals_map_to_the_sdk_exceptions_and_store_nothing(app: RunningApp, f
             client.chat.completions.create(**body)
         assert raised.value.status_code == status
         assert_openai_shaped(raised.value.response.json())
-    assert (len(app.rows(Generation)), len(app.rows(Message))) == before
+    assert (app.count(Generation), app.count(Message)) == before
     assert not fake_tgi.streams, "a refusal reached the model server"
     with pytest.raises(openai.NotFoundError) as raised:
         client.chat.completions.create(model="gpt-4o", messages=HELLO)
@@ -309,7 +309,7 @@ def test_rate_limits_count_per_token_owner_and_answer_429_with_retry_after(
     retry_after = int(raised.value.response.headers["retry-after"])
     assert 1 <= retry_after <= 60
     assert_openai_shaped(raised.value.response.json())
-    assert len(app.rows(Generation)) == 2
+    assert app.count(Generation) == 2
 
 
 def test_api_require_token_refuses_anonymous_callers(launch: Launch, tmp_path: Any, fake_tgi: FakeTgi) -> None:
@@ -321,7 +321,7 @@ def test_api_require_token_refuses_anonymous_callers(launch: Launch, tmp_path: A
         sdk(app).models.list()
     _, token = new_token(app)
     assert sdk(app, token).chat.completions.create(model="default", messages=HELLO).choices[0].message.content
-    assert len(app.rows(Generation)) == 1
+    assert app.count(Generation) == 1
 
 
 def test_without_a_model_server_calls_are_503_and_no_models_are_listed(launch: Launch, tmp_path: Any) -> None:
@@ -410,15 +410,15 @@ def raw_client(app: RunningApp) -> Iterator[httpx.Client]:
 def test_bad_bodies_are_refused_openai_shaped_and_store_nothing(
     app: RunningApp, raw_client: httpx.Client, fake_tgi: FakeTgi, body: bytes
 ) -> None:
-    generations, messages = len(app.rows(Generation)), len(app.rows(Message))
+    generations, messages = app.count(Generation), app.count(Message)
     response = raw_client.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
     if response.status_code == 200:  # a body that happens to be valid: answered and stored as one turn
         if response.headers["content-type"].startswith("text/event-stream"):
             assert response.text.endswith("data: [DONE]\n\n")
         else:
             assert response.json()["object"] == "chat.completion"
-        assert len(app.rows(Generation)) == generations + 1
+        assert app.count(Generation) == generations + 1
         return
     assert response.status_code in (400, 404), (response.status_code, response.text, body)
     assert_openai_shaped(response.json())
-    assert (len(app.rows(Generation)), len(app.rows(Message))) == (generations, messages)
+    assert (app.count(Generation), app.count(Message)) == (generations, messages)

@@ -67,12 +67,12 @@ def test_a_broken_import_is_refused_with_a_message_and_writes_nothing(
 ) -> None:
     truncated = tmp_path / "truncated.json"
     truncated.write_text('{"format": "chatlens.conversation", "version": 1, "messages": [', encoding="utf-8")
-    before = len(app.rows(Conversation))
+    before = app.count(Conversation)
     open_chat(page, app.url)
     open_portability(page)
     page.get_by_test_id("Import JSON-upload-button").set_input_files(str(truncated))
     expect(page.locator(".toast-body")).to_contain_text("not complete JSON")
-    assert len(app.rows(Conversation)) == before
+    assert app.count(Conversation) == before
 
 
 @pytest.mark.parametrize(

@@ -102,7 +102,7 @@ def test_the_chat_api_answers_or_refuses_cleanly_and_refusals_store_nothing(
     data = [message, "", temperature, None, max_tokens, None, "", None, None, stop]
     with httpx.Client(base_url=app.url, timeout=30) as client:
         client.get("/config")  # the per-browser identity cookie, as any client gets it
-        before = len(app.rows(Message))
+        before = app.count(Message)
         done = call(client, chat_index(app.url), data)
     if done.get("success"):
         assert isinstance(message, str) and message.strip()
@@ -110,7 +110,7 @@ def test_the_chat_api_answers_or_refuses_cleanly_and_refusals_store_nothing(
     shown = json.dumps(done.get("output", {}))
     assert "Traceback" not in shown and 'File "' not in shown
     if not isinstance(message, str) or not message.strip():
-        assert len(app.rows(Message)) == before  # refused before anything was stored
+        assert app.count(Message) == before  # refused before anything was stored
 
 
 @pytest.mark.parametrize("size", [300_000, 5_000_000])

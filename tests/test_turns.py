@@ -104,7 +104,7 @@ def test_feedback_and_its_comment_are_stored_with_the_generation(
     cid = conversation_of(page)
     [reply] = app.rows(Message, conversation_id=cid, role="assistant")
     [generation] = app.rows(Generation, message_id=reply.id)
-    assert wait_until(lambda: len(app.rows(Feedback, message_id=reply.id)) == 2)
+    assert wait_until(lambda: app.count(Feedback, message_id=reply.id) == 2)
     rows = sorted(app.rows(Feedback, message_id=reply.id), key=lambda row: row.created_at)
     assert [(row.value, row.comment, row.generation_id) for row in rows] == [
         (-1, "", generation.id),
@@ -170,4 +170,4 @@ def test_a_failed_message_edited_away_and_sent_again_is_a_new_message(
         ("user", "first try"),
         ("assistant", "Answered."),
     ]
-    assert len(app.rows(Message, conversation_id=cid, role="user", content="first try")) == 2
+    assert app.count(Message, conversation_id=cid, role="user", content="first try") == 2

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 import compat
@@ -43,6 +43,18 @@ class RunningApp:
             if model is Generation:
                 query = query.order_by(Generation.created_at)
             return list(session.scalars(query))
+
+    def count(self, model: type[Any], **where: Any) -> int:
+        """How many rows of a table match, after the writer has drained (a count: the session app's tables grow)."""
+        self.chatlens.recorder.barrier().result(timeout=10)
+        with self.chatlens.store.sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(model).filter_by(**where)) or 0)
+
+    def last(self, model: type[Any]) -> Any:
+        """The newest row of a table by ``created_at``, or None."""
+        self.chatlens.recorder.barrier().result(timeout=10)
+        with self.chatlens.store.sessions() as session:
+            return session.scalars(select(model).order_by(model.created_at.desc()).limit(1)).first()
 
 
 Launch = Callable[[Settings], RunningApp]  # the ``launch`` fixture: an app per call, closed after the test
