@@ -131,7 +131,10 @@ class ChatLens:
         tokens = Tokens(store, recorder)
         identities = Identities(settings, tokens=tokens)
         limits = RateLimits(
-            recorder, per_user_per_min=settings.rate_limit_user_per_min, per_ip_per_min=settings.rate_limit_ip_per_min
+            recorder,
+            per_user_per_min=settings.rate_limit_user_per_min,
+            per_ip_per_min=settings.rate_limit_ip_per_min,
+            counted_here=store.engine.dialect.name == "duckdb",  # one process per DuckDB file: it sees every message
         )
         downloads = Downloads()  # exports made for one user, served to that user only (checked by the gate)
         message_gate = MessageGate(limits, identities) if limits.enabled else None

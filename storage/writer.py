@@ -38,7 +38,7 @@ from storage import writes
 from storage.schema import RateEvent, utcnow
 from storage.side_writes import Extra
 from storage.store import Store
-from storage.writes import Delete, Rename, Reply, UserTurn, WriteJob, apply_batch
+from storage.writes import ConversationCache, Delete, Rename, Reply, UserTurn, WriteJob, apply_batch
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,9 @@ class WriteBehindRecorder:
         self.failing: str | None = None  # why the last commit failed, until one succeeds
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._known_users: set[uuid.UUID] = set()
+        # Conversations as the last commit left them, where nobody else writes the store (one process per DuckDB
+        # file); PostgreSQL replicas read them in each batch.
+        self._cache = ConversationCache() if store.engine.dialect.name == "duckdb" else None
         self.commit_ms: deque[float] = deque(maxlen=10_000)
         # Called once per finished reply, on the caller's thread (e.g. Prometheus counters); must be cheap.
         self._observers = tuple(observers)
@@ -144,6 +147,10 @@ class WriteBehindRecorder:
     async def run(self, apply: Callable[[Session], Any]) -> Any:
         """Run ``apply(session)`` on the writer thread, committed with the next group; returns its result."""
         return await self._await(self._submit(Work(apply)))
+
+    def submit(self, apply: Callable[[Session], Any]) -> concurrent.futures.Future[Any]:
+        """Queue ``apply(session)`` for the next group commit without waiting: its future says when it is durable."""
+        return self._submit(Work(apply))
 
     def finish_turn(self, record: TurnRecord) -> asyncio.Future[None]:
         """Queue the reply for the next group commit; await the result to know it is durable."""
@@ -260,9 +267,18 @@ class WriteBehindRecorder:
         """Apply ``specs`` in one transaction and commit; one result (or exception) per spec."""
         with self._store.sessions() as session:
             turns = [spec for spec in specs if not isinstance(spec, Work)]
-            turn_results = iter(apply_batch(session, turns, self._known_users, self._store.keeper) if turns else [])
-            results = [s.apply(session) if isinstance(s, Work) else next(turn_results) for s in specs]
-            session.commit()
+            try:
+                turn_results = iter(
+                    apply_batch(session, turns, self._known_users, self._store.keeper, self._cache) if turns else []
+                )
+                results = [s.apply(session) if isinstance(s, Work) else next(turn_results) for s in specs]
+                session.commit()
+            except BaseException:
+                if self._cache is not None:
+                    self._cache.discard()
+                raise
+        if self._cache is not None:
+            self._cache.keep()
         return results
 
     def _failed(self, batch: list[_Job], exc: Exception, again: bool) -> None:

@@ -14,13 +14,14 @@ and the recorder applies it again, finding the stored row.
 
 from __future__ import annotations
 
+import collections
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,10 @@ from storage.privacy import PRIVATE_TITLE, ContentKeeper
 from storage.resends import placed_ids, resent_turn
 from storage.schema import Conversation, Generation, Message, User, utcnow
 from storage.side_writes import Extra, RecordFeedback, RevokeShares, apply_extra
+
+# Core statements where the ORM adds only per-row work (the mapped classes' tables are Tables).
+_TABLES = {model: cast(Table, model.__table__) for model in (Conversation, Message, Generation)}
+_CONVERSATIONS = _TABLES[Conversation]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +120,47 @@ class _Conversation:
     settings: dict[str, Any] = field(default_factory=dict)
     next_seq: int = 1
     visible: list[_Visible] = field(default_factory=list)
+    model_id: str | None = None
+    chars: int = 0  # the visible text's length, for the cache's bound
 
     def history(self) -> tuple[ChatMessage, ...]:
         return tuple(ChatMessage(m.role, m.content) for m in self.visible)
+
+    def copy(self) -> _Conversation:
+        """A copy a batch may change (its messages are never changed in place, only added and cut off)."""
+        return replace(self, settings=dict(self.settings), visible=list(self.visible))
+
+
+class ConversationCache:
+    """The state of recently used conversations as the last commit left it, so a batch need not read it again.
+
+    Only where this process is the store's only writer (DuckDB: one process owns the file); with PostgreSQL
+    another replica may have added messages. A batch works on copies; the writer keeps them only once the batch
+    is committed (``keep``), so a failed batch leaves the cache as it was. Bounded by conversations and by text."""
+
+    def __init__(self, max_conversations: int = 2048, max_chars: int = 32_000_000) -> None:
+        self._max_conversations, self._max_chars = max_conversations, max_chars
+        self._kept: collections.OrderedDict[uuid.UUID, _Conversation] = collections.OrderedDict()
+        self._chars = 0
+        self.pending: dict[uuid.UUID, _Conversation] = {}
+
+    def copies(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, _Conversation]:
+        return {cid: kept.copy() for cid in ids if (kept := self._kept.get(cid)) is not None}
+
+    def keep(self) -> None:
+        pending, self.pending = self.pending, {}
+        for cid, conversation in pending.items():
+            conversation.chars = sum(len(m.content) for m in conversation.visible)
+            if (old := self._kept.pop(cid, None)) is not None:
+                self._chars -= old.chars
+            self._kept[cid] = conversation
+            self._chars += conversation.chars
+        while self._kept and (len(self._kept) > self._max_conversations or self._chars > self._max_chars):
+            _, evicted = self._kept.popitem(last=False)
+            self._chars -= evicted.chars
+
+    def discard(self) -> None:
+        self.pending = {}
 
 
 @dataclass(slots=True)
@@ -133,15 +176,22 @@ class _Rows:
 
 
 def apply_batch(
-    session: Session, jobs: Sequence[WriteJob], known_users: set[uuid.UUID], keeper: ContentKeeper | None = None
+    session: Session,
+    jobs: Sequence[WriteJob],
+    known_users: set[uuid.UUID],
+    keeper: ContentKeeper | None = None,
+    cache: ConversationCache | None = None,
 ) -> list[Any]:
     """Apply ``jobs`` in order inside the caller's transaction. Returns one result (or exception) per job.
 
-    With a ``keeper`` (privacy mode), message text and first-message titles stay in its memory, not in the rows."""
+    With a ``keeper`` (privacy mode), message text and first-message titles stay in its memory, not in the rows.
+    With a ``cache`` (the only writer), conversations it holds are not read again; the batch's state is left in
+    ``cache.pending`` for the writer to keep once committed."""
     now = utcnow()
     placed = placed_ids(session, {job.message_id for job in jobs if isinstance(job, UserTurn) and job.message_id})
     conversation_ids = {cid for job in jobs if (cid := _conversation_of(job)) is not None} | set(placed.values())
-    state = _load(session, conversation_ids, keeper)
+    state = cache.copies(conversation_ids) if cache is not None else {}
+    state.update(_load(session, conversation_ids - state.keys(), keeper))
     rows = _Rows()
     new_users = _missing_users(session, {job.user_id for job in jobs if isinstance(job, UserTurn)} - known_users)
     rows.users = [
@@ -169,7 +219,8 @@ def apply_batch(
                 )
                 results.append(None)
             elif isinstance(job, Rename | Delete):
-                _owned(state, job.conversation_id, job.user_id)
+                owned = _owned(state, job.conversation_id, job.user_id)
+                owned.deleted = owned.deleted or isinstance(job, Delete)  # later jobs (and the cache) see it gone
                 change = {"title": job.title} if isinstance(job, Rename) else {"deleted_at": now}
                 rows.setups.setdefault(job.conversation_id, {}).update(change)
                 results.append(None)
@@ -185,6 +236,8 @@ def apply_batch(
         for row in rows.conversations:
             row["title"] = PRIVATE_TITLE
     _write(session, rows, now)
+    if cache is not None:
+        cache.pending = state
     return results
 
 
@@ -209,14 +262,15 @@ def _load(
     if not conversation_ids:
         return {}
     state = {
-        cid: _Conversation(owner, deleted_at is not None, system_prompt or "", dict(settings or {}))
-        for cid, owner, deleted_at, system_prompt, settings in session.execute(
+        cid: _Conversation(owner, deleted_at is not None, system_prompt or "", dict(settings or {}), model_id=model_id)
+        for cid, owner, deleted_at, system_prompt, settings, model_id in session.execute(
             select(
                 Conversation.id,
                 Conversation.user_id,
                 Conversation.deleted_at,
                 Conversation.system_prompt,
                 Conversation.settings,
+                Conversation.model_id,
             ).where(Conversation.id.in_(conversation_ids))
         )
     }
@@ -279,8 +333,9 @@ def _user_turn(
         _remember_setup(cid, conversation, setup, rows)
     else:
         conversation = state[cid] = _Conversation(
-            job.user_id, False, setup.system_prompt or "", {"model": setup.model} if setup.model else {}
-        )
+            job.user_id, False, setup.system_prompt or "", {"model": setup.model} if setup.model else {},
+            model_id=job.model_id,
+        )  # fmt: skip
         rows.conversations.append(
             {
                 "id": cid,
@@ -415,7 +470,8 @@ def _reply(record: TurnRecord, state: dict[uuid.UUID, _Conversation], rows: _Row
         }
     )
     rows.touched.add(record.conversation_id)
-    if model is not None:
+    if model is not None and model.model_id != conversation.model_id:  # the model a conversation last answered with
+        conversation.model_id = model.model_id
         rows.models[record.conversation_id] = model.model_id
 
 
@@ -455,12 +511,12 @@ def _write(session: Session, rows: _Rows, now: datetime) -> None:
         (Generation, rows.generations),
     ):
         if values:
-            session.execute(insert(model), values)
+            session.execute(insert(_TABLES[model]), values)  # Core: the ORM's bulk path costs per row
     if rows.superseded:
         session.execute(update(Message).where(Message.id.in_(rows.superseded)).values(superseded_at=now))
     created = {row["id"] for row in rows.conversations}
     if touched := rows.touched - created:
-        session.execute(update(Conversation).where(Conversation.id.in_(touched)).values(updated_at=now))
+        session.execute(update(_CONVERSATIONS).where(_CONVERSATIONS.c.id.in_(touched)).values(updated_at=now))
     for cid, setup in rows.setups.items():
         session.execute(update(Conversation).where(Conversation.id == cid).values(**setup))
     for model_id in set(rows.models.values()):

@@ -10,9 +10,10 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from errors import MessageRejected
 from inference.turns import NewMessage, Retry
@@ -21,7 +22,7 @@ from storage.schema import Generation, Message
 from storage.side_writes import CreateShare, ImportConversation, RecordFeedback, RevokeShares
 from storage.store import Store, StoreUnavailable
 from storage.writer import WriteBehindRecorder
-from storage.writes import Reply, UserTurn, apply_batch
+from storage.writes import ConversationCache, Delete, Reply, UserTurn, apply_batch
 from tests.support.records import reply
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -266,3 +267,43 @@ def test_a_caller_that_goes_away_while_its_write_is_queued_does_not_stop_the_wri
     with store.sessions() as session:
         texts = set(session.scalars(select(Message.content).where(Message.role == "user")))
     assert texts == {"sent, then the tab closed", "the next message"}  # a write queued is made either way
+
+
+def test_the_writer_keeps_only_committed_conversation_state(store: Store) -> None:
+    """The conversation cache (DuckDB: the only writer): a batch works on copies, a rolled-back batch leaves the
+    cache as the database is, and a conversation the cache holds is not read again."""
+    user, cid = uuid.uuid4(), uuid.uuid4()
+    cache, known = ConversationCache(), set[uuid.UUID]()
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    def batch(jobs: list[Any], commit: bool = True) -> list[Any]:
+        with store.sessions() as session:
+            results = apply_batch(session, jobs, known_users=known, cache=cache)
+            if commit:
+                session.commit()
+                cache.keep()
+            else:
+                session.rollback()
+                cache.discard()
+        return results
+
+    batch([UserTurn(user, cid, "first", "m"), Reply(reply(cid, user, "answer"))])
+    known.add(user)  # as the writer remembers users it has stored
+    batch([UserTurn(user, cid, "lost in a rollback", "m")], commit=False)
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        [start] = batch([UserTurn(user, cid, "second", "m")])
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    assert [m.content for m in start.history] == ["first", "answer", "second"]
+    assert not [s for s in statements if s.lstrip().upper().startswith("SELECT")], statements  # nothing read again
+    with store.sessions() as session:
+        rows = session.query(Message).filter_by(conversation_id=cid).order_by(Message.seq).all()
+    assert [(m.seq, m.content) for m in rows] == [(1, "first"), (2, "answer"), (3, "second")]
+    # Deleted, then written to in a later batch: refused from what the cache holds, as from the database.
+    batch([Delete(user, cid)])
+    [refused] = batch([UserTurn(user, cid, "after the delete", "m")])
+    assert isinstance(refused, MessageRejected)
