@@ -145,6 +145,13 @@ class Settings(BaseSettings):
         default=True,
         description="Title new conversations with a tiny call to the model server (else: the message's first words).",
     )
+    image_tokens: int = Field(
+        default=1024,
+        ge=1,
+        description="Tokens one attached image is counted as when fitting the context window (servers tokenize an "
+        "image by its size and the model's vision encoder: Qwen2.5-VL about 1 per 28×28 pixels, Gemma 3 256, "
+        "Llava-Next up to 2,880). The oldest images are left out first when the window is full.",
+    )
     reasoning_tags: list[tuple[str, str]] = Field(
         default_factory=lambda: list(DEFAULT_TAGS),
         description="Tag pairs around a model's thinking inside the reply text, as JSON: "

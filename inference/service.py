@@ -72,10 +72,12 @@ class ChatService:
         auto_title: bool = False,
         max_reply_chars: int | None = None,
         reasoning_tags: Iterable[TagPair] = DEFAULT_TAGS,
+        image_tokens: int = context.DEFAULT_IMAGE_TOKENS,
     ) -> None:
         """``generators``: the configured model servers by name; the first is the default. ``model_defaults``:
         per model, the parameters used where a request leaves one unset. ``reasoning_tags``: the tag pairs around
-        thinking inside reply text (``inference.reasoning``)."""
+        thinking inside reply text (``inference.reasoning``). ``image_tokens``: what one image is counted as in the
+        context window until the server's ``usage`` says."""
         self._generators = dict(generators)
         self._model_defaults = dict(model_defaults or {})
         self._recorder = recorder
@@ -88,6 +90,7 @@ class ChatService:
         self._chars_per_token: dict[str, float] = {}
         self._max_reply_chars = max_reply_chars
         self._reasoning_tags = tuple(reasoning_tags)
+        self._image_tokens = image_tokens
         self._titles = Titles(recorder, self._reasoning_tags) if auto_title else None
         self._draining = False
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop replies stream on, for shutdown from outside
@@ -130,6 +133,15 @@ class ChatService:
         if not self._generators:
             raise errors.NotConfigured()
         return message
+
+    @staticmethod
+    def check_sees(info: ModelInfo | None) -> None:
+        """Refuse images for a model server that says it sees none (one that does not say is sent them)."""
+        if info is not None and info.vision is False:
+            raise errors.MessageRejected(
+                f"The model {info.model_id} does not take images (it reads text only). Send the text alone, or "
+                "choose a model that sees images."
+            )
 
     async def model_info(self, model: str | None = None) -> ModelInfo:
         return await self.generator(model).info()
@@ -252,14 +264,17 @@ class ChatService:
             info = await generator.info()
         except errors.ChatLensError as exc:
             failure = exc
+        images = len(turn.images) if isinstance(turn, NewMessage) else 0
+        if images:
+            self.check_sees(info)
         params = self._effective_params(param_checks.checked(self._with_defaults(params, model), info), info)
         chars_per_token = self._chars_per_token.get(generator.base_url, context.DEFAULT_CHARS_PER_TOKEN)
         system = self._system_messages(system_prompt)
         if text is not None and shrink_to_fit:
-            params = context.shrunk_to_fit(params, info, system, text, chars_per_token)
+            params = context.shrunk_to_fit(params, info, system, text, chars_per_token, self._image_tokens, images)
         budget = context.prompt_budget(info, params.max_tokens)
         if text is not None:
-            context.check_fits(system, text, budget, params.max_tokens, chars_per_token)
+            context.check_fits(system, text, budget, params.max_tokens, chars_per_token, self._image_tokens, images)
         if failure is not None and text is None:
             raise failure
         return _Call(generator, info, failure, params, system, budget, chars_per_token)
@@ -273,7 +288,10 @@ class ChatService:
         so the reply is recorded as this error and nothing vanishes)."""
         messages = call.system + self._turns(history, continuing)
         try:
-            prompt, use = context.fit(messages, call.budget, call.chars_per_token, keep_last=2 if continuing else 1)
+            prompt, use = context.fit(
+                messages, call.budget, call.chars_per_token, keep_last=2 if continuing else 1,
+                image_tokens=self._image_tokens,
+            )  # fmt: skip
         except errors.MessageRejected as exc:
             return [], context.ContextUse(0, call.budget), exc
         return prompt, use, call.failure
@@ -330,7 +348,7 @@ class ChatService:
                 continue  # an imported chat may open with the assistant: the template wants the user first
             if turns and turns[-1].role == m.role:
                 separator = "" if m.role == "assistant" else "\n\n"
-                turns[-1] = ChatMessage(m.role, turns[-1].content + separator + m.content)
+                turns[-1] = ChatMessage(m.role, turns[-1].content + separator + m.content, turns[-1].images + m.images)
             else:
                 turns.append(m)
         if continue_reply:
