@@ -50,9 +50,9 @@ from storage.privacy import ContentKeeper
 from storage.scratch import ScratchDir
 from storage.store import Store, StoreUnavailable
 from storage.writer import WriteBehindRecorder
+from web.images import image_routes
 from web.openai_api import OpenAiApi
 from web.ops import ops_routes
-from web.images import image_routes
 from web.share import share_routes
 
 if TYPE_CHECKING:

@@ -145,6 +145,13 @@ class Settings(BaseSettings):
         default=True,
         description="Title new conversations with a tiny call to the model server (else: the message's first words).",
     )
+    image_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest image a message may attach (PNG, JPEG, WebP or GIF, checked by its bytes). The page's "
+        "uploads are also capped at 10 MB by Gradio.",
+    )
+    images_per_message: int = Field(default=4, ge=1, le=16, description="Most images one message may attach.")
     image_tokens: int = Field(
         default=1024,
         ge=1,

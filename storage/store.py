@@ -184,9 +184,14 @@ class Store:
                 system_prompt=conversation.system_prompt or "",
                 messages=[
                     MessageView(
-                        m.id, m.role, self._text(m), m.status, _metrics_of(g) if g else None, m.reasoning or "",
+                        m.id,
+                        m.role,
+                        self._text(m),
+                        m.status,
+                        _metrics_of(g) if g else None,
+                        m.reasoning or "",
                         images.get(m.id, ()),
-                    )  # fmt: skip
+                    )
                     for m, g in rows
                 ],
             )
@@ -229,7 +234,6 @@ class Store:
         with self.sessions() as session:
             snapshot: dict[str, Any] | None = session.execute(query).scalar_one_or_none()
             return snapshot
-
 
     def image_for_owner(self, user_id: uuid.UUID, sha256: str) -> tuple[str, bytes] | None:
         """(MIME type, bytes) of an image attached to one of ``user_id``'s conversations that is not deleted;

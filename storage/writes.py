@@ -326,12 +326,7 @@ def _user_turn(
     conversation.next_seq += 1
     conversation.visible.append(_Visible(message_id, "user", job.content, images=job.images))
     rows.images += [
-        {
-            "id": uuid.uuid4(), "message_id": message_id, "conversation_id": cid, "user_id": job.user_id,
-            "position": position, "sha256": ref.sha256, "mime_type": ref.mime_type, "name": ref.name,
-            "created_at": now,
-        }  # fmt: skip
-        for position, ref in enumerate(job.images)
+        _image_row(message_id, cid, job.user_id, position, ref, now) for position, ref in enumerate(job.images)
     ]
     rows.touched.add(cid)
     return conversation.start(cid, message_id)
@@ -470,6 +465,22 @@ def _message_row(
         "created_at": now,
         "superseded_at": None,
         "reasoning": reasoning,
+    }
+
+
+def _image_row(
+    mid: uuid.UUID, cid: uuid.UUID, user_id: uuid.UUID, position: int, ref: ImageRef, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "message_id": mid,
+        "conversation_id": cid,
+        "user_id": user_id,
+        "position": position,
+        "sha256": ref.sha256,
+        "mime_type": ref.mime_type,
+        "name": ref.name,
+        "created_at": now,
     }
 
 

@@ -186,7 +186,7 @@ class TurnActions:
         self, edit: gr.EditData, request: gr.Request, conversation_id: str, *settings: Any
     ) -> dict[Any, Any]:
         """Rerun from an edited question: the chat is cut at it and shows the new text."""
-        text = edit.value if isinstance(edit.value, str) else str(edit.value or "")
+        text = render.without_thumbnails(edit.value if isinstance(edit.value, str) else str(edit.value or ""))
         previous = getattr(edit, "previous_value", None)
         view, message_id, role, index = await self._message_at(conversation_id, edit.index, previous, request)
         if role != "user":
