@@ -65,6 +65,8 @@ def message_record(m: MessageView) -> dict[str, Any]:
     record: dict[str, Any] = {"role": m.role, "content": m.content, "status": m.status, "metrics": m.metrics}
     if m.reasoning:
         record["reasoning"] = m.reasoning
+    if m.images:  # by reference: the bytes stay in the owner's files (``storage.images``)
+        record["images"] = [{"sha256": i.sha256, "mime_type": i.mime_type, "name": i.name} for i in m.images]
     return record
 
 

@@ -5,28 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import struct
-import zlib
 
 import pytest
 
 import errors
+from inference import context
 from inference.images import checked_images, content_parts, image_type
 from inference.tgi import TgiGenerator
 from inference.types import ChatMessage, GenerationParams
 from tests.support.fake_tgi import VISION_PIPELINE, FakeTgi
-
-
-def png(width: int = 2, height: int = 2) -> bytes:
-    """A real PNG (grey pixels), made here: no binary fixture to trust."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-
+from tests.support.images import png
 
 SIGNATURES = {
     "image/png": png(),
@@ -103,3 +91,22 @@ def test_a_text_only_model_says_so_and_refuses_an_image_with_a_reason(fake_tgi: 
     generator = generator_for(fake_tgi)
     with pytest.raises(errors.InvalidParameters, match="does not take images"):
         asyncio.run(reply_to(generator, [ChatMessage("user", "What is this?", (image,))]))
+
+
+def test_context_fit_counts_images_and_leaves_out_the_oldest_images_first() -> None:
+    [image] = checked_images([("a.png", png())])
+    old = ChatMessage("user", "an old picture", (image, image))
+    prompt = [
+        ChatMessage("system", "sys"),
+        old,
+        ChatMessage("assistant", "grey"),
+        ChatMessage("user", "and this?", (image,)),
+    ]
+    full = context.estimate_tokens(prompt, 3.0, image_tokens=500)
+    assert full == context.estimate_tokens(prompt, 3.0) + 3 * 500
+    # Room for everything but the old message's two images: they go, its text and every turn stay.
+    fitted, use = context.fit(prompt, full - 1, 3.0, image_tokens=500)
+    assert [m.content for m in fitted] == ["sys", "an old picture", "grey", "and this?"]
+    assert [len(m.images) for m in fitted] == [0, 0, 0, 1] and use.used_tokens == full - 1000
+    with pytest.raises(errors.MessageRejected, match="about 5"):  # the new message's own image counts
+        context.check_fits([], "hi", 100, None, 3.0, image_tokens=500, images=1)
