@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import errors
 
@@ -41,6 +41,11 @@ class Image:
     mime_type: str
     data: bytes
     name: str = ""
+    sha256: str = field(default="", compare=False)  # of ``data``: hashed once, when made
+
+    def __post_init__(self) -> None:
+        if not self.sha256:
+            object.__setattr__(self, "sha256", hashlib.sha256(self.data).hexdigest())
 
     @property
     def data_url(self) -> str:
@@ -48,7 +53,7 @@ class Image:
 
     @property
     def ref(self) -> ImageRef:
-        return ImageRef(hashlib.sha256(self.data).hexdigest(), self.mime_type, self.name)
+        return ImageRef(self.sha256, self.mime_type, self.name)
 
 
 def image_type(data: bytes) -> str | None:

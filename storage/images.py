@@ -63,5 +63,5 @@ class ImageFiles:
         for ref in refs:
             data = self.read(owner, ref.sha256)
             if data is not None:
-                loaded.append(Image(ref.mime_type, data, ref.name))
+                loaded.append(Image(ref.mime_type, data, ref.name, sha256=ref.sha256))
         return tuple(loaded)
