@@ -114,6 +114,7 @@ class ChatLens:
                 connect_timeout_s=settings.connect_timeout_s,
                 max_connections=settings.max_concurrent_streams,
                 info_ttl_s=settings.info_ttl_s,
+                vision=model.vision,
             )
             for model in settings.models
         }

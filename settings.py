@@ -67,6 +67,11 @@ class ModelServer(BaseModel):
         description="Default generation settings: temperature, top_p, max_tokens, frequency_penalty, seed, stop, "
         "thinking (true/false), reasoning_effort (low/medium/high).",
     )
+    vision: bool | None = Field(
+        default=None,
+        description="Whether the model sees images (the attach button, image parts). Unset: as the server says — "
+        "TGI's /info does; vLLM's and llama-server's /v1/models do not, so set true for a VLM served by them.",
+    )
 
     @field_validator("url")
     @classmethod

@@ -110,3 +110,18 @@ def test_context_fit_counts_images_and_leaves_out_the_oldest_images_first() -> N
     assert [len(m.images) for m in fitted] == [0, 0, 0, 1] and use.used_tokens == full - 1000
     with pytest.raises(errors.MessageRejected, match="about 5"):  # the new message's own image counts
         context.check_fits([], "hi", 100, None, 3.0, image_tokens=500, images=1)
+
+
+def test_a_configured_vision_flag_overrides_what_the_server_says(fake_tgi: FakeTgi) -> None:
+    """``MODELS[].vision``: vLLM's and llama-server's /v1/models do not say whether the model sees."""
+    seeing = TgiGenerator(
+        base_url=fake_tgi.url, request_timeout_s=5, connect_timeout_s=2, max_connections=4, info_ttl_s=0, vision=True
+    )
+
+    async def vision() -> bool | None:
+        try:
+            return (await seeing.info()).vision
+        finally:
+            await seeing.aclose()
+
+    assert asyncio.run(vision()) is True  # the fake's /info says text-generation
