@@ -359,13 +359,18 @@ def _retry(job: Retry, state: dict[uuid.UUID, _Conversation], rows: _Rows) -> Tu
 
 def _edit(job: Edit, state: dict[uuid.UUID, _Conversation], rows: _Rows, now: datetime) -> TurnStart:
     conversation = _owned(state, job.conversation_id, job.user_id)
+    images = conversation.visible[_index_of(conversation, job.message_id, "user")].images  # an edit keeps them
     _rewind_to(conversation, job.message_id, "user", rows)
     message_id = uuid.uuid4()
     rows.messages.append(
         _message_row(message_id, job.conversation_id, conversation.next_seq, "user", job.content, "complete", now)
     )
+    rows.images += [
+        _image_row(message_id, job.conversation_id, job.user_id, position, ref, now)
+        for position, ref in enumerate(images)
+    ]
     conversation.next_seq += 1
-    conversation.visible.append(_Visible(message_id, "user", job.content))
+    conversation.visible.append(_Visible(message_id, "user", job.content, images=images))
     rows.touched.add(job.conversation_id)
     return conversation.start(job.conversation_id, message_id)
 

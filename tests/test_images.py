@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import uuid
 
 import pytest
 
@@ -12,9 +13,13 @@ import errors
 from inference import context
 from inference.images import checked_images, content_parts, image_type
 from inference.tgi import TgiGenerator
+from inference.turns import Edit, NewMessage
 from inference.types import ChatMessage, GenerationParams
+from storage.store import Store
+from storage.writer import WriteBehindRecorder
 from tests.support.fake_tgi import VISION_PIPELINE, FakeTgi
 from tests.support.images import png
+from tests.support.records import reply
 
 SIGNATURES = {
     "image/png": png(),
@@ -125,3 +130,33 @@ def test_a_configured_vision_flag_overrides_what_the_server_says(fake_tgi: FakeT
             await seeing.aclose()
 
     assert asyncio.run(vision()) is True  # the fake's /info says text-generation
+
+
+def test_stored_images_come_back_with_the_history_survive_an_edit_and_are_served_to_their_owner_only(
+    store: Store, recorder: WriteBehindRecorder
+) -> None:
+    owner, stranger = uuid.uuid4(), uuid.uuid4()
+    [image] = checked_images([("cat.png", png(6, 6))])
+
+    async def turns() -> None:
+        first = await recorder.begin(NewMessage("What is this?", images=(image,)), user_id=owner)
+        cid = first.conversation_id
+        assert first.history[-1].images == (image,)
+        await recorder.finish_turn(reply(cid, owner, "A grey square."))
+        later = await recorder.begin(NewMessage("And now?", cid), user_id=owner)
+        assert [m.images for m in later.history] == [(image,), (), ()]  # read back from its file
+        assert later.history[0].images[0].data == png(6, 6)
+        question = store.load_conversation(cid, owner).messages[0]  # type: ignore[union-attr]
+        edited = await recorder.begin(Edit(cid, question.id, "What is this, really?"), user_id=owner)
+        assert [m.images for m in edited.history] == [(image,)]
+        [shown] = store.load_conversation(cid, owner).messages  # type: ignore[union-attr]
+        assert shown.content == "What is this, really?" and shown.images == (image.ref,)
+
+        assert store.image_for_owner(owner, image.sha256) == ("image/png", png(6, 6))
+        assert store.image_for_owner(stranger, image.sha256) is None
+        assert store.image_for_owner(owner, "../" + image.sha256[3:]) is None
+        await recorder.delete(user_id=owner, conversation_id=cid)
+        assert store.image_for_owner(owner, image.sha256) is None
+
+    asyncio.run(turns())
+    assert (store.images.root / str(owner) / image.sha256).read_bytes() == png(6, 6)  # content-addressed
