@@ -1,25 +1,30 @@
-"""Images on the wire (issue 16, the first part): checked by their bytes, sent as ``image_url`` parts with data URLs
-to a model that sees (its ``/info`` says so), refused with a reason otherwise. The fake TGI is a real HTTP server."""
+"""Images (issue 16) below the page: checked by their bytes, sent as ``image_url`` parts with data URLs to a model that
+sees (its ``/info`` says so, or ``MODELS[].vision``), refused with a reason otherwise; counted in the context window;
+stored as owner-scoped files and rows that come back with the history. The fake TGI is a real HTTP server, the store
+a real database (DuckDB, PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import uuid
+from pathlib import Path
 
 import pytest
 
 import errors
 from inference import context
-from inference.images import checked_images, content_parts, image_type
+from inference.images import ImageRef, checked_images, content_parts, image_type
 from inference.tgi import TgiGenerator
 from inference.turns import Edit, NewMessage
-from inference.types import ChatMessage, GenerationParams
+from inference.types import ChatMessage, GenerationParams, ModelInfo
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
+from tests.support.config import make_settings
 from tests.support.fake_tgi import VISION_PIPELINE, FakeTgi
 from tests.support.images import png
 from tests.support.records import reply
+from ui import attachments, render
 
 SIGNATURES = {
     "image/png": png(),
@@ -160,3 +165,20 @@ def test_stored_images_come_back_with_the_history_survive_an_edit_and_are_served
 
     asyncio.run(turns())
     assert (store.images.root / str(owner) / image.sha256).read_bytes() == png(6, 6)  # content-addressed
+
+
+def test_a_hostile_file_name_is_only_ever_an_escaped_attribute_of_its_thumbnail() -> None:
+    ref = ImageRef("a" * 64, "image/png", '"><img src=x onerror=alert(1)>')
+    shown = render.user_content("look", [ref])
+    assert shown.startswith("look\n\n") and "<img src=x" not in shown and 'alt="&quot;&gt;&lt;img' in shown
+    assert render.without_thumbnails(shown) == "look"  # what an edit of the message keeps
+
+
+def test_privacy_mode_takes_no_images(tmp_path: Path) -> None:
+    image = tmp_path / "cat.png"
+    image.write_bytes(png())
+    private = make_settings(tmp_path, store_content=False)
+    assert not attachments.sees(ModelInfo("m", "tgi", "tgi", "http://tgi", vision=True), private)
+    with pytest.raises(errors.MessageRejected, match="Privacy mode"):
+        asyncio.run(attachments.read_images([str(image)], private))
+    assert asyncio.run(attachments.read_images([str(image)], make_settings(tmp_path)))[0].data == png()
