@@ -1,6 +1,6 @@
-"""Images through the running app (issue 16): attached on the page in Chromium, shown as thumbnails, sent to the fake
-TGI as data URLs, kept across a reload; refused with the text kept; served only to their owner and through that
-conversation's share link; a deleted conversation's image answers 404; ``/chat`` takes ``handle_file`` files and
+"""Images through the running app (issue 16): attached on the page in Chromium (button, paste, drop), shown as
+thumbnails, sent to the fake TGI as data URLs, kept across a reload; refused with the text kept (not an image, too
+large, a text-only model); served only to their owner and through that conversation's share link; a deleted conversation's image answers 404; ``/chat`` takes ``handle_file`` files and
 ``/v1`` names a text-only model's refusal. One app for the module, its image cap small enough to test."""
 
 from __future__ import annotations
@@ -184,4 +184,37 @@ def test_v1_refuses_an_image_for_a_text_only_model_by_name(images_app: RunningAp
     assert answer.status_code == 400
     error = answer.json()["error"]
     assert error["code"] == "model_does_not_take_images" and "does not take images" in error["message"]
+    assert fake_tgi.streams == []
+
+
+DATA_TRANSFER_JS = """([kind, b64]) => {
+    const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+    const data = new DataTransfer();
+    data.items.add(new File([bytes], "pasted.png", {type: "image/png"}));
+    const box = document.querySelector("#cl-input textarea");
+    if (kind === "paste") {
+        box.dispatchEvent(new ClipboardEvent("paste", {clipboardData: data, bubbles: true, cancelable: true}));
+    } else {
+        for (const type of ["dragenter", "dragover", "drop"]) {  // on the box: the drop zone around it hears them
+            box.dispatchEvent(new DragEvent(type, {dataTransfer: data, bubbles: true, cancelable: true}));
+        }
+    }
+}"""
+
+
+@pytest.mark.parametrize("kind", ["paste", "drop"])
+def test_an_image_pasted_or_dropped_is_attached_and_a_text_only_model_refuses_it_keeping_the_text(
+    page: Page, images_app: RunningApp, fake_tgi: FakeTgi, kind: str
+) -> None:
+    fake_tgi.pipeline_tag = VISION_PIPELINE
+    open_chat(page, images_app.url)
+    expect(page.locator("#cl-input [data-testid=upload-button]")).to_be_visible()
+    page.evaluate(DATA_TRANSFER_JS, [kind, base64.b64encode(png(4, 4)).decode()])
+    expect(page.locator("#cl-input .thumbnail-item, #cl-input .thumbnail-image").first).to_be_visible()
+    fake_tgi.pipeline_tag = TEXT_PIPELINE  # the server now says it reads text only (info_ttl_s=0)
+    box = page.locator("#cl-input textarea")
+    box.fill("Describe it")
+    box.press("Enter")
+    expect(page.get_by_text("does not take images")).to_be_visible(timeout=10_000)
+    expect(box).to_have_value("Describe it")
     assert fake_tgi.streams == []
