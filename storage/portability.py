@@ -90,6 +90,10 @@ def export_markdown(view: ConversationView) -> str:
             _shown(m.role, m.content) or "*(no text)*",
             "",
         ]
+        if m.images:  # named, not embedded: the bytes stay with their owner (``storage.images``)
+            names = ", ".join(f"`{_one_line(i.name).replace('`', '')}`" for i in m.images if i.name)
+            count = f"{len(m.images)} image{'s' if len(m.images) != 1 else ''}"
+            lines += [f"*({count}{': ' + names if names else ''})*", ""]
         if m.role == "assistant" and m.metrics:
             lines += [f"*{_metrics_summary(m.status, m.metrics)}*", ""]
     return "\n".join(lines)

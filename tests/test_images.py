@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from inference.images import ImageRef, checked_images, content_parts, image_type
 from inference.tgi import TgiGenerator
 from inference.turns import Edit, NewMessage
 from inference.types import ChatMessage, GenerationParams, ModelInfo
+from storage import portability
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
 from tests.support.config import make_settings
@@ -156,6 +159,10 @@ def test_stored_images_come_back_with_the_history_survive_an_edit_and_are_served
         assert [m.images for m in edited.history] == [(image,)]
         [shown] = store.load_conversation(cid, owner).messages  # type: ignore[union-attr]
         assert shown.content == "What is this, really?" and shown.images == (image.ref,)
+        view = store.load_conversation(cid, owner)
+        assert view is not None and "*(1 image: `cat.png`)*" in portability.export_markdown(view)
+        [kept] = json.loads(portability.export_json(view, exported_at=datetime.now(UTC)))["messages"]
+        assert kept["images"] == [{"sha256": image.sha256, "mime_type": "image/png", "name": "cat.png"}]
 
         assert store.image_for_owner(owner, image.sha256) == ("image/png", png(6, 6))
         assert store.image_for_owner(stranger, image.sha256) is None
