@@ -1,7 +1,8 @@
 """Images through the running app (issue 16): attached on the page in Chromium (button, paste, drop), shown as
 thumbnails, sent to the fake TGI as data URLs, kept across a reload; refused with the text kept (not an image, too
-large, a text-only model); served only to their owner and through that conversation's share link; a deleted conversation's image answers 404; ``/chat`` takes ``handle_file`` files and
-``/v1`` names a text-only model's refusal. One app for the module, its image cap small enough to test."""
+large, a text-only model); served only to their owner and through that conversation's share link; a deleted
+conversation's image answers 404; ``/chat`` takes ``handle_file`` files and ``/v1`` names a text-only model's
+refusal. One app for the module, its image cap small enough to test."""
 
 from __future__ import annotations
 
