@@ -162,7 +162,8 @@ class Settings(BaseSettings):
         ge=1,
         description="Tokens one attached image is counted as when fitting the context window (servers tokenize an "
         "image by its size and the model's vision encoder: Qwen2.5-VL about 1 per 28×28 pixels, Gemma 3 256, "
-        "Llava-Next up to 2,880). The oldest images are left out first when the window is full.",
+        "Llava-Next up to 2,880), until a reply's usage shows what an image took on that server. The oldest images "
+        "are left out first when the window is full.",
     )
     reasoning_tags: list[tuple[str, str]] = Field(
         default_factory=lambda: list(DEFAULT_TAGS),

@@ -5,8 +5,9 @@ reply's ``usage`` tells the real ratio for that model server (kept with a 10 % m
 large side). The oldest turns are dropped first; the system prompt and the newest message are always kept, and
 when those alone do not fit the turn is refused before anything is stored or sent.
 
-Images count as ``image_tokens`` each (a configurable estimate: servers tokenize an image by its size and the
-model's vision encoder, which ChatLens cannot see until ``usage`` reports the prompt). When the window is full the
+Images count as ``image_tokens`` each: a configurable estimate (servers tokenize an image by its size and the
+model's vision encoder, which ChatLens cannot see) until a reply's ``usage`` reports a prompt with images, which
+tells what an image took on that server (``learned_image_tokens``). When the window is full the
 oldest images go first — a message keeps its text when its images are left out — then the oldest turns.
 """
 
@@ -58,6 +59,18 @@ def learned_chars_per_token(prompt: Sequence[ChatMessage], prompt_tokens: int | 
     if chars == 0 or content_tokens <= 0:
         return None
     return min(max(chars / content_tokens * MARGIN, 0.3), 8.0)
+
+
+def learned_image_tokens(
+    prompt: Sequence[ChatMessage], prompt_tokens: int | None, chars_per_token: float
+) -> int | None:
+    """What one image of this prompt took, from a reply's ``usage``: the prompt's tokens less its text's estimate,
+    per image, with the margin (rounded up); ``None`` without images or usage."""
+    images = sum(len(m.images) for m in prompt)
+    if not images or not prompt_tokens:
+        return None
+    per_image = (prompt_tokens - estimate_tokens(prompt, chars_per_token)) / images
+    return max(1, math.ceil(per_image / MARGIN)) if per_image > 0 else None
 
 
 def prompt_budget(info: ModelInfo | None, max_tokens: int | None) -> int | None:

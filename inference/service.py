@@ -52,6 +52,7 @@ class _Call:
     system: list[ChatMessage]
     budget: int | None  # prompt tokens the window leaves (None: unknown)
     chars_per_token: float
+    image_tokens: int  # what one image is counted as (learned from usage, else the configured estimate)
 
 
 # Sent after the stopped reply (not stored): works on every Messages-API server, unlike prefilling the reply.
@@ -91,6 +92,7 @@ class ChatService:
         self._max_reply_chars = max_reply_chars
         self._reasoning_tags = tuple(reasoning_tags)
         self._image_tokens = image_tokens
+        self._image_tokens_learned: dict[str, int] = {}
         self._titles = Titles(recorder, self._reasoning_tags) if auto_title else None
         self._draining = False
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop replies stream on, for shutdown from outside
@@ -269,15 +271,16 @@ class ChatService:
             self.check_sees(info)
         params = self._effective_params(param_checks.checked(self._with_defaults(params, model), info), info)
         chars_per_token = self._chars_per_token.get(generator.base_url, context.DEFAULT_CHARS_PER_TOKEN)
+        image_tokens = self._image_tokens_learned.get(generator.base_url, self._image_tokens)
         system = self._system_messages(system_prompt)
         if text is not None and shrink_to_fit:
-            params = context.shrunk_to_fit(params, info, system, text, chars_per_token, self._image_tokens, images)
+            params = context.shrunk_to_fit(params, info, system, text, chars_per_token, image_tokens, images)
         budget = context.prompt_budget(info, params.max_tokens)
         if text is not None:
-            context.check_fits(system, text, budget, params.max_tokens, chars_per_token, self._image_tokens, images)
+            context.check_fits(system, text, budget, params.max_tokens, chars_per_token, image_tokens, images)
         if failure is not None and text is None:
             raise failure
-        return _Call(generator, info, failure, params, system, budget, chars_per_token)
+        return _Call(generator, info, failure, params, system, budget, chars_per_token, image_tokens)
 
     def _prompt(
         self, call: _Call, history: Sequence[ChatMessage], *, continuing: bool
@@ -290,7 +293,7 @@ class ChatService:
         try:
             prompt, use = context.fit(
                 messages, call.budget, call.chars_per_token, keep_last=2 if continuing else 1,
-                image_tokens=self._image_tokens,
+                image_tokens=call.image_tokens,
             )  # fmt: skip
         except errors.MessageRejected as exc:
             return [], context.ContextUse(0, call.budget), exc
@@ -410,9 +413,15 @@ class ChatService:
     def _measured_use(
         self, generator: TextGenerator, prompt: list[ChatMessage], metrics: GenerationMetrics, use: context.ContextUse
     ) -> context.ContextUse:
-        """Learn this server's characters per token from the prompt size it reported; the window use, measured."""
+        """Learn this server's characters per token (or, for a prompt with images, what an image takes) from the
+        prompt size it reported; the window use, measured."""
+        chars_per_token = self._chars_per_token.get(generator.base_url, context.DEFAULT_CHARS_PER_TOKEN)
+        per_image = context.learned_image_tokens(prompt, metrics.prompt_tokens, chars_per_token)
+        if per_image is not None:
+            self._image_tokens_learned[generator.base_url] = per_image
         learned = context.learned_chars_per_token(prompt, metrics.prompt_tokens)
-        if learned is None or metrics.prompt_tokens is None:
+        if learned is not None:
+            self._chars_per_token[generator.base_url] = learned
+        if metrics.prompt_tokens is None or (learned is None and per_image is None):
             return use
-        self._chars_per_token[generator.base_url] = learned
         return replace(use, used_tokens=metrics.prompt_tokens + metrics.output_tokens, measured=True)

@@ -17,13 +17,17 @@ import pytest
 import errors
 from inference import context
 from inference.images import ImageRef, checked_images, content_parts, image_type
+from inference.pacing import FrameBudget
+from inference.ports import ReplyFrame
+from inference.service import ChatService
 from inference.tgi import TgiGenerator
 from inference.turns import Edit, NewMessage
-from inference.types import ChatMessage, GenerationParams, ModelInfo
+from inference.types import ChatMessage, GenerationParams, ModelInfo, TokenChunk
 from storage import portability
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
 from tests.support.config import make_settings
+from tests.support.fake_model import FakeModel
 from tests.support.fake_tgi import VISION_PIPELINE, FakeTgi
 from tests.support.images import png
 from tests.support.records import reply
@@ -189,3 +193,31 @@ def test_privacy_mode_takes_no_images(tmp_path: Path) -> None:
     with pytest.raises(errors.MessageRejected, match="Privacy mode"):
         asyncio.run(attachments.read_images([str(image)], private))
     assert asyncio.run(attachments.read_images([str(image)], make_settings(tmp_path)))[0].data == png()
+
+
+def test_what_an_image_takes_is_learned_from_usage_and_counted_in_the_next_turns_window(
+    recorder: WriteBehindRecorder,
+) -> None:
+    [image] = checked_images([("cat.png", png())])
+    model = FakeModel(max_total_tokens=32_768)
+    service = ChatService(
+        {"m": model}, recorder, budget=FrameBudget(min_interval_s=0.0, frames_per_s=1000), max_message_chars=1000,
+        max_new_tokens=10, image_tokens=5000,
+    )  # fmt: skip
+    question = ChatMessage("user", "What is this?")
+    text_tokens = context.estimate_tokens([question], context.DEFAULT_CHARS_PER_TOKEN)
+    model.queue(TokenChunk(text="Grey.", finish_reason="stop", prompt_tokens=text_tokens + 270, completion_tokens=2))
+
+    async def turn(message: NewMessage) -> list[ReplyFrame]:
+        return [f async for f in service.stream_reply(message, user_id=owner, params=GenerationParams())]
+
+    owner = uuid.uuid4()
+    first = asyncio.run(turn(NewMessage(question.content, images=(image,))))
+    assert first[0].context is not None and first[0].context.used_tokens == text_tokens + 5000  # the estimate
+    assert first[-1].context is not None and first[-1].context.measured
+    later = asyncio.run(turn(NewMessage("And now?", first[-1].conversation_id)))
+    [sent] = [m for m in model.calls[-1].messages if m.images]
+    assert sent.images == (image,)  # earlier images go again
+    prompt = model.calls[-1].messages
+    estimate = context.estimate_tokens(prompt, context.DEFAULT_CHARS_PER_TOKEN) + 300  # ⌈270 / 0.9⌉ per image
+    assert later[0].context is not None and later[0].context.used_tokens == estimate
