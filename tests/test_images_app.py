@@ -22,7 +22,7 @@ from playwright.sync_api import Page, expect
 from errors import MessageRejected
 from storage.schema import MessageImage
 from tests.support.apps import RunningApp, launched_app
-from tests.support.browser import conversation_of, finished, open_chat
+from tests.support.browser import conversation_of, finished, open_chat, send
 from tests.support.config import make_settings
 from tests.support.fake_tgi import TEXT_PIPELINE, VISION_PIPELINE, Behaviour, FakeTgi
 from tests.support.images import png
@@ -219,3 +219,23 @@ def test_an_image_pasted_or_dropped_is_attached_and_a_text_only_model_refuses_it
     expect(page.get_by_text("does not take images")).to_be_visible(timeout=10_000)
     expect(box).to_have_value("Describe it")
     assert fake_tgi.streams == []
+
+
+def test_an_edited_question_keeps_its_images(page: Page, images_app: RunningApp, fake_tgi: FakeTgi) -> None:
+    fake_tgi.pipeline_tag = VISION_PIPELINE
+    fake_tgi.next(Behaviour(reply="Grey.", finish_reason="stop"), Behaviour(reply="Still grey.", finish_reason="stop"))
+    open_chat(page, images_app.url)
+    attach(page, [("cat.png", "image/png", png(3, 3))])
+    send(page, "Colour?")
+    finished(page, 1)
+    thumbnails_loaded(page, 1)
+    page.locator("#cl-chat .message").first.hover()
+    page.get_by_role("button", name="Edit").first.click()
+    page.locator("#cl-chat textarea").fill("Which colour, exactly?")
+    page.get_by_role("button", name="Submit").click()
+    expect(page.locator("#cl-chat")).to_contain_text("Still grey.", timeout=10_000)
+    finished(page, 1)
+    thumbnails_loaded(page, 1)
+    [sent] = [m for m in fake_tgi.streams[-1].body["messages"] if m["role"] == "user"]
+    assert sent["content"][0] == {"type": "text", "text": "Which colour, exactly?"}
+    assert base64.b64decode(sent["content"][1]["image_url"]["url"].partition(",")[2]) == png(3, 3)

@@ -192,7 +192,11 @@ class TurnActions:
         if role != "user":
             raise user_error(MessageRejected("Only your own messages can be edited."))
         pending = await self._pending(Edit(view.id, message_id, text), settings)
-        shown = [*render.conversation_messages(view)[:index], {"role": "user", "content": text}]
+        images = next(m.images for m in view.messages if m.id == message_id)  # an edit keeps them
+        shown = [
+            *render.conversation_messages(view)[:index],
+            {"role": "user", "content": render.user_content(text, images)},
+        ]
         return self.controls.accepted(replace(pending, shown=shown))
 
     async def take_retry_at(
