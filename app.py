@@ -50,6 +50,7 @@ from storage.privacy import ContentKeeper
 from storage.scratch import ScratchDir
 from storage.store import Store, StoreUnavailable
 from storage.writer import WriteBehindRecorder
+from web.images import image_routes
 from web.openai_api import OpenAiApi
 from web.ops import ops_routes
 from web.share import share_routes
@@ -83,7 +84,11 @@ class ChatLens:
         import compat  # with Gradio (seconds to import): after the configuration is known to be good
         from ui.app import build_app, launch_options
 
-        store = Store.open(settings.database_url, keeper=None if settings.store_content else ContentKeeper())
+        store = Store.open(
+            settings.database_url,
+            keeper=None if settings.store_content else ContentKeeper(),
+            images_dir=settings.state_dir / "images",
+        )
         slo = SloMonitor(
             store.engine,
             SloThresholds(
@@ -109,6 +114,7 @@ class ChatLens:
                 connect_timeout_s=settings.connect_timeout_s,
                 max_connections=settings.max_concurrent_streams,
                 info_ttl_s=settings.info_ttl_s,
+                vision=model.vision,
             )
             for model in settings.models
         }
@@ -126,6 +132,7 @@ class ChatLens:
             auto_title=settings.auto_title and settings.store_content,  # a title is text taken from the message
             max_reply_chars=settings.max_reply_chars,
             reasoning_tags=settings.reasoning_tags,
+            image_tokens=settings.image_tokens,
         )
         reader = AnalyticsReader(store.engine, ttl_s=settings.analytics_cache_ttl_s)
         tokens = Tokens(store, recorder)
@@ -152,6 +159,7 @@ class ChatLens:
         routes = [
             *ops_routes(service=service, store=store, recorder=recorder, metrics=metrics),
             *share_routes(store),
+            *image_routes(store, identities),
             *OpenAiApi(
                 service,
                 identities,

@@ -67,6 +67,11 @@ class ModelServer(BaseModel):
         description="Default generation settings: temperature, top_p, max_tokens, frequency_penalty, seed, stop, "
         "thinking (true/false), reasoning_effort (low/medium/high).",
     )
+    vision: bool | None = Field(
+        default=None,
+        description="Whether the model sees images (the attach button, image parts). Unset: as the server says — "
+        "TGI's /info does; vLLM's and llama-server's /v1/models do not, so set true for a VLM served by them.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -144,6 +149,21 @@ class Settings(BaseSettings):
     auto_title: bool = Field(
         default=True,
         description="Title new conversations with a tiny call to the model server (else: the message's first words).",
+    )
+    image_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest image a message may attach (PNG, JPEG, WebP or GIF, checked by its bytes). The page's "
+        "uploads are also capped at 10 MB by Gradio.",
+    )
+    images_per_message: int = Field(default=4, ge=1, le=16, description="Most images one message may attach.")
+    image_tokens: int = Field(
+        default=1024,
+        ge=1,
+        description="Tokens one attached image is counted as when fitting the context window (servers tokenize an "
+        "image by its size and the model's vision encoder: Qwen2.5-VL about 1 per 28×28 pixels, Gemma 3 256, "
+        "Llava-Next up to 2,880), until a reply's usage shows what an image took on that server. The oldest images "
+        "are left out first when the window is full.",
     )
     reasoning_tags: list[tuple[str, str]] = Field(
         default_factory=lambda: list(DEFAULT_TAGS),

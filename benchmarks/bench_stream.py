@@ -154,7 +154,7 @@ async def app_stream(
     session = uuid.uuid4().hex
     result = StreamResult(started=time.perf_counter())
     join = {
-        "data": [message, conversation_id, None, None, max_tokens, None, "", None, None, None, "", False, None, None],
+        "data": [message, conversation_id, None, None, max_tokens, None, "", None, None, None, "", False, *[None] * 3],
         "fn_index": fn_index,
         "session_hash": session,
         "event_data": None,

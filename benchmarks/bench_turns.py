@@ -256,7 +256,7 @@ def start_targets(stack: ExitStack, rate: int, db_dir: Path, log_dir: Path) -> t
         probe = "/healthz" if name == "chatlens" else "/config"
         wait_until_ready(name, proc, f"{url}{probe}", lambda r: r.status_code == 200)
         targets[name] = Target(name, url, proc.pid, _fn_index(url, "chat", "respond"))
-    targets["chatlens"].data = lambda m, n: [m, "", None, None, n, None, "", None, None, None, "", False, None, None]
+    targets["chatlens"].data = lambda m, n: [m, "", None, None, n, None, "", None, None, None, "", False, *[None] * 3]
     # message, its history (a State: the session's), system message, max new tokens, temperature, top-p
     targets["template"].data = lambda m, n: [m, None, "You are a friendly Chatbot.", n, 0.7, 0.95]
     targets["floor"].data = lambda m, n: [m, n]

@@ -13,8 +13,9 @@ the reason (the page keeps the typed text). Pure: no I/O.
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import errors
 
@@ -25,15 +26,34 @@ VISION_PIPELINES = frozenset({"image-text-to-text", "visual-question-answering",
 
 
 @dataclass(frozen=True, slots=True)
+class ImageRef:
+    """A stored image, named by the SHA-256 of its bytes (content-addressed); ``name`` is the user's file name."""
+
+    sha256: str
+    mime_type: str
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Image:
-    """One checked image: its MIME type (from its bytes) and the bytes."""
+    """One checked image: its MIME type (from its bytes), the bytes, and the file name it came with (shown only)."""
 
     mime_type: str
     data: bytes
+    name: str = ""
+    sha256: str = field(default="", compare=False)  # of ``data``: hashed once, when made
+
+    def __post_init__(self) -> None:
+        if not self.sha256:
+            object.__setattr__(self, "sha256", hashlib.sha256(self.data).hexdigest())
 
     @property
     def data_url(self) -> str:
         return f"data:{self.mime_type};base64,{base64.b64encode(self.data).decode('ascii')}"
+
+    @property
+    def ref(self) -> ImageRef:
+        return ImageRef(self.sha256, self.mime_type, self.name)
 
 
 def image_type(data: bytes) -> str | None:
@@ -70,7 +90,7 @@ def checked_images(
             raise errors.MessageRejected(
                 f"{shown} is {_size(len(data))}; images are limited to {_size(max_bytes)} each."
             )
-        images.append(Image(kind, data))
+        images.append(Image(kind, data, " ".join((name or "").split())[:120]))
     return tuple(images)
 
 

@@ -52,6 +52,7 @@ class _Call:
     system: list[ChatMessage]
     budget: int | None  # prompt tokens the window leaves (None: unknown)
     chars_per_token: float
+    image_tokens: int  # what one image is counted as (learned from usage, else the configured estimate)
 
 
 # Sent after the stopped reply (not stored): works on every Messages-API server, unlike prefilling the reply.
@@ -72,10 +73,12 @@ class ChatService:
         auto_title: bool = False,
         max_reply_chars: int | None = None,
         reasoning_tags: Iterable[TagPair] = DEFAULT_TAGS,
+        image_tokens: int = context.DEFAULT_IMAGE_TOKENS,
     ) -> None:
         """``generators``: the configured model servers by name; the first is the default. ``model_defaults``:
         per model, the parameters used where a request leaves one unset. ``reasoning_tags``: the tag pairs around
-        thinking inside reply text (``inference.reasoning``)."""
+        thinking inside reply text (``inference.reasoning``). ``image_tokens``: what one image is counted as in the
+        context window until the server's ``usage`` says."""
         self._generators = dict(generators)
         self._model_defaults = dict(model_defaults or {})
         self._recorder = recorder
@@ -88,6 +91,8 @@ class ChatService:
         self._chars_per_token: dict[str, float] = {}
         self._max_reply_chars = max_reply_chars
         self._reasoning_tags = tuple(reasoning_tags)
+        self._image_tokens = image_tokens
+        self._image_tokens_learned: dict[str, int] = {}
         self._titles = Titles(recorder, self._reasoning_tags) if auto_title else None
         self._draining = False
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop replies stream on, for shutdown from outside
@@ -130,6 +135,15 @@ class ChatService:
         if not self._generators:
             raise errors.NotConfigured()
         return message
+
+    @staticmethod
+    def check_sees(info: ModelInfo | None) -> None:
+        """Refuse images for a model server that says it sees none (one that does not say is sent them)."""
+        if info is not None and info.vision is False:
+            raise errors.MessageRejected(
+                f"The model {info.model_id} does not take images (it reads text only). Send the text alone, or "
+                "choose a model that sees images."
+            )
 
     async def model_info(self, model: str | None = None) -> ModelInfo:
         return await self.generator(model).info()
@@ -252,17 +266,21 @@ class ChatService:
             info = await generator.info()
         except errors.ChatLensError as exc:
             failure = exc
+        images = len(turn.images) if isinstance(turn, NewMessage) else 0
+        if images:
+            self.check_sees(info)
         params = self._effective_params(param_checks.checked(self._with_defaults(params, model), info), info)
         chars_per_token = self._chars_per_token.get(generator.base_url, context.DEFAULT_CHARS_PER_TOKEN)
+        image_tokens = self._image_tokens_learned.get(generator.base_url, self._image_tokens)
         system = self._system_messages(system_prompt)
         if text is not None and shrink_to_fit:
-            params = context.shrunk_to_fit(params, info, system, text, chars_per_token)
+            params = context.shrunk_to_fit(params, info, system, text, chars_per_token, image_tokens, images)
         budget = context.prompt_budget(info, params.max_tokens)
         if text is not None:
-            context.check_fits(system, text, budget, params.max_tokens, chars_per_token)
+            context.check_fits(system, text, budget, params.max_tokens, chars_per_token, image_tokens, images)
         if failure is not None and text is None:
             raise failure
-        return _Call(generator, info, failure, params, system, budget, chars_per_token)
+        return _Call(generator, info, failure, params, system, budget, chars_per_token, image_tokens)
 
     def _prompt(
         self, call: _Call, history: Sequence[ChatMessage], *, continuing: bool
@@ -273,7 +291,10 @@ class ChatService:
         so the reply is recorded as this error and nothing vanishes)."""
         messages = call.system + self._turns(history, continuing)
         try:
-            prompt, use = context.fit(messages, call.budget, call.chars_per_token, keep_last=2 if continuing else 1)
+            prompt, use = context.fit(
+                messages, call.budget, call.chars_per_token, keep_last=2 if continuing else 1,
+                image_tokens=call.image_tokens,
+            )  # fmt: skip
         except errors.MessageRejected as exc:
             return [], context.ContextUse(0, call.budget), exc
         return prompt, use, call.failure
@@ -330,7 +351,7 @@ class ChatService:
                 continue  # an imported chat may open with the assistant: the template wants the user first
             if turns and turns[-1].role == m.role:
                 separator = "" if m.role == "assistant" else "\n\n"
-                turns[-1] = ChatMessage(m.role, turns[-1].content + separator + m.content)
+                turns[-1] = ChatMessage(m.role, turns[-1].content + separator + m.content, turns[-1].images + m.images)
             else:
                 turns.append(m)
         if continue_reply:
@@ -392,9 +413,15 @@ class ChatService:
     def _measured_use(
         self, generator: TextGenerator, prompt: list[ChatMessage], metrics: GenerationMetrics, use: context.ContextUse
     ) -> context.ContextUse:
-        """Learn this server's characters per token from the prompt size it reported; the window use, measured."""
+        """Learn this server's characters per token (or, for a prompt with images, what an image takes) from the
+        prompt size it reported; the window use, measured."""
+        chars_per_token = self._chars_per_token.get(generator.base_url, context.DEFAULT_CHARS_PER_TOKEN)
+        per_image = context.learned_image_tokens(prompt, metrics.prompt_tokens, chars_per_token)
+        if per_image is not None:
+            self._image_tokens_learned[generator.base_url] = per_image
         learned = context.learned_chars_per_token(prompt, metrics.prompt_tokens)
-        if learned is None or metrics.prompt_tokens is None:
+        if learned is not None:
+            self._chars_per_token[generator.base_url] = learned
+        if metrics.prompt_tokens is None or (learned is None and per_image is None):
             return use
-        self._chars_per_token[generator.base_url] = learned
         return replace(use, used_tokens=metrics.prompt_tokens + metrics.output_tokens, measured=True)

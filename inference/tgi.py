@@ -94,8 +94,12 @@ class TgiGenerator:
         connect_timeout_s: float,
         max_connections: int,
         info_ttl_s: float = 60.0,
+        vision: bool | None = None,
     ) -> None:
+        """``vision``: whether the model sees images, as configured (``MODELS[].vision``); ``None``: as the server
+        says (TGI's ``/info`` pipeline tag; vLLM's and llama-server's ``/v1/models`` do not say: set it for them)."""
         self.base_url = base_url.rstrip("/")
+        self._vision = vision
         self._api_key = api_key
         self._timeout = httpx2.Timeout(request_timeout_s, connect=connect_timeout_s)
         self._pool = _SharedPool(max_connections, sends_authorization=bool(api_key))
@@ -197,7 +201,8 @@ class TgiGenerator:
             return self._info
         async with self._info_lock:
             if self._info is None or time.monotonic() - self._info_read_at >= self._info_ttl_s:
-                self._info = await self._read_info()
+                info = await self._read_info()
+                self._info = info if self._vision is None else replace(info, vision=self._vision)
                 self._info_read_at = time.monotonic()
             return self._info
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from inference.images import Image
 from inference.types import ChatMessage
 
 
@@ -24,6 +25,7 @@ class NewMessage:
     message_id: uuid.UUID | None = None
     # A new conversation only: the messages before this one, stored first (an OpenAI-style call sends its history).
     earlier: tuple[ChatMessage, ...] = ()
+    images: tuple[Image, ...] = ()  # checked (``inference.images``); stored outside the text, sent as parts
 
 
 @dataclass(frozen=True, slots=True)

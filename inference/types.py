@@ -10,7 +10,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from inference.images import Image
+from inference.images import Image, ImageRef
 
 Role = Literal["system", "user", "assistant"]
 ReplyStatus = Literal["complete", "stopped", "error"]
@@ -171,6 +171,8 @@ class TurnStart:
     user_message_id: uuid.UUID | None = None
     resent: bool = False
     answer: str | None = None
+    # Per message of ``history``, the stored images it had (the recorder reads their files into ``history``).
+    history_images: tuple[tuple[ImageRef, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,8 @@ def message_record(m: MessageView) -> dict[str, Any]:
     record: dict[str, Any] = {"role": m.role, "content": m.content, "status": m.status, "metrics": m.metrics}
     if m.reasoning:
         record["reasoning"] = m.reasoning
+    if m.images:  # by reference: the bytes stay in the owner's files (``storage.images``)
+        record["images"] = [{"sha256": i.sha256, "mime_type": i.mime_type, "name": i.name} for i in m.images]
     return record
 
 
@@ -88,6 +90,10 @@ def export_markdown(view: ConversationView) -> str:
             _shown(m.role, m.content) or "*(no text)*",
             "",
         ]
+        if m.images:  # named, not embedded: the bytes stay with their owner (``storage.images``)
+            names = ", ".join(f"`{_one_line(i.name).replace('`', '')}`" for i in m.images if i.name)
+            count = f"{len(m.images)} image{'s' if len(m.images) != 1 else ''}"
+            lines += [f"*({count}{': ' + names if names else ''})*", ""]
         if m.role == "assistant" and m.metrics:
             lines += [f"*{_metrics_summary(m.status, m.metrics)}*", ""]
     return "\n".join(lines)

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import MutableSequence, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from errors import MessageIdTaken, MessageRejected
-from inference.types import ChatMessage, TurnStart
+from inference.types import TurnStart
 from storage.schema import Message
 
 ALREADY_USED = "That message id is already used. Send your message with a new id."
@@ -53,7 +53,7 @@ class Loaded(Protocol):
     def deleted(self) -> bool: ...
     @property
     def visible(self) -> MutableSequence[Any]: ...
-    def history(self) -> tuple[ChatMessage, ...]: ...
+    def start(self, cid: uuid.UUID, user_message_id: uuid.UUID | None = None) -> TurnStart: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +99,7 @@ def resent_turn(
         raise MessageIdTaken(ALREADY_USED)
     decision = resend(conversation.visible, message_id, content)
     del conversation.visible[decision.keep :]
-    turn = TurnStart(cid, conversation.history(), user_message_id=message_id, resent=True, answer=decision.answer)
+    turn = replace(conversation.start(cid, message_id), resent=True, answer=decision.answer)
     return turn, decision.superseded
 
 

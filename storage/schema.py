@@ -109,6 +109,28 @@ class Message(Base):
     reasoning: Mapped[str | None]
 
 
+class MessageImage(Base):
+    """An image attached to a user message, in the message's order (``position``). The bytes are a file under the
+    data folder named by their SHA-256, in the owner's folder (``storage.images``); the row says whose message and
+    conversation it belongs to, which is what decides who may fetch it."""
+
+    __tablename__ = "message_images"
+    __table_args__ = (
+        Index("ix_message_images_message", "message_id"),
+        Index("ix_message_images_user_sha", "user_id", "sha256"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    message_id: Mapped[uuid.UUID]
+    conversation_id: Mapped[uuid.UUID]
+    user_id: Mapped[uuid.UUID]
+    position: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    mime_type: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Generation(Base):
     """One model call and its measured performance (times in ms, from ChatLens's own monotonic clock).
 

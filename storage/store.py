@@ -26,9 +26,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
+from inference.images import ImageRef
+from storage.images import ImageFiles, is_sha256
 from storage.migrations import upgrade_schema
 from storage.privacy import ContentKeeper
-from storage.schema import Conversation, Generation, Message, Share
+from storage.schema import Conversation, Generation, Message, MessageImage, Share
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class MessageView:
     status: str
     metrics: dict[str, Any] | None = None
     reasoning: str = ""  # a reply's thinking (empty: none, or privacy mode)
+    images: tuple[ImageRef, ...] = ()  # a user message's images, in order (``storage.images`` keeps the bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +78,19 @@ def _duckdb_path(url: str) -> Path | None:
 
 
 class Store:
-    def __init__(self, engine: Engine, *, keeper: ContentKeeper | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, keeper: ContentKeeper | None = None, images: ImageFiles | None = None
+    ) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         # Privacy mode (STORE_CONTENT=false): message text lives here, in memory, instead of in the database.
         self.keeper = keeper
+        path = _duckdb_path(engine.url.render_as_string(hide_password=False))
+        self.images = images or ImageFiles((path.parent if path is not None else Path("data")) / "images")
 
     @classmethod
-    def open(cls, url: str, *, keeper: ContentKeeper | None = None) -> Store:
+    def open(cls, url: str, *, keeper: ContentKeeper | None = None, images_dir: Path | None = None) -> Store:
+        """``images_dir``: where attached images are kept (default: ``images/`` beside the DuckDB file)."""
         path = _duckdb_path(url)
         if path is not None:
             try:
@@ -119,7 +127,7 @@ class Store:
                     f"PostgreSQL for several replicas. ({exc.orig})"
                 ) from exc
             raise StoreUnavailable(f"Cannot open the database {url!r}: {exc.orig}") from exc
-        return cls(engine, keeper=keeper)
+        return cls(engine, keeper=keeper, images=ImageFiles(images_dir) if images_dir is not None else None)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -167,6 +175,7 @@ class Store:
                 .where(Message.conversation_id == conversation_id, Message.superseded_at.is_(None))
                 .order_by(Message.seq)
             ).all()
+            images = _images_of(session, [m.id for m, _ in rows if m.role == "user"])
             return ConversationView(
                 id=conversation.id,
                 title=conversation.title,
@@ -174,7 +183,15 @@ class Store:
                 model=(conversation.settings or {}).get("model"),
                 system_prompt=conversation.system_prompt or "",
                 messages=[
-                    MessageView(m.id, m.role, self._text(m), m.status, _metrics_of(g) if g else None, m.reasoning or "")
+                    MessageView(
+                        m.id,
+                        m.role,
+                        self._text(m),
+                        m.status,
+                        _metrics_of(g) if g else None,
+                        m.reasoning or "",
+                        images.get(m.id, ()),
+                    )
                     for m, g in rows
                 ],
             )
@@ -217,6 +234,67 @@ class Store:
         with self.sessions() as session:
             snapshot: dict[str, Any] | None = session.execute(query).scalar_one_or_none()
             return snapshot
+
+    def image_for_owner(self, user_id: uuid.UUID, sha256: str) -> tuple[str, bytes] | None:
+        """(MIME type, bytes) of an image attached to one of ``user_id``'s conversations that is not deleted;
+        ``None`` for anyone else's, a deleted conversation's, or an unknown one."""
+        if not is_sha256(sha256):
+            return None
+        query = (
+            select(MessageImage.mime_type)
+            .join(Conversation, Conversation.id == MessageImage.conversation_id)
+            .where(
+                MessageImage.user_id == user_id,
+                MessageImage.sha256 == sha256,
+                Conversation.user_id == user_id,
+                Conversation.deleted_at.is_(None),
+            )
+            .limit(1)
+        )
+        with self.sessions() as session:
+            mime_type = session.execute(query).scalar_one_or_none()
+        return self._image_bytes(user_id, sha256, mime_type)
+
+    def image_for_share(self, token_hash: str, sha256: str) -> tuple[str, bytes] | None:
+        """An image of a share link's snapshot (while the link and its conversation stand), else ``None``."""
+        if not is_sha256(sha256):
+            return None
+        query = (
+            select(Share.snapshot, Share.user_id)
+            .join(Conversation, Conversation.id == Share.conversation_id)
+            .where(Share.token_hash == token_hash, Share.revoked_at.is_(None), Conversation.deleted_at.is_(None))
+        )
+        with self.sessions() as session:
+            row = session.execute(query).one_or_none()
+        if row is None:
+            return None
+        snapshot, owner = row
+        shown = {
+            image.get("sha256"): image.get("mime_type")
+            for message in (snapshot or {}).get("messages", [])
+            for image in message.get("images") or []
+        }
+        return self._image_bytes(owner, sha256, shown.get(sha256))
+
+    def _image_bytes(self, owner: uuid.UUID, sha256: str, mime_type: str | None) -> tuple[str, bytes] | None:
+        if mime_type is None:
+            return None
+        data = self.images.read(owner, sha256)
+        return (mime_type, data) if data is not None else None
+
+
+def _images_of(session: Any, message_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[ImageRef, ...]]:
+    """The images of these messages, each message's in order."""
+    if not message_ids:
+        return {}
+    found: dict[uuid.UUID, list[ImageRef]] = {}
+    for message_id, sha256, mime_type, name in session.execute(
+        select(MessageImage.message_id, MessageImage.sha256, MessageImage.mime_type, MessageImage.name)
+        .where(MessageImage.message_id.in_(message_ids))
+        .order_by(MessageImage.message_id, MessageImage.position)
+    ):
+        found.setdefault(message_id, []).append(ImageRef(sha256, mime_type, name))
+    return {message_id: tuple(refs) for message_id, refs in found.items()}
 
 
 def _index_message_text(connection: Connection) -> None:

@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, assert_never
 
 from sqlalchemy import delete, insert
@@ -32,8 +32,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from errors import ChatLensError
+from inference.images import Image, ImageRef
 from inference.turns import Continue, Edit, NewMessage, Retry, Turn
-from inference.types import ConversationSetup, Origin, TurnRecord, TurnStart
+from inference.types import ChatMessage, ConversationSetup, Origin, TurnRecord, TurnStart
 from storage import writes
 from storage.schema import RateEvent, utcnow
 from storage.side_writes import Extra
@@ -116,10 +117,12 @@ class WriteBehindRecorder:
         conversation keeps (the model it was started with, its setup)."""
         job: WriteJob
         match turn:
-            case NewMessage(content, conversation_id, message_id, earlier):
+            case NewMessage(content, conversation_id, message_id, earlier, images):
+                # The files first: a committed row never names a missing file.
+                refs = await asyncio.to_thread(self._store.images.save, user_id, images) if images else ()
                 job = UserTurn(
                     user_id, conversation_id, content, model_id, setup or ConversationSetup(), message_id,
-                    earlier=earlier, store_text=origin is None or origin.store_text,
+                    earlier=earlier, store_text=origin is None or origin.store_text, images=refs,
                 )  # fmt: skip
             case Retry(conversation_id, reply_id):
                 job = writes.Retry(user_id, conversation_id, reply_id)
@@ -130,7 +133,29 @@ class WriteBehindRecorder:
             case _:
                 assert_never(turn)
         start: TurnStart = await self._await(self._submit(job))
+        if start.history_images:
+            start = await self._with_images(start, user_id, turn.images if isinstance(turn, NewMessage) else ())
         return start
+
+    async def _with_images(self, start: TurnStart, user_id: uuid.UUID, sent: tuple[Image, ...]) -> TurnStart:
+        """The history with its images' bytes: the ones just sent from memory, earlier ones read from their files
+        (off the writer thread and the event loop)."""
+        in_hand = {image.ref.sha256: image for image in sent}
+        files = self._store.images
+
+        def images_of(refs: tuple[ImageRef, ...]) -> tuple[Image, ...]:
+            held = [in_hand.get(ref.sha256) for ref in refs]
+            if all(held):
+                return tuple(image for image in held if image is not None)
+            return files.load(user_id, refs)
+
+        def read() -> tuple[ChatMessage, ...]:
+            return tuple(
+                replace(message, images=images_of(refs)) if refs else message
+                for message, refs in zip(start.history, start.history_images, strict=True)
+            )
+
+        return replace(start, history=await asyncio.to_thread(read), history_images=())
 
     async def record(self, job: Extra) -> Any:
         """Feedback, share links, imports: applied in order with everything else; returns the job's result."""

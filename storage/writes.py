@@ -26,11 +26,12 @@ from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.orm import Session
 
 from errors import MessageRejected
+from inference.images import ImageRef
 from inference.titles import title_from
 from inference.types import ChatMessage, ConversationSetup, Role, TurnRecord, TurnStart
 from storage.privacy import PRIVATE_TITLE, ContentKeeper
 from storage.resends import placed_ids, resent_turn
-from storage.schema import Conversation, Generation, Message, User, utcnow
+from storage.schema import Conversation, Generation, Message, MessageImage, User, utcnow
 from storage.side_writes import Extra, RecordFeedback, RevokeShares, apply_extra
 
 # Core statements where the ORM adds only per-row work (the mapped classes' tables are Tables).
@@ -48,6 +49,7 @@ class UserTurn:
     message_id: uuid.UUID | None = None  # the client's id for the message (None: a new one is made)
     earlier: tuple[ChatMessage, ...] = ()  # a new conversation's messages before this one (an OpenAI-style call)
     store_text: bool = True  # False (metrics only): the rows keep no text; the history returned still has it
+    images: tuple[ImageRef, ...] = ()  # the message's images, their files already written (``storage.images``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,7 @@ class _Visible:
     role: Role
     content: str
     status: str = "complete"
+    images: tuple[ImageRef, ...] = ()
 
 
 @dataclass(slots=True)
@@ -123,8 +126,11 @@ class _Conversation:
     model_id: str | None = None
     chars: int = 0  # the visible text's length, for the cache's bound
 
-    def history(self) -> tuple[ChatMessage, ...]:
-        return tuple(ChatMessage(m.role, m.content) for m in self.visible)
+    def start(self, cid: uuid.UUID, user_message_id: uuid.UUID | None = None) -> TurnStart:
+        """The turn's start: the visible history (images by reference: the recorder reads their files)."""
+        history = tuple(ChatMessage(m.role, m.content) for m in self.visible)
+        images = tuple(m.images for m in self.visible) if any(m.images for m in self.visible) else ()
+        return TurnStart(cid, history, user_message_id=user_message_id, history_images=images)
 
     def copy(self) -> _Conversation:
         """A copy a batch may change (its messages are never changed in place, only added and cut off)."""
@@ -168,6 +174,7 @@ class _Rows:
     users: list[dict[str, Any]] = field(default_factory=list)
     conversations: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    images: list[dict[str, Any]] = field(default_factory=list)
     generations: list[dict[str, Any]] = field(default_factory=list)
     superseded: list[uuid.UUID] = field(default_factory=list)
     touched: set[uuid.UUID] = field(default_factory=set)
@@ -287,12 +294,26 @@ def _load(
         .where(Message.conversation_id.in_(state))
         .order_by(Message.conversation_id, Message.seq)
     )
+    visible: dict[uuid.UUID, _Visible] = {}
     for cid, mid, role, content, status, seq, superseded_at in messages:
         conversation = state[cid]
         conversation.next_seq = max(conversation.next_seq, seq + 1)
         if superseded_at is None:
             text = keeper.recall(mid, content) if keeper is not None else content
-            conversation.visible.append(_Visible(mid, cast(Role, role), text, status))
+            conversation.visible.append(shown := _Visible(mid, cast(Role, role), text, status))
+            if role == "user":
+                visible[mid] = shown
+    if visible:
+        images: dict[uuid.UUID, list[ImageRef]] = {}
+        for mid, sha256, mime_type, name in session.execute(
+            select(MessageImage.message_id, MessageImage.sha256, MessageImage.mime_type, MessageImage.name)
+            .where(MessageImage.conversation_id.in_(state))
+            .order_by(MessageImage.message_id, MessageImage.position)
+        ):
+            if mid in visible:
+                images.setdefault(mid, []).append(ImageRef(sha256, mime_type, name))
+        for mid, refs in images.items():
+            visible[mid].images = tuple(refs)
     return state
 
 
@@ -358,9 +379,12 @@ def _user_turn(
     placed[message_id] = cid
     rows.messages.append(_message_row(message_id, cid, conversation.next_seq, "user", kept, "complete", now))
     conversation.next_seq += 1
-    conversation.visible.append(_Visible(message_id, "user", job.content))
+    conversation.visible.append(_Visible(message_id, "user", job.content, images=job.images))
+    rows.images += [
+        _image_row(message_id, cid, job.user_id, position, ref, now) for position, ref in enumerate(job.images)
+    ]
     rows.touched.add(cid)
-    return TurnStart(conversation_id=cid, history=conversation.history(), user_message_id=message_id)
+    return conversation.start(cid, message_id)
 
 
 def _remember_setup(cid: uuid.UUID, conversation: _Conversation, setup: ConversationSetup, rows: _Rows) -> None:
@@ -385,27 +409,32 @@ def _retry(job: Retry, state: dict[uuid.UUID, _Conversation], rows: _Rows) -> Tu
         raise MessageRejected("There is no message to answer again.")  # refused before anything changes
     rows.superseded.extend(m.id for m in conversation.visible[end:])
     del conversation.visible[end:]
-    return TurnStart(conversation_id=job.conversation_id, history=conversation.history())
+    return conversation.start(job.conversation_id)
 
 
 def _edit(job: Edit, state: dict[uuid.UUID, _Conversation], rows: _Rows, now: datetime) -> TurnStart:
     conversation = _owned(state, job.conversation_id, job.user_id)
+    images = conversation.visible[_index_of(conversation, job.message_id, "user")].images  # an edit keeps them
     _rewind_to(conversation, job.message_id, "user", rows)
     message_id = uuid.uuid4()
     rows.messages.append(
         _message_row(message_id, job.conversation_id, conversation.next_seq, "user", job.content, "complete", now)
     )
+    rows.images += [
+        _image_row(message_id, job.conversation_id, job.user_id, position, ref, now)
+        for position, ref in enumerate(images)
+    ]
     conversation.next_seq += 1
-    conversation.visible.append(_Visible(message_id, "user", job.content))
+    conversation.visible.append(_Visible(message_id, "user", job.content, images=images))
     rows.touched.add(job.conversation_id)
-    return TurnStart(conversation_id=job.conversation_id, history=conversation.history(), user_message_id=message_id)
+    return conversation.start(job.conversation_id, message_id)
 
 
 def _continue(job: Continue, state: dict[uuid.UUID, _Conversation]) -> TurnStart:
     conversation = _owned(state, job.conversation_id, job.user_id)
     if not conversation.visible or conversation.visible[-1].role != "assistant" or not conversation.visible[-1].content:
         raise MessageRejected("There is no reply to continue.")
-    return TurnStart(conversation_id=job.conversation_id, history=conversation.history())
+    return conversation.start(job.conversation_id)
 
 
 def _index_of(conversation: _Conversation, message_id: uuid.UUID, role: Role) -> int:
@@ -500,6 +529,22 @@ def _message_row(
     }
 
 
+def _image_row(
+    mid: uuid.UUID, cid: uuid.UUID, user_id: uuid.UUID, position: int, ref: ImageRef, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "message_id": mid,
+        "conversation_id": cid,
+        "user_id": user_id,
+        "position": position,
+        "sha256": ref.sha256,
+        "mime_type": ref.mime_type,
+        "name": ref.name,
+        "created_at": now,
+    }
+
+
 def _write(session: Session, rows: _Rows, now: datetime) -> None:
     """One statement per table and kind of change (UPDATE with executemany would cost one round trip per row)."""
     if rows.users:
@@ -508,6 +553,7 @@ def _write(session: Session, rows: _Rows, now: datetime) -> None:
     for model, values in (
         (Conversation, rows.conversations),
         (Message, rows.messages),
+        (MessageImage, rows.images),
         (Generation, rows.generations),
     ):
         if values:

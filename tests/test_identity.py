@@ -96,7 +96,7 @@ def test_raw_queue_calls_with_anothers_id_get_nothing(launched: tuple[RunningApp
         chat = call(
             bob,
             fn_index(demo, "chat"),
-            ["tell me", cid, None, None, None, None, "", None, None, None, "", False, None, None],
+            ["tell me", cid, None, None, None, None, "", None, None, None, "", False, None, None, None],
         )
         assert not chat["success"] and "not yours" in str(chat["output"]), chat
         assert len(fake_tgi.streams) == sent

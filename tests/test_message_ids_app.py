@@ -127,7 +127,7 @@ def test_old_callers_keep_working_and_the_raw_queue_takes_the_id_as_the_eleventh
     with httpx.Client(base_url=app.url, timeout=30) as http:  # keeps the session cookie: one user
         for _ in range(2):
             sent = call(
-                http, fn, ["with an id", "", None, None, None, None, "", None, None, None, mid, False, None, None]
+                http, fn, ["with an id", "", None, None, None, None, "", None, None, None, mid, False, None, None, None]
             )
             assert sent["success"] and sent["output"]["data"][0] == expected, sent
     assert len(user_rows(app, mid)) == 1

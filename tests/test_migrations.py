@@ -125,7 +125,8 @@ def test_a_previous_release_database_is_upgraded_in_place_and_keeps_every_row(
     populate(engine, previous.Base.metadata)
     before = dump(engine, previous.Base.metadata)
     engine.dispose()
-    assert set(before) == set(Base.metadata.tables), "every table of today's schema has rows in the old database"
+    added_since = {"message_images"}  # tables later revisions create (0004: images)
+    assert set(before) == set(Base.metadata.tables) - added_since, "every older table has rows in the old database"
 
     store = Store.open(database_url)  # the real start path (ChatLens.build calls it)
     try:

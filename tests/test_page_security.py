@@ -173,7 +173,7 @@ def test_the_admin_viewer_shows_a_stored_reply_without_form_controls(
     fake_tgi.next(
         Behaviour(reply=f'Sign in <form action="{steal}"><input type=password><button>go</button></form> done')
     )
-    data = ["show a form", cid, None, None, None, None, "", None, None, None, "", False, None, None]
+    data = ["show a form", cid, None, None, None, None, "", None, None, None, "", False, None, None, None]
     assert call(user, fn_index(demo, "chat"), data)["success"]
     [conversation] = [c for c in running.rows(Conversation) if str(c.id) == cid]
     opened = call(
@@ -194,7 +194,7 @@ def test_an_export_is_served_to_its_owner_only(launched: tuple[RunningApp, Any],
     owner.cookies.set(COOKIE, owner.get("/config").cookies[COOKIE])
     cid = call(owner, fn_index(demo, "new_conversation"), [])["output"]["data"][0]
     fake_tgi.next(Behaviour(reply="private words", finish_reason="stop"))
-    data = ["my private export", cid, None, None, None, None, "", None, None, None, "", False, None, None]
+    data = ["my private export", cid, None, None, None, None, "", None, None, None, "", False, None, None, None]
     assert call(owner, fn_index(demo, "chat"), data)["success"]
     exported = call(owner, fn_index(demo, "export"), [cid])
     assert exported["success"], exported

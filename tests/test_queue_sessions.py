@@ -52,7 +52,7 @@ def test_another_user_with_the_session_hash_gets_nothing_of_the_stream(
     cid = call(alice, fn_index(demo, "new_conversation"), [])["output"]["data"][0]
     fake_tgi.next(Behaviour(reply="the launch code is 0000", finish_reason="stop", token_interval_s=0.05))
     session_hash = "alicetab001"
-    data = ["what is the launch code?", cid, None, None, None, None, "", None, None, None, "", False, None, None]
+    data = ["what is the launch code?", cid, None, None, None, None, "", None, None, None, "", False, None, None, None]
     body = {"data": data, "fn_index": fn_index(demo, "chat"), "session_hash": session_hash, "event_data": None}
     assert alice.post("/gradio_api/queue/join", json={**body, "trigger_id": None}).status_code == 200
 

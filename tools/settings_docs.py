@@ -57,7 +57,17 @@ GROUPS: tuple[Group, ...] = (
     Group(
         "Messages and replies",
         "What a turn may hold and how a reply is asked for.",
-        ("max_message_chars", "max_reply_chars", "max_new_tokens", "system_prompt", "auto_title", "reasoning_tags"),
+        (
+            "max_message_chars",
+            "max_reply_chars",
+            "max_new_tokens",
+            "system_prompt",
+            "auto_title",
+            "reasoning_tags",
+            "image_max_bytes",
+            "images_per_message",
+            "image_tokens",
+        ),
     ),
     Group(
         "Serving",

@@ -2,15 +2,21 @@
 
 ``/chat`` streams the answer only; ``thinking=True`` puts a thinking model's thought before it, between
 ``<think>`` and ``</think>`` (the shape DeepSeek-style clients and Gradio's ``Chatbot(reasoning_tags=…)`` read).
+``files`` takes images (gradio_client's ``handle_file``): uploaded to Gradio's upload folder first, and only files
+from that folder are read — a path the caller names anywhere else is refused.
 
 Same service and the same per-caller identity as the page; refusals become ``gr.Error`` with a readable message.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
@@ -21,7 +27,9 @@ from inference import param_checks
 from inference.service import ChatService
 from inference.turns import NewMessage
 from inference.types import GenerationParams, Origin
+from settings import Settings
 from storage.resends import parse_message_id
+from ui import attachments
 from ui.errors import user_error
 
 
@@ -39,11 +47,28 @@ def with_thinking(thinking: str, answer: str) -> str:
     return f"<think>\n{thinking.strip()}\n</think>\n\n{answer}"
 
 
+def uploaded_paths(files: list[Any] | None) -> list[str]:
+    """The server paths of ``files`` (FileData dicts from ``handle_file``, or paths), each inside Gradio's upload
+    folder; anything else is refused (a caller must not make the server read a file of its choosing)."""
+    uploads = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
+    paths = []
+    for item in files or []:
+        raw = item.get("path") if isinstance(item, dict) else item
+        path = Path(str(raw or "")).resolve()
+        if not path.is_relative_to(uploads) or not path.is_file():
+            raise MessageRejected("files must be uploaded with the request (gradio_client's handle_file).")
+        paths.append(str(path))
+    return paths
+
+
 class ChatApi:
-    def __init__(self, service: ChatService, identities: Identities, gate: MessageGate | None = None) -> None:
+    def __init__(
+        self, service: ChatService, identities: Identities, gate: MessageGate | None = None, *, settings: Settings
+    ) -> None:
         self._service = service
         self._identities = identities
         self._gate = gate
+        self._settings = settings
 
     def register(self, concurrency_limit: int) -> None:
         gr.api(self.chat, api_name="chat", concurrency_limit=concurrency_limit)  # type: ignore[attr-defined]
@@ -65,6 +90,7 @@ class ChatApi:
         thinking: bool = False,
         enable_thinking: bool | None = None,
         reasoning_effort: str | None = None,
+        files: list[Any] | None = None,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> AsyncIterator[str]:
         """Stream the reply to `message`; each update is the whole reply so far (text only).
@@ -83,12 +109,19 @@ class ChatApi:
         `<think>…</think>` and a blank line, then the answer (default: the answer only; stored apart either way).
         `enable_thinking` (true / false; unset: the server's default) is sent as `chat_template_kwargs` and
         `reasoning_effort` (low / medium / high) as is, to models that take them.
+
+        `files`: images for the message (PNG, JPEG, WebP or GIF; `[handle_file("cat.png")]`), sent to a model that
+        sees images and stored with the message; refused with the reason for a text-only model or a file that is
+        not an image, too large, or one too many.
         """
         cid = parse_conversation_id(conversation_id)
         try:
             if conversation_id and cid is None:
                 raise MessageRejected("conversation_id must be an id returned by /new_conversation.")
             mid = parse_message_id(message_id)
+            images = await attachments.read_images(uploaded_paths(files), self._settings)
+            if images:
+                self._service.check_sees(await self._service.known_model_info(model or None))
             if self._gate is not None:
                 await self._gate.admit(request)
             requested = GenerationParams(
@@ -104,7 +137,7 @@ class ChatApi:
             params = param_checks.clamped(requested, await self._service.known_model_info(model or None))
             identity = self._identities.of(request)
             frames = self._service.stream_reply(
-                NewMessage(message, conversation_id=cid, message_id=mid),
+                NewMessage(message, conversation_id=cid, message_id=mid, images=images),
                 user_id=identity.user_id,
                 params=params,
                 model=model or None,

@@ -27,7 +27,7 @@ from inference.turns import NewMessage, Retry, Turn, typed_text
 from settings import Settings
 from storage.store import ConversationView, Store
 from storage.writer import WriteBehindRecorder
-from ui import render
+from ui import attachments, render
 from ui.account_panel import AccountPanel
 from ui.api import ChatApi, parse_conversation_id
 from ui.assets import SET_URL_JS
@@ -50,7 +50,7 @@ class _Parts:
     header: gr.HTML
     chatbot: gr.Chatbot
     status: gr.HTML
-    textbox: gr.Textbox
+    textbox: gr.MultimodalTextbox
     send: gr.Button
     stop: gr.Button
     retry: gr.Button
@@ -126,16 +126,7 @@ class ChatPage:
         )
         status = gr.HTML("", elem_id="cl-status")
         with gr.Row(equal_height=True):
-            textbox = gr.Textbox(
-                elem_id="cl-input",
-                show_label=False,
-                label="Message",
-                placeholder="Message ChatLens — Enter sends, Shift+Enter adds a line",
-                lines=1,
-                max_lines=12,
-                scale=8,
-                autofocus=True,
-            )
+            textbox = attachments.composer(self._settings)
             send = gr.Button("Send", variant="primary", elem_id="cl-send", scale=1, min_width=80)
             stop = gr.Button("Stop", variant="stop", elem_id="cl-stop", scale=1, min_width=80, visible=False)
         comment = gr.Textbox(
@@ -233,8 +224,16 @@ class ChatPage:
             api_visibility="private",
             show_progress="hidden",
         )
+        gr.on(
+            [demo.load, p.generation.model.change],
+            self.composer,
+            [p.generation.model],
+            p.textbox,
+            api_visibility="private",
+            show_progress="hidden",
+        )
 
-        ChatApi(self._service, self._identities, self._gate).register(limit)
+        ChatApi(self._service, self._identities, self._gate, settings=self._settings).register(limit)
 
     def _stream_after(self, accepted: Any, p: _Parts, streaming: list[Any], buttons: list[Any]) -> Any:
         """Once a send or retry is accepted: stream the reply, then put the buttons back. Returns the stream event."""
@@ -296,7 +295,7 @@ class ChatPage:
     # -- UI handlers -------------------------------------------------------------------------------------------
 
     async def take_message(
-        self, message: str, conversation_id: str, key: MessageKey | None, request: gr.Request, *settings: Any
+        self, composed: Any, conversation_id: str, key: MessageKey | None, request: gr.Request, *settings: Any
     ) -> dict[Any, Any]:
         """Check the message, the settings and the rate limits; on a refusal the text stays in the box.
 
@@ -304,14 +303,21 @@ class ChatPage:
         the whole conversation (which would outgrow the request size cap in a long chat). The message goes with
         a client id, the same as last time when the same text is sent again after an error (``MessageKey``)."""
         p = self._p
-        if not (message or "").strip():
+        message, files = attachments.typed(composed)
+        if not message.strip() and not files:
             return {p.pending: None}
-        turn = NewMessage(message, parse_conversation_id(conversation_id))
+        try:
+            images = await attachments.read_images(files, self._settings)
+        except ChatLensError as exc:
+            raise user_error(exc) from exc
+        turn = NewMessage(message, parse_conversation_id(conversation_id), images=images)
         pending = await self._pending(turn, settings)
         await self._admit(request)
         key, shown = await self._turns.prepare_send(conversation_id, request, key, message)
+        if images and shown and shown[-1].get("content") == message:  # thumbnails once stored: the first frame
+            shown = [*shown[:-1], {"role": "user", "content": render.attaching(message, len(images))}]
         pending = replace(pending, turn=replace(turn, message_id=key.id), shown=shown)
-        return {p.textbox: "", p.message_key: key, **self._turns.controls.accepted(pending)}
+        return {p.textbox: attachments.EMPTY, p.message_key: key, **self._turns.controls.accepted(pending)}
 
     async def take_retry(self, conversation_id: str, request: gr.Request, *settings: Any) -> dict[Any, Any]:
         cid = parse_conversation_id(conversation_id)
@@ -335,7 +341,10 @@ class ChatPage:
         try:
             if text is not None:
                 self._service.check_message(text)
-            params = param_checks.checked(params, await self._service.known_model_info(model))
+            info = await self._service.known_model_info(model)
+            if isinstance(turn, NewMessage) and turn.images:
+                self._service.check_sees(info)
+            params = param_checks.checked(params, info)
         except ChatLensError as exc:
             raise user_error(exc) from exc
         return Pending(turn, model, system_prompt, params)
@@ -355,13 +364,16 @@ class ChatPage:
             system_prompt=pending.system_prompt,
         )
         phase = None
+        shown = pending.shown
         try:
             async with aclosing(frames):
                 async for frame in frames:
                     first = phase is None
                     changed = frame.phase != phase
                     phase = frame.phase
-                    update: dict[Any, Any] = {p.chatbot: [*pending.shown, *render.reply_messages(frame)]}
+                    if first:
+                        shown = self._with_thumbnails(pending)
+                    update: dict[Any, Any] = {p.chatbot: [*shown, *render.reply_messages(frame)]}
                     if first:
                         update[p.conversation_id] = str(frame.conversation_id)
                     if changed:
@@ -378,12 +390,21 @@ class ChatPage:
                 shown = render.strip_reply(pending.shown)[:-1]
                 # An id the store will not take again (the message was edited away meanwhile): the next send is new.
                 forget = {p.message_key: None} if isinstance(exc, MessageIdTaken) else {}
-                yield {p.chatbot: shown, p.status: "", p.textbox: text, **forget}
+                yield {p.chatbot: shown, p.status: "", p.textbox: {"text": text, "files": []}, **forget}
             if text is not None and phase is None:  # refused before the reply began (too long…): a toast
                 refusal = user_error(exc)
                 gr.Warning(refusal.message, title=refusal.title or "ChatLens")
                 return
             raise user_error(exc) from exc
+
+    @staticmethod
+    def _with_thumbnails(pending: Pending) -> render.ChatMessages:
+        """The chat before the reply, its new message's images as thumbnails (stored now: they can be fetched)."""
+        turn = pending.turn
+        if not isinstance(turn, NewMessage) or not turn.images or not pending.shown:
+            return pending.shown
+        refs = [image.ref for image in turn.images]
+        return [*pending.shown[:-1], {"role": "user", "content": render.user_content(turn.content, refs)}]
 
     def _key_after(self, pending: Pending, frame: ReplyFrame, first: bool) -> dict[Any, Any]:
         """The message key once its reply completes: dropped (the next send is a new message); on the first
@@ -464,6 +485,11 @@ class ChatPage:
             p.chatbot: render.conversation_messages(view), p.conversation_id: str(view.id), **model,
             p.generation.system_prompt: view.system_prompt, p.continue_: gr.update(visible=can_continue(view)),
         }  # fmt: skip
+
+    async def composer(self, model: str | None) -> Any:
+        """The attach button, shown while the chosen model server says it sees images."""
+        info = await self._service.known_model_info(model or None) if self._service.configured else None
+        return attachments.attach_update(info, self._settings)
 
     async def header(self, model: str | None) -> str:
         if not self._service.configured:

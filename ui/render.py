@@ -9,13 +9,16 @@ answer starts, titled with how long it thought. The thinking is escaped: it is s
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from inference.images import ImageRef
 from inference.model_output import without_form_controls
 from inference.ports import ReplyFrame
 from inference.types import GenerationMetrics, ModelInfo
 from storage.store import ConversationView
+from web.images import image_url
 from web.reply_html import metrics_line
 
 ChatMessages = list[dict[str, Any]]
@@ -73,11 +76,38 @@ def reply_messages(frame: ReplyFrame) -> ChatMessages:
     return messages
 
 
+THUMBS_START = '\n\n<span class="cl-thumbs">'
+_THUMBS = re.compile(re.escape(THUMBS_START) + r".*?</span>\Z", re.DOTALL)
+
+
+def user_content(text: str, images: Sequence[ImageRef]) -> str:
+    """A user message as shown: its text, then a thumbnail per image (served to its owner only: ``web.images``).
+    The file name is the user's and may be hostile: it is escaped, and only ever an attribute."""
+    if not images:
+        return text
+    thumbs = "".join(
+        f'<img class="cl-thumb" src="{image_url(ref.sha256)}" alt="{html.escape(ref.name, quote=True)}" '
+        f'title="{html.escape(ref.name, quote=True)}">'
+        for ref in images
+    )
+    return f"{text}{THUMBS_START}{thumbs}</span>"
+
+
+def attaching(text: str, count: int) -> str:
+    """A user message with images before it is stored (the thumbnails can be fetched once it is)."""
+    return f"{text}\n\n*📎 {count} image{'s' if count != 1 else ''}*" if count else text
+
+
+def without_thumbnails(text: str) -> str:
+    """The text of a shown user message (what an edit of it keeps)."""
+    return _THUMBS.sub("", text)
+
+
 def conversation_messages(view: ConversationView) -> ChatMessages:
     messages: ChatMessages = []
     for message in view.messages:
         if message.role == "user":
-            messages.append({"role": "user", "content": message.content})
+            messages.append({"role": "user", "content": user_content(message.content, message.images)})
             continue
         m: Mapping[str, Any] = message.metrics or {}
         if message.reasoning:

@@ -186,13 +186,17 @@ class TurnActions:
         self, edit: gr.EditData, request: gr.Request, conversation_id: str, *settings: Any
     ) -> dict[Any, Any]:
         """Rerun from an edited question: the chat is cut at it and shows the new text."""
-        text = edit.value if isinstance(edit.value, str) else str(edit.value or "")
+        text = render.without_thumbnails(edit.value if isinstance(edit.value, str) else str(edit.value or ""))
         previous = getattr(edit, "previous_value", None)
         view, message_id, role, index = await self._message_at(conversation_id, edit.index, previous, request)
         if role != "user":
             raise user_error(MessageRejected("Only your own messages can be edited."))
         pending = await self._pending(Edit(view.id, message_id, text), settings)
-        shown = [*render.conversation_messages(view)[:index], {"role": "user", "content": text}]
+        images = next(m.images for m in view.messages if m.id == message_id)  # an edit keeps them
+        shown = [
+            *render.conversation_messages(view)[:index],
+            {"role": "user", "content": render.user_content(text, images)},
+        ]
         return self.controls.accepted(replace(pending, shown=shown))
 
     async def take_retry_at(

@@ -112,6 +112,9 @@ class _Message(BaseModel):
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[dict[str, Any]] | None = None
 
+    def has_images(self) -> bool:
+        return isinstance(self.content, list) and any(part.get("type") == "image_url" for part in self.content)
+
     def text(self) -> str:
         if self.content is None or isinstance(self.content, str):
             return self.content or ""
@@ -264,6 +267,8 @@ class OpenAiApi:
             if store not in ("", "full", METRICS_ONLY):
                 raise ApiError(400, f"{STORE_HEADER} must be 'metrics-only' or 'full'.", code="invalid_value")
             model = self._model(call.model)
+            if any(message.has_images() for message in call.messages):
+                await self._refuse_images(model)
             system_prompt, earlier, last = split_messages(call)
             requested = GenerationParams(
                 max_tokens=call.max_completion_tokens or call.max_tokens,
@@ -294,6 +299,21 @@ class OpenAiApi:
         reply = _Reply(send, model=model or self._service.model_names[0], stream=bool(call.stream))
         reply.include_usage = bool(call.stream_options and call.stream_options.include_usage)
         await _until_disconnect(reply.relay(frames), receive, lambda: reply.responded)
+
+    async def _refuse_images(self, model: str | None) -> None:
+        """Image parts: a text-only model is named as such; a model that sees is pointed to ``/chat``'s ``files``."""
+        info = await self._service.known_model_info(model)
+        try:
+            self._service.check_sees(info)
+        except errors.MessageRejected as exc:
+            raise ApiError(400, exc.user_message, code="model_does_not_take_images", param="messages") from exc
+        raise ApiError(
+            400,
+            "Image content parts are not taken by /v1/chat/completions yet; send images through the Gradio API "
+            "(/chat with files=[handle_file(...)]).",
+            code="unsupported_content",
+            param="messages",
+        )
 
     def _model(self, name: str | None) -> str | None:
         if not self._service.configured:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import html
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -28,7 +29,9 @@ def token_hash(token: str) -> str:
 
 
 HEADERS = {
-    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
+    "content-security-policy": (
+        "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+    ),
     "cache-control": "no-store",
     "referrer-policy": "no-referrer",
     "x-content-type-options": "nosniff",
@@ -41,11 +44,23 @@ body { font: 15px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto
 .who { font-size: .75rem; font-weight: 600; opacity: .6; display: block; margin-bottom: .2rem; }
 .cl-metrics { font-size: .75rem; opacity: .7; display: block; margin-top: .3rem; }
 .thought { font-size: .85rem; opacity: .75; margin-bottom: .4rem; white-space: pre-wrap; }
+.thumb { max-height: 12rem; max-width: 100%; border-radius: .45rem; display: block; margin-top: .4rem; }
 footer { font-size: .8rem; opacity: .6; margin-top: 2rem; }
 """
 
 
-def share_page(snapshot: dict[str, Any]) -> str:
+def _images_html(token: str, images: Any) -> str:
+    """A shared message's images, each through this link's own route (``web.images``); names are escaped."""
+    shown = []
+    for image in images if isinstance(images, list) else []:
+        sha256 = str(image.get("sha256") or "")
+        if re.fullmatch(r"[0-9a-f]{64}", sha256):
+            name = html.escape(str(image.get("name") or ""), quote=True)
+            shown.append(f'<img class="thumb" src="{SHARE_PATH}{token}/images/{sha256}" alt="{name}">')
+    return "".join(shown)
+
+
+def share_page(snapshot: dict[str, Any], token: str = "") -> str:
     title = html.escape(snapshot.get("title") or "Shared conversation")
     parts = [f"<h1>{title}</h1>"]
     for m in snapshot.get("messages", []):
@@ -68,7 +83,7 @@ def share_page(snapshot: dict[str, Any]) -> str:
             )
         parts.append(
             f'<div class="msg {role}"><span class="who">{"User" if role == "user" else "Assistant"}</span>'
-            f"{thought}{html.escape(str(m.get('content') or ''))}{metrics}</div>"
+            f"{thought}{html.escape(str(m.get('content') or ''))}{_images_html(token, m.get('images'))}{metrics}</div>"
         )
     shared_at = html.escape(str(snapshot.get("shared_at", ""))[:16].replace("T", " "))
     parts.append(f"<footer>A read-only snapshot shared from ChatLens on {shared_at} UTC.</footer>")
@@ -85,6 +100,6 @@ def share_routes(store: Store) -> list[Route]:
         snapshot = await asyncio.to_thread(store.load_share, token_hash(token)) if len(token) <= 128 else None
         if snapshot is None:
             return PlainTextResponse("Not found", status_code=404, headers=HEADERS)
-        return HTMLResponse(share_page(snapshot), headers=HEADERS)
+        return HTMLResponse(share_page(snapshot, token), headers=HEADERS)
 
     return [Route(SHARE_PATH + "{token}", shared, methods=["GET"])]
