@@ -35,7 +35,7 @@ from storage.schema import Conversation, Generation, Message, MessageImage, User
 from storage.side_writes import Extra, RecordFeedback, RevokeShares, apply_extra
 
 # Core statements where the ORM adds only per-row work (the mapped classes' tables are Tables).
-_TABLES = {model: cast(Table, model.__table__) for model in (Conversation, Message, Generation)}
+_TABLES = {model: cast(Table, model.__table__) for model in (Conversation, Message, MessageImage, Generation)}
 _CONVERSATIONS = _TABLES[Conversation]
 
 
