@@ -22,7 +22,7 @@ from settings import ModelServer
 from storage.schema import Conversation, Generation, Message
 from tests.support.apps import Launch, RunningApp
 from tests.support.config import make_settings
-from tests.support.fake_tgi import Behaviour, FakeTgi, free_port
+from tests.support.fake_tgi import REASONING_SHAPES, Behaviour, FakeTgi, free_port
 from tests.support.openai_sdk import openai_client
 from tests.support.wait import wait_until
 
@@ -117,6 +117,39 @@ def test_non_streaming_returns_one_completion_with_usage(app: RunningApp, fake_t
     )  # fmt: skip
     generation = last_generation(app)
     assert (generation.source, generation.token_id, generation.status) == ("openai_api", None, "complete")
+
+
+@pytest.mark.parametrize("shape", REASONING_SHAPES)
+def test_thinking_is_passed_through_as_reasoning_content_and_reasoning(
+    app: RunningApp, fake_tgi: FakeTgi, shape: str
+) -> None:
+    """Whatever shape the server thinks in (its reasoning fields or inline tags), an OpenAI client gets the thought
+    as ``reasoning_content`` and ``reasoning`` apart from ``content``, streamed and whole, and its token share."""
+    thought, answer = "Paris is in France; its capital is Paris.", "Paris."
+    flavour = {"reasoning": "vllm", "reasoning_content": "llama"}.get(shape, "tgi")
+    behaviour = Behaviour(
+        reply=answer, thinking=thought, reasoning_shape=shape, flavour=flavour, finish_reason="stop",
+        token_interval_s=0.005,
+    )  # fmt: skip
+    fake_tgi.next(behaviour)
+    chunks = list(sdk(app).chat.completions.create(model="default", messages=HELLO, stream=True))
+    deltas = [c.choices[0].delta.model_dump() for c in chunks if c.choices]
+    assert "".join(d.get("reasoning_content") or "" for d in deltas) == thought
+    assert "".join(d.get("reasoning") or "" for d in deltas) == thought
+    if shape != "inline_opened":  # see below
+        assert "".join(d.get("content") or "" for d in deltas) == answer
+        first_thought = next(i for i, d in enumerate(deltas) if d.get("reasoning_content"))
+        first_answer = next(i for i, d in enumerate(deltas) if d.get("content"))
+        assert first_thought < first_answer  # the thought streams before the answer, not after it
+    # A template that opened <think> itself (only </think> streams): until the closing tag, nothing tells thinking
+    # from answer, and what went out as content cannot be taken back (docs/api.md) — the whole reply below is right.
+
+    fake_tgi.next(behaviour)
+    completion = sdk(app).chat.completions.create(model="default", messages=HELLO)
+    message = completion.choices[0].message.model_dump()
+    assert (message["content"], message["reasoning_content"], message["reasoning"]) == (answer, thought, thought)
+    assert completion.usage is not None and completion.usage.completion_tokens_details is not None
+    assert completion.usage.completion_tokens_details.reasoning_tokens == len(behaviour.thinking_tokens())
 
 
 def test_model_is_optional_in_raw_http_and_models_lists_the_servers_with_their_limits(

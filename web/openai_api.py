@@ -374,6 +374,7 @@ class _Reply:
         self._id = f"chatcmpl-{uuid.uuid4().hex}"
         self._created = int(time.time())
         self._sent = 0  # characters of the reply already sent
+        self._thought = 0  # characters of the thinking already sent
         self._started = False
         self._done = False
         self.responded = False  # the last byte of the response is sent
@@ -382,6 +383,8 @@ class _Reply:
         try:
             async with aclosing(frames):  # type: ignore[type-var]
                 async for frame in frames:
+                    if self._stream and not frame.is_final and len(frame.thinking) > self._thought:
+                        await self._thinking(frame.thinking)
                     if self._stream and frame.phase == "generating" and len(frame.text) > self._sent:
                         await self._delta(frame.text)
                     if frame.is_final:
@@ -418,6 +421,14 @@ class _Reply:
         )
         await self._event(self._chunk({"role": "assistant", "content": ""}, None))
 
+    async def _thinking(self, thinking: str) -> None:
+        """The thought so far, as servers with a reasoning parser send it: ``reasoning_content`` (DeepSeek, SGLang,
+        llama.cpp, older vLLM) and ``reasoning`` (vLLM 0.11+), so clients reading either see it."""
+        if not self._started:
+            await self._start()
+        await self._event(self._chunk(_thought(thinking[self._thought :]), None))
+        self._thought = len(thinking)
+
     async def _delta(self, text: str) -> None:
         if not self._started:
             await self._start()
@@ -433,6 +444,8 @@ class _Reply:
             await _send_json(self._send, 200, self._completion(frame))
             self.responded = True
             return
+        if len(frame.thinking) > self._thought:
+            await self._thinking(frame.thinking)
         if len(frame.text) > self._sent:
             await self._delta(frame.text)
         elif not self._started:
@@ -460,7 +473,7 @@ class _Reply:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": frame.text},
+                    "message": {"role": "assistant", "content": frame.text, **_thought(frame.thinking)},
                     "finish_reason": _finish_reason(frame),
                 }
             ],
@@ -478,11 +491,21 @@ def _finish_reason(frame: ReplyFrame) -> str:
     return "length" if reason == "length" else "stop"
 
 
-def _usage(frame: ReplyFrame) -> dict[str, int]:
+def _thought(thinking: str) -> dict[str, str]:
+    """A whole reply's thinking under both names servers use (none when it did not think)."""
+    return {"reasoning_content": thinking, "reasoning": thinking} if thinking else {}
+
+
+def _usage(frame: ReplyFrame) -> dict[str, Any]:
     metrics = frame.metrics
     prompt = (metrics.prompt_tokens or 0) if metrics else 0
     completion = metrics.output_tokens if metrics else 0
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+    }  # fmt: skip
+    if metrics is not None and metrics.reasoning_tokens is not None:  # OpenAI's place for the thinking's share
+        usage["completion_tokens_details"] = {"reasoning_tokens": metrics.reasoning_tokens}
+    return usage
 
 
 async def _send_json(send: Send, status: int, payload: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()) -> None:  # type: ignore[assignment]
