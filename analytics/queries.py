@@ -221,15 +221,16 @@ def requests_over_time(connection: Connection, filters: Filters, step_s: int | N
 
 
 def ttft_over_time(connection: Connection, filters: Filters, step_s: int | None = None) -> pd.DataFrame:
-    """Long form for one line per statistic: ``time``, ``stat`` (p50 / p95), ``ttft_ms``."""
+    """Long form for one line per statistic: ``time``, ``stat`` (p50 / p95 / p99), ``ttft_ms``."""
     where, params = where_clause(filters)
     sql = f"""
         SELECT {EPOCH} AS epoch_s,
                CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p50,
-               CAST(percentile_cont(0.95) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p95
+               CAST(percentile_cont(0.95) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p95,
+               CAST(percentile_cont(0.99) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p99
         FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL GROUP BY 1 ORDER BY 1"""
     wide = _times(_frame(connection, sql, {**params, "step": step_s or filters.interval_s()}))
-    return wide.melt(id_vars="time", value_vars=["p50", "p95"], var_name="stat", value_name="ttft_ms")
+    return wide.melt(id_vars="time", value_vars=["p50", "p95", "p99"], var_name="stat", value_name="ttft_ms")
 
 
 def errors_over_time(connection: Connection, filters: Filters, step_s: int | None = None) -> pd.DataFrame:

@@ -159,29 +159,47 @@ class AnalyticsTab:
             timer = gr.Timer(self._settings.analytics_refresh_s, active=False)
             kpis = gr.HTML("", elem_id="cl-kpis")
             summary = gr.HTML("", elem_id="cl-analytics-summary")
+            # Every value axis starts at zero (y_lim): Gradio's plots otherwise fit it to the data, which exaggerates
+            # differences and draws a lone bar with no height at all.
+            from_zero: dict[str, Any] = {"y_lim": [0, None]}
+            share: dict[str, Any] = {"y_lim": [0, 1], "y_axis_format": ".0%"}
             with gr.Row():
-                requests = gr.LinePlot(x="time", y="replies", title="Replies per interval", x_title="UTC")
-                ttft = gr.LinePlot(x="time", y="ttft_ms", color="stat", title="Time to first token (ms)", x_title="UTC")
+                requests = gr.LinePlot(
+                    x="time", y="replies", title="Replies per interval", x_title="UTC", y_title="replies", **from_zero
+                )
+                ttft = gr.LinePlot(
+                    x="time", y="ttft_ms", color="stat", title="Time to first token (ms)", x_title="UTC",
+                    y_title="ms", color_title="", **from_zero,
+                )  # fmt: skip
             with gr.Row():
-                tps = gr.BarPlot(x="model", y="tokens_per_s_p50", title="Tokens/s p50 by model", x_label_angle=-15)
-                errors = gr.BarPlot(x="time", y="errors", color="error_type", title="Errors by type", x_title="UTC")
+                tps = gr.BarPlot(
+                    x="model", y="tokens_per_s_p50", title="Tokens/s p50 by model", x_title="", y_title="tokens/s",
+                    x_label_angle=-20, **from_zero,
+                )  # fmt: skip
+                errors = gr.BarPlot(
+                    x="time", y="errors", color="error_type", title="Errors by type", x_title="UTC", y_title="errors",
+                    color_title="", **from_zero,
+                )  # fmt: skip
             with gr.Row():
                 by_prompt = gr.BarPlot(
-                    x="bucket", y="ttft_p50_ms", title="TTFT p50 by prompt length (tokens)",
-                    sort=view.prompt_bucket_order(),
+                    x="bucket", y="ttft_p50_ms", title="TTFT p50 by prompt length (tokens)", x_title="prompt tokens",
+                    y_title="ms", sort=view.prompt_bucket_order(), **from_zero,
                 )  # fmt: skip
                 by_load = gr.BarPlot(
                     x="bucket", y="ttft_p50_ms", title="TTFT p50 by streams in flight at request start",
-                    sort=[label for _, label in IN_FLIGHT_BUCKETS],
+                    x_title="streams in flight", y_title="ms", sort=[label for _, label in IN_FLIGHT_BUCKETS],
+                    **from_zero,
                 )  # fmt: skip
             ttft_order = [label for _, label in TTFT_BUCKETS_MS]
             with gr.Row():
                 feedback = gr.BarPlot(
-                    x="bucket", y="thumbs_up_ratio", title="Thumbs-up ratio by time to first token", sort=ttft_order
-                )
+                    x="bucket", y="thumbs_up_ratio", title="Thumbs-up ratio by time to first token",
+                    x_title="time to first token", y_title="thumbs-up share", sort=ttft_order, **share,
+                )  # fmt: skip
                 stops = gr.BarPlot(
-                    x="bucket", y="stop_rate", title="Stop rate by wait for first token", sort=ttft_order
-                )
+                    x="bucket", y="stop_rate", title="Stop rate by wait for first token",
+                    x_title="wait for first token", y_title="stopped", sort=ttft_order, **share,
+                )  # fmt: skip
             gr.Markdown("#### Thinking by model: how long models think, beside when their answers start")
             thinking = gr.Dataframe(interactive=False, elem_id="cl-thinking", max_height=240, wrap=False)
             gr.Markdown("#### Slowest replies (select a row to read its conversation)")
@@ -311,18 +329,12 @@ class AnalyticsTab:
         replies = board.kpis.set_index("kpi").loc["replies", "value"]
         models = [ALL_MODELS, *board.models, *([model] if model and model not in (ALL_MODELS, *board.models) else [])]
         users = [ALL_USERS, *board.users, *([user] if user and user not in (ALL_USERS, *board.users) else [])]
+        shaped = {getattr(charts, name): gr.update(**chart) for name, chart in view.charts_of(board).items()}
         return {
             charts.banner: view.slo_banner(self._slo.state, self._slo.thresholds.window_s),
             charts.kpis: view.kpi_html(board.kpis),
             charts.summary: view.summary_line(board.elapsed_ms, board.step_s, replies),
-            charts.requests: view.for_plot(board.requests),
-            charts.ttft: view.for_plot(board.ttft),
-            charts.tokens_per_s: board.tokens_per_s,
-            charts.errors: view.for_plot(board.errors),
-            charts.ttft_by_prompt: view.for_plot(board.ttft_by_prompt),
-            charts.ttft_by_in_flight: view.for_plot(board.ttft_by_in_flight),
-            charts.feedback_by_ttft: view.for_plot(board.feedback_by_ttft),
-            charts.stop_rate: view.for_plot(board.stop_rate),
+            **shaped,
             charts.thinking: view.thinking_table(board.thinking),
             p.slowest: view.table(board.slowest),
             p.failed: view.table(board.failed),
