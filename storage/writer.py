@@ -145,6 +145,11 @@ class WriteBehindRecorder:
         """Run ``apply(session)`` on the writer thread, committed with the next group; returns its result."""
         return await self._await(self._submit(Work(apply)))
 
+    def queue_work(self, apply: Callable[[Session], Any]) -> concurrent.futures.Future[Any]:
+        """``run`` for a caller on a thread of its own (no event loop, no waiting): ``apply`` is committed with the
+        next group; the future holds its result or exception."""
+        return self._submit(Work(apply))
+
     def finish_turn(self, record: TurnRecord) -> asyncio.Future[None]:
         """Queue the reply for the next group commit; await the result to know it is durable."""
         for observe in self._observers:
