@@ -21,9 +21,11 @@ from playwright.sync_api import Page, expect
 
 from benchmarks.seed_analytics import seed_store
 from storage.schema import Generation
-from tests.support.apps import RunningApp, launched_app
+from tests.support.apps import Launch, RunningApp, launched_app
+from tests.support.browser import finished, open_chat, send
 from tests.support.config import make_settings
 from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.wait import wait_until
 from ui.analytics_tab import REFUSED
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "tmp" / "artifacts"
@@ -204,3 +206,36 @@ def test_speed_ab_streams_two_parameter_sets_side_by_side_and_records_both(
     assert sent == [(0.2, 12), (0.7, 8)]
     recorded = [g for g in admin_app.rows(Generation) if g.params.get("max_tokens") in (8, 12)]  # seeds ask 1024
     assert sorted((g.params["temperature"], g.output_tokens) for g in recorded) == [(0.2, 12), (0.7, 8)]
+
+
+# The charts that have something to draw once a reply has come back with no failure, stop or vote.
+DRAWN_BY_A_REPLY = ("requests", "ttft", "tokens-per-s", "ttft-by-prompt", "ttft-by-in-flight")
+MARKS_JS = """(id) => {
+    const root = document.getElementById(id);
+    if (!root) return -1;
+    const lines = [...root.querySelectorAll('g.mark-line path')].filter(m => {
+        const box = m.getBBox(); return box.width > 0 || box.height > 0; });
+    const bars = [...root.querySelectorAll('g.mark-rect path')].filter(m => m.getBBox().height > 0);
+    return lines.length + bars.length;
+}"""
+
+
+def test_the_charts_draw_from_the_first_real_reply(
+    page: Page, fake_tgi: FakeTgi, launch: Launch, tmp_path: Path
+) -> None:
+    running = launch(make_settings(tmp_path, tgi_url=fake_tgi.url, analytics_open=True, analytics_cache_ttl_s=0))
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    open_chat(page, running.url)
+    for replies in (1, 2, 3):
+        page.get_by_role("tab", name="Chat").click()
+        send(page, f"Question {replies}?")
+        finished(page, replies)
+        page.get_by_role("tab", name="Analytics").click()
+        expect(page.locator("#cl-kpis [data-kpi=replies] .cl-kpi-value")).to_have_text(str(replies), timeout=20_000)
+        for chart in DRAWN_BY_A_REPLY:
+            drawn = wait_until(lambda chart=chart: page.evaluate(MARKS_JS, f"cl-chart-{chart}") > 0, timeout_s=10)
+            assert drawn, f"{chart} has no marks after {replies} replies"
+        # No failure yet: the errors chart still draws its axes (a value axis with ticks), not a collapsed strip.
+        ticks = page.locator("#cl-chart-errors g.mark-text.role-axis-label text")
+        assert ticks.count() > 3
+    page.screenshot(path=str(ARTIFACTS / "analytics-after-3-replies.png"), full_page=True)

@@ -165,41 +165,90 @@ class AnalyticsTab:
             share: dict[str, Any] = {"y_lim": [0, 1], "y_axis_format": ".0%"}
             with gr.Row():
                 requests = gr.LinePlot(
-                    x="time", y="replies", title="Replies per interval", x_title="UTC", y_title="replies", **from_zero
+                    x="time",
+                    y="replies",
+                    title="Replies per interval",
+                    elem_id="cl-chart-requests",
+                    x_title="UTC",
+                    y_title="replies",
+                    **from_zero,
                 )
                 ttft = gr.LinePlot(
-                    x="time", y="ttft_ms", color="stat", title="Time to first token (ms)", x_title="UTC",
-                    y_title="ms", color_title="", **from_zero,
-                )  # fmt: skip
+                    x="time",
+                    y="ttft_ms",
+                    color="stat",
+                    title="Time to first token (ms)",
+                    elem_id="cl-chart-ttft",
+                    x_title="UTC",
+                    y_title="ms",
+                    color_title="",
+                    **from_zero,
+                )
             with gr.Row():
                 tps = gr.BarPlot(
-                    x="model", y="tokens_per_s_p50", title="Tokens/s p50 by model", x_title="", y_title="tokens/s",
-                    x_label_angle=-20, **from_zero,
-                )  # fmt: skip
+                    x="model",
+                    y="tokens_per_s_p50",
+                    title="Tokens/s p50 by model",
+                    elem_id="cl-chart-tokens-per-s",
+                    x_title="",
+                    y_title="tokens/s",
+                    x_label_angle=-20,
+                    **from_zero,
+                )
                 errors = gr.BarPlot(
-                    x="time", y="errors", color="error_type", title="Errors by type", x_title="UTC", y_title="errors",
-                    color_title="", **from_zero,
-                )  # fmt: skip
+                    x="time",
+                    y="errors",
+                    color="error_type",
+                    title="Errors by type",
+                    elem_id="cl-chart-errors",
+                    x_title="UTC",
+                    y_title="errors",
+                    color_title="",
+                    **from_zero,
+                )
             with gr.Row():
                 by_prompt = gr.BarPlot(
-                    x="bucket", y="ttft_p50_ms", title="TTFT p50 by prompt length (tokens)", x_title="prompt tokens",
-                    y_title="ms", sort=view.prompt_bucket_order(), **from_zero,
-                )  # fmt: skip
-                by_load = gr.BarPlot(
-                    x="bucket", y="ttft_p50_ms", title="TTFT p50 by streams in flight at request start",
-                    x_title="streams in flight", y_title="ms", sort=[label for _, label in IN_FLIGHT_BUCKETS],
+                    x="bucket",
+                    y="ttft_p50_ms",
+                    title="TTFT p50 by prompt length (tokens)",
+                    elem_id="cl-chart-ttft-by-prompt",
+                    x_title="prompt tokens",
+                    y_title="ms",
+                    sort=view.prompt_bucket_order(),
                     **from_zero,
-                )  # fmt: skip
+                )
+                by_load = gr.BarPlot(
+                    x="bucket",
+                    y="ttft_p50_ms",
+                    title="TTFT p50 by streams in flight at request start",
+                    elem_id="cl-chart-ttft-by-in-flight",
+                    x_title="streams in flight",
+                    y_title="ms",
+                    sort=[label for _, label in IN_FLIGHT_BUCKETS],
+                    **from_zero,
+                )
             ttft_order = [label for _, label in TTFT_BUCKETS_MS]
             with gr.Row():
                 feedback = gr.BarPlot(
-                    x="bucket", y="thumbs_up_ratio", title="Thumbs-up ratio by time to first token",
-                    x_title="time to first token", y_title="thumbs-up share", sort=ttft_order, **share,
-                )  # fmt: skip
+                    x="bucket",
+                    y="thumbs_up_ratio",
+                    title="Thumbs-up ratio by time to first token",
+                    elem_id="cl-chart-feedback-by-ttft",
+                    x_title="time to first token",
+                    y_title="thumbs-up share",
+                    sort=ttft_order,
+                    **share,
+                )
                 stops = gr.BarPlot(
-                    x="bucket", y="stop_rate", title="Stop rate by wait for first token",
-                    x_title="wait for first token", y_title="stopped", sort=ttft_order, **share,
-                )  # fmt: skip
+                    x="bucket",
+                    y="stop_rate",
+                    title="Stop rate by wait for first token",
+                    elem_id="cl-chart-stop-rate",
+                    x_title="wait for first token",
+                    y_title="stopped",
+                    sort=ttft_order,
+                    **share,
+                )
             gr.Markdown("#### Thinking by model: how long models think, beside when their answers start")
             thinking = gr.Dataframe(interactive=False, elem_id="cl-thinking", max_height=240, wrap=False)
             gr.Markdown("#### Slowest replies (select a row to read its conversation)")
