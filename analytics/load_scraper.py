@@ -114,7 +114,7 @@ class LoadScraper:
             self._turn_off(server, "publishes none of the metrics ChatLens reads")
             return None
         previous, server.previous = server.previous, page
-        same_backend = previous is not None and previous.backend == page.backend
+        before = previous if previous is not None and previous.backend == page.backend else None
         return {
             "id": uuid.uuid4(),
             "server_url": server.url,
@@ -124,10 +124,8 @@ class LoadScraper:
             "running": page.running,
             "batch_size": page.batch_size,
             "kv_cache_use": page.kv_cache_use,
-            "server_ttft_ms": interval_mean_ms(previous.ttft, page.ttft) if same_backend and previous else None,
-            "server_queue_ms": (
-                interval_mean_ms(previous.queue_time, page.queue_time) if same_backend and previous else None
-            ),
+            "server_ttft_ms": interval_mean_ms(before.ttft if before else None, page.ttft),
+            "server_queue_ms": interval_mean_ms(before.queue_time if before else None, page.queue_time),
         }
 
     @staticmethod

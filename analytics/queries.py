@@ -386,3 +386,72 @@ def models_and_users(connection: Connection, filters: Filters, limit: int = 200)
         {**params, "limit": limit},
     ).fetchall()
     return [m for (m,) in models], [u for (u,) in users]
+
+
+# -- the model server's state at each reply's start ---------------------------------------------------------------
+
+# A reply's server state is the reading of ``server_load`` nearest its start (``created_at`` is when it ended, so
+# the start is ``created_at - duration_ms``) on the same server, if one is within this many seconds.
+NEAREST_SAMPLE_S = 30.0
+# Readings are searched from this long before the range: a reply that ended in the range may have started before it.
+LONGEST_REPLY = timedelta(hours=1)
+
+
+def server_state_sql(generations: str) -> str:
+    """SQL giving ``generation_id``, ``server_waiting``, ``server_running``, ``server_kv_cache``,
+    ``server_sampled_at`` for each row of ``generations`` (a SELECT with ``id``, ``server_url``, ``created_at`` and
+    ``duration_ms``) that has a reading within ``:near_s`` of its start; binds ``:near_s``, ``:load_start``,
+    ``:load_end``.
+
+    Portable and hash-joinable: readings and starts are put in slots of ``:near_s`` seconds, each start is joined
+    with its own slot and the two beside it (an equi-join on server and slot, no per-row range scan), then the
+    nearest reading within ``:near_s`` wins (ties: the earlier)."""
+    epoch = "CAST(extract(epoch FROM {0}) AS double precision)"
+    return f"""
+        WITH g AS (
+          SELECT id, server_url, {epoch.format("created_at")} - duration_ms / 1000.0 AS started_s
+          FROM ({generations}) AS picked WHERE server_url IS NOT NULL
+        ),
+        s AS (
+          SELECT server_url, sampled_at, waiting, running, kv_cache_use, {epoch.format("sampled_at")} AS at_s,
+                 CAST(floor({epoch.format("sampled_at")} / :near_s) AS BIGINT) AS slot
+          FROM server_load WHERE sampled_at >= :load_start AND sampled_at < :load_end
+        ),
+        near AS (
+          SELECT g.id AS generation_id, s.waiting, s.running, s.kv_cache_use, s.sampled_at,
+                 row_number() OVER (PARTITION BY g.id ORDER BY abs(s.at_s - g.started_s), s.at_s) AS nth
+          FROM g CROSS JOIN (VALUES (-1), (0), (1)) AS o(d)
+          JOIN s ON s.server_url = g.server_url AND s.slot = CAST(floor(g.started_s / :near_s) AS BIGINT) + o.d
+          WHERE abs(s.at_s - g.started_s) <= :near_s
+        )
+        SELECT generation_id, waiting AS server_waiting, running AS server_running, kv_cache_use AS server_kv_cache,
+               sampled_at AS server_sampled_at
+        FROM near WHERE nth = 1"""
+
+
+def _state_params(filters: Filters, near_s: float) -> dict[str, Any]:
+    return {
+        "near_s": near_s,
+        "load_start": filters.start - LONGEST_REPLY - timedelta(seconds=near_s),
+        "load_end": filters.end + timedelta(seconds=near_s),
+    }
+
+
+def generations_with_server_state(
+    connection: Connection, filters: Filters, near_s: float = NEAREST_SAMPLE_S
+) -> pd.DataFrame:
+    """Every reply in the range with the model server's state at its start: ``generation_id``, ``created_at``,
+    ``model``, ``server_url``, ``ttft_ms``, ``server_waiting``, ``server_running``, ``server_kv_cache`` (0–1) and
+    ``server_sampled_at``; the server columns are NULL where no reading was near (a server without ``/metrics``)."""
+    where, params = where_clause(filters)
+    outer, _ = where_clause(filters, prefix="g.")
+    picked = f"SELECT id, server_url, created_at, duration_ms FROM generations WHERE {where}"
+    sql = f"""
+        WITH state AS ({server_state_sql(picked)})
+        SELECT CAST(g.id AS VARCHAR) AS generation_id, g.created_at, g.model_id AS model, g.server_url,
+               g.time_to_first_token_ms AS ttft_ms, state.server_waiting, state.server_running,
+               state.server_kv_cache, state.server_sampled_at
+        FROM generations g LEFT JOIN state ON state.generation_id = g.id
+        WHERE {outer}
+        ORDER BY g.created_at, g.id"""
+    return _frame(connection, sql, {**params, **_state_params(filters, near_s)})

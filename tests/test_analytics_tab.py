@@ -12,6 +12,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,10 @@ MARKS_JS = """(id) => {
 }"""
 
 
+def has_marks(page: Page, chart: str) -> bool:
+    return bool(page.evaluate(MARKS_JS, f"cl-chart-{chart}") > 0)
+
+
 def test_the_charts_draw_from_the_first_real_reply(
     page: Page, fake_tgi: FakeTgi, launch: Launch, tmp_path: Path
 ) -> None:
@@ -233,8 +238,7 @@ def test_the_charts_draw_from_the_first_real_reply(
         page.get_by_role("tab", name="Analytics").click()
         expect(page.locator("#cl-kpis [data-kpi=replies] .cl-kpi-value")).to_have_text(str(replies), timeout=20_000)
         for chart in DRAWN_BY_A_REPLY:
-            drawn = wait_until(lambda chart=chart: page.evaluate(MARKS_JS, f"cl-chart-{chart}") > 0, timeout_s=10)
-            assert drawn, f"{chart} has no marks after {replies} replies"
+            assert wait_until(partial(has_marks, page, chart), timeout_s=10), f"{chart}: no marks after {replies}"
         # No failure yet: the errors chart still draws its axes (a value axis with ticks), not a collapsed strip.
         ticks = page.locator("#cl-chart-errors g.mark-text.role-axis-label text")
         assert ticks.count() > 3

@@ -6,7 +6,8 @@
   ``data: [DONE]``. Errors found while streaming come *inside* the 200 stream as
   ``data: {"error":{"message":…,"http_status_code":422}}`` then ``[DONE]``, as TGI does.
 * TGI's validation of ``top_p``, ``temperature``, ``max_tokens``, stop sequences and the token window.
-* ``GET /info``, ``GET /health`` (200 empty, or 503), ``GET /v1/models``.
+* ``GET /info``, ``GET /health`` (200 empty, or 503), ``GET /v1/models``; ``GET /metrics`` when ``metrics`` is set
+  (a TGI or vLLM page from ``tests/support/fake_metrics.py``, values changed on command), else 404.
 * Scriptable per request (``Behaviour``): delays, token counts, exact replies, HTTP 422/429/503 before the
   stream, an in-stream error after k tokens, a hang, a truncated stream, a first token held until n streams are
   open at once, and killing the server mid-stream.
@@ -44,6 +45,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.support.fake_metrics import LoadPage
 
 MODEL_ID = "fake-org/fake-llama-3-8b-instruct"
 TEXT_PIPELINE, VISION_PIPELINE = "text-generation", "image-text-to-text"  # TGI /info model_pipeline_tag
@@ -166,6 +169,8 @@ class FakeTgi:
         self.healthy = True
         self.serves_info = True  # False: answer /info with 404, as vLLM and llama-server do
         self.pipeline_tag = TEXT_PIPELINE  # /info's model_pipeline_tag; VISION_PIPELINE: a VLM that takes images
+        self.metrics: LoadPage | None = None  # what /metrics serves (None: 404)
+        self.metrics_calls = 0
         self.streams: list[StreamLog] = []
         self.open_streams = 0
         self.peak_open_streams = 0
@@ -181,6 +186,7 @@ class FakeTgi:
                 Route("/info", self._info, methods=["GET"]),
                 Route("/health", self._health, methods=["GET"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                Route("/metrics", self._metrics, methods=["GET"]),
             ]
         )
 
@@ -229,6 +235,7 @@ class FakeTgi:
         self.healthy = True
         self.serves_info = True
         self.pipeline_tag = TEXT_PIPELINE
+        self.metrics = None
         self.peak_open_streams = self.open_streams
 
     def next(self, *behaviours: Behaviour) -> None:
@@ -272,6 +279,12 @@ class FakeTgi:
         if self.healthy:
             return Response(status_code=200)
         return JSONResponse({"error": "unhealthy", "error_type": "healthcheck"}, status_code=503)
+
+    async def _metrics(self, request: Request) -> Response:
+        self.metrics_calls += 1
+        if self.metrics is None:
+            return PlainTextResponse("Not Found", status_code=404)
+        return PlainTextResponse(self.metrics.page(), media_type="text/plain; version=0.0.4")
 
     async def _models(self, request: Request) -> Response:
         return JSONResponse(
