@@ -26,6 +26,11 @@ TTFT_BUCKETS_MS = ((500, "<0.5 s"), (1000, "0.5–1 s"), (2000, "1–2 s"), (500
 IN_FLIGHT_BUCKETS = ((1, "0"), (2, "1"), (4, "2–3"), (8, "4–7"), (16, "8–15"), (32, "16–31"), (None, "≥32"))
 NICE_STEPS_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400)
 EPOCH = "CAST(floor(CAST(extract(epoch FROM created_at) AS double precision) / :step) * :step AS double precision)"
+# A reply's server state is the reading of ``server_load`` nearest its start (``created_at`` is when it ended, so
+# the start is ``created_at - duration_ms``) on the same server, if one is within this many seconds.
+NEAREST_SAMPLE_S = 30.0
+# Readings are searched from this long before the range: a reply that ended in the range may have started before it.
+LONGEST_REPLY = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,17 +356,27 @@ def stop_rate_by_latency(connection: Connection, filters: Filters) -> pd.DataFra
 
 # -- recent generations ------------------------------------------------------------------------------------------
 
-RECENT_COLUMNS = """created_at, model_id AS model, status, error_type, time_to_first_token_ms AS ttft_ms, duration_ms,
-    tokens_per_s, prompt_tokens, output_tokens, in_flight_at_start, CAST(params AS VARCHAR) AS params,
-    CAST(conversation_id AS VARCHAR) AS conversation_id, CAST(user_id AS VARCHAR) AS user_id"""
+_RECENT_METRICS = """created_at, model_id AS model, status, error_type, time_to_first_token_ms AS ttft_ms,
+    duration_ms, tokens_per_s, prompt_tokens, output_tokens, in_flight_at_start, CAST(params AS VARCHAR) AS params"""
+# The ids come last: the tab opens the conversation of a selected row from its last two cells.
+_RECENT_IDS = "CAST(conversation_id AS VARCHAR) AS conversation_id, CAST(user_id AS VARCHAR) AS user_id"
+RECENT_COLUMNS = f"{_RECENT_METRICS}, {_RECENT_IDS}"
 
 
-def slowest_generations(connection: Connection, filters: Filters, limit: int = 20) -> pd.DataFrame:
-    """The replies with the longest time to first token in the range, slowest first."""
+def slowest_generations(
+    connection: Connection, filters: Filters, limit: int = 20, near_s: float = NEAREST_SAMPLE_S
+) -> pd.DataFrame:
+    """The replies with the longest time to first token in the range, slowest first, each with the model server's
+    state at its start (``server_waiting``, ``server_running``, ``server_kv_cache``; NULL without a reading)."""
     where, params = where_clause(filters)
-    sql = f"""SELECT {RECENT_COLUMNS} FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL
-              ORDER BY time_to_first_token_ms DESC, created_at DESC LIMIT :limit"""
-    return _frame(connection, sql, {**params, "limit": limit})
+    slowest = f"""SELECT * FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL
+                  ORDER BY time_to_first_token_ms DESC, created_at DESC LIMIT :limit"""
+    sql = f"""
+        WITH slowest AS ({slowest}), state AS ({server_state_sql("SELECT * FROM slowest")})
+        SELECT {_RECENT_METRICS}, server_waiting, server_running, server_kv_cache, {_RECENT_IDS}
+        FROM slowest LEFT JOIN state ON state.generation_id = slowest.id
+        ORDER BY slowest.time_to_first_token_ms DESC, slowest.created_at DESC"""
+    return _frame(connection, sql, {**params, "limit": limit, **_state_params(filters, near_s)})
 
 
 def failed_generations(connection: Connection, filters: Filters, limit: int = 20) -> pd.DataFrame:
@@ -389,12 +404,6 @@ def models_and_users(connection: Connection, filters: Filters, limit: int = 200)
 
 
 # -- the model server's state at each reply's start ---------------------------------------------------------------
-
-# A reply's server state is the reading of ``server_load`` nearest its start (``created_at`` is when it ended, so
-# the start is ``created_at - duration_ms``) on the same server, if one is within this many seconds.
-NEAREST_SAMPLE_S = 30.0
-# Readings are searched from this long before the range: a reply that ended in the range may have started before it.
-LONGEST_REPLY = timedelta(hours=1)
 
 
 def server_state_sql(generations: str) -> str:

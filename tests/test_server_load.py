@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
-from analytics import queries
+from analytics import load_queries, queries
 from analytics.load_scraper import LoadScraper
 from analytics.server_load import read_load_page
 from storage.schema import ServerLoadSample
@@ -125,7 +125,7 @@ def test_vllm_server_ttft_is_the_mean_of_the_requests_between_two_readings(own_t
 def sample(server_url: str, sampled_at: datetime, **values: Any) -> dict[str, Any]:
     row: dict[str, Any] = {"id": uuid.uuid4(), "server_url": server_url, "backend": "tgi", "sampled_at": sampled_at}
     row.update({name: values.get(name) for name in ("waiting", "running", "batch_size", "kv_cache_use")})
-    return {**row, "server_ttft_ms": None, "server_queue_ms": None}
+    return {**row, "server_ttft_ms": values.get("server_ttft_ms"), "server_queue_ms": None}
 
 
 def test_each_reply_gets_the_server_state_nearest_its_start(store: Store) -> None:
@@ -136,7 +136,9 @@ def test_each_reply_gets_the_server_state_nearest_its_start(store: Store) -> Non
         sample("http://tgi", at(9, 11, 59) + 54 * s, waiting=2, running=1),  # row 1 started 11:59:59, before DAY
         sample("http://tgi", at(9, 12) + 4 * s, waiting=3, running=1),  # as near, later: the earlier wins
         sample("http://tgi", at(10, 10, 29) + 50 * s, waiting=1),
-        sample("http://tgi", at(10, 10, 29) + 57 * s, waiting=7, running=3, kv_cache_use=0.5),  # row 2: 2 s off
+        sample(
+            "http://tgi", at(10, 10, 29) + 57 * s, waiting=7, running=3, kv_cache_use=0.5, server_ttft_ms=150
+        ),  # row 2
         sample("http://tgi", at(10, 10, 30) + 10 * s, waiting=9),
         sample("http://tgi", at(10, 11) + 20 * s, waiting=4, running=2),  # row 3 (10:59:59): 21 s after
         sample("http://tgi", at(10, 11, 9), waiting=8),  # row 4 (11:09:59): 59 s before, too far
@@ -147,6 +149,10 @@ def test_each_reply_gets_the_server_state_nearest_its_start(store: Store) -> Non
         session.commit()
     with store.engine.connect() as connection:
         frame = queries.generations_with_server_state(connection, DAY)
+        slowest = queries.slowest_generations(connection, DAY)
+        by_queue = load_queries.ttft_by_server_queue(connection, DAY)
+        over_time = load_queries.server_load_over_time(connection, DAY, 86400)
+        sides = load_queries.client_vs_server_ttft(connection, DAY, 86400)
     got = {
         row["created_at"].astimezone(UTC).strftime("%d %H:%M"): (row["server_waiting"], row["server_running"],
                                                                  row["server_kv_cache"])
@@ -161,3 +167,17 @@ def test_each_reply_gets_the_server_state_nearest_its_start(store: Store) -> Non
         "10 11:20": nothing,
         "10 11:30": nothing,
     }
+    # The slowest replies carry the same state; the ids stay the last two columns (the tab opens a row by them).
+    state = {row["ttft_ms"]: row["server_waiting"] for row in slowest.to_dict("records")}
+    assert state[200] == 7 and state[400] == 4 and state[6000] != state[6000]  # NaN: no reading near it
+    assert list(slowest.columns[-2:]) == ["conversation_id", "user_id"]
+    # TTFT by the queue at the start: rows 1 (100 ms, 2 waiting), 2 (200 ms, 7) and 3 (400 ms, 4).
+    buckets = {row["bucket"]: (row["replies"], row["ttft_p50_ms"]) for row in by_queue.to_dict("records")}
+    assert buckets["2–3"] == (1, 100) and buckets["4–7"] == (2, 300) and buckets["0"][0] == 0
+    # Per day: each server's mean, summed over servers (http://tgi's five readings on the 10th average 5.8 waiting,
+    # http://other's one adds 5); the KV cache is the servers' mean of what was published.
+    days = {row["time"].day: (row["waiting"], row["running"], row["kv_cache"]) for row in over_time.to_dict("records")}
+    assert days[9] == (3, 1, None) or (days[9][:2] == (3, 1) and days[9][2] != days[9][2])
+    assert days[10][0] == pytest.approx(10.8) and days[10][1:] == (2.5, 0.5)
+    # ChatLens's mean TTFT on the 10th (200, 400, 800, 6000 ms) beside the server's own (150 ms).
+    assert {row["side"]: row["ttft_ms"] for row in sides.to_dict("records")} == {"ChatLens": 1850, "model server": 150}

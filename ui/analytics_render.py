@@ -186,9 +186,51 @@ def charts_of(board: Dashboard) -> dict[str, dict[str, Any]]:
             "value": for_plot(board.ttft_by_in_flight),
             "y_lim": value_axis(board.ttft_by_in_flight["ttft_p50_ms"]),
         },
+        **server_charts_of(board, axis),
         "feedback_by_ttft": {"value": for_plot(board.feedback_by_ttft), "y_lim": share},
         "stop_rate": {"value": for_plot(board.stop_rate), "y_lim": share},
     }
+
+
+NO_READINGS = (
+    "No readings of the model server's load in this range: it publishes no /metrics (TGI and vLLM do; llama-server "
+    "with --metrics), or MODEL_METRICS_INTERVAL_S is 0."
+)
+NO_SERVER_TTFT = "The model server does not publish its own time to first token (vLLM does; TGI and llama.cpp do not)."
+
+
+def server_charts_of(board: Dashboard, axis: list[float]) -> dict[str, dict[str, Any]]:
+    """The model server's load: queue and KV-cache lines on the tab's time axis, TTFT by its queue depth, and
+    ChatLens's TTFT beside the server's own; a caption says why a chart is empty."""
+    step_s = board.step_s
+    load = board.server_load
+    queue = as_steps(
+        load.melt(id_vars="time", value_vars=["waiting", "running"], var_name="state", value_name="requests")
+        .dropna(subset=["requests"])
+        .astype({"requests": "float64"}),
+        step_s,
+    )
+    kv_cache = as_steps(load[["time", "kv_cache"]].dropna().astype({"kv_cache": "float64"}), step_s)
+    by_queue = board.ttft_by_server_queue
+    sides = as_steps(board.client_vs_server_ttft.dropna(subset=["ttft_ms"]), step_s)
+    no_load = NO_READINGS if load.empty else None
+    return {
+        "server_queue": {"value": for_plot(queue), "x_lim": axis, "y_lim": value_axis(queue["requests"]),
+                         "caption": no_load},
+        "server_kv_cache": {
+            "value": for_plot(kv_cache), "x_lim": axis,
+            "caption": no_load or ("This model server does not publish its KV-cache use (TGI does not)."
+                                   if kv_cache.empty else None),
+        },
+        "ttft_by_server_queue": {
+            "value": for_plot(by_queue), "y_lim": value_axis(by_queue["ttft_p50_ms"]),
+            "caption": no_load if int(by_queue["replies"].sum()) == 0 else None,
+        },
+        "client_vs_server_ttft": {
+            "value": for_plot(sides), "x_lim": axis, "y_lim": value_axis(sides["ttft_ms"]),
+            "caption": NO_SERVER_TTFT if sides.empty else None,
+        },
+    }  # fmt: skip
 
 
 def prompt_bucket_order() -> list[str]:
@@ -200,9 +242,12 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     if "created_at" in out and not out.empty:
         out["created_at"] = pd.to_datetime(out["created_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
-    for column in ("ttft_ms", "duration_ms", "tokens_per_s", "ttft_p50_ms"):
+    for column in ("ttft_ms", "duration_ms", "tokens_per_s", "ttft_p50_ms", "server_waiting", "server_running"):
         if column in out:
             out[column] = out[column].astype("float64").round(1)
+    if "server_kv_cache" in out:  # as a percentage, like the chart
+        out["server_kv_cache"] = (out["server_kv_cache"].astype("float64") * 100).round(0)
+        out = out.rename(columns={"server_kv_cache": "server_kv_cache_%"})
     return out
 
 
