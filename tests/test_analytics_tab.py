@@ -21,10 +21,11 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from benchmarks.seed_analytics import seed_store
-from storage.schema import Generation
+from storage.schema import Generation, ServerLoadSample
 from tests.support.apps import Launch, RunningApp, launched_app
 from tests.support.browser import finished, open_chat, send
 from tests.support.config import make_settings
+from tests.support.fake_metrics import VllmLoad
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.wait import wait_until
 from ui.analytics_tab import REFUSED
@@ -243,3 +244,36 @@ def test_the_charts_draw_from_the_first_real_reply(
         ticks = page.locator("#cl-chart-errors g.mark-text.role-axis-label text")
         assert ticks.count() > 3
     page.screenshot(path=str(ARTIFACTS / "analytics-after-3-replies.png"), full_page=True)
+
+
+def test_the_model_servers_load_is_charted_under_the_replies(page: Page, launch: Launch, tmp_path: Path) -> None:
+    """A vLLM-style server reporting 3 waiting, 5 running, 40 % KV cache and its own TTFT: the load lines, TTFT by
+    its queue and both TTFTs draw after real replies, and the slowest replies show the server's state."""
+    server = FakeTgi().start()
+    try:
+        server.metrics = vllm = VllmLoad()
+        vllm.set(waiting=3, running=5, kv_cache=0.4)
+        running = launch(
+            make_settings(
+                tmp_path, tgi_url=server.url, analytics_open=True, analytics_cache_ttl_s=0, model_metrics_interval_s=0.2
+            )
+        )
+        assert wait_until(lambda: len(running.rows(ServerLoadSample)) > 0, timeout_s=10)
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        open_chat(page, running.url)
+        for replies in (1, 2):
+            vllm.observe(ttft_s=0.02)  # the server's own measure of the reply below
+            send(page, f"Busy server {replies}?")
+            finished(page, replies)
+        assert wait_until(lambda: any(r.server_ttft_ms for r in running.rows(ServerLoadSample)), timeout_s=10)
+        page.get_by_role("tab", name="Analytics").click()
+        expect(page.locator("#cl-kpis [data-kpi=replies] .cl-kpi-value")).to_have_text("2", timeout=20_000)
+        for chart in ("server-queue", "server-kv-cache", "ttft-by-server-queue", "client-vs-server-ttft"):
+            assert wait_until(partial(has_marks, page, chart), timeout_s=10), f"{chart}: no marks"
+        slowest = page.locator("#cl-slowest")
+        expect(slowest).to_contain_text("server_waiting")
+        expect(slowest).to_contain_text("server_kv_cache_%")
+        page.locator("#cl-chart-server-queue").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "analytics-server-load.png"), full_page=True)
+    finally:
+        server.stop()
