@@ -21,7 +21,8 @@
 * It records what it received; per stream, how many tokens it sent and whether the client hung up; and the most
   streams it had open at once.
 
-Run standalone for benchmarks: ``python -m tests.support.fake_tgi --port 8080 --first-token-ms 50 --tokens-per-s 50``.
+Run standalone for benchmarks: ``python -m tests.support.fake_tgi --port 8080 --first-token-ms 50 --tokens-per-s 50``
+(``--metrics tgi|vllm``: serve that server's ``/metrics`` page).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.support.fake_metrics import LoadPage
+from tests.support.fake_metrics import LoadPage, TgiLoad, VllmLoad
 
 MODEL_ID = "fake-org/fake-llama-3-8b-instruct"
 TEXT_PIPELINE, VISION_PIPELINE = "text-generation", "image-text-to-text"  # TGI /info model_pipeline_tag
@@ -520,6 +521,7 @@ def main() -> None:
     parser.add_argument("--first-token-ms", type=float, default=50)
     parser.add_argument("--tokens-per-s", type=float, default=50)
     parser.add_argument("--tokens", type=int, default=200)
+    parser.add_argument("--metrics", choices=["none", "tgi", "vllm"], default="none", help="the /metrics page served")
     args = parser.parse_args()
     default = Behaviour(
         tokens=args.tokens,
@@ -527,6 +529,11 @@ def main() -> None:
         token_interval_s=1 / args.tokens_per_s if args.tokens_per_s > 0 else 0,
     )
     fake = FakeTgi(default=default, max_total_tokens=1_000_000, max_input_tokens=999_000)
+    if args.metrics == "tgi":
+        fake.metrics = TgiLoad(queue_size=4, batch_size=16, queue_durations_s=[0.01 * k for k in range(200)])
+    elif args.metrics == "vllm":
+        fake.metrics = VllmLoad()
+        fake.metrics.set(waiting=4, running=16, kv_cache=0.42)
     config = uvicorn.Config(fake.app, host="127.0.0.1", port=args.port, log_level="warning", lifespan="off")
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run()
