@@ -93,11 +93,16 @@ def test_an_admin_gets_the_dashboard(admin_app: RunningApp) -> None:
     assert call(admin_app.url, "analytics_visibility", [])["output"]["data"][0]["visible"] is True
     done = call(admin_app.url, "analytics_refresh", REFRESH_ARGS)
     assert done["success"], done
-    _banner, kpis, summary, requests, *_ = done["output"]["data"]
+    _banner, kpis, summary, ttft, requests, *_ = done["output"]["data"]
     assert 'data-kpi="replies"' in kpis and "vs previous period" in kpis
     assert "replies · one point per 3 h" in summary
-    assert requests["columns"][:2] == ["replies", "errors"]
-    assert len(requests["data"]) > 40 and sum(row[0] for row in requests["data"]) > 1000  # 7 days, 3-hour points
+    assert ttft["value"]["columns"] == ["time", "stat", "ttft_ms"] and ttft["y_lim"][0] == 0
+    requests = requests["value"]
+    assert requests["columns"][:3] == ["time", "replies", "errors"]
+    # 7 days of 3-hour intervals, every one present, each drawn as a step: a point at its start and one at its end.
+    starts = requests["data"][::2]
+    assert len(starts) in (56, 57) and sum(row[1] for row in starts) > 1000
+    assert [row[1] for row in requests["data"][1::2]] == [row[1] for row in starts]
 
 
 def test_the_source_filter_narrows_the_dashboard(admin_app: RunningApp) -> None:

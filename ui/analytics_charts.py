@@ -44,6 +44,10 @@ class Plots:
         return [getattr(self, f.name) for f in fields(self)]
 
 
+# The model server's charts start hidden: a refresh shows them when there are readings to draw.
+HIDDEN: dict[str, Any] = {"visible": False}
+
+
 def _line(name: str, y: str, title: str, **options: Any) -> gr.LinePlot:
     return gr.LinePlot(y=y, title=title, elem_id=f"cl-chart-{name.replace('_', '-')}", **{**OVER_TIME, **options})
 
@@ -60,10 +64,10 @@ def render_plots() -> Plots:
     with gr.Row():
         server_queue = _line(
             "server_queue", "requests", "Model server: requests waiting and running", color="state",
-            y_title="requests", color_title="",
+            y_title="requests", color_title="", **HIDDEN,
         )  # fmt: skip
         server_kv_cache = _line(
-            "server_kv_cache", "kv_cache", "Model server: KV-cache use", y_title="KV cache", **SHARE
+            "server_kv_cache", "kv_cache", "Model server: KV-cache use", y_title="KV cache", **SHARE, **HIDDEN
         )
     with gr.Row():
         tokens_per_s = _bar(
@@ -86,11 +90,11 @@ def render_plots() -> Plots:
     with gr.Row():
         ttft_by_server_queue = _bar(
             "ttft_by_server_queue", "bucket", "ttft_p50_ms", "TTFT p50 by requests waiting at the model server",
-            x_title="requests waiting at the start", y_title="ms", sort=_labels(WAITING_BUCKETS), **FROM_ZERO,
+            x_title="requests waiting at the start", y_title="ms", sort=_labels(WAITING_BUCKETS), **FROM_ZERO, **HIDDEN,
         )  # fmt: skip
         client_vs_server_ttft = _line(
             "client_vs_server_ttft", "ttft_ms", "Mean TTFT: ChatLens vs the model server's own (ms)", color="side",
-            y_title="ms", color_title="",
+            y_title="ms", color_title="", **HIDDEN,
         )  # fmt: skip
     with gr.Row():
         feedback_by_ttft = _bar(

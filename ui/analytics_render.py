@@ -82,9 +82,17 @@ def kpi_html(kpis: pd.DataFrame) -> str:
     return f'<div class="cl-kpis">{"".join(cards)}</div>'
 
 
+NOT_NUMBERS = frozenset({"time", "bucket", "stat", "state", "side", "model", "error_type"})
+
+
 def for_plot(frame: pd.DataFrame) -> pd.DataFrame:
     """Gradio's plots want naive timestamps and plain strings (no categoricals)."""
     out = frame.copy()
+    for column in out.columns:
+        # An empty result's columns are objects: a plot takes them for categories, and an axis limit on a category
+        # axis kept the page re-drawing its charts without end (seen in Chromium).
+        if out[column].dtype == object and column not in NOT_NUMBERS:
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
     if "time" in out:
         out["time"] = out["time"].dt.tz_convert("UTC").dt.tz_localize(None)
     if "bucket" in out:
@@ -169,7 +177,7 @@ def charts_of(board: Dashboard) -> dict[str, dict[str, Any]]:
         "requests": {"value": for_plot(requests), "x_lim": axis, "y_lim": value_axis(requests["replies"])},
         "ttft": {"value": for_plot(ttft), "x_lim": axis, "y_lim": value_axis(ttft["ttft_ms"])},
         "tokens_per_s": {
-            "value": short_model_names(board.tokens_per_s),
+            "value": for_plot(short_model_names(board.tokens_per_s)),
             "y_lim": value_axis(board.tokens_per_s["tokens_per_s_p50"]),
         },
         "errors": {
@@ -192,16 +200,9 @@ def charts_of(board: Dashboard) -> dict[str, dict[str, Any]]:
     }
 
 
-NO_READINGS = (
-    "No readings of the model server's load in this range: it publishes no /metrics (TGI and vLLM do; llama-server "
-    "with --metrics), or MODEL_METRICS_INTERVAL_S is 0."
-)
-NO_SERVER_TTFT = "The model server does not publish its own time to first token (vLLM does; TGI and llama.cpp do not)."
-
-
 def server_charts_of(board: Dashboard, axis: list[float]) -> dict[str, dict[str, Any]]:
     """The model server's load: queue and KV-cache lines on the tab's time axis, TTFT by its queue depth, and
-    ChatLens's TTFT beside the server's own; a caption says why a chart is empty."""
+    ChatLens's TTFT beside the server's own."""
     step_s = board.step_s
     load = board.server_load
     queue = as_steps(
@@ -213,22 +214,19 @@ def server_charts_of(board: Dashboard, axis: list[float]) -> dict[str, dict[str,
     kv_cache = as_steps(load[["time", "kv_cache"]].dropna().astype({"kv_cache": "float64"}), step_s)
     by_queue = board.ttft_by_server_queue
     sides = as_steps(board.client_vs_server_ttft.dropna(subset=["ttft_ms"]), step_s)
-    no_load = NO_READINGS if load.empty else None
+    # A chart with nothing to draw is not shown (an empty line chart draws broken axes): no readings (a server
+    # without /metrics), no KV-cache use (TGI publishes none), no server TTFT (only vLLM publishes it).
     return {
-        "server_queue": {"value": for_plot(queue), "x_lim": axis, "y_lim": value_axis(queue["requests"]),
-                         "caption": no_load},
-        "server_kv_cache": {
-            "value": for_plot(kv_cache), "x_lim": axis,
-            "caption": no_load or ("This model server does not publish its KV-cache use (TGI does not)."
-                                   if kv_cache.empty else None),
+        "server_queue": {
+            "value": for_plot(queue), "x_lim": axis, "y_lim": value_axis(queue["requests"]), "visible": not queue.empty,
         },
+        "server_kv_cache": {"value": for_plot(kv_cache), "x_lim": axis, "visible": not kv_cache.empty},
         "ttft_by_server_queue": {
             "value": for_plot(by_queue), "y_lim": value_axis(by_queue["ttft_p50_ms"]),
-            "caption": no_load if int(by_queue["replies"].sum()) == 0 else None,
+            "visible": int(by_queue["replies"].sum()) > 0,
         },
         "client_vs_server_ttft": {
-            "value": for_plot(sides), "x_lim": axis, "y_lim": value_axis(sides["ttft_ms"]),
-            "caption": NO_SERVER_TTFT if sides.empty else None,
+            "value": for_plot(sides), "x_lim": axis, "y_lim": value_axis(sides["ttft_ms"]), "visible": not sides.empty,
         },
     }  # fmt: skip
 
