@@ -50,6 +50,21 @@ def test_tgi_and_vllm_pages_read_to_the_common_set() -> None:
     assert page is not None and page.backend == "vllm"
     assert (page.waiting, page.running, page.batch_size, page.kv_cache_use) == (4, 12, None, 0.625)
     assert page.ttft is not None and (page.ttft.sum_s, page.ttft.count) == (0.5, 1)
+    # llama-server --metrics (tools/server/server-context.cpp writes it line by line, names prefixed llamacpp:)
+    llama = "".join(
+        f"# HELP llamacpp:{name} {name}\n# TYPE llamacpp:{name} {kind}\nllamacpp:{name} {value}\n"
+        for name, kind, value in (
+            ("prompt_tokens_total", "counter", 120), ("requests_processing", "gauge", 1),
+            ("requests_deferred", "gauge", 2), ("n_busy_slots_per_decode", "gauge", 1),
+        )
+    )  # fmt: skip
+    page = read_load_page(llama)
+    assert page is not None and (page.backend, page.waiting, page.running, page.kv_cache_use) == (
+        "llama.cpp",
+        2,
+        1,
+        None,
+    )
     assert read_load_page("# a page of some other program\nprocess_cpu_seconds_total 1.5\n") is None
 
 
