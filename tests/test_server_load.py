@@ -155,8 +155,8 @@ def test_each_reply_gets_the_server_state_nearest_its_start(store: Store) -> Non
             "http://tgi", at(10, 10, 29) + 57 * s, waiting=7, running=3, kv_cache_use=0.5, server_ttft_ms=150
         ),  # row 2
         sample("http://tgi", at(10, 10, 30) + 10 * s, waiting=9),
-        sample("http://tgi", at(10, 11) + 20 * s, waiting=4, running=2),  # row 3 (10:59:59): 21 s after
-        sample("http://tgi", at(10, 11, 9), waiting=8),  # row 4 (11:09:59): 59 s before, too far
+        sample("http://tgi", at(10, 11) + 8 * s, waiting=4, running=2),  # row 3 (10:59:59): 9 s after
+        sample("http://tgi", at(10, 11, 9) + 48 * s, waiting=8),  # row 4 (11:09:59): 11 s before, too far
         sample("http://other", at(10, 11, 29) + 59 * s, waiting=5),  # row 6's start, another server's
     ]
     with store.sessions() as session:
