@@ -32,6 +32,7 @@ from access.message_gate import MessageGate
 from access.queue_sessions import SessionOwners
 from access.rate_limits import RateLimits
 from analytics.dashboard import AnalyticsReader
+from analytics.load_scraper import LoadScraper
 from analytics.prometheus import ReplyMetrics
 from analytics.slo import SloMonitor, SloThresholds
 from inference.local import (
@@ -74,6 +75,7 @@ class ChatLens:
     metrics: ReplyMetrics
     reader: AnalyticsReader
     slo: SloMonitor
+    load_scraper: LoadScraper
     tokens: Tokens
     identities: Identities
     demo: gr.Blocks
@@ -135,6 +137,13 @@ class ChatLens:
             image_tokens=settings.image_tokens,
         )
         reader = AnalyticsReader(store.engine, ttl_s=settings.analytics_cache_ttl_s)
+        load_scraper = LoadScraper(
+            [(model.url, model.token.get_secret_value() if model.token else None) for model in settings.models],
+            writer=recorder,
+            interval_s=settings.model_metrics_interval_s,
+            keep_days=settings.model_metrics_keep_days,
+            timeout_s=settings.connect_timeout_s,
+        )
         tokens = Tokens(store, recorder)
         identities = Identities(settings, tokens=tokens)
         limits = RateLimits(
@@ -181,6 +190,7 @@ class ChatLens:
             metrics=metrics,
             reader=reader,
             slo=slo,
+            load_scraper=load_scraper,
             tokens=tokens,
             identities=identities,
             demo=demo,
@@ -197,6 +207,7 @@ class ChatLens:
         """Start the SLO checks and serve the app; ``overrides`` go to ``Blocks.launch`` on top of the options."""
         self.slo.check()
         self.slo.run_every(self.settings.slo_check_interval_s)
+        self.load_scraper.start()  # its own thread: the model servers' /metrics, never on a reply's path
         from ui.app import launch
 
         options = {**self.launch_options, **overrides}
@@ -213,6 +224,7 @@ class ChatLens:
     def close(self) -> None:
         """Commit what is queued and close the database."""
         self.slo.stop()
+        self.load_scraper.stop()
         self.reader.close()
         self.recorder.close()
         self.store.close()

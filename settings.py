@@ -204,6 +204,16 @@ class Settings(BaseSettings):
     )
     slo_min_replies: int = Field(default=20, ge=1, description="SLO alert: fewer replies in the window judge nothing.")
     slo_check_interval_s: float = Field(default=30.0, ge=1, description="How often the SLOs are checked.")
+    model_metrics_interval_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How often each model server's Prometheus /metrics is read (queue, running requests, batch, "
+        "KV cache; TGI, vLLM, llama-server --metrics) for the Analytics tab's server load; 0: never. A server "
+        "answering 404 is not asked again. Its own thread: never on a reply's path.",
+    )
+    model_metrics_keep_days: float = Field(
+        default=30.0, gt=0, description="How long model server load readings are kept (older ones are deleted)."
+    )
     analytics_refresh_s: float = Field(
         default=30.0, ge=5, description="Interval of the analytics tab's auto-refresh (when switched on)."
     )

@@ -22,7 +22,7 @@ from typing import ParamSpec, TypeVar
 import pandas as pd
 from sqlalchemy import Engine
 
-from analytics import queries
+from analytics import load_queries, queries
 from analytics.queries import Filters
 
 P = ParamSpec("P")
@@ -46,6 +46,9 @@ class Dashboard:
     slowest: pd.DataFrame
     failed: pd.DataFrame
     by_caller: pd.DataFrame
+    server_load: pd.DataFrame
+    ttft_by_server_queue: pd.DataFrame
+    client_vs_server_ttft: pd.DataFrame
     models: list[str] = field(default_factory=list)
     users: list[str] = field(default_factory=list)
     elapsed_ms: float = 0.0
@@ -73,6 +76,9 @@ def read_dashboard(engine: Engine, filters: Filters) -> Dashboard:
             slowest=queries.slowest_generations(c, filters),
             failed=queries.failed_generations(c, filters),
             by_caller=queries.usage_by_caller(c, filters),
+            server_load=load_queries.server_load_over_time(c, filters, step_s),
+            ttft_by_server_queue=load_queries.ttft_by_server_queue(c, filters),
+            client_vs_server_ttft=load_queries.client_vs_server_ttft(c, filters, step_s),
             models=models,
             users=users,
         )

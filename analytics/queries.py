@@ -26,6 +26,13 @@ TTFT_BUCKETS_MS = ((500, "<0.5 s"), (1000, "0.5–1 s"), (2000, "1–2 s"), (500
 IN_FLIGHT_BUCKETS = ((1, "0"), (2, "1"), (4, "2–3"), (8, "4–7"), (16, "8–15"), (32, "16–31"), (None, "≥32"))
 NICE_STEPS_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400)
 EPOCH = "CAST(floor(CAST(extract(epoch FROM created_at) AS double precision) / :step) * :step AS double precision)"
+# A reply's server state is the reading of ``server_load`` nearest its start (``created_at`` is when it ended, so
+# the start is ``created_at - duration_ms``) on the same server, if one is within this many seconds: twice the
+# default MODEL_METRICS_INTERVAL_S, so one missed reading still finds one. (30 s tripled the candidates per reply:
+# the 7-day TTFT-by-queue read of 300,000 replies and 30 days of readings took 970 ms instead of 220 ms.)
+NEAREST_SAMPLE_S = 10.0
+# Readings are searched from this long before the range: a reply that ended in the range may have started before it.
+LONGEST_REPLY = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,15 +228,16 @@ def requests_over_time(connection: Connection, filters: Filters, step_s: int | N
 
 
 def ttft_over_time(connection: Connection, filters: Filters, step_s: int | None = None) -> pd.DataFrame:
-    """Long form for one line per statistic: ``time``, ``stat`` (p50 / p95), ``ttft_ms``."""
+    """Long form for one line per statistic: ``time``, ``stat`` (p50 / p95 / p99), ``ttft_ms``."""
     where, params = where_clause(filters)
     sql = f"""
         SELECT {EPOCH} AS epoch_s,
                CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p50,
-               CAST(percentile_cont(0.95) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p95
+               CAST(percentile_cont(0.95) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p95,
+               CAST(percentile_cont(0.99) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p99
         FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL GROUP BY 1 ORDER BY 1"""
     wide = _times(_frame(connection, sql, {**params, "step": step_s or filters.interval_s()}))
-    return wide.melt(id_vars="time", value_vars=["p50", "p95"], var_name="stat", value_name="ttft_ms")
+    return wide.melt(id_vars="time", value_vars=["p50", "p95", "p99"], var_name="stat", value_name="ttft_ms")
 
 
 def errors_over_time(connection: Connection, filters: Filters, step_s: int | None = None) -> pd.DataFrame:
@@ -350,17 +358,27 @@ def stop_rate_by_latency(connection: Connection, filters: Filters) -> pd.DataFra
 
 # -- recent generations ------------------------------------------------------------------------------------------
 
-RECENT_COLUMNS = """created_at, model_id AS model, status, error_type, time_to_first_token_ms AS ttft_ms, duration_ms,
-    tokens_per_s, prompt_tokens, output_tokens, in_flight_at_start, CAST(params AS VARCHAR) AS params,
-    CAST(conversation_id AS VARCHAR) AS conversation_id, CAST(user_id AS VARCHAR) AS user_id"""
+_RECENT_METRICS = """created_at, model_id AS model, status, error_type, time_to_first_token_ms AS ttft_ms,
+    duration_ms, tokens_per_s, prompt_tokens, output_tokens, in_flight_at_start, CAST(params AS VARCHAR) AS params"""
+# The ids come last: the tab opens the conversation of a selected row from its last two cells.
+_RECENT_IDS = "CAST(conversation_id AS VARCHAR) AS conversation_id, CAST(user_id AS VARCHAR) AS user_id"
+RECENT_COLUMNS = f"{_RECENT_METRICS}, {_RECENT_IDS}"
 
 
-def slowest_generations(connection: Connection, filters: Filters, limit: int = 20) -> pd.DataFrame:
-    """The replies with the longest time to first token in the range, slowest first."""
+def slowest_generations(
+    connection: Connection, filters: Filters, limit: int = 20, near_s: float = NEAREST_SAMPLE_S
+) -> pd.DataFrame:
+    """The replies with the longest time to first token in the range, slowest first, each with the model server's
+    state at its start (``server_waiting``, ``server_running``, ``server_kv_cache``; NULL without a reading)."""
     where, params = where_clause(filters)
-    sql = f"""SELECT {RECENT_COLUMNS} FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL
-              ORDER BY time_to_first_token_ms DESC, created_at DESC LIMIT :limit"""
-    return _frame(connection, sql, {**params, "limit": limit})
+    slowest = f"""SELECT * FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL
+                  ORDER BY time_to_first_token_ms DESC, created_at DESC LIMIT :limit"""
+    sql = f"""
+        WITH slowest AS ({slowest}), state AS ({server_state_sql("SELECT * FROM slowest")})
+        SELECT {_RECENT_METRICS}, server_waiting, server_running, server_kv_cache, {_RECENT_IDS}
+        FROM slowest LEFT JOIN state ON state.generation_id = slowest.id
+        ORDER BY slowest.time_to_first_token_ms DESC, slowest.created_at DESC"""
+    return _frame(connection, sql, {**params, "limit": limit, **_state_params(filters, near_s)})
 
 
 def failed_generations(connection: Connection, filters: Filters, limit: int = 20) -> pd.DataFrame:
@@ -385,3 +403,67 @@ def models_and_users(connection: Connection, filters: Filters, limit: int = 200)
         {**params, "limit": limit},
     ).fetchall()
     return [m for (m,) in models], [u for (u,) in users]
+
+
+# -- the model server's state at each reply's start ---------------------------------------------------------------
+
+
+def server_state_sql(generations: str) -> str:
+    """SQL giving ``generation_id``, ``server_waiting``, ``server_running``, ``server_kv_cache``,
+    ``server_sampled_at`` for each row of ``generations`` (a SELECT with ``id``, ``server_url``, ``created_at`` and
+    ``duration_ms``) that has a reading within ``:near_s`` of its start; binds ``:near_s``, ``:load_start``,
+    ``:load_end``.
+
+    Portable and hash-joinable: readings and starts are put in slots of ``:near_s`` seconds, each start is joined
+    with its own slot and the two beside it (an equi-join on server and slot, no per-row range scan), then the
+    nearest reading within ``:near_s`` wins (ties: the earlier)."""
+    epoch = "CAST(extract(epoch FROM {0}) AS double precision)"
+    return f"""
+        WITH g AS (
+          SELECT id, server_url, {epoch.format("created_at")} - duration_ms / 1000.0 AS started_s
+          FROM ({generations}) AS picked WHERE server_url IS NOT NULL
+        ),
+        s AS (
+          SELECT server_url, sampled_at, waiting, running, kv_cache_use, {epoch.format("sampled_at")} AS at_s,
+                 CAST(floor({epoch.format("sampled_at")} / :near_s) AS BIGINT) AS slot
+          FROM server_load WHERE sampled_at >= :load_start AND sampled_at < :load_end
+        ),
+        near AS (
+          SELECT g.id AS generation_id, s.waiting, s.running, s.kv_cache_use, s.sampled_at,
+                 row_number() OVER (PARTITION BY g.id ORDER BY abs(s.at_s - g.started_s), s.at_s) AS nth
+          FROM (SELECT * FROM g WHERE started_s >= (SELECT min(at_s) FROM s) - :near_s) AS g
+          CROSS JOIN (VALUES (-1), (0), (1)) AS o(d)
+          JOIN s ON s.server_url = g.server_url AND s.slot = CAST(floor(g.started_s / :near_s) AS BIGINT) + o.d
+          WHERE abs(s.at_s - g.started_s) <= :near_s
+        )
+        SELECT generation_id, waiting AS server_waiting, running AS server_running, kv_cache_use AS server_kv_cache,
+               sampled_at AS server_sampled_at
+        FROM near WHERE nth = 1"""
+
+
+def _state_params(filters: Filters, near_s: float) -> dict[str, Any]:
+    return {
+        "near_s": near_s,
+        "load_start": filters.start - LONGEST_REPLY - timedelta(seconds=near_s),
+        "load_end": filters.end + timedelta(seconds=near_s),
+    }
+
+
+def generations_with_server_state(
+    connection: Connection, filters: Filters, near_s: float = NEAREST_SAMPLE_S
+) -> pd.DataFrame:
+    """Every reply in the range with the model server's state at its start: ``generation_id``, ``created_at``,
+    ``model``, ``server_url``, ``ttft_ms``, ``server_waiting``, ``server_running``, ``server_kv_cache`` (0–1) and
+    ``server_sampled_at``; the server columns are NULL where no reading was near (a server without ``/metrics``)."""
+    where, params = where_clause(filters)
+    outer, _ = where_clause(filters, prefix="g.")
+    picked = f"SELECT id, server_url, created_at, duration_ms FROM generations WHERE {where}"
+    sql = f"""
+        WITH state AS ({server_state_sql(picked)})
+        SELECT CAST(g.id AS VARCHAR) AS generation_id, g.created_at, g.model_id AS model, g.server_url,
+               g.time_to_first_token_ms AS ttft_ms, state.server_waiting, state.server_running,
+               state.server_kv_cache, state.server_sampled_at
+        FROM generations g LEFT JOIN state ON state.generation_id = g.id
+        WHERE {outer}
+        ORDER BY g.created_at, g.id"""
+    return _frame(connection, sql, {**params, **_state_params(filters, near_s)})

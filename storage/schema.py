@@ -168,6 +168,27 @@ class Generation(Base):
     thinking_ms: Mapped[float | None]
 
 
+class ServerLoadSample(Base):
+    """One reading of a model server's ``/metrics`` (``analytics/server_load.py`` maps its names): requests waiting
+    and running, batch size, KV-cache use (0–1), and the server's own mean TTFT and queue time over the requests it
+    saw since the reading before (ms). ``None`` where the server does not publish the value. Kept for
+    ``MODEL_METRICS_KEEP_DAYS``."""
+
+    __tablename__ = "server_load"
+    __table_args__ = (Index("ix_server_load_server_at", "server_url", "sampled_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    server_url: Mapped[str]
+    backend: Mapped[str] = mapped_column(String(16))
+    sampled_at: Mapped[datetime] = mapped_column(default=utcnow)
+    waiting: Mapped[float | None]
+    running: Mapped[float | None]
+    batch_size: Mapped[float | None]
+    kv_cache_use: Mapped[float | None]
+    server_ttft_ms: Mapped[float | None]
+    server_queue_ms: Mapped[float | None]
+
+
 class Feedback(Base):
     """A 👍 (+1) or 👎 (-1) on one reply, with an optional comment; the latest row per (message, user) counts."""
 

@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,13 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from benchmarks.seed_analytics import seed_store
-from storage.schema import Generation
-from tests.support.apps import RunningApp, launched_app
+from storage.schema import Generation, ServerLoadSample
+from tests.support.apps import Launch, RunningApp, launched_app
+from tests.support.browser import finished, open_chat, send
 from tests.support.config import make_settings
+from tests.support.fake_metrics import VllmLoad
 from tests.support.fake_tgi import Behaviour, FakeTgi
+from tests.support.wait import wait_until
 from ui.analytics_tab import REFUSED
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "tmp" / "artifacts"
@@ -90,11 +94,16 @@ def test_an_admin_gets_the_dashboard(admin_app: RunningApp) -> None:
     assert call(admin_app.url, "analytics_visibility", [])["output"]["data"][0]["visible"] is True
     done = call(admin_app.url, "analytics_refresh", REFRESH_ARGS)
     assert done["success"], done
-    _banner, kpis, summary, requests, *_ = done["output"]["data"]
+    _banner, kpis, summary, ttft, requests, *_ = done["output"]["data"]
     assert 'data-kpi="replies"' in kpis and "vs previous period" in kpis
     assert "replies · one point per 3 h" in summary
-    assert requests["columns"][:2] == ["replies", "errors"]
-    assert len(requests["data"]) > 40 and sum(row[0] for row in requests["data"]) > 1000  # 7 days, 3-hour points
+    assert ttft["value"]["columns"] == ["time", "stat", "ttft_ms"] and ttft["y_lim"][0] == 0
+    requests = requests["value"]
+    assert requests["columns"][:3] == ["time", "replies", "errors"]
+    # 7 days of 3-hour intervals, every one present, each drawn as a step: a point at its start and one at its end.
+    starts = requests["data"][::2]
+    assert len(starts) in (56, 57) and sum(row[1] for row in starts) > 1000
+    assert [row[1] for row in requests["data"][1::2]] == [row[1] for row in starts]
 
 
 def test_the_source_filter_narrows_the_dashboard(admin_app: RunningApp) -> None:
@@ -213,3 +222,72 @@ def test_speed_ab_streams_two_parameter_sets_side_by_side_and_records_both(
     assert sent == [(0.2, 12), (0.7, 8)]
     recorded = [g for g in admin_app.rows(Generation) if g.params.get("max_tokens") in (8, 12)]  # seeds ask 1024
     assert sorted((g.params["temperature"], g.output_tokens) for g in recorded) == [(0.2, 12), (0.7, 8)]
+
+
+# The charts that have something to draw once a reply has come back with no failure, stop or vote.
+DRAWN_BY_A_REPLY = ("requests", "ttft", "tokens-per-s", "ttft-by-prompt", "ttft-by-in-flight")
+MARKS_JS = """(id) => {
+    const root = document.getElementById(id);
+    if (!root) return -1;
+    const lines = [...root.querySelectorAll('g.mark-line path')].filter(m => {
+        const box = m.getBBox(); return box.width > 0 || box.height > 0; });
+    const bars = [...root.querySelectorAll('g.mark-rect path')].filter(m => m.getBBox().height > 0);
+    return lines.length + bars.length;
+}"""
+
+
+def has_marks(page: Page, chart: str) -> bool:
+    return bool(page.evaluate(MARKS_JS, f"cl-chart-{chart}") > 0)
+
+
+def test_the_charts_draw_from_the_first_real_reply(
+    page: Page, fake_tgi: FakeTgi, launch: Launch, tmp_path: Path
+) -> None:
+    running = launch(make_settings(tmp_path, tgi_url=fake_tgi.url, analytics_open=True, analytics_cache_ttl_s=0))
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    open_chat(page, running.url)
+    for replies in (1, 2, 3):
+        page.get_by_role("tab", name="Chat").click()
+        send(page, f"Question {replies}?")
+        finished(page, replies)
+        page.get_by_role("tab", name="Analytics").click()
+        expect(page.locator("#cl-kpis [data-kpi=replies] .cl-kpi-value")).to_have_text(str(replies), timeout=20_000)
+        for chart in DRAWN_BY_A_REPLY:
+            assert wait_until(partial(has_marks, page, chart), timeout_s=10), f"{chart}: no marks after {replies}"
+        # No failure yet: the errors chart still draws its axes (a value axis with ticks), not a collapsed strip.
+        ticks = page.locator("#cl-chart-errors g.mark-text.role-axis-label text")
+        assert ticks.count() > 3
+    page.screenshot(path=str(ARTIFACTS / "analytics-after-3-replies.png"), full_page=True)
+
+
+def test_the_model_servers_load_is_charted_under_the_replies(page: Page, launch: Launch, tmp_path: Path) -> None:
+    """A vLLM-style server reporting 3 waiting, 5 running, 40 % KV cache and its own TTFT: the load lines, TTFT by
+    its queue and both TTFTs draw after real replies, and the slowest replies show the server's state."""
+    server = FakeTgi().start()
+    try:
+        server.metrics = vllm = VllmLoad()
+        vllm.set(waiting=3, running=5, kv_cache=0.4)
+        running = launch(
+            make_settings(
+                tmp_path, tgi_url=server.url, analytics_open=True, analytics_cache_ttl_s=0, model_metrics_interval_s=0.2
+            )
+        )
+        assert wait_until(lambda: len(running.rows(ServerLoadSample)) > 0, timeout_s=10)
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        open_chat(page, running.url)
+        for replies in (1, 2):
+            vllm.observe(ttft_s=0.02)  # the server's own measure of the reply below
+            send(page, f"Busy server {replies}?")
+            finished(page, replies)
+        assert wait_until(lambda: any(r.server_ttft_ms for r in running.rows(ServerLoadSample)), timeout_s=10)
+        page.get_by_role("tab", name="Analytics").click()
+        expect(page.locator("#cl-kpis [data-kpi=replies] .cl-kpi-value")).to_have_text("2", timeout=20_000)
+        for chart in ("server-queue", "server-kv-cache", "ttft-by-server-queue", "client-vs-server-ttft"):
+            assert wait_until(partial(has_marks, page, chart), timeout_s=10), f"{chart}: no marks"
+        slowest = page.locator("#cl-slowest")
+        expect(slowest).to_contain_text("server_waiting")
+        expect(slowest).to_contain_text("server_kv_cache_%")
+        page.locator("#cl-chart-server-queue").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "analytics-server-load.png"), full_page=True)
+    finally:
+        server.stop()

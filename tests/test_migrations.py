@@ -31,6 +31,7 @@ from storage.store import SCHEMA_LOCK_KEY, Store, StoreUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 PREVIOUS_RELEASE = "a712d9a"
+TABLES_ADDED_SINCE = {"message_images", "server_load"}  # by revisions 0004 (images) and 0005 (server load)
 
 
 def previous_release_models(tmp_path: Path) -> ModuleType:
@@ -125,8 +126,7 @@ def test_a_previous_release_database_is_upgraded_in_place_and_keeps_every_row(
     populate(engine, previous.Base.metadata)
     before = dump(engine, previous.Base.metadata)
     engine.dispose()
-    added_since = {"message_images"}  # tables later revisions create (0004: images)
-    assert set(before) == set(Base.metadata.tables) - added_since, "every older table has rows in the old database"
+    assert set(before) == set(Base.metadata.tables) - TABLES_ADDED_SINCE, "every older table has rows"
 
     store = Store.open(database_url)  # the real start path (ChatLens.build calls it)
     try:
@@ -137,6 +137,9 @@ def test_a_previous_release_database_is_upgraded_in_place_and_keeps_every_row(
         )
         owner = next(row[user_id] for row in before["conversations"] if row[deleted_at] is None)
         assert len(store.list_conversations(owner)) == 1  # today's code reads the old rows
+        with store.engine.connect() as connection:  # the tables of later revisions are there, empty
+            for table in TABLES_ADDED_SINCE:
+                assert connection.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0
     finally:
         store.close()
     assert alembic_versions(database_url) == [head_revision()]

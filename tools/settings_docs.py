@@ -96,6 +96,8 @@ GROUPS: tuple[Group, ...] = (
             "analytics_refresh_s",
             "sql_console_max_rows",
             "sql_console_time_limit_s",
+            "model_metrics_interval_s",
+            "model_metrics_keep_days",
         ),
     ),
     Group(

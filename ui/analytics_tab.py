@@ -10,7 +10,7 @@ Invariants:
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,13 +20,14 @@ from access.downloads import Downloads
 from access.identity import Identities
 from analytics.console import SqlConsole
 from analytics.dashboard import AnalyticsReader, Dashboard, aligned_range
-from analytics.queries import IN_FLIGHT_BUCKETS, TTFT_BUCKETS_MS, Filters
+from analytics.queries import Filters
 from analytics.slo import SloMonitor
 from inference.service import ChatService
 from settings import Settings
 from storage.store import Store
 from ui import analytics_render as view
 from ui import render
+from ui.analytics_charts import Plots, render_plots
 from ui.analytics_data import DataControls, DataPanel
 from ui.speed_ab import SpeedAB
 
@@ -63,15 +64,11 @@ class _Charts:
     banner: gr.HTML
     kpis: gr.HTML
     summary: gr.HTML
-    requests: gr.LinePlot
-    ttft: gr.LinePlot
-    tokens_per_s: gr.BarPlot
-    errors: gr.BarPlot
-    ttft_by_prompt: gr.BarPlot
-    ttft_by_in_flight: gr.BarPlot
-    feedback_by_ttft: gr.BarPlot
-    stop_rate: gr.BarPlot
+    plots: Plots
     thinking: gr.Dataframe
+
+    def all(self) -> list[Any]:
+        return [self.banner, self.kpis, self.summary, *self.plots.all(), self.thinking]
 
 
 @dataclass
@@ -97,8 +94,7 @@ class _Parts:
     @property
     def refreshed(self) -> list[Any]:
         """Everything a refresh may change: the charts, the tables, the filters' choices."""
-        return [*(getattr(self.charts, f.name) for f in fields(self.charts)), self.slowest, self.failed,
-                self.by_caller, self.model, self.user]  # fmt: skip
+        return [*self.charts.all(), self.slowest, self.failed, self.by_caller, self.model, self.user]
 
 
 class AnalyticsTab:
@@ -159,29 +155,7 @@ class AnalyticsTab:
             timer = gr.Timer(self._settings.analytics_refresh_s, active=False)
             kpis = gr.HTML("", elem_id="cl-kpis")
             summary = gr.HTML("", elem_id="cl-analytics-summary")
-            with gr.Row():
-                requests = gr.LinePlot(x="time", y="replies", title="Replies per interval", x_title="UTC")
-                ttft = gr.LinePlot(x="time", y="ttft_ms", color="stat", title="Time to first token (ms)", x_title="UTC")
-            with gr.Row():
-                tps = gr.BarPlot(x="model", y="tokens_per_s_p50", title="Tokens/s p50 by model", x_label_angle=-15)
-                errors = gr.BarPlot(x="time", y="errors", color="error_type", title="Errors by type", x_title="UTC")
-            with gr.Row():
-                by_prompt = gr.BarPlot(
-                    x="bucket", y="ttft_p50_ms", title="TTFT p50 by prompt length (tokens)",
-                    sort=view.prompt_bucket_order(),
-                )  # fmt: skip
-                by_load = gr.BarPlot(
-                    x="bucket", y="ttft_p50_ms", title="TTFT p50 by streams in flight at request start",
-                    sort=[label for _, label in IN_FLIGHT_BUCKETS],
-                )  # fmt: skip
-            ttft_order = [label for _, label in TTFT_BUCKETS_MS]
-            with gr.Row():
-                feedback = gr.BarPlot(
-                    x="bucket", y="thumbs_up_ratio", title="Thumbs-up ratio by time to first token", sort=ttft_order
-                )
-                stops = gr.BarPlot(
-                    x="bucket", y="stop_rate", title="Stop rate by wait for first token", sort=ttft_order
-                )
+            plots = render_plots()
             gr.Markdown("#### Thinking by model: how long models think, beside when their answers start")
             thinking = gr.Dataframe(interactive=False, elem_id="cl-thinking", max_height=240, wrap=False)
             gr.Markdown("#### Slowest replies (select a row to read its conversation)")
@@ -193,9 +167,7 @@ class AnalyticsTab:
             viewer = gr.Chatbot(label="Conversation (read-only)", elem_id="cl-analytics-viewer", height=360)
             data = self._data.render()
             self._ab = self._speed.render()
-        charts = _Charts(
-            banner, kpis, summary, requests, ttft, tps, errors, by_prompt, by_load, feedback, stops, thinking
-        )
+        charts = _Charts(banner, kpis, summary, plots, thinking)
         self._p = _Parts(
             tab,
             range_,
@@ -311,18 +283,12 @@ class AnalyticsTab:
         replies = board.kpis.set_index("kpi").loc["replies", "value"]
         models = [ALL_MODELS, *board.models, *([model] if model and model not in (ALL_MODELS, *board.models) else [])]
         users = [ALL_USERS, *board.users, *([user] if user and user not in (ALL_USERS, *board.users) else [])]
+        shaped = {getattr(charts.plots, name): gr.update(**chart) for name, chart in view.charts_of(board).items()}
         return {
             charts.banner: view.slo_banner(self._slo.state, self._slo.thresholds.window_s),
             charts.kpis: view.kpi_html(board.kpis),
             charts.summary: view.summary_line(board.elapsed_ms, board.step_s, replies),
-            charts.requests: view.for_plot(board.requests),
-            charts.ttft: view.for_plot(board.ttft),
-            charts.tokens_per_s: board.tokens_per_s,
-            charts.errors: view.for_plot(board.errors),
-            charts.ttft_by_prompt: view.for_plot(board.ttft_by_prompt),
-            charts.ttft_by_in_flight: view.for_plot(board.ttft_by_in_flight),
-            charts.feedback_by_ttft: view.for_plot(board.feedback_by_ttft),
-            charts.stop_rate: view.for_plot(board.stop_rate),
+            **shaped,
             charts.thinking: view.thinking_table(board.thinking),
             p.slowest: view.table(board.slowest),
             p.failed: view.table(board.failed),

@@ -6,7 +6,8 @@
   ``data: [DONE]``. Errors found while streaming come *inside* the 200 stream as
   ``data: {"error":{"message":…,"http_status_code":422}}`` then ``[DONE]``, as TGI does.
 * TGI's validation of ``top_p``, ``temperature``, ``max_tokens``, stop sequences and the token window.
-* ``GET /info``, ``GET /health`` (200 empty, or 503), ``GET /v1/models``.
+* ``GET /info``, ``GET /health`` (200 empty, or 503), ``GET /v1/models``; ``GET /metrics`` when ``metrics`` is set
+  (a TGI or vLLM page from ``tests/support/fake_metrics.py``, values changed on command), else 404.
 * Scriptable per request (``Behaviour``): delays, token counts, exact replies, HTTP 422/429/503 before the
   stream, an in-stream error after k tokens, a hang, a truncated stream, a first token held until n streams are
   open at once, and killing the server mid-stream.
@@ -20,7 +21,8 @@
 * It records what it received; per stream, how many tokens it sent and whether the client hung up; and the most
   streams it had open at once.
 
-Run standalone for benchmarks: ``python -m tests.support.fake_tgi --port 8080 --first-token-ms 50 --tokens-per-s 50``.
+Run standalone for benchmarks: ``python -m tests.support.fake_tgi --port 8080 --first-token-ms 50 --tokens-per-s 50``
+(``--metrics tgi|vllm``: serve that server's ``/metrics`` page).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.support.fake_metrics import LoadPage, TgiLoad, VllmLoad
 
 MODEL_ID = "fake-org/fake-llama-3-8b-instruct"
 TEXT_PIPELINE, VISION_PIPELINE = "text-generation", "image-text-to-text"  # TGI /info model_pipeline_tag
@@ -166,6 +170,8 @@ class FakeTgi:
         self.healthy = True
         self.serves_info = True  # False: answer /info with 404, as vLLM and llama-server do
         self.pipeline_tag = TEXT_PIPELINE  # /info's model_pipeline_tag; VISION_PIPELINE: a VLM that takes images
+        self.metrics: LoadPage | None = None  # what /metrics serves (None: 404)
+        self.metrics_calls = 0
         self.streams: list[StreamLog] = []
         self.open_streams = 0
         self.peak_open_streams = 0
@@ -181,6 +187,7 @@ class FakeTgi:
                 Route("/info", self._info, methods=["GET"]),
                 Route("/health", self._health, methods=["GET"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                Route("/metrics", self._metrics, methods=["GET"]),
             ]
         )
 
@@ -229,6 +236,7 @@ class FakeTgi:
         self.healthy = True
         self.serves_info = True
         self.pipeline_tag = TEXT_PIPELINE
+        self.metrics = None
         self.peak_open_streams = self.open_streams
 
     def next(self, *behaviours: Behaviour) -> None:
@@ -272,6 +280,12 @@ class FakeTgi:
         if self.healthy:
             return Response(status_code=200)
         return JSONResponse({"error": "unhealthy", "error_type": "healthcheck"}, status_code=503)
+
+    async def _metrics(self, request: Request) -> Response:
+        self.metrics_calls += 1
+        if self.metrics is None:
+            return PlainTextResponse("Not Found", status_code=404)
+        return PlainTextResponse(self.metrics.page(), media_type="text/plain; version=0.0.4")
 
     async def _models(self, request: Request) -> Response:
         return JSONResponse(
@@ -507,6 +521,7 @@ def main() -> None:
     parser.add_argument("--first-token-ms", type=float, default=50)
     parser.add_argument("--tokens-per-s", type=float, default=50)
     parser.add_argument("--tokens", type=int, default=200)
+    parser.add_argument("--metrics", choices=["none", "tgi", "vllm"], default="none", help="the /metrics page served")
     args = parser.parse_args()
     default = Behaviour(
         tokens=args.tokens,
@@ -514,6 +529,11 @@ def main() -> None:
         token_interval_s=1 / args.tokens_per_s if args.tokens_per_s > 0 else 0,
     )
     fake = FakeTgi(default=default, max_total_tokens=1_000_000, max_input_tokens=999_000)
+    if args.metrics == "tgi":
+        fake.metrics = TgiLoad(queue_size=4, batch_size=16, queue_durations_s=[0.01 * k for k in range(200)])
+    elif args.metrics == "vllm":
+        fake.metrics = VllmLoad()
+        fake.metrics.set(waiting=4, running=16, kv_cache=0.42)
     config = uvicorn.Config(fake.app, host="127.0.0.1", port=args.port, log_level="warning", lifespan="off")
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run()

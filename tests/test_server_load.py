@@ -1,0 +1,198 @@
+"""The model servers' load: their ``/metrics`` pages read to the common set, scraped into ``server_load`` through the
+writer, and joined to each reply's start — against the fake TGI's and fake vLLM's pages (real metric names), on a
+real store (DuckDB file and PostgreSQL)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert
+
+from analytics import load_queries, queries
+from analytics.load_scraper import LoadScraper
+from analytics.server_load import read_load_page
+from storage.schema import ServerLoadSample
+from storage.store import Store
+from storage.writer import WriteBehindRecorder
+from tests.support.apps import Launch
+from tests.support.config import make_settings
+from tests.support.fake_metrics import TgiLoad, VllmLoad
+from tests.support.fake_tgi import FakeTgi
+from tests.support.seeds import DAY, at, seed
+from tests.support.wait import wait_until
+
+
+@pytest.fixture
+def own_tgi() -> Iterator[FakeTgi]:
+    """A fake TGI of the test's own: its /metrics page is the test's to change."""
+    fake = FakeTgi().start()
+    yield fake
+    fake.stop()
+
+
+def test_tgi_and_vllm_pages_read_to_the_common_set() -> None:
+    tgi = TgiLoad(queue_size=5, batch_size=3, queue_durations_s=[0.25, 0.75])
+    page = read_load_page(tgi.page())
+    assert page is not None and page.backend == "tgi"
+    assert (page.waiting, page.running, page.batch_size, page.kv_cache_use) == (5, 3, 3, None)
+    assert page.queue_time is not None and (page.queue_time.sum_s, page.queue_time.count) == (1.0, 2)
+    assert page.ttft is None  # TGI publishes none
+
+    vllm = VllmLoad()
+    vllm.set(waiting=4, running=12, kv_cache=0.625)
+    vllm.observe(ttft_s=0.5, queue_s=0.1)
+    page = read_load_page(vllm.page())
+    assert page is not None and page.backend == "vllm"
+    assert (page.waiting, page.running, page.batch_size, page.kv_cache_use) == (4, 12, None, 0.625)
+    assert page.ttft is not None and (page.ttft.sum_s, page.ttft.count) == (0.5, 1)
+    # llama-server --metrics (tools/server/server-context.cpp writes it line by line, names prefixed llamacpp:)
+    llama = "".join(
+        f"# HELP llamacpp:{name} {name}\n# TYPE llamacpp:{name} {kind}\nllamacpp:{name} {value}\n"
+        for name, kind, value in (
+            ("prompt_tokens_total", "counter", 120), ("requests_processing", "gauge", 1),
+            ("requests_deferred", "gauge", 2), ("n_busy_slots_per_decode", "gauge", 1),
+        )
+    )  # fmt: skip
+    page = read_load_page(llama)
+    assert page is not None and (page.backend, page.waiting, page.running, page.kv_cache_use) == (
+        "llama.cpp",
+        2,
+        1,
+        None,
+    )
+    assert read_load_page("# a page of some other program\nprocess_cpu_seconds_total 1.5\n") is None
+
+
+def test_the_scraper_records_what_tgi_reports_and_follows_its_changes(
+    own_tgi: FakeTgi, launch: Launch, tmp_path: Path
+) -> None:
+    own_tgi.metrics = load = TgiLoad()
+    load.set(waiting=2, running=1)
+    running = launch(make_settings(tmp_path, tgi_url=own_tgi.url, model_metrics_interval_s=0.2))
+
+    def readings() -> list[ServerLoadSample]:
+        return running.rows(ServerLoadSample)
+
+    assert wait_until(lambda: len(readings()) >= 1, timeout_s=10)
+    load.set(waiting=9, running=4)
+    load.queue_durations_s += [0.5, 1.5]  # two requests waited 0.5 s and 1.5 s since the last reading
+    assert wait_until(lambda: any(r.waiting == 9 for r in readings()), timeout_s=10)
+    rows = sorted(readings(), key=lambda r: r.sampled_at)
+    first, changed = rows[0], next(r for r in rows if r.waiting == 9)
+    assert (first.server_url, first.backend, first.waiting, first.running, first.kv_cache_use) == (
+        own_tgi.url, "tgi", 2, 1, None,
+    )  # fmt: skip
+    assert (changed.running, changed.batch_size, changed.server_queue_ms) == (4, 4, 1000.0)
+    assert all(r.server_ttft_ms is None for r in rows)
+
+
+def test_a_server_without_metrics_is_asked_once(own_tgi: FakeTgi, launch: Launch, tmp_path: Path) -> None:
+    running = launch(make_settings(tmp_path, tgi_url=own_tgi.url, model_metrics_interval_s=0.1))
+    assert wait_until(lambda: own_tgi.metrics_calls >= 1, timeout_s=10)
+    assert wait_until(lambda: not running.chatlens.load_scraper.active_servers, timeout_s=5)
+    own_tgi.metrics = TgiLoad(queue_size=3)  # too late: the scraper is off for this server
+    wait_until(lambda: False, timeout_s=0.5)
+    assert own_tgi.metrics_calls == 1 and running.rows(ServerLoadSample) == []
+
+
+def test_vllm_server_ttft_is_the_mean_of_the_requests_between_two_readings(own_tgi: FakeTgi, tmp_path: Path) -> None:
+    own_tgi.metrics = vllm = VllmLoad()
+    store = Store.open(f"duckdb:///{tmp_path / 'load.duckdb'}")
+    recorder = WriteBehindRecorder(store)
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    with store.sessions() as session:  # a reading from before the retention, and one within it
+        old = [sample("http://old", now - timedelta(days=days), waiting=days) for days in (31, 29)]
+        session.execute(insert(ServerLoadSample), old)
+        session.commit()
+    scraper = LoadScraper([(own_tgi.url, None)], writer=recorder, interval_s=1, keep_days=30, now=lambda: now)
+    try:
+        vllm.set(waiting=1, running=2, kv_cache=0.25)
+        vllm.observe(ttft_s=2.0)
+        scraper.scrape_round()
+        vllm.set(waiting=6, running=8, kv_cache=0.75)
+        for ttft_s in (0.1, 0.2, 0.6):  # three requests' first tokens since the first reading
+            vllm.observe(ttft_s=ttft_s, queue_s=0.05)
+        scraper.scrape_round()
+        scraper.scrape_round()  # nothing new since: no mean
+        recorder.barrier().result(timeout=10)
+        with store.sessions() as session:
+            rows = session.query(ServerLoadSample).order_by(ServerLoadSample.id).all()
+    finally:
+        scraper.stop()
+        recorder.close()
+        store.close()
+    assert [r.waiting for r in rows if r.server_url == "http://old"] == [29]  # the 31-day-old one is gone
+    mine = sorted((r for r in rows if r.server_url == own_tgi.url), key=lambda r: (r.waiting, r.server_ttft_ms or 0))
+    assert [(r.backend, r.waiting, r.running, r.kv_cache_use) for r in mine] == [
+        ("vllm", 1, 2, 0.25), ("vllm", 6, 8, 0.75), ("vllm", 6, 8, 0.75),
+    ]  # fmt: skip
+    assert mine[0].server_ttft_ms is None  # no reading before it to take a difference from
+    assert sorted(r.server_ttft_ms is None for r in mine[1:]) == [False, True]
+    measured = next(r for r in mine[1:] if r.server_ttft_ms is not None)
+    assert measured.server_ttft_ms == pytest.approx(300.0) and measured.server_queue_ms == pytest.approx(50.0)
+
+
+def sample(server_url: str, sampled_at: datetime, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": uuid.uuid4(), "server_url": server_url, "backend": "tgi", "sampled_at": sampled_at}
+    row.update({name: values.get(name) for name in ("waiting", "running", "batch_size", "kv_cache_use")})
+    return {**row, "server_ttft_ms": values.get("server_ttft_ms"), "server_queue_ms": None}
+
+
+def test_each_reply_gets_the_server_state_nearest_its_start(store: Store) -> None:
+    """The seed's replies all ran on http://tgi for 1 s (one for 0.3 s): each started 1 s before its ``at``."""
+    seed(store)
+    s = timedelta(seconds=1)
+    readings = [
+        sample("http://tgi", at(9, 11, 59) + 54 * s, waiting=2, running=1),  # row 1 started 11:59:59, before DAY
+        sample("http://tgi", at(9, 12) + 4 * s, waiting=3, running=1),  # as near, later: the earlier wins
+        sample("http://tgi", at(10, 10, 29) + 50 * s, waiting=1),
+        sample(
+            "http://tgi", at(10, 10, 29) + 57 * s, waiting=7, running=3, kv_cache_use=0.5, server_ttft_ms=150
+        ),  # row 2
+        sample("http://tgi", at(10, 10, 30) + 10 * s, waiting=9),
+        sample("http://tgi", at(10, 11) + 8 * s, waiting=4, running=2),  # row 3 (10:59:59): 9 s after
+        sample("http://tgi", at(10, 11, 9) + 48 * s, waiting=8),  # row 4 (11:09:59): 11 s before, too far
+        sample("http://other", at(10, 11, 29) + 59 * s, waiting=5),  # row 6's start, another server's
+    ]
+    with store.sessions() as session:
+        session.execute(insert(ServerLoadSample), readings)
+        session.commit()
+    with store.engine.connect() as connection:
+        frame = queries.generations_with_server_state(connection, DAY)
+        slowest = queries.slowest_generations(connection, DAY)
+        by_queue = load_queries.ttft_by_server_queue(connection, DAY)
+        over_time = load_queries.server_load_over_time(connection, DAY, 86400)
+        sides = load_queries.client_vs_server_ttft(connection, DAY, 86400)
+    got = {
+        row["created_at"].astimezone(UTC).strftime("%d %H:%M"): (row["server_waiting"], row["server_running"],
+                                                                 row["server_kv_cache"])
+        for row in frame.to_dict("records")
+    }  # fmt: skip
+    nothing = (None, None, None)
+    assert {k: tuple(None if v != v else v for v in vals) for k, vals in got.items()} == {
+        "09 12:00": (2, 1, None),
+        "10 10:30": (7, 3, 0.5),
+        "10 11:00": (4, 2, None),
+        "10 11:10": nothing,
+        "10 11:20": nothing,
+        "10 11:30": nothing,
+    }
+    # The slowest replies carry the same state; the ids stay the last two columns (the tab opens a row by them).
+    state = {row["ttft_ms"]: row["server_waiting"] for row in slowest.to_dict("records")}
+    assert state[200] == 7 and state[400] == 4 and state[6000] != state[6000]  # NaN: no reading near it
+    assert list(slowest.columns[-2:]) == ["conversation_id", "user_id"]
+    # TTFT by the queue at the start: rows 1 (100 ms, 2 waiting), 2 (200 ms, 7) and 3 (400 ms, 4).
+    buckets = {row["bucket"]: (row["replies"], row["ttft_p50_ms"]) for row in by_queue.to_dict("records")}
+    assert buckets["2–3"] == (1, 100) and buckets["4–7"] == (2, 300) and buckets["0"][0] == 0
+    # Per day: each server's mean, summed over servers (http://tgi's five readings on the 10th average 5.8 waiting,
+    # http://other's one adds 5); the KV cache is the servers' mean of what was published.
+    days = {row["time"].day: (row["waiting"], row["running"], row["kv_cache"]) for row in over_time.to_dict("records")}
+    assert days[9] == (3, 1, None) or (days[9][:2] == (3, 1) and days[9][2] != days[9][2])
+    assert days[10][0] == pytest.approx(10.8) and days[10][1:] == (2.5, 0.5)
+    # ChatLens's mean TTFT on the 10th (200, 400, 800, 6000 ms) beside the server's own (150 ms).
+    assert {row["side"]: row["ttft_ms"] for row in sides.to_dict("records")} == {"ChatLens": 1850, "model server": 150}
