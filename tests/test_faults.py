@@ -4,6 +4,7 @@ user's message, records the reply's error type in ``generations``, and another u
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -11,13 +12,24 @@ import pytest
 from gradio_client import Client
 
 from storage.schema import Generation, Message
-from tests.support.apps import Launch, RunningApp
+from tests.support.apps import Launch, RunningApp, launched_app
 from tests.support.config import make_settings
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.wait import wait_until
 
 # The client's own requests (joining the queue) wait longer than httpx's 5 s: 64 joins at once on 2 loaded cores.
 PATIENT = {"timeout": 30}
+
+
+@pytest.fixture(scope="module")
+def app(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """This module's own app: a 2 s model-server timeout, so the two timeout faults wait 2 s, not the suite's 5 s."""
+    settings = make_settings(
+        tmp_path_factory.mktemp("faults"), tgi_url=fake_tgi_server.url, request_timeout_s=2, connect_timeout_s=2,
+        info_ttl_s=0, auto_title=False,
+    )  # fmt: skip
+    with launched_app(settings) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +40,7 @@ def client(app: RunningApp) -> Client:
 @pytest.mark.parametrize(
     ("fault", "error_type", "says"),
     [
-        (Behaviour(first_token_delay_s=6), "timeout", "took too long"),  # the test app's timeout is 5 s
+        (Behaviour(first_token_delay_s=3), "timeout", "took too long"),  # this module's app times out after 2 s
         (Behaviour(tokens=8, hang_after=3, token_interval_s=0.01), "timeout", "took too long"),
         (Behaviour(http_status=422, http_error="Input validation error: bad", http_error_type="validation"),
          "validation", "rejected"),
@@ -64,8 +76,8 @@ def test_a_fault_is_explained_recorded_and_leaves_other_streams_alone(
 def test_the_model_server_restarted_under_64_streams_ends_each_clearly_and_the_next_messages_are_served(
     launch: Launch, tmp_path: Path
 ) -> None:
-    streams, reply = 64, " ".join(f"w{i}" for i in range(60))
-    fake = FakeTgi(default=Behaviour(tokens=60, token_interval_s=0.05, finish_reason="stop")).start()
+    streams, reply = 64, " ".join(f"w{i}" for i in range(40))
+    fake = FakeTgi(default=Behaviour(tokens=40, token_interval_s=0.05, finish_reason="stop")).start()
     try:
         app = launch(make_settings(tmp_path, tgi_url=fake.url, auto_title=False, request_timeout_s=10))
         client = Client(app.url, verbose=False, max_workers=streams + 4, httpx_kwargs=PATIENT)
