@@ -67,6 +67,7 @@ audit:
 
 bench:
 	$(PY) -m benchmarks.bench_turns
+	$(PY) -m benchmarks.bench_writer
 	$(PY) -m benchmarks.bench_stream
 	$(PY) -m benchmarks.bench_local
 	$(PY) -m benchmarks.bench_conversations --postgres

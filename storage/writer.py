@@ -81,6 +81,7 @@ class WriteBehindRecorder:
         observers: Sequence[Callable[[TurnRecord], None]] = (),
         max_batch: int = 512,
         reconnect_s: float = 10.0,
+        cache_conversations: bool | None = None,
     ) -> None:
         self._store = store
         self._max_batch = max_batch
@@ -90,7 +91,9 @@ class WriteBehindRecorder:
         self._known_users: set[uuid.UUID] = set()
         # Conversations as the last commit left them, where nobody else writes the store (one process per DuckDB
         # file); PostgreSQL replicas read them in each batch.
-        self._cache = ConversationCache() if store.engine.dialect.name == "duckdb" else None
+        if cache_conversations is None:  # by default: where this process is the only writer
+            cache_conversations = store.engine.dialect.name == "duckdb"
+        self._cache = ConversationCache() if cache_conversations else None
         self.commit_ms: deque[float] = deque(maxlen=10_000)
         # Called once per finished reply, on the caller's thread (e.g. Prometheus counters); must be cheap.
         self._observers = tuple(observers)
