@@ -111,7 +111,7 @@ class ChatPage:
 
     def _render(self) -> _Parts:
         history, portability = self._history.render(self._portability.render)
-        header = gr.HTML(render.header_html(None, "connecting…"), elem_id="cl-header")
+        header = gr.HTML(render.header_html(None), elem_id="cl-header")
         chatbot = gr.Chatbot(
             elem_id="cl-chat",
             label="Chat",
@@ -467,8 +467,8 @@ class ChatPage:
 
     async def header(self, model: str | None) -> str:
         if not self._service.configured:
-            return render.header_html(None, "no model server — set TGI_URL")
+            return render.header_html(None, "not_configured", "No model server is configured: set TGI_URL.")
         try:
             return render.header_html(await self._service.model_info(model or None))
         except ChatLensError as exc:
-            return render.header_html(None, exc.user_message)
+            return render.header_html(None, exc.kind, exc.user_message)
