@@ -118,6 +118,7 @@ class ChatPage:
             show_label=False,
             height="62vh",
             sanitize_html=True,
+            latex_delimiters=render.LATEX_DELIMITERS,
             layout="bubble",
             buttons=["copy"],
             editable="user",

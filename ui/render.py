@@ -17,9 +17,34 @@ from inference.model_output import without_form_controls
 from inference.ports import ReplyFrame
 from inference.types import GenerationMetrics, ModelInfo
 from storage.store import ConversationView
+from web.markdown_html import math_spans
 from web.reply_html import metrics_line
 
 ChatMessages = list[dict[str, Any]]
+
+# What the Chatbot typesets: $$…$$ and \[…\] on a line of their own, \(…\) inline. A reply's inline $…$ becomes
+# \(…\) first (``with_inline_math``) where pandoc's rule says it is math, so prices ("$5 and $10") stay text.
+LATEX_DELIMITERS = [
+    {"left": "$$", "right": "$$", "display": True},
+    {"left": "\\[", "right": "\\]", "display": True},
+    {"left": "\\(", "right": "\\)", "display": False},
+]
+
+
+def with_inline_math(text: str) -> str:
+    """``text`` with each inline ``$…$`` that is math (``web.markdown_html.math_spans``) written as ``\\(…\\)``."""
+    pieces, at = [], 0
+    for start, end, display in math_spans(text):
+        if not display:
+            pieces += [text[at:start], "\\(", text[start + 1 : end - 1], "\\)"]
+            at = end
+    return "".join(pieces) + text[at:] if pieces else text
+
+
+def answer_html(text: str) -> str:
+    """A reply's answer as the chat shows it."""
+    return with_inline_math(without_form_controls(text))
+
 
 # "Like" and "Dislike" render as thumbs; the others sit under a flag and count as 👎 with that reason.
 FEEDBACK_OPTIONS = ("Like", "Dislike", "Too slow", "Wrong", "Unsafe")
@@ -68,7 +93,7 @@ def reply_messages(frame: ReplyFrame) -> ChatMessages:
         still = frame.phase == "thinking"
         messages.append(thinking_message(frame.thinking, frame.thinking_s, still_thinking=still))
     if frame.text or (not frame.is_final and frame.phase != "thinking"):
-        messages.append({"role": "assistant", "content": without_form_controls(frame.text)})
+        messages.append({"role": "assistant", "content": answer_html(frame.text)})
     if frame.is_final:
         messages.append({"role": "assistant", "content": frame_metrics_line(frame)})
     return messages
@@ -86,7 +111,7 @@ def conversation_messages(view: ConversationView) -> ChatMessages:
             thinking_s = thinking_ms / 1000 if thinking_ms is not None else None
             messages.append(thinking_message(message.reasoning, thinking_s, still_thinking=False))
         if message.content:
-            messages.append({"role": "assistant", "content": without_form_controls(message.content)})
+            messages.append({"role": "assistant", "content": answer_html(message.content)})
         messages.append(
             {
                 "role": "assistant",
