@@ -61,6 +61,14 @@ def prompt_budget(info: ModelInfo | None, max_tokens: int | None) -> int | None:
     return min(limits) if limits else None
 
 
+def fitted_max_tokens(default: int, info: ModelInfo | None) -> int:
+    """The default cap on a reply for this model server: ``default``, but at most half its window, so that a
+    default never leaves a short first message without room (a 1,024-token default on a 1,024-token window did)."""
+    if info is None or not info.max_total_tokens:
+        return default
+    return max(1, min(default, info.max_total_tokens // 2))
+
+
 def shrunk_to_fit(
     params: GenerationParams,
     info: ModelInfo | None,

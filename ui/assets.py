@@ -20,7 +20,7 @@ CSS = """
 #cl-chat > .wrapper { height: 100%; }
 
 /* The header: one line, cut with an ellipsis; its padding keeps it clear of the tabs and the panel toggles
-   (set by the page script from where they are). A single tab (no Analytics) needs no tab bar. */
+   (set by the page script from where they are). Without the Analytics tab there is no tab bar to show. */
 #cl-header { padding: 0 var(--cl-clear-right, 0) 0 var(--cl-clear-left, 0); min-height: 2.25rem; display: flex;
   align-items: center; flex: 0 0 auto; }
 #cl-header .html-container, #cl-header .prose { padding: 0 !important; min-width: 0; width: 100%; }
@@ -37,7 +37,8 @@ CSS = """
 .dark .cl-badge-down { color: #fecaca; background: #450a0a; border-color: #7f1d1d; }
 .dark .cl-badge-wait { color: #fde68a; background: #451a03; border-color: #78350f; }
 #cl-tabs > .tab-wrapper { right: var(--cl-tabs-right, 0); z-index: 5; }
-#cl-tabs > .tab-wrapper:not(:has(.tab-container:not(.visually-hidden) > button:nth-of-type(2))) { display: none; }
+/* Gradio measures the bar to fit its tabs: hidden, never display: none. */
+#cl-tabs > .tab-wrapper:not(:has(#cl-tab-analytics-button, .overflow-menu:not(.hide))) { visibility: hidden; }
 #cl-tabs > .tab-wrapper button { white-space: nowrap; }
 
 /* A reply reads the same while it streams and once it is done: plain text on the page, no bubble (the user's own
@@ -117,9 +118,10 @@ HEAD = """
     #cl-history > .toggle-button, #cl-panels > .toggle-button {
       padding: 0 !important; justify-content: center !important; }
     /* No room for the tab bar beside the header on a phone: it takes its own row above it, between the toggles. */
-    #cl-tabs > .tab-wrapper { left: 50% !important; right: auto !important; transform: translateX(-50%) !important;
-      width: max-content !important; top: 6px !important; }
-    #cl-tabs:has(> .tab-wrapper > .tab-container:not(.visually-hidden) > button:nth-of-type(2)) {
+    #cl-tabs > .tab-wrapper { left: 48px !important; right: 48px !important; top: 6px !important;
+      justify-content: center !important; }
+    #cl-tabs:has(> .tab-wrapper #cl-tab-analytics-button),
+    #cl-tabs:has(> .tab-wrapper > .overflow-menu:not(.hide)) {
       padding-top: 46px !important; }
     #cl-actions .cl-context .cl-ctx-bar { width: 2.5rem !important; }
   }
@@ -159,7 +161,7 @@ HEAD = """
     }
     const bar = tabs.querySelector(':scope > .tab-wrapper');
     const strip = bar && bar.querySelector('.tab-container:not(.visually-hidden)');
-    const beside = strip && getComputedStyle(bar).display !== 'none' && overlaps(strip.getBoundingClientRect());
+    const beside = strip && getComputedStyle(bar).visibility !== 'hidden' && overlaps(strip.getBoundingClientRect());
     if (beside) right = tabsRight + strip.getBoundingClientRect().width + gap;
     const set = (el, name, px) => {
       const v = Math.ceil(px) + 'px';

@@ -332,6 +332,7 @@ class ChatPage:
     async def _pending(self, turn: Turn, settings: tuple[Any, ...]) -> Pending:
         """``turn`` with the page's settings, checked: a typed message and the parameters, before anything is sent."""
         model, system_prompt, params = self._generation.read(*settings)
+        params = await self._generation.unchosen_as_unset(model, params)
         text = typed_text(turn)
         try:
             if text is not None:

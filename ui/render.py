@@ -24,7 +24,7 @@ ChatMessages = list[dict[str, Any]]
 
 # What the Chatbot typesets: $$…$$ and \[…\] on a line of their own, \(…\) inline. A reply's inline $…$ becomes
 # \(…\) first (``with_inline_math``) where pandoc's rule says it is math, so prices ("$5 and $10") stay text.
-LATEX_DELIMITERS = [
+LATEX_DELIMITERS: list[dict[str, str | bool]] = [
     {"left": "$$", "right": "$$", "display": True},
     {"left": "\\[", "right": "\\]", "display": True},
     {"left": "\\(", "right": "\\)", "display": False},

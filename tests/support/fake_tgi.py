@@ -162,6 +162,7 @@ class FakeTgi:
         self.max_input_tokens = max_input_tokens
         self.max_total_tokens = max_total_tokens
         self.max_stop_sequences = max_stop_sequences
+        self._limits = (max_input_tokens, max_total_tokens)  # what reset() puts back
         self.model_id = model_id
         self.healthy = True
         self.serves_info = True  # False: answer /info with 404, as vLLM and llama-server do
@@ -221,8 +222,10 @@ class FakeTgi:
         self._server = None
 
     def reset(self) -> None:
-        """Back to a fresh server's state: default behaviour, no script, no logs, healthy, serving ``/info``."""
+        """Back to a fresh server's state: default behaviour, no script, no logs, healthy, serving ``/info`` with its
+        first limits."""
         self.default = Behaviour()
+        self.max_input_tokens, self.max_total_tokens = self._limits
         self.script.clear()
         self.streams.clear()
         self.authorizations.clear()
