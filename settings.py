@@ -67,6 +67,12 @@ class ModelServer(BaseModel):
         description="Default generation settings: temperature, top_p, max_tokens, frequency_penalty, seed, stop, "
         "thinking (true/false), reasoning_effort (low/medium/high).",
     )
+    context_tokens: int | None = Field(
+        default=None,
+        ge=16,
+        description="The server's context window, for servers that do not report it (TGI's /info and llama-server's "
+        "/props do): the context bar and the fitted Max new tokens use it.",
+    )
 
     @field_validator("url")
     @classmethod

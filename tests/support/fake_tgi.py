@@ -166,6 +166,7 @@ class FakeTgi:
         self.model_id = model_id
         self.healthy = True
         self.serves_info = True  # False: answer /info with 404, as vLLM and llama-server do
+        self.props_n_ctx: int | None = None  # set (with serves_info False): llama-server, with /props and this n_ctx
         self.pipeline_tag = TEXT_PIPELINE  # /info's model_pipeline_tag; VISION_PIPELINE: a VLM that takes images
         self.streams: list[StreamLog] = []
         self.open_streams = 0
@@ -182,6 +183,7 @@ class FakeTgi:
                 Route("/info", self._info, methods=["GET"]),
                 Route("/health", self._health, methods=["GET"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                Route("/props", self._props, methods=["GET"]),
             ]
         )
 
@@ -231,6 +233,7 @@ class FakeTgi:
         self.authorizations.clear()
         self.healthy = True
         self.serves_info = True
+        self.props_n_ctx = None
         self.pipeline_tag = TEXT_PIPELINE
         self.peak_open_streams = self.open_streams
 
@@ -277,12 +280,16 @@ class FakeTgi:
         return JSONResponse({"error": "unhealthy", "error_type": "healthcheck"}, status_code=503)
 
     async def _models(self, request: Request) -> Response:
+        owner = "llamacpp" if self.props_n_ctx else self.model_id
         return JSONResponse(
-            {
-                "object": "list",
-                "data": [{"id": self.model_id, "object": "model", "created": 0, "owned_by": self.model_id}],
-            }
+            {"object": "list", "data": [{"id": self.model_id, "object": "model", "created": 0, "owned_by": owner}]}
         )
+
+    async def _props(self, request: Request) -> Response:
+        """llama-server's ``/props`` (the fields ChatLens reads)."""
+        if not self.props_n_ctx:
+            return PlainTextResponse("Not Found", status_code=404)
+        return JSONResponse({"default_generation_settings": {"n_ctx": self.props_n_ctx}, "total_slots": 1})
 
     async def _chat(self, request: Request) -> Response:
         self.authorizations.append(request.headers.get("authorization", ""))
