@@ -51,6 +51,15 @@ BOXES_JS = """
 }
 """
 
+SWIPE_JS = """
+([from, to]) => {
+  const at = (x) => new Touch({identifier: 1, target: document.body, clientX: x, clientY: 400});
+  const start = {touches: [at(from)], changedTouches: [at(from)], bubbles: true};
+  document.dispatchEvent(new TouchEvent('touchstart', start));
+  document.dispatchEvent(new TouchEvent('touchend', {touches: [], changedTouches: [at(to)], bubbles: true}));
+}
+"""
+
 
 @pytest.fixture(scope="module")
 def chat_app(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
@@ -137,6 +146,12 @@ def test_the_chat_fills_the_screen_with_the_composer_docked_and_the_header_clear
             " - parseFloat(s.paddingRight); }"
         )
         assert fits, box.get_attribute("placeholder")
+        history, is_open = page.locator("#cl-history"), re.compile(r"\bopen\b")
+        expect(history).not_to_have_class(is_open)
+        page.evaluate(SWIPE_JS, [4, 220])  # from the left edge, rightwards: the conversations open
+        expect(history).to_have_class(is_open)
+        page.evaluate(SWIPE_JS, [300, 60])  # and back
+        expect(history).not_to_have_class(is_open)
     else:
         label = page.locator("#cl-panels > .toggle-button").evaluate("e => getComputedStyle(e, '::before').content")
         assert label == '"Settings"'

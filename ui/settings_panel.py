@@ -5,8 +5,8 @@ inputs. Every change is checked against what the chosen model server accepts (``
 appears under the control; a send with a refused value is stopped before anything is stored or sent. Presets saved
 by the user stay in the browser (``gr.BrowserState``; nothing sensitive).
 
-Max new tokens starts fitted to the chosen model server (at most half its window, read from ``/info`` when the page
-loads and when the model changes) and says so. A value the user did not choose — the configured default or the
+Max new tokens starts fitted to the chosen model server (half its window when the default does not fit it, read
+from ``/info`` when the page loads and when the model changes) and says so. A value the user did not choose — the configured default or the
 fitted one, also when remembered from an earlier visit — is sent as unset, so the service fits it to each message
 instead of refusing it.
 """
