@@ -6,9 +6,9 @@ appears under the control; a send with a refused value is stopped before anythin
 by the user stay in the browser (``gr.BrowserState``; nothing sensitive).
 
 Max new tokens starts fitted to the chosen model server (half its window when the default does not fit it, read
-from ``/info`` when the page loads and when the model changes) and says so. A value the user did not choose — the configured default or the
-fitted one, also when remembered from an earlier visit — is sent as unset, so the service fits it to each message
-instead of refusing it.
+from ``/info`` when the page loads and when the model changes) and says so. A value the user did not choose — the
+configured default or the fitted one, also when remembered from an earlier visit — is sent as unset, so the service
+fits it to each message instead of refusing it.
 """
 
 from __future__ import annotations
