@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+import errors
 from tests.support.apps import Launch, RunningApp, launched_app
 from tests.support.browser import finished, open_chat, send
 from tests.support.config import make_settings
@@ -84,7 +85,7 @@ def intersects(a: dict[str, float], b: dict[str, float]) -> bool:
     )
 
 
-def bot_look(page: Page) -> dict[str, Any]:
+def bot_look(page: Page) -> Any:
     """How the last reply's answer is drawn (its bubble's background, border and shadow)."""
     return page.locator("#cl-chat .message.bot").last.evaluate(
         "e => { const c = getComputedStyle(e); return [c.backgroundColor, c.borderTopWidth, c.boxShadow]; }"
@@ -240,7 +241,8 @@ def test_the_header_shows_a_server_that_is_down_as_a_small_badge(
     expect(badge).to_have_text("server unreachable", timeout=20_000)
     assert "cannot be reached" in (badge.get_attribute("title") or "")
     assert "monospace" not in badge.evaluate("e => getComputedStyle(e).fontFamily")
-    assert (badge.bounding_box() or {}).get("height", 99) < 30
+    shape = badge.bounding_box()
+    assert shape is not None and shape["height"] < 30
     page.screenshot(path=str(ARTIFACTS / "server-down-375x812.png"))
     page.context.close()
 
@@ -257,3 +259,11 @@ def test_a_share_page_renders_markdown_and_math_without_running_anything() -> No
     assert '<span class="math">$a_1 * b_2$</span> costs $5 and $10.' in shown  # math as written, prices as text
     assert "<script>" not in shown and "<img" not in shown and 'href="javascript' not in shown
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in shown
+
+
+def test_every_stored_error_kind_reads_as_its_sentence_and_an_unknown_one_as_the_generic_one() -> None:
+    kinds = [errors.ServerUnreachable, errors.Overloaded, errors.GenerationFailed, errors.IncompleteReply]
+    for kind in kinds:
+        assert errors.message_for_kind(kind.kind) == kind.default_message
+    assert errors.message_for_kind("rejected") == errors.MessageRejected.default_message  # not its subclass's
+    assert errors.message_for_kind("no-such-kind") == errors.ChatLensError.default_message
