@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 import errors
+from settings import ModelServer
 from tests.support.apps import Launch, RunningApp, launched_app
 from tests.support.browser import finished, open_chat, send
 from tests.support.config import make_settings
@@ -267,3 +268,19 @@ def test_every_stored_error_kind_reads_as_its_sentence_and_an_unknown_one_as_the
         assert errors.message_for_kind(kind.kind) == kind.default_message
     assert errors.message_for_kind("rejected") == errors.MessageRejected.default_message  # not its subclass's
     assert errors.message_for_kind("no-such-kind") == errors.ChatLensError.default_message
+
+
+def test_a_server_that_reports_no_window_shows_the_context_bar_from_the_configured_one(
+    browser: Browser, launch: Launch, fake_tgi: FakeTgi, tmp_path: Path
+) -> None:
+    """As local mode runs llama-cpp-python's server: /v1/models only, the window given as the entry's context."""
+    fake_tgi.serves_info = False
+    local = ModelServer(name="Local", url=fake_tgi.url, context_tokens=2048)
+    running = launch(make_settings(tmp_path, models=[local], info_ttl_s=0, auto_title=False))
+    page = sized_page(browser, "phone")
+    open_chat(page, running.url)
+    fake_tgi.next(Behaviour(reply="Hi.", finish_reason="stop"))
+    send(page, "hello")
+    finished(page, 1)
+    expect(page.locator("#cl-context .cl-context")).to_contain_text("/ 1,024 tokens")  # 2,048 less the reply's 1,024
+    page.context.close()
