@@ -117,6 +117,7 @@ class ChatLens:
                 max_connections=settings.max_concurrent_streams,
                 info_ttl_s=settings.info_ttl_s,
                 vision=model.vision,
+                context_tokens=model.context_tokens,
             )
             for model in settings.models
         }
@@ -256,7 +257,10 @@ def start_local_model(settings: Settings) -> tuple[Settings, LocalModelServer]:
     )
     local.start()
     params = local_model_params(settings.local_chat_format, settings.local_max_new_tokens)
-    server = ModelServer(name=LOCAL_MODEL_NAME, url=local.url, params=params)
+    # llama-cpp-python's server reports no window (no /props): the context it was started with is the window.
+    server = ModelServer(
+        name=LOCAL_MODEL_NAME, url=local.url, params=params, context_tokens=settings.local_context_tokens
+    )
     update: dict[str, Any] = {"models": [server]}
     if "max_concurrent_streams" not in settings.model_fields_set:
         # llama.cpp's server (llama-cpp-python) answers one request at a time and cut a second one short: the

@@ -79,6 +79,7 @@ class MessageRejected(ChatLensError):
     """The user's own input cannot be sent; nothing went upstream."""
 
     kind = "rejected"
+    default_message = "The message could not be sent as it was. Start a new chat or shorten it."
 
 
 class MessageIdTaken(MessageRejected):
@@ -88,3 +89,16 @@ class MessageIdTaken(MessageRejected):
 class ShuttingDown(ChatLensError):
     kind = "shutdown"
     default_message = "ChatLens is restarting. Your message was not sent; retry in a moment."
+
+
+def _kinds(cls: type[ChatLensError]) -> dict[str, type[ChatLensError]]:
+    found = {cls.kind: cls}
+    for sub in cls.__subclasses__():
+        found = _kinds(sub) | found  # the first class to claim a kind keeps it (MessageRejected, not its subclass)
+    return found
+
+
+def message_for_kind(kind: str) -> str:
+    """The sentence a stored error (``generations.error_type``) is shown as again, e.g. after a reload: the class's
+    own default message (the live one may have said more); an unknown kind reads as the generic sentence."""
+    return _kinds(ChatLensError).get(kind, ChatLensError).default_message

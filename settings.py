@@ -72,6 +72,12 @@ class ModelServer(BaseModel):
         description="Whether the model sees images (the attach button, image parts). Unset: as the server says — "
         "TGI's /info does; vLLM's and llama-server's /v1/models do not, so set true for a VLM served by them.",
     )
+    context_tokens: int | None = Field(
+        default=None,
+        ge=16,
+        description="The server's context window, for servers that do not report it (TGI's /info and llama-server's "
+        "/props do): the context bar and the fitted Max new tokens use it.",
+    )
 
     @field_validator("url")
     @classmethod

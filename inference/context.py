@@ -85,6 +85,15 @@ def prompt_budget(info: ModelInfo | None, max_tokens: int | None) -> int | None:
     return min(limits) if limits else None
 
 
+def fitted_max_tokens(default: int, info: ModelInfo | None) -> int:
+    """The default cap on a reply for this model server: ``default`` where the window has room for it and a prompt,
+    else half the window (a 1,024-token default on a 1,024-token window left no room for even "hello"). A default
+    that leaves too little room for a longer message is lowered per message instead (``shrunk_to_fit``)."""
+    if info is None or not info.max_total_tokens or default < info.max_total_tokens:
+        return default
+    return max(1, info.max_total_tokens // 2)
+
+
 def shrunk_to_fit(
     params: GenerationParams,
     info: ModelInfo | None,

@@ -205,8 +205,8 @@ class ChatService:
 
         Refusals (bad message, parameters the server would reject, a message that cannot fit the model's window,
         unknown model) raise before anything is stored. ``shrink_to_fit`` (API callers): a ``max_tokens`` too large
-        for the message is lowered to what fits instead. ``origin``: where the turn came from (default: the page),
-        recorded with the reply.
+        for the message is lowered to what fits instead — as is, always, a ``max_tokens`` the caller did not set.
+        ``origin``: where the turn came from (default: the page), recorded with the reply.
         """
         started_at = time.monotonic()
         self.loop = asyncio.get_running_loop()
@@ -269,11 +269,12 @@ class ChatService:
         images = len(turn.images) if isinstance(turn, NewMessage) else 0
         if images:
             self.check_sees(info)
+        chosen = params.max_tokens is not None  # a default (the service's or the model's) is never refused
         params = self._effective_params(param_checks.checked(self._with_defaults(params, model), info), info)
         chars_per_token = self._chars_per_token.get(generator.base_url, context.DEFAULT_CHARS_PER_TOKEN)
         image_tokens = self._image_tokens_learned.get(generator.base_url, self._image_tokens)
         system = self._system_messages(system_prompt)
-        if text is not None and shrink_to_fit:
+        if text is not None and (shrink_to_fit or not chosen):
             params = context.shrunk_to_fit(params, info, system, text, chars_per_token, image_tokens, images)
         budget = context.prompt_budget(info, params.max_tokens)
         if text is not None:
@@ -329,10 +330,11 @@ class ChatService:
     def _effective_params(self, params: GenerationParams, info: ModelInfo | None) -> GenerationParams:
         if params.max_tokens is not None:
             return params
-        max_tokens = self._max_new_tokens
-        if info is not None and info.max_total_tokens:
-            max_tokens = min(max_tokens, info.max_total_tokens - 1)
-        return replace(params, max_tokens=max(1, max_tokens))
+        return replace(params, max_tokens=self.default_max_tokens(info))
+
+    def default_max_tokens(self, info: ModelInfo | None) -> int:
+        """The cap on a reply when the caller sets none, fitted to the server's window (``context``)."""
+        return context.fitted_max_tokens(self._max_new_tokens, info)
 
     def _system_messages(self, system_prompt: str | None) -> list[ChatMessage]:
         system = self._system_prompt if system_prompt is None else system_prompt

@@ -95,11 +95,14 @@ class TgiGenerator:
         max_connections: int,
         info_ttl_s: float = 60.0,
         vision: bool | None = None,
+        context_tokens: int | None = None,
     ) -> None:
         """``vision``: whether the model sees images, as configured (``MODELS[].vision``); ``None``: as the server
-        says (TGI's ``/info`` pipeline tag; vLLM's and llama-server's ``/v1/models`` do not say: set it for them)."""
+        says (TGI's ``/info`` pipeline tag; vLLM's and llama-server's ``/v1/models`` do not say: set it for them).
+        ``context_tokens``: the window to assume when the server does not report one."""
         self.base_url = base_url.rstrip("/")
         self._vision = vision
+        self._context_tokens = context_tokens
         self._api_key = api_key
         self._timeout = httpx2.Timeout(request_timeout_s, connect=connect_timeout_s)
         self._pool = _SharedPool(max_connections, sends_authorization=bool(api_key))
@@ -226,7 +229,7 @@ class TgiGenerator:
             server_url=self.base_url,
             version=raw.get("version"),
             max_input_tokens=raw.get("max_input_tokens") or raw.get("max_input_length"),
-            max_total_tokens=raw.get("max_total_tokens"),
+            max_total_tokens=raw.get("max_total_tokens") or self._context_tokens,
             max_stop_sequences=raw.get("max_stop_sequences"),
             vision=raw.get("model_pipeline_tag") in VISION_PIPELINES,
         )
@@ -238,9 +241,24 @@ class TgiGenerator:
             response = await http.get(f"{self.base_url}/v1/models", headers=headers)
             response.raise_for_status()
             models = response.json().get("data") or [{}]
-        model_id = str(models[0].get("id") or "unknown model")
-        backend = _BACKEND_BY_OWNER.get(str(models[0].get("owned_by")), "openai")
-        return ModelInfo(model_id=model_id, backend=backend, request_model=model_id, server_url=self.base_url)
+            model_id = str(models[0].get("id") or "unknown model")
+            backend = _BACKEND_BY_OWNER.get(str(models[0].get("owned_by")), "openai")
+            window = await self._llama_server_context(http, headers) if backend == "llama.cpp" else None
+        return ModelInfo(
+            model_id=model_id, backend=backend, request_model=model_id, server_url=self.base_url,
+            max_total_tokens=window or self._context_tokens,
+        )  # fmt: skip
+
+    async def _llama_server_context(self, http: httpx2.AsyncClient, headers: dict[str, str]) -> int | None:
+        """llama-server's window: ``/props`` → ``default_generation_settings.n_ctx`` (``None``: no such route)."""
+        try:
+            response = await http.get(f"{self.base_url}/props", headers=headers)
+            if response.status_code != 200:
+                return None
+            n_ctx = (response.json().get("default_generation_settings") or {}).get("n_ctx")
+            return int(n_ctx) if isinstance(n_ctx, int) and n_ctx > 0 else None
+        except Exception:  # a server without /props (llama-cpp-python's) answers 404 or something else
+            return None
 
     async def health(self) -> bool:
         """TGI's (and llama-server's) ``/health``; a server without one (404) is healthy if it lists a model."""

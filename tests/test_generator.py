@@ -57,6 +57,26 @@ def test_vllm_style_stream_and_model_listing_are_understood(fake_tgi: FakeTgi) -
     assert fake_tgi.streams[-1].body["model"] == fake_tgi.model_id  # vLLM needs the served model's name
 
 
+def test_the_window_comes_from_llama_server_props_or_else_the_configured_context(fake_tgi: FakeTgi) -> None:
+    fake_tgi.serves_info = False
+
+    async def window(context_tokens: int | None) -> tuple[str, int | None]:
+        generator = TgiGenerator(
+            base_url=fake_tgi.url, request_timeout_s=5, connect_timeout_s=1, max_connections=4, info_ttl_s=0,
+            context_tokens=context_tokens,
+        )  # fmt: skip
+        try:
+            info = await generator.info()
+        finally:
+            await generator.aclose()
+        return info.backend, info.max_total_tokens
+
+    assert run(window(None)) == ("openai", None)  # an OpenAI-style server says nothing
+    assert run(window(2048)) == ("openai", 2048)  # llama-cpp-python's server (local mode): the configured context
+    fake_tgi.props_n_ctx = 8192
+    assert run(window(2048)) == ("llama.cpp", 8192)  # llama-server says, and it wins
+
+
 @pytest.mark.parametrize(
     ("behaviour", "params", "error"),
     [

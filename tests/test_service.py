@@ -241,3 +241,25 @@ def test_turns_record_where_they_came_from_and_an_api_turn_is_not_titled(
     assert (rows[page.conversation_id].source, rows[page.conversation_id].token_id) == ("chat", None)
     assert (rows[api.conversation_id].source, rows[api.conversation_id].token_id) == ("openai_api", token_id)
     assert rows[api.conversation_id].status == "complete" and kept == ["", "", "", ""]
+
+
+def test_a_default_max_tokens_is_fitted_to_a_small_window_never_refused(
+    fake_tgi: FakeTgi, recorder: WriteBehindRecorder
+) -> None:
+    """A caller that sets no max_tokens is never refused for it: halved on a window it does not fit, lowered for a
+    message that needs the room; a value the caller chose is still checked as it is."""
+    fake_tgi.max_total_tokens, fake_tgi.max_input_tokens = 600, 590  # the default (1,000) does not fit at all
+    service = service_for(fake_tgi, recorder, FrameBudget(min_interval_s=0.04, frames_per_s=250))
+    assert asyncio.run(reply(service, "hello"))[-1][1].phase == "complete"
+    assert fake_tgi.streams[-1].body["max_tokens"] == 300
+    long_message = "word " * 199  # ~336 tokens at 3 characters each: more than the 300 the default leaves
+    assert asyncio.run(reply(service, long_message))[-1][1].phase == "complete"
+    assert 0 < fake_tgi.streams[-1].body["max_tokens"] < 300
+
+    async def chosen() -> None:
+        params = GenerationParams(max_tokens=599)
+        async for _ in service.stream_reply(NewMessage("hello " * 20), user_id=uuid.uuid4(), params=params):
+            pass
+
+    with pytest.raises(errors.MessageRejected, match="lower Max new tokens"):
+        asyncio.run(chosen())

@@ -1,40 +1,184 @@
-"""Static CSS and the small client-side script (running clock, URL updates). No web fonts, no network."""
+"""Static CSS and the small client-side script (layout, clock, swipes, URL updates). No web fonts, no network."""
 
+# The chat tab is one screen high: the header line, the conversation (which scrolls, and takes what is left), the
+# actions, then the composer docked at the bottom (CSS ``order``: the composer's Python layout stays as it is).
+# The layout keys on elem_ids (#cl-input, #cl-send, #cl-stop) and ``:has()``, not on Gradio's generated classes.
 CSS = """
-.cl-header { display:flex; gap:.6rem; align-items:baseline; flex-wrap:wrap; font-size:.95rem; }
-.cl-header .cl-model { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
-.cl-header .cl-limits { opacity:.65; font-size:.85rem; }
-.cl-header .cl-warn { color: var(--color-accent); }
-.message:has(.cl-metrics), .message-wrap .message:has(.cl-metrics) {
-  background: transparent !important; border: none !important; box-shadow: none !important;
-  padding-top: 0 !important; padding-bottom: 0 !important; min-height: 0 !important;
+.gradio-container:has(#cl-tab-chat:not([style*="none"])) { height: 100vh; height: 100dvh; min-height: 0 !important; }
+.gradio-container:has(#cl-tab-chat:not([style*="none"])) > .main.app {
+  padding-top: .5rem; padding-bottom: max(.5rem, env(safe-area-inset-bottom)); min-height: 0;
 }
+.gradio-container:has(#cl-tab-chat:not([style*="none"])) .contain,
+.gradio-container:has(#cl-tab-chat:not([style*="none"])) .contain > .column { min-height: 0; }
+#cl-tabs:has(> #cl-tab-chat:not([style*="none"])) { flex: 1 1 0; min-height: 0; display: flex; flex-direction: column; }
+#cl-tab-chat { flex: 1 1 0; min-height: 0; padding: 0; }
+#cl-tab-chat > .column { flex: 1 1 0; min-height: 0; flex-wrap: nowrap; gap: .5rem; }
+#cl-tab-chat > .column > * { order: 1; }
+#cl-tab-chat > .column > .row:has(#cl-input) { order: 3; }
+#cl-chat { flex: 1 1 0 !important; min-height: 8rem; height: auto !important; max-height: none !important;
+  border-width: 0 !important; box-shadow: none; background: transparent; }
+#cl-chat > .wrapper { height: 100%; }
+
+/* The header: one line, cut with an ellipsis; its padding keeps it clear of the tabs and the panel toggles
+   (set by the page script from where they are). Without the Analytics tab there is no tab bar to show. */
+#cl-header { padding: 0 var(--cl-clear-right, 0) 0 var(--cl-clear-left, 0); min-height: 2.25rem; display: flex;
+  align-items: center; flex: 0 0 auto; }
+#cl-header .html-container, #cl-header .prose { padding: 0 !important; min-width: 0; width: 100%; }
+.cl-header { display: flex; gap: .6rem; align-items: baseline; flex-wrap: nowrap; white-space: nowrap;
+  overflow: hidden; font-size: .95rem; min-width: 0; line-height: 2.25rem; }
+.cl-header > * { flex: 0 1 auto; min-width: 0; overflow: hidden; text-overflow: ellipsis; }
+.cl-header .cl-brand { flex: 0 0 auto; }
+.cl-header .cl-model { font-weight: 500; }
+.cl-header .cl-limits { opacity: .65; font-size: .82rem; flex-shrink: 3; }
+.cl-badge { display: inline-block; font-size: .75rem; line-height: 1.4; padding: .05rem .55rem; border-radius: 999px;
+  font-weight: 500; align-self: center; border: 1px solid transparent; }
+.cl-badge-down { color: #b91c1c; background: #fef2f2; border-color: #fecaca; }
+.cl-badge-wait { color: #92400e; background: #fffbeb; border-color: #fde68a; }
+.dark .cl-badge-down { color: #fecaca; background: #450a0a; border-color: #7f1d1d; }
+.dark .cl-badge-wait { color: #fde68a; background: #451a03; border-color: #78350f; }
+#cl-tabs > .tab-wrapper { right: var(--cl-tabs-right, 0); z-index: 5; }
+/* Gradio measures the bar to fit its tabs: hidden, never display: none. */
+#cl-tabs > .tab-wrapper:not(:has(#cl-tab-analytics-button, .overflow-menu:not(.hide))) { visibility: hidden; }
+#cl-tabs > .tab-wrapper button { white-space: nowrap; }
+
+/* A reply reads the same while it streams and once it is done: plain text on the page, no bubble (the user's own
+   messages keep theirs). */
+#cl-chat .message-row.bot-row { max-width: 100%; }
+#cl-chat .message-row .message.bot, #cl-chat .message-row .bot {
+  background: transparent !important; border: none !important; box-shadow: none !important;
+}
+#cl-chat .message-row .message.bot:has(.cl-metrics) { padding-top: 0 !important; padding-bottom: 0 !important;
+  min-height: 0 !important; }
 .cl-metrics { font-size: .78rem; opacity: .7; font-variant-numeric: tabular-nums; }
 .cl-metrics.cl-error { color: var(--error-text-color, #b91c1c); opacity: .95; }
-#cl-status { min-height: 1.4rem; }
+
+/* The composer: one rounded box, docked at the bottom; the buttons in it keep their size. */
+#cl-tab-chat .row:has(#cl-input) { flex: 0 0 auto; flex-wrap: nowrap; align-items: flex-end; gap: .5rem;
+  border: 1px solid var(--border-color-primary) !important; border-radius: 1.4rem; padding: .35rem .4rem .35rem .6rem;
+  background: var(--background-fill-primary); box-shadow: 0 1px 6px rgb(0 0 0 / .06); }
+#cl-tab-chat .row:has(#cl-input) > .form, #cl-tab-chat .row:has(#cl-input) .block {
+  border-width: 0 !important; box-shadow: none !important; background: transparent !important;
+  min-width: 0 !important; }
+#cl-input, #cl-input label { padding: 0 !important; }
+#cl-input textarea { border: none !important; box-shadow: none !important; background: transparent !important;
+  padding: .55rem .3rem !important; }
+#cl-send, #cl-stop { flex: 0 0 auto !important; min-width: 4.5rem !important; width: auto !important;
+  min-height: 2.5rem; height: 2.5rem; border-radius: 1.25rem !important; align-self: flex-end; }
+
+#cl-status { min-height: 0; flex: 0 0 auto; }
+#cl-status .html-container, #cl-status .prose { padding: 0 .25rem !important; }
 .cl-clock { font-size: .82rem; opacity: .8; font-variant-numeric: tabular-nums; }
 .cl-clock .cl-dot { display:inline-block; width:.5rem; height:.5rem; border-radius:50%; margin-right:.4rem;
   background: var(--color-accent); animation: cl-pulse 1s ease-in-out infinite; }
 .cl-clock[data-phase="waiting"] .cl-dot { background: #d97706; }
 @keyframes cl-pulse { 50% { opacity: .3; } }
-#cl-actions { align-items: center; }
-#cl-context { flex-grow: 4; }
+#cl-actions { align-items: center; flex: 0 0 auto; flex-wrap: nowrap; gap: .4rem; }
+#cl-actions > button { flex: 0 0 auto !important; min-width: 0 !important; width: auto !important;
+  white-space: nowrap; padding-left: .8rem; padding-right: .8rem; }
+#cl-context { flex: 1 1 0; min-width: 0; }
+#cl-context .html-container, #cl-context .prose { padding: 0 !important; }
 .cl-context { font-size: .78rem; opacity: .75; font-variant-numeric: tabular-nums; display:flex; gap:.5rem;
-  align-items:center; justify-content:flex-end; }
-.cl-ctx-bar { display:inline-block; width:5rem; height:.4rem; border-radius:.2rem; overflow:hidden;
+  align-items:center; justify-content:flex-end; white-space: nowrap; overflow: hidden; }
+.cl-context .cl-ctx-text { overflow: hidden; text-overflow: ellipsis; min-width: 0; }
+.cl-ctx-bar { display:inline-block; flex: 0 0 auto; width:5rem; height:.4rem; border-radius:.2rem; overflow:hidden;
   background: var(--border-color-primary, #ddd); }
 .cl-ctx-bar > span { display:block; height:100%; background: var(--color-accent); }
 .cl-ctx-high .cl-ctx-bar > span { background: #d97706; }
+
+/* The panels' toggles say what they open: "Chats" on the left, "Settings" on the right (a chevron once open). */
+#cl-history > .toggle-button, #cl-panels > .toggle-button {
+  transform: none !important; width: auto; min-width: 2.25rem; height: 2.25rem; top: .5rem; gap: .35rem;
+  padding: 0 .6rem; border-radius: 999px !important; border: 1px solid var(--border-color-primary) !important;
+  font-size: .85rem; font-weight: 500; color: var(--body-text-color); white-space: nowrap; }
+#cl-history:not(.open) > .toggle-button { left: calc(100% + .5rem); }
+#cl-panels:not(.open) > .toggle-button { right: calc(100% + .5rem); }
+#cl-history.open > .toggle-button { right: .5rem; left: auto; }
+#cl-panels.open > .toggle-button { left: .5rem; right: auto; }
+/* Gradio turns the whole button to point its chevron; here only the chevron turns, so the label reads upright. */
+#cl-history:not(.open) > .toggle-button .chevron, #cl-panels.open > .toggle-button .chevron { transform: none; }
+#cl-history.open > .toggle-button .chevron, #cl-panels:not(.open) > .toggle-button .chevron {
+  transform: rotate(180deg); }
+#cl-history:not(.open) > .toggle-button::after { content: "Chats"; }
+#cl-panels:not(.open) > .toggle-button::before { content: "Settings"; }
+#cl-panels.open > .sidebar-content { padding-top: 3rem; }
+#cl-history.open > .sidebar-content { padding-top: 3rem; }
 """
 
 HEAD = """
 <style>
-  /* Phones: room for the conversation sidebar's toggle beside the header. In HEAD because Gradio keeps only a
-     scoped copy of @media rules given through launch(css=...). */
-  @media (max-width: 640px) { #cl-header { padding-left: 2.2rem; } }
+  /* Phones and touch screens. In HEAD because Gradio keeps only a scoped copy (inside .contain) of @media rules given
+     through launch(css=...), and the page padding lives outside it; !important because the launch css (and its
+     scoped copy, more specific) loads after this. */
+  @media (max-width: 640px) {
+    .gradio-container .main.app { padding-left: .5rem !important; padding-right: .5rem !important; }
+    .cl-header { font-size: .9rem !important; gap: .4rem !important; }
+    .cl-header .cl-limits, .cl-header .cl-brand { display: none !important; }
+    #cl-history:not(.open) > .toggle-button::after, #cl-panels:not(.open) > .toggle-button::before {
+      content: none !important; }
+    #cl-history > .toggle-button, #cl-panels > .toggle-button {
+      padding: 0 !important; justify-content: center !important; }
+    /* No room for the tab bar beside the header on a phone: it takes its own row above it, between the toggles. */
+    #cl-tabs > .tab-wrapper { left: 48px !important; right: 48px !important; top: 6px !important;
+      justify-content: center !important; }
+    #cl-tabs:has(> .tab-wrapper #cl-tab-analytics-button),
+    #cl-tabs:has(> .tab-wrapper > .overflow-menu:not(.hide)) {
+      padding-top: 46px !important; }
+    #cl-actions .cl-context .cl-ctx-bar { width: 2.5rem !important; }
+  }
+  @media (max-width: 640px), (pointer: coarse) {
+    #cl-history > .toggle-button, #cl-panels > .toggle-button {
+      min-width: 44px !important; min-height: 44px !important; height: 44px !important; }
+    #cl-tabs > .tab-wrapper button { min-height: 44px !important; }
+    #cl-actions > button, #cl-send, #cl-stop { min-height: 44px !important; }
+    #cl-chat .message-buttons button, #cl-chat .icon-button-wrapper button {
+      min-width: 44px !important; min-height: 44px !important; }
+    /* The chat's own clear button (the same as + New chat) would sit over the text at that size. */
+    #cl-chat .top-panel { display: none !important; }
+    #cl-conversations label { min-height: 44px !important; }
+    #cl-panels .tab-container button, #cl-history button { min-height: 44px !important; }
+  }
 </style>
 <script>
 (() => {
+  // Phones' notches and home bars: let the page reach the screen's edges; the CSS keeps clear of them
+  // (env(safe-area-inset-*)).
+  const viewport = document.querySelector('meta[name=viewport]');
+  if (viewport && !viewport.content.includes('viewport-fit')) viewport.content += ', viewport-fit=cover';
+  // The header line keeps clear of what floats over it: the panels' toggles (fixed) and the tab bar (absolute).
+  // Their boxes do not depend on the header's padding, so measuring them cannot feed back.
+  const clear = () => {
+    const header = document.querySelector('#cl-header'), tabs = document.querySelector('#cl-tabs');
+    if (!header || !tabs || !header.offsetParent) return;
+    const h = header.getBoundingClientRect(), gap = 8;
+    const overlaps = (r) => r.width > 0 && r.bottom > h.top && r.top < h.bottom;
+    let left = 0, right = 0, tabsRight = 0;
+    const toggles = [...document.querySelectorAll('#cl-history > .toggle-button, #cl-panels > .toggle-button')];
+    for (const t of toggles) {
+      const r = t.getBoundingClientRect();
+      if (!overlaps(r) || r.right <= h.left || r.left >= h.right) continue;
+      if (r.left + r.width / 2 < h.left + h.width / 2) left = Math.max(left, r.right - h.left + gap);
+      else { right = Math.max(right, h.right - r.left + gap); tabsRight = Math.max(tabsRight, h.right - r.left + gap); }
+    }
+    const bar = tabs.querySelector(':scope > .tab-wrapper');
+    const strip = bar && bar.querySelector('.tab-container:not(.visually-hidden)');
+    const beside = strip && getComputedStyle(bar).visibility !== 'hidden' && overlaps(strip.getBoundingClientRect());
+    if (beside) right = tabsRight + strip.getBoundingClientRect().width + gap;
+    const set = (el, name, px) => {
+      const v = Math.ceil(px) + 'px';
+      if (el.style.getPropertyValue(name) !== v) el.style.setProperty(name, v);
+    };
+    set(header, '--cl-clear-left', left);
+    set(header, '--cl-clear-right', right);
+    set(tabs, '--cl-tabs-right', tabsRight);
+  };
+  // Narrow screens: the keyboard hints do not fit in the box, its name does.
+  const placeholder = () => {
+    const box = document.querySelector('#cl-input textarea');
+    if (!box) return;
+    if (!box.dataset.full) box.dataset.full = box.placeholder;
+    const wanted = window.innerWidth <= 640 ? 'Message ChatLens' : box.dataset.full;
+    if (box.placeholder !== wanted) box.placeholder = wanted;
+  };
   // The running clock: each .cl-clock carries the server's elapsed seconds when it was drawn; count on from there.
   const tick = () => {
     for (const el of document.querySelectorAll('.cl-clock')) {
@@ -42,8 +186,34 @@ HEAD = """
       const t = el.querySelector('.cl-t');
       if (t) t.textContent = ((performance.now() - parseFloat(el.dataset.t0)) / 1000).toFixed(1) + ' s';
     }
+    clear();
+    placeholder();
   };
   setInterval(tick, 100);
+  window.addEventListener('resize', tick);
+  // Touch: swipe right from the left edge opens the conversations, from the right edge the settings; a swipe the
+  // other way closes the open panel.
+  let touch = null;
+  document.addEventListener('touchstart', (e) => {
+    const t = e.touches[0];
+    touch = e.touches.length === 1 ? { x: t.clientX, y: t.clientY, at: performance.now() } : null;
+  }, { passive: true });
+  document.addEventListener('touchend', (e) => {
+    if (!touch) return;
+    const t = e.changedTouches[0], dx = t.clientX - touch.x, dy = t.clientY - touch.y, start = touch;
+    touch = null;
+    if (Math.abs(dx) < 60 || Math.abs(dx) < 2 * Math.abs(dy) || performance.now() - start.at > 800) return;
+    const left = document.querySelector('#cl-history'), right = document.querySelector('#cl-panels');
+    const toggle = (side) => side && side.querySelector(':scope > .toggle-button')?.click();
+    const edge = 32;
+    if (dx > 0) {
+      if (right && right.classList.contains('open')) toggle(right);
+      else if (left && !left.classList.contains('open') && start.x <= edge) toggle(left);
+    } else {
+      if (left && left.classList.contains('open')) toggle(left);
+      else if (right && !right.classList.contains('open') && start.x >= window.innerWidth - edge) toggle(right);
+    }
+  }, { passive: true });
   // Copy on a reply copies its answer only. Gradio copies a bubble's messages joined: the thought (its title, then
   // its text, which ends with U+2063), the answer, then the metrics line. Other copies pass unchanged.
   const clipboard = navigator.clipboard;

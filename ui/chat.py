@@ -111,13 +111,14 @@ class ChatPage:
 
     def _render(self) -> _Parts:
         history, portability = self._history.render(self._portability.render)
-        header = gr.HTML(render.header_html(None, "connecting…"), elem_id="cl-header")
+        header = gr.HTML(render.header_html(None), elem_id="cl-header")
         chatbot = gr.Chatbot(
             elem_id="cl-chat",
             label="Chat",
             show_label=False,
             height="62vh",
             sanitize_html=True,
+            latex_delimiters=render.LATEX_DELIMITERS,
             layout="bubble",
             buttons=["copy"],
             editable="user",
@@ -337,6 +338,7 @@ class ChatPage:
     async def _pending(self, turn: Turn, settings: tuple[Any, ...]) -> Pending:
         """``turn`` with the page's settings, checked: a typed message and the parameters, before anything is sent."""
         model, system_prompt, params = self._generation.read(*settings)
+        params = await self._generation.unchosen_as_unset(model, params)
         text = typed_text(turn)
         try:
             if text is not None:
@@ -493,8 +495,8 @@ class ChatPage:
 
     async def header(self, model: str | None) -> str:
         if not self._service.configured:
-            return render.header_html(None, "no model server — set TGI_URL")
+            return render.header_html(None, "not_configured", "No model server is configured: set TGI_URL.")
         try:
             return render.header_html(await self._service.model_info(model or None))
         except ChatLensError as exc:
-            return render.header_html(None, exc.user_message)
+            return render.header_html(None, exc.kind, exc.user_message)

@@ -13,15 +13,41 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from errors import message_for_kind
 from inference.images import ImageRef
 from inference.model_output import without_form_controls
 from inference.ports import ReplyFrame
 from inference.types import GenerationMetrics, ModelInfo
 from storage.store import ConversationView
 from web.images import image_url
+from web.markdown_html import math_spans
 from web.reply_html import metrics_line
 
 ChatMessages = list[dict[str, Any]]
+
+# What the Chatbot typesets: $$…$$ and \[…\] on a line of their own, \(…\) inline. A reply's inline $…$ becomes
+# \(…\) first (``with_inline_math``) where pandoc's rule says it is math, so prices ("$5 and $10") stay text.
+LATEX_DELIMITERS: list[dict[str, str | bool]] = [
+    {"left": "$$", "right": "$$", "display": True},
+    {"left": "\\[", "right": "\\]", "display": True},
+    {"left": "\\(", "right": "\\)", "display": False},
+]
+
+
+def with_inline_math(text: str) -> str:
+    """``text`` with each inline ``$…$`` that is math (``web.markdown_html.math_spans``) written as ``\\(…\\)``."""
+    pieces, at = [], 0
+    for start, end, display in math_spans(text):
+        if not display:
+            pieces += [text[at:start], "\\(", text[start + 1 : end - 1], "\\)"]
+            at = end
+    return "".join(pieces) + text[at:] if pieces else text
+
+
+def answer_html(text: str) -> str:
+    """A reply's answer as the chat shows it."""
+    return with_inline_math(without_form_controls(text))
+
 
 # "Like" and "Dislike" render as thumbs; the others sit under a flag and count as 👎 with that reason.
 FEEDBACK_OPTIONS = ("Like", "Dislike", "Too slow", "Wrong", "Unsafe")
@@ -70,7 +96,7 @@ def reply_messages(frame: ReplyFrame) -> ChatMessages:
         still = frame.phase == "thinking"
         messages.append(thinking_message(frame.thinking, frame.thinking_s, still_thinking=still))
     if frame.text or (not frame.is_final and frame.phase != "thinking"):
-        messages.append({"role": "assistant", "content": without_form_controls(frame.text)})
+        messages.append({"role": "assistant", "content": answer_html(frame.text)})
     if frame.is_final:
         messages.append({"role": "assistant", "content": frame_metrics_line(frame)})
     return messages
@@ -115,7 +141,7 @@ def conversation_messages(view: ConversationView) -> ChatMessages:
             thinking_s = thinking_ms / 1000 if thinking_ms is not None else None
             messages.append(thinking_message(message.reasoning, thinking_s, still_thinking=False))
         if message.content:
-            messages.append({"role": "assistant", "content": without_form_controls(message.content)})
+            messages.append({"role": "assistant", "content": answer_html(message.content)})
         messages.append(
             {
                 "role": "assistant",
@@ -167,12 +193,14 @@ def context_html(used_tokens: int, limit_tokens: int | None, dropped_messages: i
     return (
         f'<div class="cl-context {level}" title="Prompt tokens the model can take for this reply">'
         f'<span class="cl-ctx-bar"><span style="width:{share * 100:.0f}%"></span></span>'
-        f"Context {approx}{used_tokens:,} / {limit_tokens:,} tokens{html.escape(left_out)}</div>"
+        f'<span class="cl-ctx-text">Context {approx}{used_tokens:,} / {limit_tokens:,} tokens'
+        f"{html.escape(left_out)}</span></div>"
     )
 
 
 def _error_label(error_type: str | None) -> str | None:
-    return f"error: {error_type}" if error_type else None
+    """A stored error as the sentence the user saw when it happened (not its code)."""
+    return message_for_kind(error_type) if error_type else None
 
 
 def strip_reply(history: ChatMessages) -> ChatMessages:
@@ -200,12 +228,30 @@ def status_html(frame: ReplyFrame) -> str:
     )
 
 
-def header_html(info: ModelInfo | None, problem: str | None = None) -> str:
+# The model server's state in the header's badge, by error kind (``errors``); the full sentence is its tooltip.
+SERVER_STATES = {
+    "connecting": "connecting…",
+    "not_configured": "no model server",
+    "unreachable": "server unreachable",
+    "timeout": "server not answering",
+    "unavailable": "server loading",
+    "overloaded": "server busy",
+    "auth": "credentials refused",
+}
+
+
+def server_badge(state: str, explanation: str = "") -> str:
+    label = SERVER_STATES.get(state, "server error")
+    tone = "cl-badge-wait" if state == "connecting" else "cl-badge-down"
+    title = f' title="{html.escape(explanation)}"' if explanation else ""
+    return f'<span class="cl-badge {tone}" role="status"{title}>{html.escape(label)}</span>'
+
+
+def header_html(info: ModelInfo | None, state: str = "connecting", explanation: str = "") -> str:
+    """One line: the product, the model (or the server's state as a small badge) and its limits, cut with an
+    ellipsis where the line is too narrow."""
     if info is None:
-        return (
-            '<div class="cl-header"><b>ChatLens</b> <span class="cl-model cl-warn">'
-            f"{html.escape(problem or 'No model server')}</span></div>"
-        )
+        return f'<div class="cl-header"><b class="cl-brand">ChatLens</b> {server_badge(state, explanation)}</div>'
     limits = []
     if info.max_input_tokens:
         limits.append(f"{info.max_input_tokens:,} input tokens")
@@ -214,6 +260,7 @@ def header_html(info: ModelInfo | None, problem: str | None = None) -> str:
     backend = f"TGI {info.version}" if info.backend == "tgi" and info.version else info.backend
     detail = " · ".join([backend, *limits])
     return (
-        f'<div class="cl-header"><b>ChatLens</b> <span class="cl-model">{html.escape(info.model_id)}</span>'
-        f' <span class="cl-limits">{html.escape(detail)}</span></div>'
+        f'<div class="cl-header"><b class="cl-brand">ChatLens</b>'
+        f' <span class="cl-model" title="{html.escape(info.model_id)}">{html.escape(info.model_id)}</span>'
+        f' <span class="cl-limits" title="{html.escape(detail)}">{html.escape(detail)}</span></div>'
     )

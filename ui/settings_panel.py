@@ -4,18 +4,23 @@ Values live in the page's controls (they apply to the next message at once) and 
 inputs. Every change is checked against what the chosen model server accepts (``inference.param_checks``) and the reason
 appears under the control; a send with a refused value is stopped before anything is stored or sent. Presets saved
 by the user stay in the browser (``gr.BrowserState``; nothing sensitive).
+
+Max new tokens starts fitted to the chosen model server (half its window when the default does not fit it, read
+from ``/info`` when the page loads and when the model changes) and says so. A value the user did not choose — the
+configured default or the fitted one, also when remembered from an earlier visit — is sent as unset, so the service
+fits it to each message instead of refusing it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gradio as gr
 
-from inference import param_checks
+from inference import context, param_checks
 from inference.service import ChatService
-from inference.types import GenerationParams
+from inference.types import GenerationParams, ModelInfo
 from settings import Settings
 
 BUILT_IN_PRESETS: dict[str, dict[str, Any]] = {
@@ -243,7 +248,38 @@ class GenerationPanel:
             api_visibility="private",
             show_progress="hidden",
         )
-        demo.load(self.restore, [c.remembered], [c.system_prompt, *c.parameters], api_visibility="private")
+        demo.load(self.restore, [c.remembered], [c.system_prompt, *c.parameters], api_visibility="private").then(
+            self.fitted_max_tokens, [c.model, c.max_tokens], [c.max_tokens], api_visibility="private",
+            show_progress="hidden",
+        )  # fmt: skip
+
+    def _configured_max_tokens(self, model: str | None) -> int:
+        return int(self.defaults(model)["max_tokens"])
+
+    def _fitted(self, model: str | None, info: ModelInfo | None) -> int:
+        return context.fitted_max_tokens(self._configured_max_tokens(model), info)
+
+    async def fitted_max_tokens(self, model: str | None, current: float | None = None) -> dict[Any, Any]:
+        """Max new tokens fitted to the model server, and the note under it; a value the user chose stays."""
+        info = await self._service.known_model_info(model)
+        fitted = self._fitted(model, info)
+        window = f"{info.max_total_tokens:,}" if info is not None and info.max_total_tokens else None
+        unchosen = current is None or int(current) in (self._configured_max_tokens(model), fitted)
+        note = (
+            f"Default fitted to this model server: its window is {window} tokens, prompt and reply together."
+            if window
+            else "Default for this model server."
+        )
+        update = gr.update(info=note, value=fitted) if unchosen else gr.update(info=note)
+        return {self._controls.max_tokens: update}
+
+    async def unchosen_as_unset(self, model: str | None, params: GenerationParams) -> GenerationParams:
+        """``params`` with Max new tokens unset when it holds a default rather than the user's choice."""
+        if params.max_tokens is None:
+            return params
+        fitted = self._fitted(model, await self._service.known_model_info(model))
+        defaults = (self._configured_max_tokens(model), fitted)
+        return replace(params, max_tokens=None) if params.max_tokens in defaults else params
 
     async def check(self, model: str | None, *values: Any) -> dict[Any, str]:
         """Under each parameter, the reason the chosen model server would refuse its value (empty: none)."""
@@ -261,9 +297,10 @@ class GenerationPanel:
         preset = {**BUILT_IN_PRESETS, **(saved or {})}.get(name, {})
         return self._parameters({field: preset[field] for field in FIELDS if field in preset}) or gr.skip()
 
-    def reset(self, model: str | None) -> dict[Any, Any]:
+    async def reset(self, model: str | None) -> dict[Any, Any]:
         d = self.defaults(model)
-        return {self._controls.preset: "Balanced", **self._parameters({field: d[field] for field in FIELDS})}
+        reset = {self._controls.preset: "Balanced", **self._parameters({field: d[field] for field in FIELDS})}
+        return reset | await self.fitted_max_tokens(model)
 
     def save_preset(self, name: str, saved: dict[str, Any] | None, *values: Any) -> dict[Any, Any]:
         name = (name or "").strip()[:40]

@@ -269,21 +269,8 @@ CSS = build_css()
 
 # -- Script ----------------------------------------------------------------------------------------------------------
 
-# Phones. This sits in HEAD, not CSS: Gradio rewrites each @media rule of the launch css to apply only inside
-# .contain, and the page padding and height live outside it. Below 640px the page is exactly one screen high, the
-# chat takes what the header and input leave (so the input is on screen without scrolling), and no row is wider
-# than the screen.
+# The page's layout (the chat filling the screen, the docked composer, phones) lives in ``ui/assets.py``.
 _HEAD_TEMPLATE = """
-<style>
-@media (max-width: 640px) {
-  .gradio-container { height: 100dvh; }
-  .gradio-container .main.app { padding: var(--size-2) var(--size-3); }
-  #cl-chat { flex: 1 1 0; height: auto !important; min-height: 240px; }
-  #cl-input textarea::placeholder { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-  .row:has(> #cl-retry) { flex-wrap: nowrap; }
-  .row:has(> #cl-retry) > * { min-width: 0 !important; }
-}
-</style>
 <script>
 window.chatlensTheme = (() => {
   const DEFAULTS = __DEFAULTS__, CHOICES = __CHOICES__, KEYS = Object.keys(DEFAULTS);

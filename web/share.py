@@ -1,7 +1,8 @@
 """``GET /share/<token>``: the read-only page behind a share link — plain HTML, no scripts, nothing to click.
 
-Message text is HTML-escaped and shown as written (pre-wrapped), so hostile model output stays inert; the page
-forbids scripts and outside resources by CSP, is not cached (a revoked link stops working at once) and not indexed.
+Message text is rendered as Markdown with its raw HTML escaped (``web.markdown_html``), so hostile model output
+stays inert; math is shown as written (no script typesets it). The page forbids scripts and outside resources by
+CSP, is not cached (a revoked link stops working at once) and not indexed.
 An unknown or revoked token gets the same plain 404 as any other path.
 """
 
@@ -18,6 +19,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from storage.store import Store
+from web.markdown_html import markdown_html
 from web.reply_html import metrics_line
 
 SHARE_PATH = "/share/"
@@ -39,7 +41,12 @@ HEADERS = {
 }
 STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; color: #1f2937; }
-.msg { margin: 1rem 0; padding: .7rem .9rem; border-radius: .6rem; white-space: pre-wrap; overflow-wrap: anywhere; }
+.msg { margin: 1rem 0; padding: .7rem .9rem; border-radius: .6rem; overflow-wrap: anywhere; }
+.msg > .md > :first-child { margin-top: 0; } .msg > .md > :last-child { margin-bottom: 0; }
+.md pre { background: #e5e7eb; padding: .6rem .8rem; border-radius: .4rem; overflow-x: auto; white-space: pre; }
+.md code, .math { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .9em; }
+.md table { border-collapse: collapse; } .md th, .md td { border: 1px solid #d1d5db; padding: .2rem .5rem; }
+.math { background: #fef3c7; padding: 0 .2em; border-radius: .2rem; } .math.display { display: block; padding: .4rem; }
 .user { background: #eef2ff; } .assistant { background: #f3f4f6; }
 .who { font-size: .75rem; font-weight: 600; opacity: .6; display: block; margin-bottom: .2rem; }
 .cl-metrics { font-size: .75rem; opacity: .7; display: block; margin-top: .3rem; }
@@ -83,7 +90,8 @@ def share_page(snapshot: dict[str, Any], token: str = "") -> str:
             )
         parts.append(
             f'<div class="msg {role}"><span class="who">{"User" if role == "user" else "Assistant"}</span>'
-            f"{thought}{html.escape(str(m.get('content') or ''))}{_images_html(token, m.get('images'))}{metrics}</div>"
+            f'{thought}<div class="md">{markdown_html(str(m.get("content") or ""))}</div>'
+            f"{_images_html(token, m.get('images'))}{metrics}</div>"
         )
     shared_at = html.escape(str(snapshot.get("shared_at", ""))[:16].replace("T", " "))
     parts.append(f"<footer>A read-only snapshot shared from ChatLens on {shared_at} UTC.</footer>")

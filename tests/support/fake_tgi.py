@@ -166,9 +166,11 @@ class FakeTgi:
         self.max_input_tokens = max_input_tokens
         self.max_total_tokens = max_total_tokens
         self.max_stop_sequences = max_stop_sequences
+        self._limits = (max_input_tokens, max_total_tokens)  # what reset() puts back
         self.model_id = model_id
         self.healthy = True
         self.serves_info = True  # False: answer /info with 404, as vLLM and llama-server do
+        self.props_n_ctx: int | None = None  # set (with serves_info False): llama-server, with /props and this n_ctx
         self.pipeline_tag = TEXT_PIPELINE  # /info's model_pipeline_tag; VISION_PIPELINE: a VLM that takes images
         self.metrics: LoadPage | None = None  # what /metrics serves (None: 404)
         self.metrics_calls = 0
@@ -188,6 +190,7 @@ class FakeTgi:
                 Route("/health", self._health, methods=["GET"]),
                 Route("/v1/models", self._models, methods=["GET"]),
                 Route("/metrics", self._metrics, methods=["GET"]),
+                Route("/props", self._props, methods=["GET"]),
             ]
         )
 
@@ -228,13 +231,16 @@ class FakeTgi:
         self._server = None
 
     def reset(self) -> None:
-        """Back to a fresh server's state: default behaviour, no script, no logs, healthy, serving ``/info``."""
+        """Back to a fresh server's state: default behaviour, no script, no logs, healthy, serving ``/info`` with its
+        first limits."""
         self.default = Behaviour()
+        self.max_input_tokens, self.max_total_tokens = self._limits
         self.script.clear()
         self.streams.clear()
         self.authorizations.clear()
         self.healthy = True
         self.serves_info = True
+        self.props_n_ctx = None
         self.pipeline_tag = TEXT_PIPELINE
         self.metrics = None
         self.peak_open_streams = self.open_streams
@@ -288,12 +294,16 @@ class FakeTgi:
         return PlainTextResponse(self.metrics.page(), media_type="text/plain; version=0.0.4")
 
     async def _models(self, request: Request) -> Response:
+        owner = "llamacpp" if self.props_n_ctx else self.model_id
         return JSONResponse(
-            {
-                "object": "list",
-                "data": [{"id": self.model_id, "object": "model", "created": 0, "owned_by": self.model_id}],
-            }
+            {"object": "list", "data": [{"id": self.model_id, "object": "model", "created": 0, "owned_by": owner}]}
         )
+
+    async def _props(self, request: Request) -> Response:
+        """llama-server's ``/props`` (the fields ChatLens reads)."""
+        if not self.props_n_ctx:
+            return PlainTextResponse("Not Found", status_code=404)
+        return JSONResponse({"default_generation_settings": {"n_ctx": self.props_n_ctx}, "total_slots": 1})
 
     async def _chat(self, request: Request) -> Response:
         self.authorizations.append(request.headers.get("authorization", ""))
