@@ -59,7 +59,7 @@ CSS = """
 #cl-tab-chat .row:has(#cl-input) > .form, #cl-tab-chat .row:has(#cl-input) .block {
   border-width: 0 !important; box-shadow: none !important; background: transparent !important;
   min-width: 0 !important; }
-#cl-input, #cl-input label { padding: 0 !important; }
+#cl-input, #cl-input label, #cl-input .full-container { padding: 0 !important; }
 #cl-input textarea { border: none !important; box-shadow: none !important; background: transparent !important;
   padding: .55rem .3rem !important; }
 #cl-send, #cl-stop { flex: 0 0 auto !important; min-width: 4.5rem !important; width: auto !important;
