@@ -404,6 +404,7 @@ def summarize(run: LoadRun) -> dict[str, Any]:
         "rate_p50": percentile(rates, 0.5),
         "rate_min": min(rates, default=None),
         SHARE: len(good) / len(run.streams),
+        "first_tokens": len(ttfts),
         "tokens": tokens,
         "frames_per_stream": sum(s.frames for s in run.streams) / len(run.streams),
         "wall_s": run.wall_s,
@@ -412,6 +413,38 @@ def summarize(run: LoadRun) -> dict[str, Any]:
         "ttft_s": ttfts,
         "rates": rates,
     }
+
+
+def tested_nothing(label: str, measured: dict[str, Any]) -> str | None:
+    """Why one measurement (``streams``, ``ok``, ``first_tokens``) tested nothing, or None if it tested something:
+    no stream showed a first token, or no more than half of the streams completed exact. A benchmark whose load
+    never reached the model (rate limits, a dead server, a wrong fn index) must not print a table that looks fine."""
+    streams, ok, first = measured["streams"], measured["ok"], measured["first_tokens"]
+    if not streams:
+        return f"{label}: no streams were sent"
+    if not first:
+        return f"{label}: none of {streams} streams showed a first token"
+    if ok * 2 <= streams:
+        return f"{label}: only {ok} of {streams} streams completed exact (more than half must)"
+    return None
+
+
+def verdict(problems: list[str]) -> int:
+    """Print why the run tested nothing (one line each) and return the exit status: 1 if it did, else 0."""
+    for problem in problems:
+        print(f"TESTED NOTHING: {problem}")
+    return 1 if problems else 0
+
+
+def run_problems(results: list[dict[str, Any]]) -> list[str]:
+    """Every scenario's direct and via-app measurement must have tested something."""
+    problems = []
+    for result in results:
+        for side in ("direct", "app"):
+            problem = tested_nothing(f"({result['scenario']['key']}) {side}", result[side])
+            if problem:
+                problems.append(problem)
+    return problems
 
 
 def ms(value: float | None) -> str:
@@ -526,6 +559,7 @@ def main() -> None:
     }
     out.write_text(json.dumps(report, indent=1))
     print(f"\nJSON: {out}")
+    sys.exit(verdict(run_problems(results)))
 
 
 if __name__ == "__main__":

@@ -60,6 +60,8 @@ from benchmarks.bench_stream import (
     git_revision,
     percentile,
     process_cpu_s,
+    tested_nothing,
+    verdict,
     wait_until_ready,
 )
 
@@ -205,6 +207,7 @@ async def measure(sc: Scenario, target: Target, fake_pid: int) -> dict[str, Any]
         "rate_p50": percentile(rates, 0.5),
         "rate_min": min(rates, default=None),
         "good_share": len(good) / len(streams),
+        "first_tokens": len(ttfts),
         "tokens": tokens,
         "wall_s": wall_s,
         "cpu_s": cpu,
@@ -342,6 +345,17 @@ def print_table(
                 print(f"  {target} error: {error}")
 
 
+def run_problems(results: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
+    """Every measurement (scenario × target × run) must have tested something."""
+    return [
+        problem
+        for key, by_target in results.items()
+        for target, runs in by_target.items()
+        for number, measured in enumerate(runs, 1)
+        if (problem := tested_nothing(f"[{key}] {target} run {number}", measured))
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Per-turn cost: direct vs ChatLens vs the Spaces template vs floor.")
     parser.add_argument("--runs", type=int, default=5)
@@ -391,6 +405,7 @@ def main() -> None:
     }
     out.write_text(json.dumps(report, indent=1))
     print(f"\nJSON: {out}")
+    sys.exit(verdict(run_problems(results)))
 
 
 if __name__ == "__main__":
