@@ -48,6 +48,7 @@ from benchmarks.bench_turns import (
     begin,
     burst,
     burst_stats,
+    chatlens_chat_inputs,
     finish,
     load_page,
     print_header,
@@ -85,16 +86,10 @@ async def openai_stream(base: str, model: str, max_tokens: int) -> StreamResult:
 async def measure(sc: Scenario, target: str, url: str, pids: dict[str, int]) -> dict[str, Any]:
     model = "tgi" if target == "direct" else "default"
     gradio = (
-        Target(
-            "chatlens",
-            url,
-            pids.get("app", 0),
-            _fn_index(url, "chat"),
-            lambda m, n: [m, "", None, None, n, None, "", None, None, None, ""],
-        )
+        Target("chatlens", url, pids.get("app", 0), _fn_index(url, "chat"), chatlens_chat_inputs)
         if target == "gradio"
         else None
-    )  # /chat's message, conversation id (empty: a new one), temperature, top-p, max tokens
+    )
     gradio_users: list[User] = [await load_page(gradio) for _ in range(sc.clients)] if gradio else []
     await asyncio.sleep(0.5)
     load = os.getloadavg()[0]

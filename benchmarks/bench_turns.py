@@ -208,6 +208,11 @@ def burst_stats(streams: list[StreamResult], cpu: dict[str, float], load: float)
 # -- processes -------------------------------------------------------------------------------------------------------
 
 
+def chatlens_chat_inputs(message: str, max_tokens: int) -> list[Any]:
+    """ChatLens's ``chat`` inputs for ``message`` in a new conversation (empty id), other settings left unset."""
+    return [message, "", None, None, max_tokens, None, "", None, None, None, "", False, *[None] * 3]
+
+
 def _fn_index(url: str, *api_names: str) -> int:
     config = httpx.get(f"{url}/config", timeout=30).json()
     return int(next(d["id"] for d in config["dependencies"] if d.get("api_name") in api_names))
@@ -248,7 +253,7 @@ def start_targets(stack: ExitStack, rate: int, db_dir: Path, log_dir: Path) -> t
         probe = "/healthz" if name == "chatlens" else "/config"
         wait_until_ready(name, proc, f"{url}{probe}", lambda r: r.status_code == 200)
         targets[name] = Target(name, url, proc.pid, _fn_index(url, "chat", "respond"))
-    targets["chatlens"].data = lambda m, n: [m, "", None, None, n, None, "", None, None, None, "", False, *[None] * 3]
+    targets["chatlens"].data = chatlens_chat_inputs
     # message, its history (a State: the session's), system message, max new tokens, temperature, top-p
     targets["template"].data = lambda m, n: [m, None, "You are a friendly Chatbot.", n, 0.7, 0.95]
     targets["floor"].data = lambda m, n: [m, n]
