@@ -54,30 +54,30 @@ class ReplyMetrics:
         self.errors = Counter(
             "chatlens_errors", "Failed replies, by error type.", ["model", "error_type", "source"], registry=r
         )
-        self.ttft = Histogram(
-            "chatlens_time_to_first_token_seconds", "Time from the request to the first token.", ["model"],
-            buckets=TTFT_BUCKETS_S, registry=r,
-        )  # fmt: skip
-        self.ttfa = Histogram(
+        self.ttft = _by_model(r, "chatlens_time_to_first_token_seconds", "Time from the request to the first token.")
+        self.ttfa = _by_model(
+            r,
             "chatlens_time_to_first_answer_seconds",
-            "Time from the request to the first answer token (after any thinking).", ["model"],
-            buckets=TTFT_BUCKETS_S, registry=r,
-        )  # fmt: skip
-        self.thinking = Histogram(
-            "chatlens_thinking_seconds", "How long a reply that thought did so before its answer.", ["model"],
-            buckets=DURATION_BUCKETS_S, registry=r,
-        )  # fmt: skip
+            "Time from the request to the first answer token (after any thinking).",
+        )
+        self.thinking = _by_model(
+            r,
+            "chatlens_thinking_seconds",
+            "How long a reply that thought did so before its answer.",
+            DURATION_BUCKETS_S,
+        )
         self.thinking_tokens = Counter(
             "chatlens_thinking_tokens", "Thinking tokens (part of chatlens_output_tokens).", ["model"], registry=r
         )
-        self.duration = Histogram(
-            "chatlens_reply_duration_seconds", "Time from the request to the end of the reply.", ["model"],
-            buckets=DURATION_BUCKETS_S, registry=r,
-        )  # fmt: skip
-        self.rate = Histogram(
-            "chatlens_tokens_per_second", "Decode rate of a reply (tokens after the first, per second).", ["model"],
-            buckets=RATE_BUCKETS, registry=r,
-        )  # fmt: skip
+        self.duration = _by_model(
+            r, "chatlens_reply_duration_seconds", "Time from the request to the end of the reply.", DURATION_BUCKETS_S
+        )
+        self.rate = _by_model(
+            r,
+            "chatlens_tokens_per_second",
+            "Decode rate of a reply (tokens after the first, per second).",
+            RATE_BUCKETS,
+        )
         Gauge("chatlens_streams_active", "Replies streaming now.", registry=r).set_function(streams_active)
         Gauge("chatlens_queue_size", "Events waiting in Gradio's queue.", registry=r).set_function(queue_size)
         Gauge(
@@ -124,6 +124,13 @@ class ReplyMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _by_model(
+    registry: CollectorRegistry, name: str, documentation: str, buckets: tuple[float, ...] = TTFT_BUCKETS_S
+) -> Histogram:
+    """A histogram labelled by ``model`` in ``registry``."""
+    return Histogram(name, documentation, ["model"], buckets=buckets, registry=registry)
 
 
 def _tasks_alive() -> float:

@@ -23,32 +23,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from operator import itemgetter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import rawhttp
 from benchmarks.bench_stream import (
     FIRST_TOKEN_MS,
     RESULTS_DIR,
     StreamResult,
     child,
+    completion_stream,
     free_port,
-    git_revision,
-    percentile,
-    process_cpu_s,
     wait_until_ready,
 )
-from benchmarks.bench_turns import Target, User, _fn_index, load_page, plus, queue_stream, spread
+from benchmarks.bench_turns import (
+    Target,
+    User,
+    _fn_index,
+    begin,
+    burst,
+    burst_stats,
+    chatlens_chat_inputs,
+    finish,
+    load_page,
+    print_header,
+    print_runs,
+    queue_stream,
+)
 
 TARGETS = ("direct", "chatlens", "gradio")  # straight to the fake, ChatLens's /v1, ChatLens's Gradio /chat
 TOKENS_PER_S = 50
@@ -67,7 +73,6 @@ SCENARIOS = {"1": Scenario("1", 10, 20, sequential=True), "32": Scenario("32", 3
 
 async def openai_stream(base: str, model: str, max_tokens: int) -> StreamResult:
     """One streamed chat completion from ``base``'s ``/v1/chat/completions``, as any OpenAI client sends it."""
-    result = StreamResult(started=time.perf_counter())
     body = {
         "model": model,
         "messages": [{"role": "user", "content": "go"}],
@@ -75,76 +80,28 @@ async def openai_stream(base: str, model: str, max_tokens: int) -> StreamResult:
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    try:
-        async for line in rawhttp.lines(f"{base}/v1/chat/completions", "POST", body):
-            if not line.startswith("data:"):
-                continue
-            data, now = line[5:].strip(), time.perf_counter()
-            if data == "[DONE]":
-                return result
-            chunk = json.loads(data)
-            if "error" in chunk:
-                result.error = f"error event: {chunk['error']}"
-            for choice in chunk.get("choices") or []:
-                result.add((choice.get("delta") or {}).get("content") or "", now)
-        result.error = "stream ended without [DONE]"
-    except (OSError, rawhttp.HttpError, ValueError, KeyError) as exc:
-        result.error = repr(exc)
-    return result
+    return await completion_stream(f"{base}/v1/chat/completions", body, "error event")
 
 
 async def measure(sc: Scenario, target: str, url: str, pids: dict[str, int]) -> dict[str, Any]:
     model = "tgi" if target == "direct" else "default"
     gradio = (
-        Target(
-            "chatlens",
-            url,
-            pids.get("app", 0),
-            _fn_index(url, "chat"),
-            lambda m, n: [m, "", None, None, n, None, "", None, None, None, ""],
-        )
+        Target("chatlens", url, pids.get("app", 0), _fn_index(url, "chat"), chatlens_chat_inputs)
         if target == "gradio"
         else None
-    )  # /chat's message, conversation id (empty: a new one), temperature, top-p, max tokens
+    )
     gradio_users: list[User] = [await load_page(gradio) for _ in range(sc.clients)] if gradio else []
     await asyncio.sleep(0.5)
     load = os.getloadavg()[0]
 
     async def one(index: int) -> StreamResult:
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(30 + 3 * sc.max_tokens / TOKENS_PER_S):
-                if gradio is not None:
-                    return await queue_stream(gradio, gradio_users[index], "go", sc.max_tokens)
-                return await openai_stream(url, model, sc.max_tokens)
-        except TimeoutError:
-            return StreamResult(started=started, error="timed out")
+        if gradio is not None:
+            return await queue_stream(gradio, gradio_users[index], "go", sc.max_tokens)
+        return await openai_stream(url, model, sc.max_tokens)
 
-    before = {name: process_cpu_s(pid) for name, pid in pids.items()}
-    loadgen_before = time.process_time()
-    if sc.sequential:
-        streams = [await one(i) for i in range(sc.clients)]
-    else:
-        streams = list(await asyncio.gather(*(one(i) for i in range(sc.clients))))
-    loadgen = time.process_time() - loadgen_before
-    await asyncio.sleep(0.5)
-    cpu = {name: process_cpu_s(pid) - before[name] for name, pid in pids.items()}
-    cpu["loadgen"] = loadgen
-    for stream in streams:
-        stream.check(sc.max_tokens)
-    ttfts = [s.ttft_s for s in streams if s.ttft_s is not None]
-    tokens = sum(s.tokens for s in streams)
-    return {
-        "load_1min": load,
-        "streams": len(streams),
-        "ok": sum(s.error is None for s in streams),
-        "errors": sorted({s.error for s in streams if s.error})[:3],
-        "ttft_p50_s": percentile(ttfts, 0.5),
-        "ttft_p95_s": percentile(ttfts, 0.95),
-        "tokens": tokens,
-        "cpu_s": cpu,
-        "app_cpu_s_per_1k_tokens": cpu["app"] * 1000 / tokens if "app" in cpu and tokens else None,
-    }
+    timeout_s = 30 + 3 * sc.max_tokens / TOKENS_PER_S
+    streams, _, cpu = await burst(one, sc.clients, sc.sequential, timeout_s, sc.max_tokens, pids)
+    return burst_stats(streams, cpu, load)
 
 
 def start(stack: ExitStack, db_dir: Path, log_dir: Path) -> tuple[dict[str, str], dict[str, int]]:
@@ -175,37 +132,9 @@ def start(stack: ExitStack, db_dir: Path, log_dir: Path) -> tuple[dict[str, str]
 def print_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> None:
     for key, by_target in results.items():
         sc = SCENARIOS[key]
-        runs = len(by_target["direct"])
-        print(
-            f"\n[{key}] {sc.clients} clients {'one after another' if sc.sequential else 'at once'}, "
-            f"{TOKENS_PER_S} tok/s, {sc.max_tokens}-token replies; {runs} runs, median [min–max]"
-        )
-
-        def col(name: str, target: str, runs: dict[str, list[dict[str, Any]]] = by_target) -> list[float | None]:
-            return [itemgetter(name)(run) for run in runs[target]]
-
-        rows: list[tuple[str, ...]] = [("metric", "direct", "ChatLens /v1", "ChatLens /chat (Gradio)")]
-        rows.append(("complete & exact", *(
-            f"{sum(r['ok'] for r in by_target[t])}/{sum(r['streams'] for r in by_target[t])}" for t in TARGETS
-        )))  # fmt: skip
-        for label, name in (("TTFT p50 ms", "ttft_p50_s"), ("TTFT p95 ms", "ttft_p95_s")):
-            rows.append((label, *(spread(col(name, t), 1000) for t in TARGETS)))
-            rows.append(("  over direct", "", *(plus(col(name, t), col(name, "direct")) for t in TARGETS[1:])))
-        rows.append(
-            ("app CPU-s / 1k tokens", "", *(spread(col("app_cpu_s_per_1k_tokens", t), 1, 3) for t in TARGETS[1:]))
-        )
-        rows.append(
-            ("app CPU-s", "", *(spread([r["cpu_s"].get("app") for r in by_target[t]], 1, 2) for t in TARGETS[1:]))
-        )
-        rows.append(("loadgen CPU-s", *(spread([r["cpu_s"]["loadgen"] for r in by_target[t]], 1, 2) for t in TARGETS)))
-        rows.append(("fake CPU-s", *(spread([r["cpu_s"]["fake"] for r in by_target[t]], 1, 2) for t in TARGETS)))
-        rows.append(("load avg (1 min)", *(spread(col("load_1min", t), 1, 2) for t in TARGETS)))
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        for r in rows:
-            print("  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
-        for target in TARGETS:
-            for error in sorted({e for run in by_target[target] for e in run["errors"]})[:3]:
-                print(f"  {target} error: {error}")
+        title = f"[{key}] {sc.clients} clients {'one after another' if sc.sequential else 'at once'}, {TOKENS_PER_S}"
+        header = ("metric", "direct", "ChatLens /v1", "ChatLens /chat (Gradio)")
+        print_runs(f"{title} tok/s, {sc.max_tokens}-token replies", by_target, header, TARGETS, [])
 
 
 def main() -> None:
@@ -216,12 +145,7 @@ def main() -> None:
     args = parser.parse_args()
     chosen = [SCENARIOS[key.strip()] for key in args.scenarios.split(",")]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    started = datetime.now(UTC)
-    name = f"bench_openai_api-{started:%Y%m%dT%H%M%SZ}"
-    log_dir = RESULTS_DIR / f"{name}-logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, dict[str, list[dict[str, Any]]]] = {sc.key: {t: [] for t in TARGETS} for sc in chosen}
-    load_at_start = os.getloadavg()
+    started, name, log_dir, results, load_at_start = begin("bench_openai_api", chosen, TARGETS)
     with tempfile.TemporaryDirectory(prefix="bench-openai-") as tmp, ExitStack() as stack:
         urls, pids = start(stack, Path(tmp), log_dir)
         for target in TARGETS:  # warm-up: first calls pay imports and the /info fetch
@@ -232,23 +156,9 @@ def main() -> None:
                     print(f"run {run + 1}/{args.runs} [{sc.key}] {target} …", file=sys.stderr, flush=True)
                     wanted = {"fake": pids["fake"]} if target == "direct" else pids
                     results[sc.key][target].append(asyncio.run(measure(sc, target, urls[target], wanted)))
-    revision = git_revision()
-    print(
-        f"ChatLens {revision}, {started:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load average at start "
-        + " / ".join(f"{v:.2f}" for v in load_at_start)
-        + f"; fake TGI {FIRST_TOKEN_MS} ms to first token, {TOKENS_PER_S} tok/s"
-    )
+    revision = print_header(started, load_at_start, f", {TOKENS_PER_S} tok/s")
     print_table(results)
-    out = args.out or RESULTS_DIR / f"{name}.json"
-    report = {
-        "started": started.isoformat(),
-        "revision": revision,
-        "argv": sys.argv[1:],
-        "scenarios": [asdict(sc) for sc in chosen],
-        "results": results,
-    }
-    out.write_text(json.dumps(report, indent=1))
-    print(f"\nJSON: {out}")
+    finish(args.out or RESULTS_DIR / f"{name}.json", started, revision, chosen, results)
 
 
 if __name__ == "__main__":

@@ -150,16 +150,17 @@ async def app_stream(
     base: str, fn_index: int, message: str, conversation_id: str, max_tokens: int, cookie: str = ""
 ) -> StreamResult:
     """One call of the app's ``chat`` API over the raw queue protocol, as the user whose session is ``cookie``."""
-    headers = {"Cookie": cookie} if cookie else None
-    session = uuid.uuid4().hex
+    data = [message, conversation_id, None, None, max_tokens, None, "", None, None, None, "", False, *[None] * 3]
+    return await queue_call(base, fn_index, data, uuid.uuid4().hex, {"Cookie": cookie} if cookie else None)
+
+
+async def queue_call(
+    base: str, fn_index: int, data: list[Any], session: str, headers: dict[str, str] | None
+) -> StreamResult:
+    """One call over Gradio's raw queue protocol (join, then the SSE of ``queue/data``); the reply is the first
+    output value."""
     result = StreamResult(started=time.perf_counter())
-    join = {
-        "data": [message, conversation_id, None, None, max_tokens, None, "", None, None, None, "", False, *[None] * 3],
-        "fn_index": fn_index,
-        "session_hash": session,
-        "event_data": None,
-        "trigger_id": None,
-    }
+    join = {"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None}
     try:
         await rawhttp.post_json(f"{base}/gradio_api/queue/join", join, headers)
         async for line in rawhttp.lines(f"{base}/gradio_api/queue/data?session_hash={session}", headers=headers):
@@ -171,7 +172,9 @@ async def app_stream(
                 apply_output(result, event["output"]["data"][0], now)
             elif kind == "process_completed":
                 if event.get("success"):
-                    result.extend_to(event["output"]["data"][0], now)
+                    final = event["output"]["data"][0]
+                    if isinstance(final, str):
+                        result.extend_to(final, now)
                 else:
                     result.error = f"app error: {event.get('output', {}).get('error')!r}"
                 return result
@@ -200,10 +203,16 @@ def apply_output(result: StreamResult, data: Any, now: float) -> None:
 
 async def direct_stream(base: str, messages: list[dict[str, str]], max_tokens: int) -> StreamResult:
     """One streamed chat completion straight from the fake TGI."""
-    result = StreamResult(started=time.perf_counter())
     body = {"model": "tgi", "messages": messages, "max_tokens": max_tokens, "stream": True}
+    return await completion_stream(f"{base}/v1/chat/completions", body, "upstream error")
+
+
+async def completion_stream(url: str, body: dict[str, Any], error_label: str) -> StreamResult:
+    """One streamed ``/v1/chat/completions`` call (``body`` has ``"stream": true``), read as OpenAI's SSE: ``data:``
+    chunks until ``[DONE]``; an ``error`` chunk is recorded as ``<error_label>: …``."""
+    result = StreamResult(started=time.perf_counter())
     try:
-        async for line in rawhttp.lines(f"{base}/v1/chat/completions", "POST", body):
+        async for line in rawhttp.lines(url, "POST", body):
             if not line.startswith("data:"):
                 continue
             data, now = line[5:].strip(), time.perf_counter()
@@ -211,7 +220,7 @@ async def direct_stream(base: str, messages: list[dict[str, str]], max_tokens: i
                 return result
             chunk = json.loads(data)
             if "error" in chunk:
-                result.error = f"upstream error: {chunk['error']}"
+                result.error = f"{error_label}: {chunk['error']}"
             for choice in chunk.get("choices") or []:
                 result.add((choice.get("delta") or {}).get("content") or "", now)
         result.error = "stream ended without [DONE]"
@@ -404,6 +413,7 @@ def summarize(run: LoadRun) -> dict[str, Any]:
         "rate_p50": percentile(rates, 0.5),
         "rate_min": min(rates, default=None),
         SHARE: len(good) / len(run.streams),
+        "first_tokens": len(ttfts),
         "tokens": tokens,
         "frames_per_stream": sum(s.frames for s in run.streams) / len(run.streams),
         "wall_s": run.wall_s,
@@ -412,6 +422,38 @@ def summarize(run: LoadRun) -> dict[str, Any]:
         "ttft_s": ttfts,
         "rates": rates,
     }
+
+
+def tested_nothing(label: str, measured: dict[str, Any]) -> str | None:
+    """Why one measurement (``streams``, ``ok``, ``first_tokens``) tested nothing, or None if it tested something:
+    no stream showed a first token, or no more than half of the streams completed exact. A benchmark whose load
+    never reached the model (rate limits, a dead server, a wrong fn index) must not print a table that looks fine."""
+    streams, ok, first = measured["streams"], measured["ok"], measured["first_tokens"]
+    if not streams:
+        return f"{label}: no streams were sent"
+    if not first:
+        return f"{label}: none of {streams} streams showed a first token"
+    if ok * 2 <= streams:
+        return f"{label}: only {ok} of {streams} streams completed exact (more than half must)"
+    return None
+
+
+def verdict(problems: list[str]) -> int:
+    """Print why the run tested nothing (one line each) and return the exit status: 1 if it did, else 0."""
+    for problem in problems:
+        print(f"TESTED NOTHING: {problem}")
+    return 1 if problems else 0
+
+
+def run_problems(results: list[dict[str, Any]]) -> list[str]:
+    """Every scenario's direct and via-app measurement must have tested something."""
+    problems = []
+    for result in results:
+        for side in ("direct", "app"):
+            problem = tested_nothing(f"({result['scenario']['key']}) {side}", result[side])
+            if problem:
+                problems.append(problem)
+    return problems
 
 
 def ms(value: float | None) -> str:
@@ -526,6 +568,7 @@ def main() -> None:
     }
     out.write_text(json.dumps(report, indent=1))
     print(f"\nJSON: {out}")
+    sys.exit(verdict(run_problems(results)))
 
 
 if __name__ == "__main__":

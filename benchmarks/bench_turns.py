@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -48,18 +48,19 @@ from typing import Any
 
 import httpx
 
-from benchmarks import rawhttp
 from benchmarks.bench_stream import (
     FIRST_TOKEN_MS,
     RESULTS_DIR,
     StreamResult,
-    apply_output,
     child,
     direct_stream,
     free_port,
     git_revision,
     percentile,
     process_cpu_s,
+    queue_call,
+    tested_nothing,
+    verdict,
     wait_until_ready,
 )
 
@@ -117,46 +118,45 @@ async def load_page(target: Target) -> User:
 
 
 async def queue_stream(target: Target, user: User, message: str, max_tokens: int) -> StreamResult:
-    """One ``chat`` call over Gradio's raw queue protocol, as ``user``."""
+    """One ``chat`` call over Gradio's raw queue protocol, as ``user``; the reply is the first output value
+    (ChatLens, floor; the template's chat API returns it first too)."""
     headers = {"Cookie": user.cookie} if user.cookie else None
-    result = StreamResult(started=time.perf_counter())
-    join = {
-        "data": target.data(message, max_tokens),
-        "fn_index": target.fn_index,
-        "session_hash": user.session,
-        "event_data": None,
-        "trigger_id": None,
-    }
-    try:
-        await rawhttp.post_json(f"{target.url}/gradio_api/queue/join", join, headers)
-        url = f"{target.url}/gradio_api/queue/data?session_hash={user.session}"
-        async for line in rawhttp.lines(url, headers=headers):
-            if not line.startswith("data:"):
-                continue
-            event, now = json.loads(line[5:]), time.perf_counter()
-            kind = event.get("msg")
-            if kind == "process_generating":
-                apply_output(result, _text_output(event["output"]["data"]), now)
-            elif kind == "process_completed":
-                if event.get("success"):
-                    final = _text_output(event["output"]["data"])
-                    if isinstance(final, str):
-                        result.extend_to(final, now)
-                else:
-                    result.error = f"app error: {event.get('output', {}).get('error')!r}"
-                return result
-            elif kind not in ("estimation", "process_starts", "heartbeat", "progress"):
-                result.error = f"unexpected message: {line[:200]}"
-                return result
-        result.error = "SSE stream ended before process_completed"
-    except (OSError, rawhttp.HttpError, ValueError, KeyError, TypeError) as exc:
-        result.error = repr(exc)
-    return result
+    return await queue_call(target.url, target.fn_index, target.data(message, max_tokens), user.session, headers)
 
 
-def _text_output(data: list[Any]) -> Any:
-    """The reply in an output list: the first value (ChatLens, floor); the template's chat API returns it first too."""
-    return data[0]
+async def burst(
+    one: Callable[[int], Awaitable[StreamResult]],
+    count: int,
+    sequential: bool,
+    timeout_s: float,
+    max_tokens: int,
+    pids: dict[str, int],
+) -> tuple[list[StreamResult], float, dict[str, float]]:
+    """``one(0)`` … ``one(count - 1)``, all at once or one after another, each within ``timeout_s``; their text
+    checked; the wall time and the CPU-s of ``pids`` (+0.5 s for the app's commits) and of this process."""
+
+    async def bounded(index: int) -> StreamResult:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await one(index)
+        except TimeoutError:
+            return StreamResult(started=started, error="timed out")
+
+    before = {name: process_cpu_s(pid) for name, pid in pids.items()}
+    loadgen_before, t0 = time.process_time(), time.perf_counter()
+    if sequential:
+        streams = [await bounded(i) for i in range(count)]
+    else:
+        streams = list(await asyncio.gather(*(bounded(i) for i in range(count))))
+    wall_s = time.perf_counter() - t0
+    loadgen = time.process_time() - loadgen_before
+    await asyncio.sleep(0.5)
+    cpu = {name: process_cpu_s(pid) - before[name] for name, pid in pids.items()}
+    cpu["loadgen"] = loadgen
+    for stream in streams:
+        stream.check(max_tokens)
+    return streams, wall_s, cpu
 
 
 async def measure(sc: Scenario, target: Target, fake_pid: int) -> dict[str, Any]:
@@ -168,33 +168,29 @@ async def measure(sc: Scenario, target: Target, fake_pid: int) -> dict[str, Any]
     messages = [{"role": "user", "content": "go"}]
 
     async def one(index: int) -> StreamResult:
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(30 + 3 * sc.max_tokens / sc.tokens_per_s):
-                if direct:
-                    return await direct_stream(target.url, messages, sc.max_tokens)
-                return await queue_stream(target, users[index], "go", sc.max_tokens)
-        except TimeoutError:
-            return StreamResult(started=started, error="timed out")
+        if direct:
+            return await direct_stream(target.url, messages, sc.max_tokens)
+        return await queue_stream(target, users[index], "go", sc.max_tokens)
 
     pids = {"fake": fake_pid} if direct else {"app": target.pid, "fake": fake_pid}
-    before = {name: process_cpu_s(pid) for name, pid in pids.items()}
-    loadgen_before, t0 = time.process_time(), time.perf_counter()
-    if sc.sequential:
-        streams = [await one(i) for i in range(sc.users)]
-    else:
-        streams = list(await asyncio.gather(*(one(i) for i in range(sc.users))))
-    wall_s = time.perf_counter() - t0
-    loadgen = time.process_time() - loadgen_before
-    await asyncio.sleep(0.5)
-    cpu = {name: process_cpu_s(pid) - before[name] for name, pid in pids.items()}
-    cpu["loadgen"] = loadgen
-    for stream in streams:
-        stream.check(sc.max_tokens)
-    ttfts = [s.ttft_s for s in streams if s.ttft_s is not None]
+    timeout_s = 30 + 3 * sc.max_tokens / sc.tokens_per_s
+    streams, wall_s, cpu = await burst(one, sc.users, sc.sequential, timeout_s, sc.max_tokens, pids)
     rates = [r for s in streams if (r := s.rate) is not None]
-    tokens = sum(s.tokens for s in streams)
     good = [s for s in streams if s.ttft_s is not None and s.ttft_s <= GOOD_TTFT_S and (s.rate or 0) >= GOOD_RATE]
+    return {
+        **burst_stats(streams, cpu, load),
+        "rate_p50": percentile(rates, 0.5),
+        "rate_min": min(rates, default=None),
+        "good_share": len(good) / len(streams),
+        "wall_s": wall_s,
+        "ttft_s": [s.ttft_s for s in streams if s.ttft_s is not None],
+    }
+
+
+def burst_stats(streams: list[StreamResult], cpu: dict[str, float], load: float) -> dict[str, Any]:
+    """What every measurement reports of its streams: counts, errors, TTFT, tokens, CPU and the load before it."""
+    ttfts = [s.ttft_s for s in streams if s.ttft_s is not None]
+    tokens = sum(s.tokens for s in streams)
     return {
         "load_1min": load,
         "streams": len(streams),
@@ -202,18 +198,19 @@ async def measure(sc: Scenario, target: Target, fake_pid: int) -> dict[str, Any]
         "errors": sorted({s.error for s in streams if s.error})[:3],
         "ttft_p50_s": percentile(ttfts, 0.5),
         "ttft_p95_s": percentile(ttfts, 0.95),
-        "rate_p50": percentile(rates, 0.5),
-        "rate_min": min(rates, default=None),
-        "good_share": len(good) / len(streams),
+        "first_tokens": len(ttfts),
         "tokens": tokens,
-        "wall_s": wall_s,
         "cpu_s": cpu,
         "app_cpu_s_per_1k_tokens": cpu["app"] * 1000 / tokens if "app" in cpu and tokens else None,
-        "ttft_s": ttfts,
     }
 
 
 # -- processes -------------------------------------------------------------------------------------------------------
+
+
+def chatlens_chat_inputs(message: str, max_tokens: int) -> list[Any]:
+    """ChatLens's ``chat`` inputs for ``message`` in a new conversation (empty id), other settings left unset."""
+    return [message, "", None, None, max_tokens, None, "", None, None, None, "", False, *[None] * 3]
 
 
 def _fn_index(url: str, *api_names: str) -> int:
@@ -256,7 +253,7 @@ def start_targets(stack: ExitStack, rate: int, db_dir: Path, log_dir: Path) -> t
         probe = "/healthz" if name == "chatlens" else "/config"
         wait_until_ready(name, proc, f"{url}{probe}", lambda r: r.status_code == 200)
         targets[name] = Target(name, url, proc.pid, _fn_index(url, "chat", "respond"))
-    targets["chatlens"].data = lambda m, n: [m, "", None, None, n, None, "", None, None, None, "", False, *[None] * 3]
+    targets["chatlens"].data = chatlens_chat_inputs
     # message, its history (a State: the session's), system message, max new tokens, temperature, top-p
     targets["template"].data = lambda m, n: [m, None, "You are a friendly Chatbot.", n, 0.7, 0.95]
     targets["floor"].data = lambda m, n: [m, n]
@@ -294,52 +291,100 @@ def print_table(
 ) -> None:
     for key, by_target in results.items():
         sc = scenarios[key]
-        runs = len(by_target["direct"])
-        print(
-            f"\n[{key}] {sc.users} users {'one after another' if sc.sequential else 'at once'}, "
-            f"{sc.tokens_per_s} tok/s, {sc.max_tokens}-token replies; {runs} runs, median [min–max]"
-        )
-
-        def col(
-            metric: Callable[[dict[str, Any]], float | None], target: str, runs: dict[str, Any] = by_target
-        ) -> list[float | None]:
-            return [metric(run) for run in runs[target]]
-
-        rows: list[tuple[str, ...]] = [("metric", *targets)]
-        rows.append(("complete & exact", *(
-            f"{sum(r['ok'] for r in by_target[t])}/{sum(r['streams'] for r in by_target[t])}" for t in targets
-        )))  # fmt: skip
-        for label, name in (("TTFT p50 ms", "ttft_p50_s"), ("TTFT p95 ms", "ttft_p95_s")):
-            rows.append((label, *(spread(col(itemgetter(name), t), 1000) for t in targets)))
-            rows.append(
-                (
-                    "  over direct",
-                    "",
-                    *(plus(col(itemgetter(name), t), col(itemgetter(name), "direct")) for t in targets[1:]),
-                )
-            )
-        rows.append(("tok/s p50", *(spread(col(lambda r: r["rate_p50"], t), 1, 1) for t in targets)))
-        rows.append(
-            ("TTFT ≤ 700 ms & ≥ 16 tok/s", *(spread(col(lambda r: r["good_share"], t), 100) + " %" for t in targets))
-        )
-        rows.append(
+        title = f"[{key}] {sc.users} users {'one after another' if sc.sequential else 'at once'}, {sc.tokens_per_s}"
+        good = [
+            ("tok/s p50", *(spread([r["rate_p50"] for r in by_target[t]], 1, 1) for t in targets)),
             (
-                "app CPU-s / 1k tokens",
-                "",
-                *(spread(col(lambda r: r["app_cpu_s_per_1k_tokens"], t), 1, 3) for t in targets[1:]),
-            )
-        )
-        rows.append(("app CPU-s", "", *(spread(col(lambda r: r["cpu_s"].get("app"), t), 1, 2) for t in targets[1:])))
-        rows.append(("loadgen CPU-s", *(spread(col(lambda r: r["cpu_s"]["loadgen"], t), 1, 2) for t in targets)))
-        rows.append(("fake CPU-s", *(spread(col(lambda r: r["cpu_s"]["fake"], t), 1, 2) for t in targets)))
-        rows.append(("load avg (1 min)", *(spread(col(lambda r: r["load_1min"], t), 1, 2) for t in targets)))
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        for r in rows:
-            print("  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
-        for target in targets:
-            errors = sorted({e for run in by_target[target] for e in run["errors"]})
-            for error in errors[:3]:
-                print(f"  {target} error: {error}")
+                "TTFT ≤ 700 ms & ≥ 16 tok/s",
+                *(spread([r["good_share"] for r in by_target[t]], 100) + " %" for t in targets),
+            ),
+        ]  # fmt: skip
+        print_runs(f"{title} tok/s, {sc.max_tokens}-token replies", by_target, ("metric", *targets), targets, good)
+
+
+def print_runs(
+    title: str,
+    by_target: dict[str, list[dict[str, Any]]],
+    header: tuple[str, ...],
+    targets: tuple[str, ...],
+    middle: list[tuple[str, ...]],
+) -> None:
+    """One scenario's table over runs (``targets[0]`` is direct, the others go through an app): streams complete,
+    TTFT and its difference to direct, then ``middle``, then CPU and load; then up to three errors per target."""
+    print(f"\n{title}; {len(by_target[targets[0]])} runs, median [min–max]")
+
+    def col(name: str, target: str) -> list[float | None]:
+        return [itemgetter(name)(run) for run in by_target[target]]
+
+    rows: list[tuple[str, ...]] = [header]
+    rows.append(("complete & exact", *(
+        f"{sum(r['ok'] for r in by_target[t])}/{sum(r['streams'] for r in by_target[t])}" for t in targets
+    )))  # fmt: skip
+    for label, name in (("TTFT p50 ms", "ttft_p50_s"), ("TTFT p95 ms", "ttft_p95_s")):
+        rows.append((label, *(spread(col(name, t), 1000) for t in targets)))
+        rows.append(("  over direct", "", *(plus(col(name, t), col(name, targets[0])) for t in targets[1:])))
+    rows += middle
+    rows.append(("app CPU-s / 1k tokens", "", *(spread(col("app_cpu_s_per_1k_tokens", t), 1, 3) for t in targets[1:])))
+    rows.append(("app CPU-s", "", *(spread([r["cpu_s"].get("app") for r in by_target[t]], 1, 2) for t in targets[1:])))
+    rows.append(("loadgen CPU-s", *(spread([r["cpu_s"]["loadgen"] for r in by_target[t]], 1, 2) for t in targets)))
+    rows.append(("fake CPU-s", *(spread([r["cpu_s"]["fake"] for r in by_target[t]], 1, 2) for t in targets)))
+    rows.append(("load avg (1 min)", *(spread(col("load_1min", t), 1, 2) for t in targets)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    for target in targets:
+        for error in sorted({e for run in by_target[target] for e in run["errors"]})[:3]:
+            print(f"  {target} error: {error}")
+
+
+def begin(
+    prefix: str, chosen: list[Any], targets: Sequence[str]
+) -> tuple[datetime, str, Path, dict[str, dict[str, list[dict[str, Any]]]], tuple[float, float, float]]:
+    """A run's start: its time, name (``<prefix>-<UTC time>``), log folder, empty results and load average."""
+    started = datetime.now(UTC)
+    name = f"{prefix}-{started:%Y%m%dT%H%M%SZ}"
+    log_dir = RESULTS_DIR / f"{name}-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {sc.key: {t: [] for t in targets} for sc in chosen}
+    return started, name, log_dir, results, os.getloadavg()
+
+
+def print_header(started: datetime, load_at_start: tuple[float, float, float], fake: str = "") -> str:
+    """The line above the tables: revision, time, CPUs, load at start, the fake; returns the revision."""
+    revision = git_revision()
+    print(
+        f"ChatLens {revision}, {started:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load average at start "
+        + " / ".join(f"{v:.2f}" for v in load_at_start)
+        + f"; fake TGI {FIRST_TOKEN_MS} ms to first token{fake}"
+    )
+    return revision
+
+
+def finish(
+    out: Path, started: datetime, revision: str, chosen: list[Any], results: dict[str, dict[str, list[dict[str, Any]]]]
+) -> None:
+    """Write the JSON report, then exit: 1 with a line per measurement that tested nothing, else 0."""
+    report = {
+        "started": started.isoformat(),
+        "revision": revision,
+        "argv": sys.argv[1:],
+        "scenarios": [asdict(sc) for sc in chosen],
+        "results": results,
+    }
+    out.write_text(json.dumps(report, indent=1))
+    print(f"\nJSON: {out}")
+    sys.exit(verdict(run_problems(results)))
+
+
+def run_problems(results: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
+    """Every measurement (scenario × target × run) must have tested something."""
+    return [
+        problem
+        for key, by_target in results.items()
+        for target, runs in by_target.items()
+        for number, measured in enumerate(runs, 1)
+        if (problem := tested_nothing(f"[{key}] {target} run {number}", measured))
+    ]
 
 
 def main() -> None:
@@ -355,12 +400,7 @@ def main() -> None:
     targets_wanted = ["direct", *(t for t in TARGETS[1:] if t in args.targets.split(","))]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    started = datetime.now(UTC)
-    name = f"bench_turns-{started:%Y%m%dT%H%M%SZ}"
-    log_dir = RESULTS_DIR / f"{name}-logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, dict[str, list[dict[str, Any]]]] = {sc.key: {t: [] for t in targets_wanted} for sc in chosen}
-    load_at_start = os.getloadavg()
+    started, name, log_dir, results, load_at_start = begin("bench_turns", chosen, targets_wanted)
     with tempfile.TemporaryDirectory(prefix="bench-turns-") as tmp, ExitStack() as stack:
         rates = sorted({sc.tokens_per_s for sc in chosen})
         print(f"starting fakes and apps for {rates} tok/s …", file=sys.stderr, flush=True)
@@ -373,24 +413,9 @@ def main() -> None:
                 for target in targets_wanted:
                     print(f"run {run + 1}/{args.runs} [{sc.key}] {target} …", file=sys.stderr, flush=True)
                     results[sc.key][target].append(asyncio.run(measure(sc, targets[target], fake_pid)))
-    revision = git_revision()
-    print(
-        f"ChatLens {revision}, {started:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
-        "load average at start "
-        + " / ".join(f"{v:.2f}" for v in load_at_start)
-        + f"; fake TGI {FIRST_TOKEN_MS} ms to first token"
-    )
+    revision = print_header(started, load_at_start)
     print_table(results, table, tuple(targets_wanted))
-    out = args.out or RESULTS_DIR / f"{name}.json"
-    report = {
-        "started": started.isoformat(),
-        "revision": revision,
-        "argv": sys.argv[1:],
-        "scenarios": [asdict(sc) for sc in chosen],
-        "results": results,
-    }
-    out.write_text(json.dumps(report, indent=1))
-    print(f"\nJSON: {out}")
+    finish(args.out or RESULTS_DIR / f"{name}.json", started, revision, chosen, results)
 
 
 if __name__ == "__main__":

@@ -141,6 +141,13 @@ class Store:
             log.exception("database ping failed")
             return False
 
+    def folder_writable(self) -> bool:
+        """DuckDB: whether this process may still create and remove files in the database's folder (one
+        ``access`` call). Writes to the open file and WAL go on without it, but DuckDB's next checkpoint removes
+        the WAL, fails, and invalidates the database until a restart. PostgreSQL: ``True``."""
+        path = _duckdb_path(self.engine.url.render_as_string(hide_password=False))
+        return path is None or os.access(path.parent, os.W_OK | os.X_OK)
+
     def has_room(self, probe_bytes: int = 1 << 20) -> bool:
         """DuckDB: whether the database's folder takes a file of ``probe_bytes`` (written, fsynced, removed) — a
         full or read-only disk does not, though it may still take a write small enough for the WAL's last page.

@@ -199,8 +199,12 @@ class WriteBehindRecorder:
             raise ReplyNotSaved(detail=repr(exc)) from exc
 
     async def healthy(self, timeout_s: float = 5.0) -> bool:
-        """Whether writes are committed: yes unless the last commit failed; then room on the disk and a probe write
-        decide (a small write alone could pass on a full disk, fitting in the last page of DuckDB's WAL)."""
+        """Whether writes are committed: yes unless the last commit failed or the DuckDB folder is not writable (a
+        chmod leaves the open files writable, but the next checkpoint fails on it); after a failed commit, room on
+        the disk and a probe write decide (a small write alone could pass on a full disk, fitting in the last page
+        of DuckDB's WAL)."""
+        if not self._store.folder_writable():
+            return False
         if self.failing is None:
             return True
         if not await asyncio.to_thread(self._store.has_room):

@@ -8,6 +8,9 @@ not wedge — writes resume by themselves once the database can take them again,
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from tests.support.config import make_settings
 from tests.support.disks import ext4_image, fill, make_read_only, mounted_image, repair, small_tmpfs
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.postgres import TempPostgres
+from tests.support.processes import AppProcess
 from tests.support.wait import wait_until
 
 IN_FLIGHT = 6
@@ -40,12 +44,14 @@ def _settings(tmp_path: Path, folder: Path, fake_tgi: FakeTgi, **overrides: Any)
     )  # fmt: skip
 
 
-def _health(app: RunningApp) -> tuple[int, str]:
+def _health(app: RunningApp | AppProcess) -> tuple[int, str]:
     response = httpx.get(f"{app.url}/healthz", timeout=15)
     return response.status_code, response.json()["database"]
 
 
-def _break_while_streaming(app: RunningApp, client: Client, fake_tgi: FakeTgi, tag: str, break_disk: Any) -> None:
+def _break_while_streaming(
+    app: RunningApp | AppProcess, client: Client, fake_tgi: FakeTgi, tag: str, break_disk: Any
+) -> None:
     """A turn saved, then ``IN_FLIGHT`` streams past their first token when ``break_disk()`` runs: they stream to
     the end and are told their reply could not be saved; a new message is refused with a sentence; /healthz fails."""
     fake_tgi.default = Behaviour(tokens=5, finish_reason="stop")
@@ -105,6 +111,65 @@ def test_a_disk_turned_read_only_refuses_with_a_sentence_and_keeps_what_was_save
     repair(image)
     with mounted_image(image, tmp_path / "data"):
         _acknowledged(_stored(tmp_path / "data"), "ro")
+
+
+APP_UID = 1000  # the image's user (Dockerfile); tests run as root, whom no permission stops
+
+
+@pytest.mark.process  # python app.py as uid 1000 (setpriv)
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="running the app as uid 1000 needs root and setpriv"
+)
+def test_a_data_folder_made_read_only_by_permissions_refuses_with_a_sentence_and_recovers_when_writable(
+    fake_tgi: FakeTgi,
+) -> None:
+    """The DuckDB file's folder chmod-ed to 0555 under an app running as its owner, uid 1000, as in the image.
+    Unlike a read-only mount this leaves the open file and WAL writable, so nothing fails until DuckDB's next
+    checkpoint (which removes the WAL); /healthz says so at once, and clears once the folder is writable again."""
+    root = Path(tempfile.mkdtemp(prefix="chatlens-ro-perm-"))  # pytest's tmp_path is mode 700 under root's
+    root.chmod(0o755)
+    data, home = root / "data", root / "home"
+    for folder in (data, home):
+        folder.mkdir()
+        os.chown(folder, APP_UID, APP_UID)
+    env = {
+        "HOME": str(home),  # not root's, which uid 1000 cannot read
+        "TGI_URL": fake_tgi.url,
+        "DATABASE_URL": f"duckdb:///{data / 'chatlens.duckdb'}",
+        "DATA_DIR": str(data),
+        "REQUEST_TIMEOUT_S": "10",
+        "RATE_LIMIT_USER_PER_MIN": "0",
+        "RATE_LIMIT_IP_PER_MIN": "0",
+    }
+    setpriv = ["setpriv", f"--reuid={APP_UID}", f"--regid={APP_UID}", "--clear-groups", "--"]
+    app = AppProcess(env, root / "app.log", prefix=setpriv)
+    try:
+        app.wait_ready()
+        client = Client(app.url, verbose=False, httpx_kwargs=PATIENT)
+        fake_tgi.default = Behaviour(tokens=5, finish_reason="stop")
+        assert client.predict("perm saved before", api_name="/chat") == "w0 w1 w2 w3 w4"
+        fake_tgi.next(*[STREAMING] * IN_FLIGHT)
+        jobs = [client.submit(f"perm in flight {i}", api_name="/chat") for i in range(IN_FLIGHT)]
+        assert wait_until(lambda: all(job.outputs() for job in jobs), timeout_s=20)  # each user message is durable
+        data.chmod(0o555)
+        # The open database file and WAL stay writable: the replies stream to their end and are saved for real.
+        assert [job.result(timeout=30) for job in jobs] == [LONG_REPLY] * IN_FLIGHT
+        # But DuckDB's next checkpoint removes the WAL and would fail, invalidating the database: /healthz warns.
+        assert _health(app) == (503, "failing")
+        data.chmod(0o755)
+        assert wait_until(lambda: _health(app) == (200, "ok"), timeout_s=15)  # no restart
+        assert client.predict("perm after writable again", api_name="/chat") == "w0 w1 w2 w3 w4"
+        assert app.terminate() == 0
+        rows = _stored(data)
+        assert {m.content for m in rows if m.role == "user"} >= {
+            "perm saved before", "perm after writable again", *(f"perm in flight {i}" for i in range(IN_FLIGHT))
+        }  # fmt: skip
+        assert [m.content for m in rows if m.role == "assistant" and m.status == "complete"].count(LONG_REPLY) == 6
+    finally:
+        app.kill()
+        print(app.log()[-4000:])  # shown if the test fails
+        data.chmod(0o755)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _stored(folder: Path) -> list[Message]:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class AppProcess:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, prefix: Sequence[str] = ()) -> None:
+        """``prefix``: a command the app runs under (e.g. ``setpriv --reuid=1000 … --``)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -31,7 +33,7 @@ class AppProcess:
         }
         with log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "app.py"], cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
+                [*prefix, sys.executable, "app.py"], cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
             )
 
     def wait_ready(self, timeout_s: float = 60) -> AppProcess:
