@@ -46,7 +46,8 @@ test:
 	$(PY) -m pytest -m "browser or postgres or process"
 
 # No Chromium, no PostgreSQL, no subprocess (tests/support/markers.py), on both cores, a tenth of the property
-# examples: 93 s for 556 tests on an idle 2-core machine (2026-12-03; the target is under a minute).
+# examples: 97 s for 713 tests on an idle 2-core machine (commit 66d2ad3, 2026-12-03 13:09 UTC; -n 3 took 104 s;
+# the target is under a minute).
 test-fast:
 	CHATLENS_FAST_PROPERTIES=1 $(PY) -m pytest -n 2 -m "not browser and not postgres and not process"
 
