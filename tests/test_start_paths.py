@@ -190,8 +190,9 @@ def visitor(url: str, *, local_address: str = "127.0.0.1") -> httpx.Client:
 
 def chat(client: httpx.Client, message: str, conversation_id: str = "", **headers: str) -> tuple[str, str]:
     """One ``/chat`` call over Gradio's REST API: ("complete" | "error", the last data line)."""
+    # /chat takes 15 values (docs/api.md): the message, the conversation, then 13 left unset.
     started = client.post(
-        "/gradio_api/call/chat", json={"data": [message, conversation_id, *[None] * 12]}, headers=headers
+        "/gradio_api/call/chat", json={"data": [message, conversation_id, *[None] * 13]}, headers=headers
     )
     assert started.status_code == 200, started.text
     event_id = started.json()["event_id"]
