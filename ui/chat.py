@@ -216,20 +216,13 @@ class ChatPage:
             [p.chatbot, p.conversation_id, p.generation.model, p.generation.system_prompt, p.continue_],
             api_visibility="private",
         )
-        # The header names the chosen model server and its limits (page load, then each change of model).
+        # The header names the chosen model server and its limits, and the attach button shows while it sees
+        # images (page load, then each change of model): one event, one /info lookup.
         gr.on(
             [demo.load, p.generation.model.change],
-            self.header,
+            self.server_state,
             [p.generation.model],
-            p.header,
-            api_visibility="private",
-            show_progress="hidden",
-        )
-        gr.on(
-            [demo.load, p.generation.model.change],
-            self.composer,
-            [p.generation.model],
-            p.textbox,
+            [p.header, p.textbox],
             api_visibility="private",
             show_progress="hidden",
         )
@@ -488,15 +481,17 @@ class ChatPage:
             p.generation.system_prompt: view.system_prompt, p.continue_: gr.update(visible=can_continue(view)),
         }  # fmt: skip
 
-    async def composer(self, model: str | None) -> Any:
-        """The attach button, shown while the chosen model server says it sees images."""
-        info = await self._service.known_model_info(model or None) if self._service.configured else None
-        return attachments.attach_update(info, self._settings)
-
-    async def header(self, model: str | None) -> str:
+    async def server_state(self, model: str | None) -> dict[Any, Any]:
+        """The header (the chosen model server, its limits or its state) and the composer's attach button, shown
+        while that server says it sees images."""
+        p = self._p
         if not self._service.configured:
-            return render.header_html(None, "not_configured", "No model server is configured: set TGI_URL.")
+            header = render.header_html(None, "not_configured", "No model server is configured: set TGI_URL.")
+            return {p.header: header, p.textbox: attachments.attach_update(None, self._settings)}
+        info = None
         try:
-            return render.header_html(await self._service.model_info(model or None))
+            info = await self._service.model_info(model or None)
+            header = render.header_html(info)
         except ChatLensError as exc:
-            return render.header_html(None, exc.kind, exc.user_message)
+            header = render.header_html(None, exc.kind, exc.user_message)
+        return {p.header: header, p.textbox: attachments.attach_update(info, self._settings)}
