@@ -71,7 +71,7 @@ class RateLimits:
         self._admitted = 0
         self._waiting: list[tuple[uuid.UUID, str, asyncio.Future[_Verdict]]] = []
         self._deciding: asyncio.Task[None] | None = None
-        self._here = _Window(self) if counted_here else None
+        self._here = _Window(self, recorder) if counted_here else None
 
     @property
     def enabled(self) -> bool:
@@ -187,8 +187,9 @@ class _Window:
     """The last minute of admitted messages per user and per address, in this process's memory (DuckDB: the only
     process writing the store). Each key holds at most its limit of monotonic times, oldest first."""
 
-    def __init__(self, limits: RateLimits) -> None:
+    def __init__(self, limits: RateLimits, recorder: WriteBehindRecorder) -> None:
         self._limits = limits
+        self._recorder = recorder
         self._events: tuple[dict[Any, collections.deque[float]], ...] = ({}, {})
         self._loaded: asyncio.Future[None] | None = None
         self._unwritten: list[dict[str, Any]] = []
@@ -222,13 +223,13 @@ class _Window:
 
     def _flush(self) -> None:
         rows, self._unwritten = self._unwritten, []
-        future = self._limits._recorder.submit(lambda session: session.execute(insert(RateEvent), rows))
+        future = self._recorder.submit(lambda session: session.execute(insert(RateEvent), rows))
         future.add_done_callback(_log_failure)
 
     async def _load(self) -> None:
         """The window as the rows left it (messages before a restart still count)."""
         since = utcnow() - timedelta(seconds=WINDOW_S)
-        rows = await self._limits._recorder.run(
+        rows = await self._recorder.run(
             lambda session: session.execute(
                 select(RateEvent.user_id, RateEvent.ip, RateEvent.created_at)
                 .where(RateEvent.created_at > since)
