@@ -121,11 +121,17 @@ class WriteBehindRecorder:
         job: WriteJob
         match turn:
             case NewMessage(content, conversation_id, message_id, earlier, images):
-                # The files first: a committed row never names a missing file.
-                refs = await asyncio.to_thread(self._store.images.save, user_id, images) if images else ()
+                # The files first: a committed row never names a missing file. A turn that keeps no text (metrics
+                # only, privacy mode) keeps no images either: they are sent from memory and written nowhere.
+                store_text = origin is None or origin.store_text
+                keep_images = store_text and self._store.keeper is None
+                every = images + tuple(image for message in earlier for image in message.images)
+                if every and keep_images:
+                    await asyncio.to_thread(self._store.images.save, user_id, every)
                 job = UserTurn(
                     user_id, conversation_id, content, model_id, setup or ConversationSetup(), message_id,
-                    earlier=earlier, store_text=origin is None or origin.store_text, images=refs,
+                    earlier=earlier, store_text=store_text, images=tuple(image.ref for image in images),
+                    keep_images=keep_images,
                 )  # fmt: skip
             case Retry(conversation_id, reply_id):
                 job = writes.Retry(user_id, conversation_id, reply_id)
@@ -137,7 +143,12 @@ class WriteBehindRecorder:
                 assert_never(turn)
         start: TurnStart = await self._await(self._submit(job))
         if start.history_images:
-            start = await self._with_images(start, user_id, turn.images if isinstance(turn, NewMessage) else ())
+            sent = (
+                turn.images + tuple(image for message in turn.earlier for image in message.images)
+                if isinstance(turn, NewMessage)
+                else ()
+            )
+            start = await self._with_images(start, user_id, sent)
         return start
 
     async def _with_images(self, start: TurnStart, user_id: uuid.UUID, sent: tuple[Image, ...]) -> TurnStart:

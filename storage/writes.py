@@ -47,9 +47,12 @@ class UserTurn:
     model_id: str | None
     setup: ConversationSetup = field(default_factory=ConversationSetup)
     message_id: uuid.UUID | None = None  # the client's id for the message (None: a new one is made)
-    earlier: tuple[ChatMessage, ...] = ()  # a new conversation's messages before this one (an OpenAI-style call)
+    # A new conversation's messages before this one (an OpenAI-style call); their images' files already written.
+    earlier: tuple[ChatMessage, ...] = ()
     store_text: bool = True  # False (metrics only): the rows keep no text; the history returned still has it
     images: tuple[ImageRef, ...] = ()  # the message's images, their files already written (``storage.images``)
+    # False (metrics only, privacy mode): no image rows (and no files); the history returned still names them.
+    keep_images: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,15 +377,19 @@ def _user_turn(
         text = earlier.content if job.store_text else ""
         rows.messages.append(_message_row(earlier_id, cid, conversation.next_seq, earlier.role, text, "complete", now))
         conversation.next_seq += 1
-        conversation.visible.append(_Visible(earlier_id, earlier.role, earlier.content))
+        refs = tuple(image.ref for image in earlier.images)
+        conversation.visible.append(_Visible(earlier_id, earlier.role, earlier.content, images=refs))
+        if job.keep_images:
+            rows.images += [_image_row(earlier_id, cid, job.user_id, at, ref, now) for at, ref in enumerate(refs)]
     message_id = job.message_id or uuid.uuid4()
     placed[message_id] = cid
     rows.messages.append(_message_row(message_id, cid, conversation.next_seq, "user", kept, "complete", now))
     conversation.next_seq += 1
     conversation.visible.append(_Visible(message_id, "user", job.content, images=job.images))
-    rows.images += [
-        _image_row(message_id, cid, job.user_id, position, ref, now) for position, ref in enumerate(job.images)
-    ]
+    if job.keep_images:
+        rows.images += [
+            _image_row(message_id, cid, job.user_id, position, ref, now) for position, ref in enumerate(job.images)
+        ]
     rows.touched.add(cid)
     return conversation.start(cid, message_id)
 
