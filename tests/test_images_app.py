@@ -23,7 +23,7 @@ from playwright.sync_api import Page, expect
 
 from errors import MessageRejected
 from storage.schema import Generation, MessageImage
-from tests.support.apps import RunningApp, launched_app
+from tests.support.apps import Launch, RunningApp, launched_app
 from tests.support.browser import conversation_of, finished, open_chat, send
 from tests.support.config import make_settings
 from tests.support.fake_tgi import TEXT_PIPELINE, VISION_PIPELINE, Behaviour, FakeTgi
@@ -318,3 +318,16 @@ def test_v1_refuses_images_it_does_not_take_with_the_reason_and_stores_nothing(
     assert (error["code"], says in error["message"]) == (code, True), error
     assert (images_app.count(Generation), images_app.count(MessageImage), len(image_files(images_app))) == before
     assert fake_tgi.streams == []
+
+
+def test_v1_in_privacy_mode_sends_images_and_writes_none(launch: Launch, tmp_path: Path, fake_tgi: FakeTgi) -> None:
+    app = launch(make_settings(tmp_path, tgi_url=fake_tgi.url, store_content=False, auto_title=False))
+    fake_tgi.pipeline_tag = VISION_PIPELINE
+    picture = png(7, 7)
+    openai_client(f"{app.url}/v1").chat.completions.create(
+        model="default", messages=[with_image("Hm?", data_url(picture))]
+    )
+    sent = fake_tgi.streams[-1].body["messages"][-1]
+    assert base64.b64decode(sent["content"][1]["image_url"]["url"].partition(",")[2]) == picture
+    assert app.last(Generation).status == "complete"
+    assert app.count(MessageImage) == 0 and image_files(app) == []
