@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -248,7 +249,7 @@ def data_url(data: bytes, mime_type: str = "image/png") -> str:
     return f"data:{mime_type};base64," + base64.b64encode(data).decode()
 
 
-def with_image(text: str, url: str) -> dict[str, object]:
+def with_image(text: str, url: str) -> Any:
     parts = [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url}}]
     return {"role": "user", "content": parts}
 
