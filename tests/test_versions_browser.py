@@ -4,6 +4,9 @@ received and the rows in the DuckDB file."""
 
 from __future__ import annotations
 
+import re
+
+import httpx
 from playwright.sync_api import Page, expect
 
 from tests.support.apps import RunningApp
@@ -40,6 +43,13 @@ def test_retry_then_flip_back_and_the_next_message_answers_the_reply_on_screen(
     expect(switcher).to_contain_text("1/2")
     expect(chat).to_contain_text("Apple.")
     expect(chat).not_to_contain_text("Banana.")
+
+    page.locator("#cl-portability").get_by_text("Export · import · share").click()
+    page.locator("#cl-share").click()
+    link = page.locator("#cl-link textarea, #cl-link input").first
+    expect(link).to_have_value(re.compile(r"/share/"))
+    shared = httpx.get(link.input_value()).text
+    assert "Apple." in shared and "Banana." not in shared and "cl-versions" not in shared  # the branch on screen
 
     send(page, "A dessert with it?")
     finished(page, 2)

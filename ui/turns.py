@@ -5,9 +5,9 @@ conversation out the same way, so an index maps to the stored message it shows; 
 disagree (another tab changed the conversation) the action is refused with "reload", never applied to the wrong
 message.
 
-Edits replace rather than branch: the edited message and everything after it are marked superseded (kept, with
-their generation rows, for analytics and audit, but no longer shown) and the conversation continues from the new
-text. The page shows exactly what remains, so nothing the user can still see disappears unannounced.
+Edits and retries branch (``storage.versions``): the edited message and everything after it leave the screen —
+kept, with their generation rows, as versions the ‹ n/m › switcher (``ui.versions``) brings back — and the
+conversation continues from the new text.
 
 A send carries a client message id (``MessageKey``), kept in the session until its reply completes: pressing Send
 again with the same text in the same conversation after an error is the same message to the store, never a copy.
