@@ -24,10 +24,12 @@ from storage.migrations import alembic_config
 from storage.schema import Conversation, Generation, Message, User
 from storage.side_writes import ImportConversation
 from storage.store import ConversationView, Store
+from storage.versions import Versions
 from storage.writer import WriteBehindRecorder
 from storage.writes import ConversationCache, Reply, SwitchVersion, UserTurn, apply_batch
 from storage.writes import Retry as RetryJob
 from tests.support.records import reply
+from ui import render
 
 
 def shown(view: ConversationView | None) -> list[str]:
@@ -379,3 +381,15 @@ def test_the_migration_turns_superseded_rows_into_versions(database_url: str) ->
             recorder.close()
     finally:
         store.close()
+
+
+def test_the_switcher_names_its_arrows_and_an_edit_never_keeps_it() -> None:
+    older, newer = uuid.uuid4(), uuid.uuid4()
+    switcher = render.versions_html(Versions(2, 3, older, newer))
+    assert f'value="{older}"' in switcher and f'value="{newer}"' in switcher and ">2/3<" in switcher
+    assert "Previous version" in switcher and "Next version" in switcher
+    assert "disabled" in render.versions_html(Versions(1, 2, None, newer))
+    question = render.user_content("my question", ()) + switcher
+    assert render.without_thumbnails(question) == "my question"
+    typed = 'text that ends with <span class="cl-versions">'
+    assert render.without_thumbnails(typed) == typed

@@ -127,7 +127,12 @@ def attaching(text: str, count: int) -> str:
 
 def without_thumbnails(text: str) -> str:
     """The text of a shown user message (what an edit of it keeps): no version switcher, no thumbnails."""
-    return _THUMBS.sub("", _VERSIONS.sub("", text))
+    return _THUMBS.sub("", without_versions(text))
+
+
+def without_versions(text: str) -> str:
+    """A shown message without its ‹ n/m › switcher (a reply streamed on this page has none yet)."""
+    return _VERSIONS.sub("", text)
 
 
 VERSIONS_START = '\n\n<span class="cl-versions"'

@@ -268,7 +268,7 @@ def _same(shown: dict[str, Any], value: Any) -> bool:
     """Whether the page's value at an index is the stored message there (``None``: the page did not say)."""
     if value is None:
         return True
-    content = str(shown.get("content", "")).strip()
+    content = render.without_versions(str(shown.get("content", ""))).strip()
     if isinstance(value, list):  # a group of consecutive messages (a reply and its metrics line): one of them
-        return content in [str(part).strip() for part in value]
-    return not isinstance(value, str) or value.strip() == content
+        return content in [render.without_versions(str(part)).strip() for part in value]
+    return not isinstance(value, str) or render.without_versions(value).strip() == content
