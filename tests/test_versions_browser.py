@@ -68,7 +68,7 @@ def test_retry_then_flip_back_and_the_next_message_answers_the_reply_on_screen(
 def test_an_edited_question_flips_back_to_the_old_one_and_what_followed_it(
     page: Page, app: RunningApp, fake_tgi: FakeTgi
 ) -> None:
-    answers(fake_tgi, "Paris.", "Lyon is second.", "Berlin.", "Munich is second.")
+    answers(fake_tgi, "Paris.", "Lyon is second.", "Berlin.", "Marseille, by size.", "Munich is second.")
     open_chat(page, app.url)
     chat = page.locator("#cl-chat")
     send(page, "Capital of France?")
@@ -81,17 +81,29 @@ def test_an_edited_question_flips_back_to_the_old_one_and_what_followed_it(
     page.locator("#cl-chat textarea").fill("Capital of Germany?")
     page.get_by_role("button", name="Submit").click()
     expect(chat).to_contain_text("Berlin.", timeout=10_000)
-    switcher = chat.locator(".cl-versions")
-    expect(switcher).to_contain_text("2/2", timeout=10_000)
+    question = chat.locator(".cl-versions").first
+    expect(question).to_contain_text("2/2", timeout=10_000)
     expect(chat).not_to_contain_text("And the second city?")
 
-    switcher.get_by_role("button", name="Previous version").click()
+    question.get_by_role("button", name="Previous version").click()
     expect(chat).to_contain_text("Lyon is second.")  # the old question with everything that followed it
     expect(chat).to_contain_text("Capital of France?")
     expect(chat).not_to_contain_text("Berlin.")
-    expect(switcher).to_contain_text("1/2")
-    switcher.get_by_role("button", name="Next version").click()
+    expect(question).to_contain_text("1/2")
+
+    page.locator("#cl-retry").click()  # Retry on the branch on screen answers that branch
+    expect(chat).to_contain_text("Marseille, by size.", timeout=10_000)
+    assert sent(fake_tgi) == [
+        ("user", "Capital of France?"),
+        ("assistant", "Paris."),
+        ("user", "And the second city?"),
+    ]
+    expect(chat.locator(".cl-versions")).to_have_count(2, timeout=10_000)  # the question 1/2, the reply 2/2
+    expect(chat.locator(".cl-versions").last).to_contain_text("2/2")
+
+    question.get_by_role("button", name="Next version").click()
     expect(chat).to_contain_text("Berlin.")
+    expect(chat).not_to_contain_text("Marseille")
     send(page, "And the second city?")
     finished(page, 2)
     expect(chat).to_contain_text("Munich is second.")
