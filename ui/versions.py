@@ -135,6 +135,9 @@ CSS = """
 .cl-versions .cl-ver { border: none; background: transparent; color: inherit; cursor: pointer; font-size: 1rem;
   line-height: 1; min-width: 1.6rem; min-height: 1.6rem; padding: 0 .25rem; border-radius: .35rem; }
 .cl-versions .cl-ver:disabled { opacity: .35; cursor: default; }
+/* Only the chat switches; elsewhere (the admins' read-only view of a conversation) the number alone. */
+.cl-versions .cl-ver { display: none; }
+#cl-chat .cl-versions .cl-ver { display: inline-block; }
 .cl-versions .cl-ver-prev::before { content: "‹" / ""; }
 .cl-versions .cl-ver-next::before { content: "›" / ""; }
 .cl-versions .cl-sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
