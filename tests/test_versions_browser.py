@@ -113,6 +113,11 @@ def test_an_edited_question_flips_back_to_the_old_one_and_what_followed_it(
         ("user", "And the second city?"),
     ]
 
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    chat.locator(".message").first.hover()
+    chat.get_by_role("button", name="Copy message").first.click()
+    assert page.evaluate("navigator.clipboard.readText()") == "Capital of Germany?", "Copy copies the text only"
+
     # Editing an edited question: the edit box holds its text, not its switcher.
     chat.locator(".message").first.hover()
     page.get_by_role("button", name="Edit").first.click()

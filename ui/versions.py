@@ -111,7 +111,7 @@ class VersionSwitcher:
 
 
 # Editing a question: the edit box gets its text, not its switcher (``render.without_thumbnails`` drops it from
-# what is sent too).
+# what is sent too). ``uncut`` is ``render._VERSIONS`` in JavaScript.
 EDIT_SCRIPT = r"""
   const uncut = /\n*<span class="cl-versions"[\s\S]*?<\/button><\/span>\s*$/;
   const clean = (box) => {
@@ -127,7 +127,16 @@ EDIT_SCRIPT = r"""
   }).observe(document.documentElement, { childList: true, subtree: true });
 """
 
-HEAD = f"<script>(() => {{{SWITCH_SCRIPT}{EDIT_SCRIPT}}})();</script>"
+# Copy on a question copies its text, not its switcher (the page's copy handler, ``ui.assets``, does replies).
+COPY_SCRIPT = r"""
+  const clipboard = navigator.clipboard;
+  if (clipboard && clipboard.writeText) {
+    const write = clipboard.writeText.bind(clipboard);
+    clipboard.writeText = (text) => write(typeof text === 'string' ? text.replace(uncut, '') : text);
+  }
+"""
+
+HEAD = f"<script>(() => {{{SWITCH_SCRIPT}{EDIT_SCRIPT}{COPY_SCRIPT}}})();</script>"
 
 CSS = """
 .cl-versions { display: inline-flex; align-items: center; gap: .1rem; font-size: .78rem; opacity: .8;
