@@ -68,8 +68,10 @@ class ReplyStream:
         max_chars: int | None = None,
         reasoning_tags: Iterable[TagPair] = DEFAULT_TAGS,
         origin: Origin | None = None,
+        parent_id: uuid.UUID | None = None,
     ) -> None:
         self._upstream = Upstream(chunks, max_chars=max_chars, reasoning_tags=reasoning_tags)
+        self._parent_id = parent_id
         self._record_turn = record
         self._conversation_id = conversation_id
         self._user_id = user_id
@@ -211,5 +213,6 @@ class ReplyStream:
             params=self._params,
             error_type=error.kind if error else None,
             origin=self._origin,
+            parent_id=self._parent_id,
         )
         return Ended(status, error, metrics, self._record_turn(record))

@@ -386,7 +386,7 @@ class ChatService:
             call.generator.stream(prompt, call.params), self._recorder.finish_turn,
             conversation_id=cid, user_id=user_id, params=call.params, model=call.info, started_at=started_at,
             in_flight=self._budget.active, max_chars=self._max_reply_chars, reasoning_tags=self._reasoning_tags,
-            origin=origin,
+            origin=origin, parent_id=start.leaf_id,
         )  # fmt: skip
         if failure is not None:
             await _committed(start)

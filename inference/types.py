@@ -174,6 +174,7 @@ class TurnStart:
     answer: str | None = None
     # Per message of ``history``, the stored images it had (the recorder reads their files into ``history``).
     history_images: tuple[tuple[ImageRef, ...], ...] = ()
+    leaf_id: uuid.UUID | None = None  # the last message of ``history``: the one the reply answers
     # Set when the turn is returned before it is committed: completes once it is (raises if it could not be). The
     # model may be asked meanwhile; nothing of the reply may be shown or recorded before it completes.
     durable: Awaitable[None] | None = field(default=None, compare=False)
@@ -194,3 +195,4 @@ class TurnRecord:
     message_id: uuid.UUID = field(default_factory=uuid.uuid4)
     reasoning: str = ""  # the thinking, kept apart from ``content`` (the answer)
     origin: Origin = field(default_factory=Origin)
+    parent_id: uuid.UUID | None = None  # the message it answers (``TurnStart.leaf_id``; None: the latest one)

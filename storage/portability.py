@@ -3,6 +3,12 @@
 Exports carry each reply's measured metrics; imports keep the messages only — metrics are never invented for turns
 that ChatLens did not time. An import that is not ours, truncated, too big or malformed is refused as a whole with
 a sentence saying why (``ImportRefused``); nothing is written for it.
+
+Versions (``storage.versions``): ``messages`` is the branch on screen, in order, so a reader (or an older ChatLens)
+that knows nothing of versions reads the conversation as it was shown; ``other_versions`` holds every other
+message. Each message carries ``n`` (its place in the order the conversation was written, from 1) and ``parent``
+(the ``n`` of the message it follows, ``null`` for a first message), so an import rebuilds the same tree with the
+same branch on screen. An export without them (older ones) is imported as one branch.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ class ImportedMessage:
     content: str
     status: str
     reasoning: str = ""  # a reply's thinking, kept apart from its content
+    ref: int | None = None  # the export's ``n``; None: the messages are one branch, in order
+    parent: int | None = None  # the ``n`` of the message it follows
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +52,28 @@ class ImportedConversation:
     title: str
     system_prompt: str
     model_id: str | None
-    messages: tuple[ImportedMessage, ...]
+    messages: tuple[ImportedMessage, ...]  # the branch on screen
+    others: tuple[ImportedMessage, ...] = ()  # every other version (with ``ref`` and ``parent``)
+
+
+def imported_tree(imported: ImportedConversation) -> list[tuple[int, int | None, ImportedMessage, bool]]:
+    """(ref, parent ref, message, on screen) for every message to store, parents first; messages without refs
+    are one branch."""
+    if all(m.ref is None for m in imported.messages) and not imported.others:
+        return [(n, n - 1 if n > 1 else None, m, True) for n, m in enumerate(imported.messages, start=1)]
+    placed = [(m.ref or 0, m.parent, m, True) for m in imported.messages]
+    placed += [(m.ref or 0, m.parent, m, False) for m in imported.others]
+    return sorted(placed, key=lambda row: row[0])
 
 
 def export_json(view: ConversationView, *, exported_at: datetime) -> str:
+    """``view`` loaded with ``every_version`` keeps its other versions (``other_versions``)."""
+    numbers = {m.id: n for n, m in enumerate(sorted([*view.messages, *view.offscreen], key=lambda m: m.seq), 1)}
+
+    def numbered(m: MessageView) -> dict[str, Any]:
+        parent = numbers.get(m.parent_id) if m.parent_id is not None else None
+        return {"n": numbers[m.id], "parent": parent, **message_record(m)}
+
     document = {
         "format": FORMAT,
         "version": VERSION,
@@ -55,8 +81,10 @@ def export_json(view: ConversationView, *, exported_at: datetime) -> str:
         "title": view.title,
         "model_id": view.model_id,
         "system_prompt": view.system_prompt,
-        "messages": [message_record(m) for m in view.messages],
+        "messages": [numbered(m) for m in view.messages],
     }
+    if view.offscreen:
+        document["other_versions"] = [numbered(m) for m in view.offscreen]
     return json.dumps(document, ensure_ascii=False, indent=2)
 
 
@@ -138,18 +166,44 @@ def parse_import(data: bytes) -> ImportedConversation:
     title = _text(document.get("title", ""), "title")
     if len(title) > MAX_TITLE_CHARS:
         raise ImportRefused(f"The title is longer than {MAX_TITLE_CHARS} characters.")
-    messages = document.get("messages")
+    messages, others = document.get("messages"), document.get("other_versions", [])
     if not isinstance(messages, list) or not messages:
         raise ImportRefused("The export has no messages.")
-    if len(messages) > MAX_IMPORT_MESSAGES:
-        raise ImportRefused(f"The export has {len(messages):,} messages; the limit is {MAX_IMPORT_MESSAGES:,}.")
+    if not isinstance(others, list):
+        raise ImportRefused("The export's other_versions is not a list.")
+    if len(messages) + len(others) > MAX_IMPORT_MESSAGES:
+        total = len(messages) + len(others)
+        raise ImportRefused(f"The export has {total:,} messages; the limit is {MAX_IMPORT_MESSAGES:,}.")
     model_id = document.get("model_id")
+    shown = tuple(_message(number, m) for number, m in enumerate(messages, start=1))
+    rest = tuple(_message(number, m) for number, m in enumerate(others, start=len(messages) + 1))
+    _check_tree(shown, rest)
     return ImportedConversation(
         title=_one_line(title),
         system_prompt=_text(document.get("system_prompt", ""), "system_prompt"),
         model_id=_text(model_id, "model_id")[:255] if model_id is not None else None,
-        messages=tuple(_message(number, m) for number, m in enumerate(messages, start=1)),
+        messages=shown,
+        others=rest,
     )
+
+
+def _check_tree(shown: tuple[ImportedMessage, ...], others: tuple[ImportedMessage, ...]) -> None:
+    """Numbered messages must make one tree whose branch on screen is ``messages``; unnumbered ones are one
+    branch (an export from before versions) and have no other versions."""
+    everything = (*shown, *others)
+    if all(m.ref is None for m in everything):
+        return
+    if any(m.ref is None for m in everything):
+        raise ImportRefused("Some messages of the export have an 'n' and some do not.")
+    refs = [m.ref for m in everything]
+    if len(set(refs)) != len(refs):
+        raise ImportRefused("Two messages of the export have the same 'n'.")
+    for m in everything:  # a parent written before its child: no cycles
+        if m.parent is not None and (m.parent not in refs or m.ref is None or m.parent >= m.ref):
+            raise ImportRefused(f"Message n={m.ref} follows a message that is not before it in the export.")
+    for before, after in zip((None, *shown), shown, strict=False):
+        if after.parent != (before.ref if before is not None else None):
+            raise ImportRefused(f"Message n={after.ref} does not follow the message shown before it.")
 
 
 def _short(value: Any) -> str:
@@ -182,9 +236,16 @@ def _message(number: int, value: Any) -> ImportedMessage:
     reasoning = value.get("reasoning") or ""
     if reasoning and role != "assistant":
         raise ImportRefused(f"Message {number} is the user's and has thinking; only replies think.")
+    ref, parent = value.get("n"), value.get("parent")
+    if ref is not None and (type(ref) is not int or not 0 < ref <= MAX_IMPORT_MESSAGES):
+        raise ImportRefused(f"Message {number} has an 'n' that is not a number from 1 to {MAX_IMPORT_MESSAGES:,}.")
+    if parent is not None and type(parent) is not int:
+        raise ImportRefused(f"Message {number} has a 'parent' that is not a number.")
     return ImportedMessage(
         role,
         _text(value.get("content"), f"message {number} content"),
         status,
         _text(reasoning, f"message {number} reasoning"),
+        ref,
+        parent,
     )

@@ -5,12 +5,12 @@ sends again with the same id. The store answers that as one turn, never two rows
 
 * the message is there and its reply completed → that reply's text, no model call (true idempotency);
 * the message is there and its reply is missing, ``error`` or ``stopped`` → answer it again, as Retry would (the
-  unfinished reply is kept, superseded, with its metrics);
+  unfinished reply is kept as a version, off screen, with its metrics: ``storage.versions``);
 * the id is someone else's, in another conversation, not a user message, replaced by an edit, or with other text →
   refused with one sentence that says nothing about what the id holds.
 
 Decided over the conversation as the batch sees it (in memory, with the batch's earlier jobs applied); the caller
-(``storage.writes``) writes the superseded ids.
+(``storage.writes``) writes the rows that left the screen.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import MutableSequence, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -32,7 +33,7 @@ WENT_ON = "That message was answered with an error and the chat has moved on sin
 
 
 class Shown(Protocol):
-    """A visible (not superseded) message of a conversation."""
+    """A message of a conversation's branch on screen."""
 
     @property
     def id(self) -> uuid.UUID: ...
@@ -54,11 +55,12 @@ class Loaded(Protocol):
     @property
     def visible(self) -> MutableSequence[Any]: ...
     def start(self, cid: uuid.UUID, user_message_id: uuid.UUID | None = None) -> TurnStart: ...
+    def rewind(self, keep: int, now: datetime, changes: dict[uuid.UUID, datetime | None]) -> list[uuid.UUID]: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Resend:
-    """What a repeated send does: keep the first ``keep`` visible messages, supersede ``superseded``; with an
+    """What a repeated send does: keep the first ``keep`` visible messages, take ``superseded`` off screen; with an
     ``answer``, nothing changes and the stored reply is returned."""
 
     keep: int
@@ -91,16 +93,18 @@ def resent_turn(
     asked_cid: uuid.UUID | None,
     message_id: uuid.UUID,
     content: str,
+    now: datetime,
+    changes: dict[uuid.UUID, datetime | None],
 ) -> tuple[TurnStart, list[uuid.UUID]]:
     """A user message sent again under its stored id (in conversation ``cid``): the turn to answer, and the ids
-    to supersede. ``conversation`` is rewound in memory. Without ``asked_cid`` the sender asked for a new
-    conversation: the one its first send created is it."""
+    taken off screen (recorded in ``changes``). ``conversation`` is rewound in memory. Without ``asked_cid`` the
+    sender asked for a new conversation: the one its first send created is it."""
     if conversation is None or conversation.owner != user_id or conversation.deleted or asked_cid not in (None, cid):
         raise MessageIdTaken(ALREADY_USED)
     decision = resend(conversation.visible, message_id, content)
-    del conversation.visible[decision.keep :]
+    hidden = conversation.rewind(decision.keep, now, changes)
     turn = replace(conversation.start(cid, message_id), resent=True, answer=decision.answer)
-    return turn, decision.superseded
+    return turn, hidden
 
 
 def resend(visible: Sequence[Shown], message_id: uuid.UUID, content: str) -> Resend:

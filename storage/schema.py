@@ -92,7 +92,13 @@ class Conversation(Base):
 
 
 class Message(Base):
-    """One turn. ``superseded_at`` is set on a reply replaced by Retry: kept, with its metrics, but not shown.
+    """One turn, a node of the conversation's tree (``storage.versions``).
+
+    ``parent_id`` is the message this one follows (``None``: a first message); messages with the same parent and
+    role are *versions* of one another (a retried reply, an edited question), in ``seq`` order. The branch on
+    screen is one path from a first message down: its messages have ``superseded_at`` NULL; every other message has
+    the time it left the screen (replaced by Retry or Edit, or switched away from), which is also how a branch
+    switched back to finds the continuation last shown under it. Every version keeps its generation row.
     ``reasoning``: a reply's thinking, apart from ``content`` (the answer) and never sent back to the model."""
 
     __tablename__ = "messages"
@@ -107,6 +113,7 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     superseded_at: Mapped[datetime | None]
     reasoning: Mapped[str | None]
+    parent_id: Mapped[uuid.UUID | None]
 
 
 class MessageImage(Base):

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.orm import Session
 
 from errors import MessageRejected
-from storage.portability import ImportedConversation
+from storage.portability import ImportedConversation, imported_tree
 from storage.schema import Conversation, Feedback, Generation, Message, Share, User
 
 
@@ -141,21 +141,24 @@ def _import(session: Session, job: ImportConversation, now: datetime) -> uuid.UU
         ],
     )
     if imported.messages:
+        placed = imported_tree(imported)
+        ids = {ref: uuid.uuid4() for ref, _, _, _ in placed}
         session.execute(
             insert(Message),
             [
                 {
-                    "id": uuid.uuid4(),
+                    "id": ids[ref],
                     "conversation_id": cid,
-                    "seq": seq,
+                    "seq": ref,
                     "role": m.role,
                     "content": m.content,
                     "status": m.status,
                     "created_at": now,
-                    "superseded_at": None,
+                    "superseded_at": None if shown else now,
                     "reasoning": m.reasoning or None,
+                    "parent_id": ids[parent] if parent is not None else None,
                 }
-                for seq, m in enumerate(imported.messages, start=1)
+                for ref, parent, m, shown in placed
             ],
         )
     return cid

@@ -31,6 +31,7 @@ from storage.images import ImageFiles, is_sha256
 from storage.migrations import upgrade_schema
 from storage.privacy import ContentKeeper
 from storage.schema import Conversation, Generation, Message, MessageImage, Share
+from storage.versions import Versions, versions_of
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ class MessageView:
     metrics: dict[str, Any] | None = None
     reasoning: str = ""  # a reply's thinking (empty: none, or privacy mode)
     images: tuple[ImageRef, ...] = ()  # a user message's images, in order (``storage.images`` keeps the bytes)
+    versions: Versions | None = None  # where it stands among its versions (None: it has only one)
+    parent_id: uuid.UUID | None = None  # the message it follows (None: a first message)
+    seq: int = 0  # its place in the order the conversation's messages were written
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,7 @@ class ConversationView:
     messages: list[MessageView] = field(default_factory=list)
     model: str | None = None  # the model server's name (MODELS) the conversation was last used with
     system_prompt: str = ""
+    offscreen: list[MessageView] = field(default_factory=list)  # other versions (``every_version`` only)
 
 
 def _duckdb_path(url: str) -> Path | None:
@@ -171,7 +176,11 @@ class Store:
 
     # -- reads ------------------------------------------------------------------------------------------------
 
-    def load_conversation(self, conversation_id: uuid.UUID, user_id: uuid.UUID) -> ConversationView | None:
+    def load_conversation(
+        self, conversation_id: uuid.UUID, user_id: uuid.UUID, *, every_version: bool = False
+    ) -> ConversationView | None:
+        """The conversation's branch on screen, each message with its place among its versions
+        (``storage.versions``); with ``every_version``, also the messages off screen (``.offscreen``)."""
         with self.sessions() as session:
             conversation = session.get(Conversation, conversation_id)
             if conversation is None or conversation.user_id != user_id or conversation.deleted_at is not None:
@@ -179,17 +188,15 @@ class Store:
             rows = session.execute(
                 select(Message, Generation)
                 .outerjoin(Generation, Generation.message_id == Message.id)
-                .where(Message.conversation_id == conversation_id, Message.superseded_at.is_(None))
+                .where(Message.conversation_id == conversation_id)
                 .order_by(Message.seq)
             ).all()
-            images = _images_of(session, [m.id for m, _ in rows if m.role == "user"])
-            return ConversationView(
-                id=conversation.id,
-                title=conversation.title,
-                model_id=conversation.model_id,
-                model=(conversation.settings or {}).get("model"),
-                system_prompt=conversation.system_prompt or "",
-                messages=[
+            versions = versions_of((m.id, m.parent_id, m.role, m.seq) for m, _ in rows)
+            wanted = [(m, g) for m, g in rows if every_version or m.superseded_at is None]
+            images = _images_of(session, [m.id for m, _ in wanted if m.role == "user"])
+            views = [
+                (
+                    m.superseded_at is None,
                     MessageView(
                         m.id,
                         m.role,
@@ -198,9 +205,21 @@ class Store:
                         _metrics_of(g) if g else None,
                         m.reasoning or "",
                         images.get(m.id, ()),
-                    )
-                    for m, g in rows
-                ],
+                        versions.get(m.id),
+                        m.parent_id,
+                        m.seq,
+                    ),
+                )
+                for m, g in wanted
+            ]
+            return ConversationView(
+                id=conversation.id,
+                title=conversation.title,
+                model_id=conversation.model_id,
+                model=(conversation.settings or {}).get("model"),
+                system_prompt=conversation.system_prompt or "",
+                messages=[view for shown, view in views if shown],
+                offscreen=[view for shown, view in views if not shown],
             )
 
     def _text(self, message: Message) -> str:

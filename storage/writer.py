@@ -214,6 +214,10 @@ class WriteBehindRecorder:
     async def delete(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
         await self._await(self._submit(Delete(user_id, conversation_id)))
 
+    async def switch_version(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        """Show version ``message_id`` of a message on screen, with the continuation last shown under it."""
+        await self._await(self._submit(writes.SwitchVersion(user_id, conversation_id, message_id)))
+
     async def run(self, apply: Callable[[Session], Any]) -> Any:
         """Run ``apply(session)`` on the writer thread, committed with the next group; returns its result."""
         return await self._await(self._submit(Work(apply)))

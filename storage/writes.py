@@ -15,6 +15,7 @@ and the recorder applies it again, finding the stored row.
 from __future__ import annotations
 
 import collections
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,7 @@ from storage.privacy import PRIVATE_TITLE, ContentKeeper
 from storage.resends import placed_ids, resent_turn
 from storage.schema import Conversation, Generation, Message, MessageImage, User, utcnow
 from storage.side_writes import Extra, RecordFeedback, RevokeShares, apply_extra
+from storage.versions import Node, Tree
 
 # Core statements where the ORM adds only per-row work (the mapped classes' tables are Tables).
 _TABLES = {model: cast(Table, model.__table__) for model in (Conversation, Message, MessageImage, Generation)}
@@ -61,7 +63,8 @@ class UserTurn:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """Answer again: ``reply_id`` and everything after it are superseded (default: the trailing reply)."""
+    """Answer again: ``reply_id`` and everything after it leave the screen (default: the trailing reply); the new
+    reply is a version of it (``storage.versions``)."""
 
     user_id: uuid.UUID
     conversation_id: uuid.UUID
@@ -70,7 +73,8 @@ class Retry:
 
 @dataclass(frozen=True, slots=True)
 class Edit:
-    """Replace a user message: it and everything after it are superseded, the new text becomes the last turn."""
+    """A new version of a user message: it and everything after it leave the screen, the new text (a sibling of
+    the old one) becomes the last turn."""
 
     user_id: uuid.UUID
     conversation_id: uuid.UUID
@@ -92,6 +96,15 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class SwitchVersion:
+    """Show another version of a message on screen, with the continuation last shown under it."""
+
+    user_id: uuid.UUID
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID  # the version to show
+
+
+@dataclass(frozen=True, slots=True)
 class Rename:
     """A new title; with ``unless_changed_from``, only while the title is still that (automatic titles never
     overwrite a name the user gave)."""
@@ -110,16 +123,7 @@ class Delete:
     conversation_id: uuid.UUID
 
 
-WriteJob = UserTurn | Retry | Edit | Continue | Reply | Rename | Delete | Extra
-
-
-@dataclass(slots=True)
-class _Visible:
-    id: uuid.UUID
-    role: Role
-    content: str
-    status: str = "complete"
-    images: tuple[ImageRef, ...] = ()
+WriteJob = UserTurn | Retry | Edit | Continue | Reply | SwitchVersion | Rename | Delete | Extra
 
 
 @dataclass(slots=True)
@@ -129,19 +133,29 @@ class _Conversation:
     system_prompt: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
     next_seq: int = 1
-    visible: list[_Visible] = field(default_factory=list)
+    tree: Tree = field(default_factory=Tree)  # the branch on screen and the other versions (``storage.versions``)
     model_id: str | None = None
-    chars: int = 0  # the visible text's length, for the cache's bound
+    chars: int = 0  # the text's length (every version), for the cache's bound
+
+    @property
+    def visible(self) -> list[Node]:
+        return self.tree.visible
 
     def start(self, cid: uuid.UUID, user_message_id: uuid.UUID | None = None) -> TurnStart:
-        """The turn's start: the visible history (images by reference: the recorder reads their files)."""
+        """The turn's start: the visible history (images by reference: the recorder reads their files); the reply
+        will follow the path's leaf."""
         history = tuple(ChatMessage(m.role, m.content) for m in self.visible)
         images = tuple(m.images for m in self.visible) if any(m.images for m in self.visible) else ()
-        return TurnStart(cid, history, user_message_id=user_message_id, history_images=images)
+        leaf = self.visible[-1].id if self.visible else None
+        return TurnStart(cid, history, user_message_id=user_message_id, history_images=images, leaf_id=leaf)
+
+    def rewind(self, keep: int, now: datetime, changes: dict[uuid.UUID, datetime | None]) -> list[uuid.UUID]:
+        """Keep the first ``keep`` messages on screen; the rest leave it (kept as versions)."""
+        return self.tree.hide_from(keep, now, changes)
 
     def copy(self) -> _Conversation:
-        """A copy a batch may change (its messages are never changed in place, only added and cut off)."""
-        return replace(self, settings=dict(self.settings), visible=list(self.visible))
+        """A copy a batch may change (its messages are never changed in place, only replaced)."""
+        return replace(self, settings=dict(self.settings), tree=self.tree.copy())
 
 
 class ConversationCache:
@@ -163,7 +177,8 @@ class ConversationCache:
     def keep(self) -> None:
         pending, self.pending = self.pending, {}
         for cid, conversation in pending.items():
-            conversation.chars = sum(len(m.content) for m in conversation.visible)
+            tree = conversation.tree
+            conversation.chars = sum(len(m.content) for m in tree.visible) + sum(len(m.content) for m in tree.offscreen)
             if (old := self._kept.pop(cid, None)) is not None:
                 self._chars -= old.chars
             self._kept[cid] = conversation
@@ -183,7 +198,7 @@ class _Rows:
     messages: list[dict[str, Any]] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
     generations: list[dict[str, Any]] = field(default_factory=list)
-    superseded: list[uuid.UUID] = field(default_factory=list)
+    shown: dict[uuid.UUID, datetime | None] = field(default_factory=dict)  # superseded_at to write, by message
     touched: set[uuid.UUID] = field(default_factory=set)
     models: dict[uuid.UUID, str] = field(default_factory=dict)
     setups: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
@@ -219,11 +234,14 @@ def apply_batch(
             if isinstance(job, UserTurn):
                 results.append(_user_turn(job, state, rows, now, placed))
             elif isinstance(job, Retry):
-                results.append(_retry(job, state, rows))
+                results.append(_retry(job, state, rows, now))
             elif isinstance(job, Edit):
                 results.append(_edit(job, state, rows, now))
             elif isinstance(job, Continue):
                 results.append(_continue(job, state))
+            elif isinstance(job, SwitchVersion):
+                _owned(state, job.conversation_id, job.user_id).tree.switch(job.message_id, now, rows.shown)
+                results.append(None)
             elif isinstance(job, Extra):
                 results.append(apply_extra(session, job if keeper is None else _private(job), now))
             elif isinstance(job, Rename) and job.unless_changed_from is not None:
@@ -301,30 +319,31 @@ def _load(
             Message.status,
             Message.seq,
             Message.superseded_at,
+            Message.parent_id,
         )
         .where(Message.conversation_id.in_(state))
         .order_by(Message.conversation_id, Message.seq)
     )
-    visible: dict[uuid.UUID, _Visible] = {}
-    for cid, mid, role, content, status, seq, superseded_at in messages:
+    users: dict[uuid.UUID, Node] = {}
+    for cid, mid, role, content, status, seq, superseded_at, parent_id in messages:
         conversation = state[cid]
         conversation.next_seq = max(conversation.next_seq, seq + 1)
-        if superseded_at is None:
-            text = keeper.recall(mid, content) if keeper is not None else content
-            conversation.visible.append(shown := _Visible(mid, cast(Role, role), text, status))
-            if role == "user":
-                visible[mid] = shown
-    if visible:
+        text = keeper.recall(mid, content) if keeper is not None else content
+        node = Node(mid, cast(Role, role), text, status, parent_id=parent_id, seq=seq, hidden_at=superseded_at)
+        (conversation.tree.visible if superseded_at is None else conversation.tree.offscreen).append(node)
+        if role == "user":
+            users[mid] = node
+    if users:
         images: dict[uuid.UUID, list[ImageRef]] = {}
         for mid, sha256, mime_type, name in session.execute(
             select(MessageImage.message_id, MessageImage.sha256, MessageImage.mime_type, MessageImage.name)
             .where(MessageImage.conversation_id.in_(state))
             .order_by(MessageImage.message_id, MessageImage.position)
         ):
-            if mid in visible:
+            if mid in users:
                 images.setdefault(mid, []).append(ImageRef(sha256, mime_type, name))
         for mid, refs in images.items():
-            visible[mid].images = tuple(refs)
+            users[mid].images = tuple(refs)  # before the state is shared: nodes are not changed once it is
     return state
 
 
@@ -350,10 +369,9 @@ def _user_turn(
 ) -> TurnStart:
     if job.message_id is not None and job.message_id in placed:
         cid = placed[job.message_id]
-        turn, superseded = resent_turn(
-            state.get(cid), cid, job.user_id, job.conversation_id, job.message_id, job.content
+        turn, _ = resent_turn(
+            state.get(cid), cid, job.user_id, job.conversation_id, job.message_id, job.content, now, rows.shown
         )
-        rows.superseded.extend(superseded)
         return turn
     cid = job.conversation_id or job.new_conversation_id
     setup = job.setup
@@ -383,17 +401,13 @@ def _user_turn(
     for earlier in job.earlier:
         earlier_id = uuid.uuid4()
         text = earlier.content if job.store_text else ""
-        rows.messages.append(_message_row(earlier_id, cid, conversation.next_seq, earlier.role, text, "complete", now))
-        conversation.next_seq += 1
         refs = tuple(image.ref for image in earlier.images)
-        conversation.visible.append(_Visible(earlier_id, earlier.role, earlier.content, images=refs))
+        _add(conversation, rows, Node(earlier_id, earlier.role, earlier.content, images=refs), now, cid, stored=text)
         if job.keep_images:
             rows.images += [_image_row(earlier_id, cid, job.user_id, at, ref, now) for at, ref in enumerate(refs)]
     message_id = job.message_id or job.new_message_id
     placed[message_id] = cid
-    rows.messages.append(_message_row(message_id, cid, conversation.next_seq, "user", kept, "complete", now))
-    conversation.next_seq += 1
-    conversation.visible.append(_Visible(message_id, "user", job.content, images=job.images))
+    _add(conversation, rows, Node(message_id, "user", job.content, images=job.images), now, cid, stored=kept)
     if job.keep_images:
         rows.images += [
             _image_row(message_id, cid, job.user_id, position, ref, now) for position, ref in enumerate(job.images)
@@ -412,7 +426,7 @@ def _remember_setup(cid: uuid.UUID, conversation: _Conversation, setup: Conversa
         rows.setups.setdefault(cid, {})["settings"] = conversation.settings
 
 
-def _retry(job: Retry, state: dict[uuid.UUID, _Conversation], rows: _Rows) -> TurnStart:
+def _retry(job: Retry, state: dict[uuid.UUID, _Conversation], rows: _Rows, now: datetime) -> TurnStart:
     conversation = _owned(state, job.conversation_id, job.user_id)
     end = len(conversation.visible)
     if job.reply_id is not None:
@@ -422,25 +436,20 @@ def _retry(job: Retry, state: dict[uuid.UUID, _Conversation], rows: _Rows) -> Tu
         end -= 1
     if end == 0:
         raise MessageRejected("There is no message to answer again.")  # refused before anything changes
-    rows.superseded.extend(m.id for m in conversation.visible[end:])
-    del conversation.visible[end:]
+    conversation.rewind(end, now, rows.shown)
     return conversation.start(job.conversation_id)
 
 
 def _edit(job: Edit, state: dict[uuid.UUID, _Conversation], rows: _Rows, now: datetime) -> TurnStart:
     conversation = _owned(state, job.conversation_id, job.user_id)
     images = conversation.visible[_index_of(conversation, job.message_id, "user")].images  # an edit keeps them
-    _rewind_to(conversation, job.message_id, "user", rows)
+    conversation.rewind(_index_of(conversation, job.message_id, "user"), now, rows.shown)
     message_id = uuid.uuid4()
-    rows.messages.append(
-        _message_row(message_id, job.conversation_id, conversation.next_seq, "user", job.content, "complete", now)
-    )
+    _add(conversation, rows, Node(message_id, "user", job.content, images=images), now, job.conversation_id)
     rows.images += [
         _image_row(message_id, job.conversation_id, job.user_id, position, ref, now)
         for position, ref in enumerate(images)
     ]
-    conversation.next_seq += 1
-    conversation.visible.append(_Visible(message_id, "user", job.content, images=images))
     rows.touched.add(job.conversation_id)
     return conversation.start(job.conversation_id, message_id)
 
@@ -459,31 +468,40 @@ def _index_of(conversation: _Conversation, message_id: uuid.UUID, role: Role) ->
     return index
 
 
-def _rewind_to(conversation: _Conversation, message_id: uuid.UUID, role: Role, rows: _Rows) -> None:
-    """Supersede ``message_id`` (a visible message of ``role``) and everything after it."""
-    index = _index_of(conversation, message_id, role)
-    rows.superseded.extend(m.id for m in conversation.visible[index:])
-    del conversation.visible[index:]
+def _add(
+    conversation: _Conversation,
+    rows: _Rows,
+    node: Node,
+    now: datetime,
+    cid: uuid.UUID,
+    *,
+    stored: str | None = None,
+    reasoning: str | None = None,
+) -> None:
+    """``node`` under the branch's leaf, as a row (``stored``: the text written, when not the node's own)."""
+    node = conversation.tree.append(replace(node, seq=conversation.next_seq))
+    conversation.next_seq += 1
+    text = node.content if stored is None else stored
+    rows.messages.append(
+        _message_row(node.id, cid, node.seq, node.role, text, node.status, now, reasoning, node.parent_id)
+    )
 
 
 def _reply(record: TurnRecord, state: dict[uuid.UUID, _Conversation], rows: _Rows, now: datetime) -> None:
     conversation = state.get(record.conversation_id)
     if conversation is None:
         raise MessageRejected("The conversation of this reply no longer exists.")
-    rows.messages.append(
-        _message_row(
-            record.message_id,
-            record.conversation_id,
-            conversation.next_seq,
-            "assistant",
-            record.content if record.origin.store_text else "",
-            record.status,
-            now,
-            reasoning=record.reasoning or None,
-        )
-    )
-    conversation.next_seq += 1
-    conversation.visible.append(_Visible(record.message_id, "assistant", record.content, record.status))
+    leaf = conversation.visible[-1].id if conversation.visible else None
+    if record.parent_id is not None and record.parent_id != leaf:
+        # The branch on screen moved while the model answered (a switch, another tab): the reply goes under the
+        # message it answers, shown again — the newest version is the one on screen.
+        with contextlib.suppress(MessageRejected):  # that message is gone: under the leaf, as before
+            conversation.tree.show(record.parent_id, now, rows.shown, descend=False)
+    _add(
+        conversation, rows, Node(record.message_id, "assistant", record.content, record.status), now,
+        record.conversation_id, stored=record.content if record.origin.store_text else "",
+        reasoning=record.reasoning or None,
+    )  # fmt: skip
     m, model = record.metrics, record.model
     rows.generations.append(
         {
@@ -527,8 +545,8 @@ def _message_row(
     content: str,
     status: str,
     now: datetime,
-    *,
     reasoning: str | None = None,
+    parent_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """Every row has every key: one bulk INSERT takes its columns from the first row."""
     return {
@@ -541,6 +559,7 @@ def _message_row(
         "created_at": now,
         "superseded_at": None,
         "reasoning": reasoning,
+        "parent_id": parent_id,
     }
 
 
@@ -573,8 +592,10 @@ def _write(session: Session, rows: _Rows, now: datetime) -> None:
     ):
         if values:
             session.execute(insert(_TABLES[model]), values)  # Core: the ORM's bulk path costs per row
-    if rows.superseded:
-        session.execute(update(Message).where(Message.id.in_(rows.superseded)).values(superseded_at=now))
+    if hidden := [mid for mid, at in rows.shown.items() if at is not None]:
+        session.execute(update(Message).where(Message.id.in_(hidden)).values(superseded_at=now))
+    if shown := [mid for mid, at in rows.shown.items() if at is None]:
+        session.execute(update(Message).where(Message.id.in_(shown)).values(superseded_at=None))
     created = {row["id"] for row in rows.conversations}
     if touched := rows.touched - created:
         session.execute(update(_CONVERSATIONS).where(_CONVERSATIONS.c.id.in_(touched)).values(updated_at=now))

@@ -28,7 +28,7 @@ from inference.service import ChatService
 from settings import Settings
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
-from ui import account_panel, analytics_render, attachments, theme_panel
+from ui import account_panel, analytics_render, attachments, theme_panel, versions
 from ui.analytics_tab import AnalyticsTab
 from ui.assets import CSS, HEAD
 from ui.chat import ChatPage
@@ -108,8 +108,8 @@ def launch_options(
         "show_error": False,
         "ssr_mode": False,
         "max_file_size": UPLOAD_MAX_BYTES,
-        "css": CSS + theme_panel.CSS + analytics_render.CSS + attachments.CSS,
-        "head": HEAD + theme_panel.HEAD + account_panel.HEAD,
+        "css": CSS + theme_panel.CSS + analytics_render.CSS + attachments.CSS + versions.CSS,
+        "head": HEAD + theme_panel.HEAD + account_panel.HEAD + versions.HEAD,
         "theme": gr.themes.Soft(),
         "app_kwargs": {
             "routes": routes,

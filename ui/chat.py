@@ -37,6 +37,7 @@ from ui.portability import PortabilityControls, PortabilityPanel
 from ui.settings_panel import GenerationControls, GenerationPanel
 from ui.theme_panel import ThemePanel
 from ui.turns import MessageKey, Pending, TurnActions, TurnControls, can_continue
+from ui.versions import VersionControls, VersionSwitcher
 
 PLACEHOLDER_READY = "**Ask anything.** Every reply is timed: time to first token, tokens/s, tokens."
 PLACEHOLDER_UNCONFIGURED = (
@@ -65,6 +66,7 @@ class _Parts:
     last_feedback: gr.State
     portability: PortabilityControls
     message_key: gr.State
+    versions: VersionControls
 
 
 class ChatPage:
@@ -94,6 +96,7 @@ class ChatPage:
             store=store, recorder=recorder, user_id_of=self._user_id, downloads=downloads
         )
         self._turns = TurnActions(store=store, recorder=recorder, user_id_of=self._user_id, pending=self._pending)
+        self._versions = VersionSwitcher(store=store, recorder=recorder, user_id_of=self._user_id)
         tokens = identities.tokens
         login = settings.auth_mode == "oidc"
         self._account = AccountPanel(tokens=tokens, identities=identities, login_enabled=login) if tokens else None
@@ -143,6 +146,7 @@ class ChatPage:
         conversation_id = gr.Textbox(visible=False, elem_id="cl-conversation-id")
         pending = gr.State(None)
         message_key = gr.State(None)
+        versions = self._versions.render()
         with gr.Sidebar(label="Settings", position="right", open=False, elem_id="cl-panels", width=340), gr.Tabs():
             with gr.Tab("Model", elem_id="cl-tab-model"):
                 generation = self._generation.render()
@@ -152,7 +156,7 @@ class ChatPage:
                 self._account.render()
         self._p = _Parts(
             header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending, generation,
-            history, context, continue_, comment, last_feedback, portability, message_key,
+            history, context, continue_, comment, last_feedback, portability, message_key, versions,
         )  # fmt: skip
         return self._p
 
@@ -189,6 +193,7 @@ class ChatPage:
             )
         )  # fmt: skip
         streams = [sent, regenerated, *(self._stream_after(event, p, streaming, buttons) for event in acted)]
+        self._versions.wire(p.versions, chatbot=p.chatbot, conversation_id=p.conversation_id, continue_=p.continue_)
 
         # The browser runs a click's listeners in order, each to its end: cancel first, then reload the reply.
         p.stop.click(None, None, None, cancels=streams)
@@ -242,6 +247,10 @@ class ChatPage:
         stream.then(self.idle_buttons, None, buttons, api_visibility="private", show_progress="hidden").then(
             self.refresh_history, [p.history.search, p.conversation_id], self._listing(p), api_visibility="private"
         )
+        stream.then(
+            self._versions.after_reply, [p.conversation_id, p.pending], [p.chatbot, p.continue_],
+            api_visibility="private", show_progress="hidden",
+        )  # fmt: skip
         return stream
 
     def _cleared(self, p: _Parts) -> list[Any]:

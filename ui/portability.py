@@ -85,16 +85,20 @@ class PortabilityPanel:
             )  # fmt: skip
         return PortabilityControls(export, files, upload, gr.State(None), share, revoke, link)
 
-    async def _owned_view(self, conversation_id: str, request: gr.Request) -> ConversationView:
-        cid = parse_conversation_id(conversation_id)
-        view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id_of(request)) if cid else None
+    async def _owned_view(
+        self, conversation_id: str, request: gr.Request, *, every_version: bool = False
+    ) -> ConversationView:
+        cid, user_id = parse_conversation_id(conversation_id), self._user_id_of(request)
+        load = self._store.load_conversation
+        view = await asyncio.to_thread(load, cid, user_id, every_version=every_version) if cid else None
         if view is None:
             raise user_error(MessageRejected("Open a conversation first."))
         return view
 
     async def export(self, conversation_id: str, request: gr.Request) -> Any:
-        """The open conversation as Markdown and as JSON (with each reply's metrics)."""
-        view = await self._owned_view(conversation_id, request)
+        """The open conversation as Markdown (the branch on screen) and as JSON (with each reply's metrics, and every
+        version: ``storage.portability``)."""
+        view = await self._owned_view(conversation_id, request, every_version=True)
         await asyncio.to_thread(self._forget_old_exports)
         folder = self._exports / uuid.uuid4().hex
         folder.mkdir()

@@ -19,6 +19,7 @@ from inference.model_output import without_form_controls
 from inference.ports import ReplyFrame
 from inference.types import GenerationMetrics, ModelInfo
 from storage.store import ConversationView
+from storage.versions import Versions
 from web.images import image_url
 from web.markdown_html import math_spans
 from web.reply_html import metrics_line
@@ -125,15 +126,52 @@ def attaching(text: str, count: int) -> str:
 
 
 def without_thumbnails(text: str) -> str:
-    """The text of a shown user message (what an edit of it keeps)."""
-    return _THUMBS.sub("", text)
+    """The text of a shown user message (what an edit of it keeps): no version switcher, no thumbnails."""
+    return _THUMBS.sub("", without_versions(text))
+
+
+def without_versions(text: str) -> str:
+    """A shown message without its ‹ n/m › switcher (a reply streamed on this page has none yet)."""
+    return _VERSIONS.sub("", text)
+
+
+VERSIONS_START = '\n\n<span class="cl-versions"'
+_VERSIONS = re.compile(re.escape(VERSIONS_START) + r".*?</button></span>\Z", re.DOTALL)
+
+
+def versions_html(versions: Versions) -> str:
+    """The ‹ n/m › switcher of a message that has versions (``storage.versions``). Each arrow names the version
+    it shows (its ``value``); the page script (``ui.versions``) sends that id. Ends the message's content.
+
+    The Chatbot's sanitiser drops ``aria-*`` and ``data-*`` attributes: the arrows are named by visually hidden
+    text (the arrow itself is CSS), the group by its ``title``."""
+
+    def arrow(kind: str, name: str, target: object) -> str:
+        shown = f' value="{target}"' if target is not None else " disabled"
+        return (
+            f'<button class="cl-ver cl-ver-{kind}" type="button" title="{name}"{shown}>'
+            f'<span class="cl-sr">{name}</span></button>'
+        )
+
+    number = f"{versions.number}/{versions.count}"
+    return (
+        f'{VERSIONS_START} role="group" title="Version {versions.number} of {versions.count}">'
+        f"{arrow('prev', 'Previous version', versions.previous)}"
+        f'<span class="cl-ver-n">{number}</span>'
+        f"{arrow('next', 'Next version', versions.next)}</span>"
+    )
+
+
+def _with_versions(content: str, versions: Versions | None) -> str:
+    return content + versions_html(versions) if versions is not None else content
 
 
 def conversation_messages(view: ConversationView) -> ChatMessages:
     messages: ChatMessages = []
     for message in view.messages:
         if message.role == "user":
-            messages.append({"role": "user", "content": user_content(message.content, message.images)})
+            content = _with_versions(user_content(message.content, message.images), message.versions)
+            messages.append({"role": "user", "content": content})
             continue
         m: Mapping[str, Any] = message.metrics or {}
         if message.reasoning:
@@ -142,20 +180,16 @@ def conversation_messages(view: ConversationView) -> ChatMessages:
             messages.append(thinking_message(message.reasoning, thinking_s, still_thinking=False))
         if message.content:
             messages.append({"role": "assistant", "content": answer_html(message.content)})
-        messages.append(
-            {
-                "role": "assistant",
-                "content": metrics_line(
-                    time_to_first_token_ms=m.get("time_to_first_token_ms"),
-                    tokens_per_s=m.get("tokens_per_s"),
-                    output_tokens=int(m.get("output_tokens") or 0),
-                    status=message.status,
-                    error_message=_error_label(m.get("error_type")),
-                    time_to_first_answer_ms=m.get("time_to_first_answer_ms"),
-                    reasoning_tokens=m.get("reasoning_tokens"),
-                ),
-            }
+        line = metrics_line(
+            time_to_first_token_ms=m.get("time_to_first_token_ms"),
+            tokens_per_s=m.get("tokens_per_s"),
+            output_tokens=int(m.get("output_tokens") or 0),
+            status=message.status,
+            error_message=_error_label(m.get("error_type")),
+            time_to_first_answer_ms=m.get("time_to_first_answer_ms"),
+            reasoning_tokens=m.get("reasoning_tokens"),
         )
+        messages.append({"role": "assistant", "content": _with_versions(line, message.versions)})
     return messages
 
 

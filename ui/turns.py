@@ -5,9 +5,9 @@ conversation out the same way, so an index maps to the stored message it shows; 
 disagree (another tab changed the conversation) the action is refused with "reload", never applied to the wrong
 message.
 
-Edits replace rather than branch: the edited message and everything after it are marked superseded (kept, with
-their generation rows, for analytics and audit, but no longer shown) and the conversation continues from the new
-text. The page shows exactly what remains, so nothing the user can still see disappears unannounced.
+Edits and retries branch (``storage.versions``): the edited message and everything after it leave the screen —
+kept, with their generation rows, as versions the ‹ n/m › switcher (``ui.versions``) brings back — and the
+conversation continues from the new text.
 
 A send carries a client message id (``MessageKey``), kept in the session until its reply completes: pressing Send
 again with the same text in the same conversation after an error is the same message to the store, never a copy.
@@ -268,7 +268,7 @@ def _same(shown: dict[str, Any], value: Any) -> bool:
     """Whether the page's value at an index is the stored message there (``None``: the page did not say)."""
     if value is None:
         return True
-    content = str(shown.get("content", "")).strip()
+    content = render.without_versions(str(shown.get("content", ""))).strip()
     if isinstance(value, list):  # a group of consecutive messages (a reply and its metrics line): one of them
-        return content in [str(part).strip() for part in value]
-    return not isinstance(value, str) or value.strip() == content
+        return content in [render.without_versions(str(part)).strip() for part in value]
+    return not isinstance(value, str) or render.without_versions(value).strip() == content
