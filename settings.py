@@ -139,6 +139,15 @@ class Settings(BaseSettings):
     max_concurrent_streams: int = Field(
         default=256, ge=1, description="Replies streamed at once; also the size of the upstream connection pool."
     )
+    reply_keep_unwatched_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="How long a reply goes on streaming after its page closed or reloaded (a reload, or the "
+        "conversation opened in another tab, shows it live); past that, or with 0, it is stopped and saved.",
+    )
+    replies_unwatched_per_user: int = Field(
+        default=2, ge=0, description="Replies one user may have streaming with no page following them."
+    )
     session_state_capacity: int = Field(
         default=2000,
         ge=100,

@@ -74,6 +74,8 @@ GROUPS: tuple[Group, ...] = (
         "How many replies one process streams, how often their frames are sent, and how it stops.",
         (
             "max_concurrent_streams",
+            "reply_keep_unwatched_s",
+            "replies_unwatched_per_user",
             "queue_max_size",
             "session_state_capacity",
             "frame_min_interval_ms",

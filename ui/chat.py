@@ -21,6 +21,7 @@ from access.identity import Identities
 from access.message_gate import MessageGate
 from errors import ChatLensError, MessageIdTaken, MessageRejected
 from inference import param_checks
+from inference.live import LiveReplies
 from inference.ports import ReplyFrame
 from inference.service import ChatService
 from inference.turns import NewMessage, Retry, Turn, typed_text
@@ -96,6 +97,11 @@ class ChatPage:
             store=store, recorder=recorder, user_id_of=self._user_id, downloads=downloads
         )
         self._turns = TurnActions(store=store, recorder=recorder, user_id_of=self._user_id, pending=self._pending)
+        # Replies go on streaming when their page goes away; a reload or another tab follows them live.
+        self._live = LiveReplies(
+            keep_unwatched_s=settings.reply_keep_unwatched_s,
+            max_unwatched_per_user=settings.replies_unwatched_per_user,
+        )
         self._versions = VersionSwitcher(store=store, recorder=recorder, user_id_of=self._user_id)
         tokens = identities.tokens
         login = settings.auth_mode == "oidc"
@@ -193,6 +199,15 @@ class ChatPage:
             )
         )  # fmt: skip
         streams = [sent, regenerated, *(self._stream_after(event, p, streaming, buttons) for event in acted)]
+        # A conversation shown (page load, sidebar, import, another tab) whose reply still streams: follow it.
+        reattached = p.conversation_id.change(
+            self.reattach, [p.conversation_id], [p.chatbot, p.status, p.context, p.continue_, *buttons],
+            api_visibility="private", show_progress="hidden", trigger_mode="always_last",
+        )  # fmt: skip
+        reattached.then(
+            self.refresh_history, [p.history.search, p.conversation_id], self._listing(p), api_visibility="private"
+        )
+        streams.append(reattached)
         self._versions.wire(p.versions, chatbot=p.chatbot, conversation_id=p.conversation_id, continue_=p.continue_)
 
         # The browser runs a click's listeners in order, each to its end: cancel first, then reload the reply.
@@ -360,13 +375,17 @@ class ChatPage:
         if pending is None:  # nothing was accepted (an empty box, a refusal): change nothing
             yield {p.status: gr.skip()}  # a generator that yields nothing sets every output to None: an empty chat
             return
-        frames = self._service.stream_reply(
+        user_id = self._user_id(request)
+        reply = self._service.stream_reply(
             pending.turn,
-            user_id=self._user_id(request),
+            user_id=user_id,
             params=pending.params,
             model=pending.model,
             system_prompt=pending.system_prompt,
         )
+        # The reply runs on its own; this page follows it (a closed tab or reload leaves it running).
+        session = request.session_hash
+        frames = self._live.follow(self._live.start(reply, user_id=user_id, session=session), session=session)
         phase = None
         shown = pending.shown
         try:
@@ -428,12 +447,49 @@ class ChatPage:
         p = self._p
         idle = {p.status: "", **self.idle_buttons(), p.message_key: None}
         cid = parse_conversation_id(conversation_id)
+        user_id = self._user_id(request)
+        # From any tab: the reply of this conversation, or the one this page started before it named its chat.
+        self._live.stop(user_id, conversation_id=cid, session=request.session_hash)
         if cid is None:
             return idle
         await self._service.wait_until_idle(cid)
         await self._recorder.flush()
-        view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id(request))
+        view = await asyncio.to_thread(self._store.load_conversation, cid, user_id)
         return {p.chatbot: render.conversation_messages(view), **idle} if view else idle
+
+    async def reattach(self, conversation_id: str, request: gr.Request) -> AsyncIterator[dict[Any, Any]]:
+        """A conversation just shown (a reload, a sidebar click, another tab) whose reply is still streaming: show
+        the text so far and follow it live, with Stop, to its end."""
+        p = self._p
+        user_id = self._user_id(request)
+        live = self._live.of_conversation(parse_conversation_id(conversation_id), user_id)
+        if live is None or live.conversation_id is None or request.session_hash in live.following:
+            yield {p.status: gr.skip()}  # nothing streams here, or this page shows it already: leave it as it is
+            return
+        view = await asyncio.to_thread(self._store.load_conversation, live.conversation_id, user_id)
+        if view is None:
+            yield {p.status: gr.skip()}
+            return
+        shown = render.conversation_messages(view)  # up to the question: the reply is stored when it ends
+        if live.done:  # it ended (and was stored) while the conversation was read: the store has it all
+            yield {p.chatbot: shown}
+            return
+        phase = None
+        async with aclosing(self._live.follow(live, session=request.session_hash)) as frames:
+            async for frame in frames:
+                update: dict[Any, Any] = {p.chatbot: [*shown, *render.reply_messages(frame)]}
+                if phase is None:
+                    update |= {p.send: gr.update(visible=False), p.stop: gr.update(visible=True)}
+                if frame.phase != phase:
+                    update[p.status] = render.status_html(frame)
+                phase = frame.phase
+                if frame.context:
+                    update[p.context] = render.frame_context_html(frame)
+                if frame.is_final:
+                    update[p.continue_] = gr.update(visible=render.stopped_on_length(frame))
+                yield update
+        if phase is not None:
+            yield self.idle_buttons()
 
     def new_chat(self) -> dict[Any, Any]:
         p = self._p
