@@ -143,6 +143,7 @@ class ChatLens:
             writer=recorder,
             interval_s=settings.model_metrics_interval_s,
             keep_days=settings.model_metrics_keep_days,
+            full_days=settings.model_metrics_full_days,
             timeout_s=settings.connect_timeout_s,
         )
         tokens = Tokens(store, recorder)
