@@ -48,6 +48,7 @@ class Ended:
     error: errors.ChatLensError | None
     metrics: GenerationMetrics
     durable: Awaitable[None]
+    message_id: uuid.UUID | None = None  # the assistant message recorded (its generation row names it)
 
 
 class ReplyStream:
@@ -204,4 +205,4 @@ class ReplyStream:
             error_type=error.kind if error else None,
             origin=self._origin,
         )
-        return Ended(status, error, metrics, self._record_turn(record))
+        return Ended(status, error, metrics, self._record_turn(record), record.message_id)

@@ -386,7 +386,9 @@ class ChatService:
         if failure is not None:
             ended = reply.fail(failure)
             await ended.durable
-            yield ReplyFrame(cid, "", "error", time.monotonic() - started_at, ended.metrics, failure)
+            yield ReplyFrame(
+                cid, "", "error", time.monotonic() - started_at, ended.metrics, failure, message_id=ended.message_id
+            )
             return
         yield ReplyFrame(cid, "", "waiting", time.monotonic() - started_at, context=use)
         with self._budget.stream():
@@ -408,7 +410,7 @@ class ChatService:
         thinking_s = metrics.thinking_ms / 1000 if metrics.thinking_ms is not None and reply.thinking else None
         yield ReplyFrame(
             cid, reply.text, ended.status, metrics.duration_ms / 1000, metrics, ended.error, context=use,
-            thinking=reply.thinking, thinking_s=thinking_s,
+            thinking=reply.thinking, thinking_s=thinking_s, message_id=ended.message_id,
         )  # fmt: skip
         await ended.durable
 

@@ -99,6 +99,7 @@ GROUPS: tuple[Group, ...] = (
             "model_metrics_interval_s",
             "model_metrics_keep_days",
             "model_metrics_full_days",
+            "browser_metrics",
         ),
     ),
     Group(
