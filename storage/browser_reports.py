@@ -1,7 +1,8 @@
 """Writes of what the user's browser reported (``web.browser_beacon``), run on the writer thread like every other write.
 
-* A reply's report is stored only against a generation of that reply (``message_id``) that the *sender* owns, and
-  only once: another user's id, an unknown one and a replay all store nothing (the job says which). The job runs
+* A reply's report is stored only against a generation of that reply (``message_id``) that the *sender* owns, made
+  from the chat page (``source = 'chat'``: the page measures only what it sent), and only once: another user's id,
+  an unknown one, an API reply's and a replay all store nothing (the job says which). The job runs
   after the reply's own write if that is still queued (the page reports once the final frame is painted, and the
   final frame goes out once the reply is handed to the writer), so the row is found in the same transaction.
 * An error report is de-duplicated by a fingerprint of (kind, message, stack, version, page): a known one counts up
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 from storage.schema import BrowserError, BrowserReply, Generation
 
 MAX_ERROR_ROWS = 1000
+PAGE_SOURCE = "chat"  # generations.source of the chat page's replies
 
 ReplyOutcome = Literal["stored", "unknown", "replayed"]
 
@@ -50,7 +52,11 @@ class SaveReplySeen:
 
     def __call__(self, session: Session) -> ReplyOutcome:
         generation_id = session.scalar(
-            select(Generation.id).where(Generation.message_id == self.message_id, Generation.user_id == self.user_id)
+            select(Generation.id).where(
+                Generation.message_id == self.message_id,
+                Generation.user_id == self.user_id,
+                Generation.source == PAGE_SOURCE,
+            )
         )
         if generation_id is None:
             return "unknown"

@@ -49,6 +49,12 @@ def test_a_live_replys_felt_ttft_is_stored_and_not_below_the_servers(
     assert seen.fps is not None and seen.fps > 1
     assert seen.heap_bytes is not None and seen.heap_bytes > 0  # Chromium exposes performance.memory
     assert seen.connection == "local"
+    # Send (the button) is measured like Enter.
+    fake_tgi.next(Behaviour(tokens=5, token_interval_s=0.02, first_token_delay_s=0.2))
+    page.locator("#cl-input textarea").fill("Measure me again")
+    page.locator("#cl-send").click()
+    finished(page, 2)
+    assert wait_until(lambda: len(reported(beacon_app)) == 2, timeout_s=10)
 
 
 def test_a_thrown_error_lands_once_and_twice_thrown_counts_two(page: Page, beacon_app: RunningApp) -> None:

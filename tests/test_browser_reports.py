@@ -7,6 +7,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
+
 from storage.browser_reports import ReplySeen, SaveBrowserError, SaveReplySeen
 from storage.schema import BrowserError, BrowserReply, Generation
 from storage.store import Store
@@ -20,13 +22,17 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 def test_a_reply_report_is_stored_once_against_the_senders_own_generation(
     store: Store, recorder: WriteBehindRecorder
 ) -> None:
-    seed(store)  # reply 1 is U1's, reply 3 is U2's
+    seed(store)  # reply 1 is U1's, reply 3 is U2's; reply 2 (U1's) came through the OpenAI-style API
+    with store.sessions() as session:
+        session.execute(update(Generation).where(Generation.message_id == MESSAGE[2]).values(source="openai_api"))
+        session.commit()
 
     def save(message: uuid.UUID, user: uuid.UUID) -> str:
         return str(recorder.submit(SaveReplySeen(message, user, SEEN, "remote", NOW)).result(timeout=10))
 
     assert save(MESSAGE[3], U1) == "unknown"  # another user's reply
     assert save(uuid.uuid4(), U1) == "unknown"
+    assert save(MESSAGE[2], U1) == "unknown"  # no page painted an API reply
     assert save(MESSAGE[1], U1) == "stored"
     assert save(MESSAGE[1], U1) == "replayed"
     with store.sessions() as session:
