@@ -15,11 +15,8 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import Connection
 
+from analytics.distributions import quantiles, spread
 from analytics.queries import Filters, _frame, where_clause
-
-
-def _pct(q: float, column: str) -> str:
-    return f"CAST(percentile_cont({q}) WITHIN GROUP (ORDER BY {column}) AS double precision)"
 
 
 def felt_vs_server_ttft(connection: Connection, filters: Filters) -> pd.DataFrame:
@@ -28,17 +25,23 @@ def felt_vs_server_ttft(connection: Connection, filters: Filters) -> pd.DataFram
     ``fps_p50``, ``long_frame_share`` (of all frames painted while replies streamed)."""
     where, params = where_clause(filters, prefix="g.")
     gap = "(b.felt_ttft_ms - g.time_to_first_token_ms)"
+    both = (0.5, 0.95)
     sql = f"""
         SELECT b.connection AS connection, count(*) AS replies,
-               {_pct(0.5, "b.felt_ttft_ms")} AS felt_ttft_p50_ms, {_pct(0.95, "b.felt_ttft_ms")} AS felt_ttft_p95_ms,
-               {_pct(0.5, "g.time_to_first_token_ms")} AS server_ttft_p50_ms,
-               {_pct(0.95, "g.time_to_first_token_ms")} AS server_ttft_p95_ms,
-               {_pct(0.5, gap)} AS gap_p50_ms, {_pct(0.95, gap)} AS gap_p95_ms,
-               {_pct(0.5, "b.fps")} AS fps_p50,
+               {quantiles("b.felt_ttft_ms", both)} AS felt, {quantiles("g.time_to_first_token_ms", both)} AS server,
+               {quantiles(gap, both)} AS gap,
+               CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY b.fps) AS double precision) AS fps_p50,
                CAST(sum(b.long_frames) AS double precision) / nullif(sum(b.frames), 0) AS long_frame_share
         FROM browser_replies b JOIN generations g ON g.id = b.generation_id
         WHERE {where} AND g.time_to_first_token_ms IS NOT NULL GROUP BY 1 ORDER BY 1"""
-    return _frame(connection, sql, params)
+    frame = _frame(connection, sql, params)
+    for side in ("felt", "server", "gap"):
+        names = [f"{side}_ttft_p50_ms", f"{side}_ttft_p95_ms"] if side != "gap" else ["gap_p50_ms", "gap_p95_ms"]
+        frame = spread(frame, side, names)
+    return frame[[
+        "connection", "replies", "felt_ttft_p50_ms", "felt_ttft_p95_ms", "server_ttft_p50_ms", "server_ttft_p95_ms",
+        "gap_p50_ms", "gap_p95_ms", "fps_p50", "long_frame_share",
+    ]]  # fmt: skip
 
 
 def browser_errors(connection: Connection, filters: Filters, limit: int = 50) -> pd.DataFrame:

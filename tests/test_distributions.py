@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, update
 
-from analytics import browser_queries, distributions
+from analytics import browser_queries, distributions, queries
 from analytics.queries import Filters
 from storage.schema import BrowserError, BrowserReply, Generation
 from storage.store import Store
@@ -27,8 +27,7 @@ def records(frame: Any) -> list[dict[str, Any]]:
 def test_ttft_histogram_and_cdf_per_model(store: Store) -> None:
     seed(store)
     with store.engine.connect() as connection:
-        ttft = distributions.ttft_histogram(connection, DAY)
-        rate = distributions.tokens_per_s_histogram(connection, DAY)
+        ttft, rate = distributions.histograms(connection, DAY)
     a = ttft[ttft["model"] == "A"]
     assert len(a) == len(distributions.TTFT_HISTOGRAM_MS)  # every bucket, zeros included
     counts = dict(zip(a["bucket"], a["replies"], strict=True))
@@ -56,6 +55,9 @@ def test_p50_p95_p99_and_the_tokens_per_s_spread_by_model_source_and_user(store:
         by_model = records(distributions.percentiles_by(connection, DAY, "model"))
         by_source = records(distributions.percentiles_by(connection, DAY, "source"))
         by_user = records(distributions.percentiles_by(connection, DAY, "user"))
+        top_user = records(distributions.percentiles_by(connection, DAY, "user", limit=1))
+        chart = distributions.tokens_per_s_p50(distributions.percentiles_by(connection, DAY, "model"))
+        as_before = queries.tokens_per_s_by_model(connection, DAY)
     a, b = by_model
     assert (a["model"], a["replies"], a["ttft_p50_ms"], a["errors"]) == ("A", 4, 300, 0)
     assert a["ttft_p95_ms"] == pytest.approx(5160) and a["ttft_p99_ms"] == pytest.approx(5832)
@@ -67,6 +69,9 @@ def test_p50_p95_p99_and_the_tokens_per_s_spread_by_model_source_and_user(store:
     assert [(r["user"], r["replies"], r["ttft_p50_ms"], r["errors"]) for r in by_user] == [
         (str(U1), 3, 200, 0), (str(U2), 3, 600, 1),
     ]  # fmt: skip
+    assert [(r["user"], r["ttft_p50_ms"]) for r in top_user] == [(str(U1), 200)]  # ties: the lower id
+    # The tokens/s chart now reads the by-model table: the same numbers as its own query gave.
+    assert chart.to_dict("list") == as_before[["model", "tokens_per_s_p50"]].to_dict("list")
 
 
 def test_felt_ttft_beside_server_ttft_by_connection_and_the_browser_errors(store: Store) -> None:
