@@ -178,6 +178,8 @@ class ChatLens:
                 identities,
                 message_gate,
                 require_token=settings.api_require_token or settings.require_login,
+                image_max_bytes=settings.image_max_bytes,
+                images_per_message=settings.images_per_message,
             ).routes(),
             *(
                 LoginRoutes(settings=settings, identities=identities, recorder=recorder).routes()

@@ -1,7 +1,8 @@
 """Request size cap: a pure ASGI middleware answering 413 to bodies over ``REQUEST_MAX_BYTES`` before any handler.
 
-* File uploads (``/gradio_api/upload``: conversation imports) have their own cap, Gradio's ``max_file_size`` plus
-  room for the multipart envelope; every other body is capped at ``REQUEST_MAX_BYTES``.
+* File uploads (``/gradio_api/upload``: conversation imports, images) have their own cap, Gradio's
+  ``max_file_size`` plus room for the multipart envelope; ``/v1/chat/completions`` has ``API_REQUEST_MAX_BYTES``
+  (images travel base64 in its JSON); every other body is capped at ``REQUEST_MAX_BYTES``.
 * A declared ``Content-Length`` over the cap is refused without reading the body.
 * A body without one (chunked) is counted as it arrives, buffering at most the cap: past it, 413; under it, the
   buffered body is handed to the app unchanged.
@@ -13,20 +14,29 @@ from __future__ import annotations
 from access.gate import ASGIApp, Message, Receive, Scope, Send, refusal_body
 
 UPLOAD_PATH = "/gradio_api/upload"
+API_PATH = "/v1/chat/completions"
 
 
 class BodyCap:
-    def __init__(self, app: ASGIApp, *, max_bytes: int, upload_max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, upload_max_bytes: int, api_max_bytes: int = 0) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.upload_max_bytes = upload_max_bytes
+        self.api_max_bytes = api_max_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         # File uploads (conversation imports) have their own, larger cap: Gradio's max_file_size plus form overhead.
-        cap = self.upload_max_bytes if scope.get("path", "").endswith(UPLOAD_PATH) else self.max_bytes
+        path = scope.get("path", "")
+        cap = (
+            self.upload_max_bytes
+            if path.endswith(UPLOAD_PATH)
+            else self.api_max_bytes
+            if path.endswith(API_PATH)
+            else self.max_bytes
+        )
         headers = dict(scope.get("headers", []))
         declared = headers.get(b"content-length")
         if declared is not None:

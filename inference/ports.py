@@ -48,10 +48,12 @@ class Recorder(Protocol):
         model_id: str | None = None,
         setup: ConversationSetup | None = None,
         origin: Origin | None = None,
+        early: bool = False,
     ) -> TurnStart:
         """Commit the user's side of ``turn`` (its message, or the rewind of a Retry or Edit) and return the history
         to answer. ``model_id`` and ``setup`` are what a conversation started or continued by a new message keeps;
-        ``origin.store_text`` false: its messages are stored without their text."""
+        ``origin.store_text`` false: its messages are stored without their text. ``early``: the recorder may return
+        before the commit, with ``TurnStart.durable`` set, to be awaited before anything of the reply is shown."""
         ...
 
     async def rename(

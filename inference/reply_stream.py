@@ -8,7 +8,8 @@
 3. ``finish``: wait for the reader, take the rest of the text, decide the status and hand the reply to the
    recorder. A reader cancelled by shutdown (not by this reply's consumer) makes the reply ``stopped``.
 4. ``close``: always, whether the reply finished, failed or was cancelled (Stop, closed tab): stop the reader and,
-   unless ``finish`` recorded the reply, record what arrived as ``stopped``.
+   unless ``finish`` recorded the reply, record what arrived as ``stopped``. ``abandon`` instead when the user's
+   message it answers could not be saved (the request leaves while that commits): nothing is recorded.
 
 A reply that cannot be asked for at all (model server down, prompt that cannot fit) is recorded by ``fail``
 instead. Every reply is handed to the recorder exactly once; the caller shows the final frame first and then
@@ -140,6 +141,13 @@ class ReplyStream:
         if not self._recorded:
             self._take_arrived()
             self._record("stopped", None)
+
+    async def abandon(self) -> None:
+        """The turn this reply answers was not saved: stop the reader, and record nothing, now or at ``close``."""
+        self._recorded = True
+        if self._reader is not None and not self._reader.done():
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
 
     def fail(self, error: errors.ChatLensError) -> Ended:
         """The reply cannot be asked for: record it, without text, as this error."""

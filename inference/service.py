@@ -74,11 +74,13 @@ class ChatService:
         max_reply_chars: int | None = None,
         reasoning_tags: Iterable[TagPair] = DEFAULT_TAGS,
         image_tokens: int = context.DEFAULT_IMAGE_TOKENS,
+        early_start: bool = True,
     ) -> None:
         """``generators``: the configured model servers by name; the first is the default. ``model_defaults``:
         per model, the parameters used where a request leaves one unset. ``reasoning_tags``: the tag pairs around
         thinking inside reply text (``inference.reasoning``). ``image_tokens``: what one image is counted as in the
-        context window until the server's ``usage`` says."""
+        context window until the server's ``usage`` says. ``early_start``: a new message's request to the model
+        leaves while the message commits (``Recorder.begin(early=True)``); its reply is shown once it is committed."""
         self._generators = dict(generators)
         self._model_defaults = dict(model_defaults or {})
         self._recorder = recorder
@@ -95,6 +97,7 @@ class ChatService:
         self._image_tokens_learned: dict[str, int] = {}
         self._titles = Titles(recorder, self._reasoning_tags) if auto_title else None
         self._draining = False
+        self._early_start = early_start
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop replies stream on, for shutdown from outside
 
     @property
@@ -217,8 +220,10 @@ class ChatService:
             model_id=call.info.model_id if call.info else None,
             setup=ConversationSetup(model=model, system_prompt=system_prompt),
             origin=origin,
+            early=self._early_start,
         )
         if start.answer is not None:  # sent again after its reply completed: that reply, no model call
+            await _committed(start)
             yield ReplyFrame(start.conversation_id, start.answer, "complete", time.monotonic() - started_at)
             return
         if start.resent and start.conversation_id in self._active:
@@ -384,18 +389,24 @@ class ChatService:
             origin=origin,
         )  # fmt: skip
         if failure is not None:
+            await _committed(start)
             ended = reply.fail(failure)
             await ended.durable
             yield ReplyFrame(
                 cid, "", "error", time.monotonic() - started_at, ended.metrics, failure, message_id=ended.message_id
             )
             return
-        yield ReplyFrame(cid, "", "waiting", time.monotonic() - started_at, context=use)
         with self._budget.stream():
-            reader = reply.open()
+            reader = reply.open()  # while the user's message may still be committing (``TurnStart.durable``)
             self._readers.add(reader)
             reader.add_done_callback(self._readers.discard)
             try:
+                try:
+                    await _committed(start)
+                except BaseException:
+                    await reply.abandon()  # not saved: the request is closed and nothing of it is recorded
+                    raise
+                yield ReplyFrame(cid, "", "waiting", time.monotonic() - started_at, context=use)
                 while await reply.next_frame(self._budget.interval_s):
                     yield ReplyFrame(
                         cid, reply.text, "thinking" if reply.thinking_now else "generating",
@@ -429,3 +440,9 @@ class ChatService:
         if metrics.prompt_tokens is None or (learned is None and per_image is None):
             return use
         return replace(use, used_tokens=metrics.prompt_tokens + metrics.output_tokens, measured=True)
+
+
+async def _committed(start: TurnStart) -> None:
+    """Wait until the user's side of the turn is committed (at once if the recorder returned it committed)."""
+    if start.durable is not None:
+        await start.durable

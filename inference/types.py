@@ -7,6 +7,7 @@ exactly one formula for each (tokens/s above all).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -161,7 +162,7 @@ class Origin:
 
 @dataclass(frozen=True, slots=True)
 class TurnStart:
-    """What the recorder returns once the user's message is committed.
+    """What the recorder returns once the user's message is committed (or decided: ``durable``).
 
     ``resent``: the message was already stored under its client id (a send repeated after an error), nothing new
     was written but the rewind of its unfinished reply; ``answer``: its reply had completed, and is this text."""
@@ -173,6 +174,9 @@ class TurnStart:
     answer: str | None = None
     # Per message of ``history``, the stored images it had (the recorder reads their files into ``history``).
     history_images: tuple[tuple[ImageRef, ...], ...] = ()
+    # Set when the turn is returned before it is committed: completes once it is (raises if it could not be). The
+    # model may be asked meanwhile; nothing of the reply may be shown or recorded before it completes.
+    durable: Awaitable[None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

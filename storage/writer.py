@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 class StorageFailed(ChatLensError):
     kind = "storage"
-    default_message = "ChatLens could not save this message. Nothing was sent to the model; please retry."
+    default_message = "ChatLens could not save this message, so it was not answered; please retry."
 
 
 class ReplyNotSaved(StorageFailed):
@@ -71,6 +71,8 @@ class Work:
 class _Job:
     spec: WriteJob | Work | None  # None: a barrier, done once everything queued before it is committed
     future: concurrent.futures.Future[Any]
+    # A new message's: its result as soon as it is decided, before the batch commits (``begin``).
+    early: concurrent.futures.Future[Any] | None = None
 
 
 class WriteBehindRecorder:
@@ -105,6 +107,27 @@ class WriteBehindRecorder:
         self._jobs.put(_Job(spec, future))
         return future
 
+    async def _submit_early(self, spec: UserTurn) -> tuple[TurnStart, asyncio.Future[Any]]:
+        """Queue a new message; returns its turn as soon as the writer has decided it, and a future that completes
+        once it is committed, or fails with ``StorageFailed``."""
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        early: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._jobs.put(_Job(spec, future, early))
+        start: TurnStart = await self._await(early)
+
+        async def committed() -> None:
+            final: TurnStart = await self._await(future)
+            if (final.conversation_id, final.user_message_id, final.resent, final.answer) != (
+                start.conversation_id, start.user_message_id, start.resent, start.answer,
+            ):  # fmt: skip
+                # Its batch failed and, applied again alone, it came out otherwise (another replica stored the
+                # same client message id meanwhile): what was started on is not what is stored.
+                raise StorageFailed(detail="the message was stored otherwise when its batch was applied again")
+
+        durable = asyncio.ensure_future(committed())
+        durable.add_done_callback(_retrieved)  # a caller that stops before awaiting it must not log a warning
+        return start, durable
+
     async def begin(
         self,
         turn: Turn,
@@ -113,19 +136,30 @@ class WriteBehindRecorder:
         model_id: str | None = None,
         setup: ConversationSetup | None = None,
         origin: Origin | None = None,
+        early: bool = False,
     ) -> TurnStart:
         """Commit the user's side of ``turn`` with the next group; returns the history to answer.
+
+        ``early``: a new message's turn is returned as soon as the writer has decided it, before its batch commits,
+        with ``TurnStart.durable`` to await (the model can be asked meanwhile); other turns are returned committed.
 
         The one place a turn becomes a write job: the job adds who sends it and, for a new message, what its
         conversation keeps (the model it was started with, its setup)."""
         job: WriteJob
+        durable: asyncio.Future[Any] | None = None
         match turn:
             case NewMessage(content, conversation_id, message_id, earlier, images):
-                # The files first: a committed row never names a missing file.
-                refs = await asyncio.to_thread(self._store.images.save, user_id, images) if images else ()
+                # The files first: a committed row never names a missing file. A turn that keeps no text (metrics
+                # only, privacy mode) keeps no images either: they are sent from memory and written nowhere.
+                store_text = origin is None or origin.store_text
+                keep_images = store_text and self._store.keeper is None
+                every = images + tuple(image for message in earlier for image in message.images)
+                if every and keep_images:
+                    await asyncio.to_thread(self._store.images.save, user_id, every)
                 job = UserTurn(
                     user_id, conversation_id, content, model_id, setup or ConversationSetup(), message_id,
-                    earlier=earlier, store_text=origin is None or origin.store_text, images=refs,
+                    earlier=earlier, store_text=store_text, images=tuple(image.ref for image in images),
+                    keep_images=keep_images,
                 )  # fmt: skip
             case Retry(conversation_id, reply_id):
                 job = writes.Retry(user_id, conversation_id, reply_id)
@@ -135,10 +169,18 @@ class WriteBehindRecorder:
                 job = writes.Continue(user_id, conversation_id)
             case _:
                 assert_never(turn)
-        start: TurnStart = await self._await(self._submit(job))
+        if early and isinstance(job, UserTurn):  # the hot path: the model is asked while the message commits
+            start, durable = await self._submit_early(job)
+        else:
+            start = await self._await(self._submit(job))
         if start.history_images:
-            start = await self._with_images(start, user_id, turn.images if isinstance(turn, NewMessage) else ())
-        return start
+            sent = (
+                turn.images + tuple(image for message in turn.earlier for image in message.images)
+                if isinstance(turn, NewMessage)
+                else ()
+            )
+            start = await self._with_images(start, user_id, sent)
+        return replace(start, durable=durable) if durable is not None else start
 
     async def _with_images(self, start: TurnStart, user_id: uuid.UUID, sent: tuple[Image, ...]) -> TurnStart:
         """The history with its images' bytes: the ones just sent from memory, earlier ones read from their files
@@ -262,9 +304,10 @@ class WriteBehindRecorder:
         started = time.monotonic()
         specs = [job.spec for job in batch if job.spec is not None]
         delay_s = 0.1
+        early = {id(job.spec): job.early for job in batch if job.early is not None}
         while True:
             try:
-                results = iter(self._apply(specs))
+                results = iter(self._apply(specs, early))
                 break
             except DBAPIError as exc:
                 # The connection was lost or cannot be made (PostgreSQL restarting): the server aborted the
@@ -295,13 +338,25 @@ class WriteBehindRecorder:
             return True
         return self._store.engine.dialect.name == "postgresql" and isinstance(exc, OperationalError)
 
-    def _apply(self, specs: list[WriteJob | Work]) -> list[Any]:
-        """Apply ``specs`` in one transaction and commit; one result (or exception) per spec."""
+    def _apply(
+        self, specs: list[WriteJob | Work], early: dict[int, concurrent.futures.Future[Any]] | None = None
+    ) -> list[Any]:
+        """Apply ``specs`` in one transaction and commit; one result (or exception) per spec. The ``early`` futures
+        (by ``id`` of their spec) get their spec's result once it is decided, before the commit."""
         with self._store.sessions() as session:
             turns = [spec for spec in specs if not isinstance(spec, Work)]
+
+            def applied(results: list[Any]) -> None:
+                for spec, result in zip(turns, results, strict=True):
+                    future = early.get(id(spec)) if early else None
+                    if future is not None and not future.done():  # a batch applied again: the first result stands
+                        _settle(future, result)
+
             try:
                 turn_results = iter(
-                    apply_batch(session, turns, self._known_users, self._store.keeper, self._cache) if turns else []
+                    apply_batch(session, turns, self._known_users, self._store.keeper, self._cache, applied)
+                    if turns
+                    else []
                 )
                 results = [s.apply(session) if isinstance(s, Work) else next(turn_results) for s in specs]
                 session.commit()
@@ -327,7 +382,15 @@ class WriteBehindRecorder:
             self._commit(batch, again=True, reconnect=False)
             return
         log.exception("database write failed")
+        early = batch[0].early
+        if early is not None and not early.done():  # failed before it was decided: the caller waits on this one
+            _settle(early, exc)
         _settle(batch[0].future, exc)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _settle(future: concurrent.futures.Future[Any], result: Any) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import collections
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
@@ -47,9 +47,16 @@ class UserTurn:
     model_id: str | None
     setup: ConversationSetup = field(default_factory=ConversationSetup)
     message_id: uuid.UUID | None = None  # the client's id for the message (None: a new one is made)
-    earlier: tuple[ChatMessage, ...] = ()  # a new conversation's messages before this one (an OpenAI-style call)
+    # A new conversation's messages before this one (an OpenAI-style call); their images' files already written.
+    earlier: tuple[ChatMessage, ...] = ()
     store_text: bool = True  # False (metrics only): the rows keep no text; the history returned still has it
     images: tuple[ImageRef, ...] = ()  # the message's images, their files already written (``storage.images``)
+    # False (metrics only, privacy mode): no image rows (and no files); the history returned still names them.
+    keep_images: bool = True
+    # The ids a new conversation and message get, fixed when the job is made: a batch that fails is applied again
+    # job by job, and a caller that started on the first application's ids must find them committed.
+    new_conversation_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    new_message_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +195,14 @@ def apply_batch(
     known_users: set[uuid.UUID],
     keeper: ContentKeeper | None = None,
     cache: ConversationCache | None = None,
+    applied: Callable[[list[Any]], None] | None = None,
 ) -> list[Any]:
     """Apply ``jobs`` in order inside the caller's transaction. Returns one result (or exception) per job.
 
     With a ``keeper`` (privacy mode), message text and first-message titles stay in its memory, not in the rows.
     With a ``cache`` (the only writer), conversations it holds are not read again; the batch's state is left in
-    ``cache.pending`` for the writer to keep once committed."""
+    ``cache.pending`` for the writer to keep once committed. ``applied`` is called with the results once they are
+    decided, before the rows are written (callers may start on them while the batch commits)."""
     now = utcnow()
     placed = placed_ids(session, {job.message_id for job in jobs if isinstance(job, UserTurn) and job.message_id})
     conversation_ids = {cid for job in jobs if (cid := _conversation_of(job)) is not None} | set(placed.values())
@@ -236,6 +245,8 @@ def apply_batch(
                 results.append(None)
         except MessageRejected as exc:
             results.append(exc)
+    if applied is not None:
+        applied(results)
     if keeper is not None:
         for row in rows.messages:
             row["content"] = keeper.remember(row["id"], row["content"])
@@ -344,7 +355,7 @@ def _user_turn(
         )
         rows.superseded.extend(superseded)
         return turn
-    cid = job.conversation_id or uuid.uuid4()
+    cid = job.conversation_id or job.new_conversation_id
     setup = job.setup
     kept = job.content if job.store_text else ""
     if cid in state:
@@ -374,15 +385,19 @@ def _user_turn(
         text = earlier.content if job.store_text else ""
         rows.messages.append(_message_row(earlier_id, cid, conversation.next_seq, earlier.role, text, "complete", now))
         conversation.next_seq += 1
-        conversation.visible.append(_Visible(earlier_id, earlier.role, earlier.content))
-    message_id = job.message_id or uuid.uuid4()
+        refs = tuple(image.ref for image in earlier.images)
+        conversation.visible.append(_Visible(earlier_id, earlier.role, earlier.content, images=refs))
+        if job.keep_images:
+            rows.images += [_image_row(earlier_id, cid, job.user_id, at, ref, now) for at, ref in enumerate(refs)]
+    message_id = job.message_id or job.new_message_id
     placed[message_id] = cid
     rows.messages.append(_message_row(message_id, cid, conversation.next_seq, "user", kept, "complete", now))
     conversation.next_seq += 1
     conversation.visible.append(_Visible(message_id, "user", job.content, images=job.images))
-    rows.images += [
-        _image_row(message_id, cid, job.user_id, position, ref, now) for position, ref in enumerate(job.images)
-    ]
+    if job.keep_images:
+        rows.images += [
+            _image_row(message_id, cid, job.user_id, position, ref, now) for position, ref in enumerate(job.images)
+        ]
     rows.touched.add(cid)
     return conversation.start(cid, message_id)
 

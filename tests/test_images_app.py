@@ -8,24 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import re
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import openai
 import pytest
 from gradio_client import Client, handle_file
 from playwright.sync_api import Page, expect
 
 from errors import MessageRejected
-from storage.schema import MessageImage
-from tests.support.apps import RunningApp, launched_app
+from storage.schema import Generation, MessageImage
+from tests.support.apps import Launch, RunningApp, launched_app
 from tests.support.browser import conversation_of, finished, open_chat, send
 from tests.support.config import make_settings
 from tests.support.fake_tgi import TEXT_PIPELINE, VISION_PIPELINE, Behaviour, FakeTgi
 from tests.support.images import png
+from tests.support.openai_sdk import openai_client
 from ui.api import uploaded_paths
 
 HOSTILE_NAME = '"><img src=x onerror=alert(1)>.png'
@@ -239,3 +243,92 @@ def test_an_edited_question_keeps_its_images(page: Page, images_app: RunningApp,
     [sent] = [m for m in fake_tgi.streams[-1].body["messages"] if m["role"] == "user"]
     assert sent["content"][0] == {"type": "text", "text": "Which colour, exactly?"}
     assert base64.b64decode(sent["content"][1]["image_url"]["url"].partition(",")[2]) == png(3, 3)
+
+
+def data_url(data: bytes, mime_type: str = "image/png") -> str:
+    return f"data:{mime_type};base64," + base64.b64encode(data).decode()
+
+
+def with_image(text: str, url: str) -> Any:
+    parts = [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url}}]
+    return {"role": "user", "content": parts}
+
+
+def image_files(app: RunningApp) -> list[Path]:
+    root = app.chatlens.store.images.root
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+def test_v1_takes_image_parts_in_every_user_message_sends_and_stores_them(
+    images_app: RunningApp, fake_tgi: FakeTgi
+) -> None:
+    fake_tgi.pipeline_tag = VISION_PIPELINE
+    fake_tgi.next(Behaviour(reply="Both grey.", finish_reason="stop"))
+    first, second = png(2, 2), png(3, 3)
+    messages = [
+        with_image("This one?", data_url(first)),
+        {"role": "assistant", "content": "Grey."},
+        with_image("And this?", data_url(second)),
+    ]
+    reply = openai_client(f"{images_app.url}/v1").chat.completions.create(model="default", messages=messages)
+    assert reply.choices[0].message.content == "Both grey."
+    sent = [m for m in fake_tgi.streams[-1].body["messages"] if m["role"] == "user"]
+    assert [part["type"] for part in sent[0]["content"]] == ["text", "image_url"]
+    assert [base64.b64decode(m["content"][1]["image_url"]["url"].partition(",")[2]) for m in sent] == [first, second]
+    cid = images_app.last(Generation).conversation_id
+    rows = images_app.rows(MessageImage, conversation_id=cid)
+    assert sorted(row.sha256 for row in rows) == sorted(hashlib.sha256(d).hexdigest() for d in (first, second))
+    assert len({row.message_id for row in rows}) == 2  # each image with its own message
+    stored = {p.name: p.read_bytes() for p in image_files(images_app)}
+    assert stored[hashlib.sha256(first).hexdigest()] == first and stored[hashlib.sha256(second).hexdigest()] == second
+
+
+def test_v1_keeps_no_image_with_metrics_only(images_app: RunningApp, fake_tgi: FakeTgi) -> None:
+    fake_tgi.pipeline_tag = VISION_PIPELINE
+    picture = png(6, 6)
+    client = openai_client(f"{images_app.url}/v1", default_headers={"X-ChatLens-Store": "metrics-only"})
+    client.chat.completions.create(model="default", messages=[with_image("Secret photo", data_url(picture))])
+    sent = fake_tgi.streams[-1].body["messages"][-1]
+    assert base64.b64decode(sent["content"][1]["image_url"]["url"].partition(",")[2]) == picture
+    generation = images_app.last(Generation)
+    assert generation.status == "complete"
+    assert images_app.rows(MessageImage, conversation_id=generation.conversation_id) == []
+    assert hashlib.sha256(picture).hexdigest() not in {p.name for p in image_files(images_app)}
+
+
+@pytest.mark.parametrize(
+    ("url", "code", "says"),
+    [
+        ("https://example.com/cat.png", "invalid_image_url", "fetches no URL"),
+        ("data:image/png,rawbytes", "invalid_image_url", "must be base64"),
+        ("data:image/png;base64,***", "invalid_image_url", "does not decode"),
+        (data_url(b"%PDF-1.7 not a picture"), "rejected", "is not a PNG, JPEG, WebP or GIF image"),
+        (data_url(png() + b"\0" * MAX_BYTES), "rejected", "images are limited to 8 KB each"),
+    ],
+)
+def test_v1_refuses_images_it_does_not_take_with_the_reason_and_stores_nothing(
+    images_app: RunningApp, fake_tgi: FakeTgi, url: str, code: str, says: str
+) -> None:
+    fake_tgi.pipeline_tag = VISION_PIPELINE
+    before = images_app.count(Generation), images_app.count(MessageImage), len(image_files(images_app))
+    with pytest.raises(openai.BadRequestError) as raised:
+        openai_client(f"{images_app.url}/v1").chat.completions.create(
+            model="default", messages=[with_image("What is it?", url)]
+        )
+    error = raised.value.response.json()["error"]
+    assert (error["code"], says in error["message"]) == (code, True), error
+    assert (images_app.count(Generation), images_app.count(MessageImage), len(image_files(images_app))) == before
+    assert fake_tgi.streams == []
+
+
+def test_v1_in_privacy_mode_sends_images_and_writes_none(launch: Launch, tmp_path: Path, fake_tgi: FakeTgi) -> None:
+    app = launch(make_settings(tmp_path, tgi_url=fake_tgi.url, store_content=False, auto_title=False))
+    fake_tgi.pipeline_tag = VISION_PIPELINE
+    picture = png(7, 7)
+    openai_client(f"{app.url}/v1").chat.completions.create(
+        model="default", messages=[with_image("Hm?", data_url(picture))]
+    )
+    sent = fake_tgi.streams[-1].body["messages"][-1]
+    assert base64.b64decode(sent["content"][1]["image_url"]["url"].partition(",")[2]) == picture
+    assert app.last(Generation).status == "complete"
+    assert app.count(MessageImage) == 0 and image_files(app) == []

@@ -366,12 +366,18 @@ def test_without_a_model_server_calls_are_503_and_no_models_are_listed(launch: L
     assert app.rows(Generation) == []
 
 
-def test_a_body_over_the_cap_is_413_in_openai_shape(launch: Launch, tmp_path: Any, fake_tgi: FakeTgi) -> None:
-    app = launch(make_settings(tmp_path, tgi_url=fake_tgi.url, request_max_bytes=4096))
+def test_a_body_over_the_api_cap_is_413_in_openai_shape_and_the_api_cap_is_its_own(
+    launch: Launch, tmp_path: Any, fake_tgi: FakeTgi
+) -> None:
+    app = launch(make_settings(tmp_path, tgi_url=fake_tgi.url, request_max_bytes=4096, api_request_max_bytes=8192))
+    reply = sdk(app).chat.completions.create(model="default", messages=[{"role": "user", "content": "x" * 5000}])
+    assert reply.choices[0].message.content == EXPECTED  # over REQUEST_MAX_BYTES, under API_REQUEST_MAX_BYTES
     with pytest.raises(openai.APIStatusError) as raised:
-        sdk(app).chat.completions.create(model="default", messages=[{"role": "user", "content": "x" * 5000}])
-    assert raised.value.status_code == 413
+        sdk(app).chat.completions.create(model="default", messages=[{"role": "user", "content": "x" * 9000}])
+    assert raised.value.status_code == 413 and "8,192 bytes" in raised.value.response.json()["error"]["message"]
     assert_openai_shaped(raised.value.response.json())
+    queue = httpx.post(f"{app.url}/gradio_api/queue/join", content=b"x" * 5000, headers={"content-type": "text/plain"})
+    assert queue.status_code == 413  # every other route keeps REQUEST_MAX_BYTES
 
 
 def test_a_client_that_disconnects_closes_upstream_at_once_and_the_partial_reply_is_stopped(

@@ -137,7 +137,8 @@ def test_thinking_is_timed_exactly_at_the_stream_boundary(
     store: Store, recorder: WriteBehindRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Three thinking chunks in a field, then three answer chunks, 100 ms apart after a 20 ms first token: exact
-    numbers from a clock that moves only with the model's delays."""
+    numbers from a clock that moves only with the model's delays (the request waits for the message's commit, else
+    the fake clock's model would end within the real commit, before any frame)."""
     clock = FakeClock().install(monkeypatch)
     model = FakeModel(clock=clock)
     model.queue(
@@ -147,7 +148,7 @@ def test_thinking_is_timed_exactly_at_the_stream_boundary(
     )  # fmt: skip
     service = ChatService(
         {"default": model}, recorder, budget=FrameBudget(min_interval_s=0.04, frames_per_s=250),
-        max_message_chars=1000, max_new_tokens=1000,
+        max_message_chars=1000, max_new_tokens=1000, early_start=False,
     )  # fmt: skip
 
     async def read() -> list[ReplyFrame]:

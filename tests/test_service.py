@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 import errors
 from inference.pacing import FrameBudget
@@ -22,7 +23,7 @@ from inference.turns import NewMessage
 from inference.types import ChatMessage, GenerationParams, Origin, TokenChunk
 from storage.schema import Generation, Message
 from storage.store import Store
-from storage.writer import WriteBehindRecorder
+from storage.writer import StorageFailed, WriteBehindRecorder
 from tests.support.fake_model import HANG, FakeClock, FakeModel
 from tests.support.fake_tgi import Behaviour, FakeTgi
 
@@ -98,9 +99,12 @@ def test_metrics_use_the_servers_usage_count(fake_tgi: FakeTgi, recorder: WriteB
 # --- over the in-process fake model ----------------------------------------------------------------------------
 
 
-def service_over(model: FakeModel, recorder: WriteBehindRecorder) -> ChatService:
+def service_over(model: FakeModel, recorder: WriteBehindRecorder, *, early_start: bool = True) -> ChatService:
     budget = FrameBudget(min_interval_s=0.04, frames_per_s=250)
-    return ChatService({"default": model}, recorder, budget=budget, max_message_chars=1000, max_new_tokens=1000)
+    return ChatService(
+        {"default": model}, recorder, budget=budget, max_message_chars=1000, max_new_tokens=1000,
+        early_start=early_start,
+    )  # fmt: skip
 
 
 def stream_of(service: ChatService, user_id: uuid.UUID, message: str) -> AsyncIterator[ReplyFrame]:
@@ -179,11 +183,12 @@ def test_metrics_come_from_the_monotonic_clock_and_the_first_token_goes_out_at_o
     store: Store, recorder: WriteBehindRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Five tokens, the first 20 ms after the request (sooner than the 40 ms frame interval), then one per 100 ms:
-    exact numbers from a clock that moves only with the model's delays (the commit before the request takes none)."""
+    exact numbers from a clock that moves only with the model's delays (the commit before the request takes none:
+    the request waits for it here, as the fake clock's model would otherwise end within the real commit)."""
     clock = FakeClock().install(monkeypatch)
     model = FakeModel(clock=clock)
     model.queue("a", " b", " c", " d", " e", TokenChunk(finish_reason="stop"), first_delay_s=0.02, interval_s=0.1)
-    service, user = service_over(model, recorder), uuid.uuid4()
+    service, user = service_over(model, recorder, early_start=False), uuid.uuid4()
 
     frames = read_turn(service, user, "Count")
     metrics = frames[-1].metrics
@@ -263,3 +268,87 @@ def test_a_default_max_tokens_is_fitted_to_a_small_window_never_refused(
 
     with pytest.raises(errors.MessageRejected, match="lower Max new tokens"):
         asyncio.run(chosen())
+
+
+class CommitGate:
+    """Every commit of ``store``'s sessions waits until ``opened`` (or raises ``failure``), on the writer thread:
+    SQLAlchemy's ``before_commit`` event, so the commit itself is held, after the writer has decided the turn."""
+
+    def __init__(self, store: Store) -> None:
+        self.opened = threading.Event()
+        self.failure: Exception | None = None
+        self.waiting = threading.Event()
+        event.listen(store.sessions, "before_commit", self._hold)
+
+    def _hold(self, session: object) -> None:
+        self.waiting.set()
+        self.opened.wait(timeout=10)
+        if self.failure is not None:
+            raise self.failure
+
+
+def test_the_request_leaves_while_the_message_commits_and_the_reply_waits_for_the_commit(
+    store: Store, recorder: WriteBehindRecorder
+) -> None:
+    model = FakeModel()
+    model.queue("Hello", TokenChunk(finish_reason="stop"))
+    service, user = service_over(model, recorder), uuid.uuid4()
+    gate = CommitGate(store)
+
+    async def scenario() -> list[ReplyFrame]:
+        frames: list[ReplyFrame] = []
+
+        async def read() -> None:
+            frames.extend([frame async for frame in stream_of(service, user, "Hi")])
+
+        reading = asyncio.create_task(read())
+        assert await asyncio.to_thread(gate.waiting.wait, 5), "the writer never reached the commit"
+        await _until(lambda: bool(model.calls) and model.calls[0].finished)  # asked, and answered, meanwhile
+        assert frames == [], "a frame went out before the message was committed"
+        with store.sessions() as session:
+            assert session.scalars(select(Message)).all() == []  # not committed yet
+        gate.opened.set()
+        await reading
+        return frames
+
+    frames = asyncio.run(scenario())
+    assert frames[0].phase == "waiting" and (frames[-1].phase, frames[-1].text) == ("complete", "Hello")
+    assert stored(store, recorder, frames[-1], user) == [("user", "Hi", "complete"), ("assistant", "Hello", "complete")]
+
+
+def test_a_message_that_cannot_be_committed_closes_the_request_and_records_no_reply(
+    store: Store, recorder: WriteBehindRecorder
+) -> None:
+    model = FakeModel()
+    model.queue("Never", " shown", HANG)
+    service, user = service_over(model, recorder), uuid.uuid4()
+    gate = CommitGate(store)
+    gate.failure = RuntimeError("disk full")
+
+    async def scenario() -> list[ReplyFrame]:
+        frames: list[ReplyFrame] = []
+        reading = asyncio.ensure_future(_collect(stream_of(service, user, "Hi"), frames))
+        await _until(lambda: bool(model.calls) and model.calls[0].yielded == 2)
+        gate.opened.set()
+        with pytest.raises(StorageFailed, match="could not save this message"):
+            await reading
+        return frames
+
+    assert asyncio.run(scenario()) == []  # not even the waiting frame
+    [call] = model.calls
+    assert call.closed, "the request to the model was left open"
+    gate.failure = None
+    recorder.barrier().result(timeout=10)
+    with store.sessions() as session:
+        assert session.scalars(select(Message)).all() == [] and session.scalars(select(Generation)).all() == []
+
+
+async def _collect(frames: AsyncIterator[ReplyFrame], into: list[ReplyFrame]) -> None:
+    async for frame in frames:
+        into.append(frame)
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not condition():  # noqa: ASYNC110 (a plain attribute of the fake, no event to wait on)
+            await asyncio.sleep(0.005)

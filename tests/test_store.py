@@ -90,7 +90,10 @@ def test_another_users_conversation_is_neither_readable_nor_writable(
 def test_concurrent_turns_are_group_committed(store: Store, recorder: WriteBehindRecorder) -> None:
 
     async def scenario() -> None:
-        await asyncio.gather(*(recorder.begin(NewMessage(f"m{i}"), user_id=uuid.uuid4()) for i in range(200)))
+        starts = await asyncio.gather(
+            *(recorder.begin(NewMessage(f"m{i}"), user_id=uuid.uuid4(), early=i % 2 == 0) for i in range(200))
+        )
+        await asyncio.gather(*(start.durable for start in starts if start.durable is not None))
 
     asyncio.run(scenario())
     with store.sessions() as session:

@@ -148,7 +148,13 @@ GROUPS: tuple[Group, ...] = (
         "Request limits",
         "Checked before any handler runs or any model call is made "
         "([security.md](security.md#rate-limits-and-request-size)).",
-        ("request_max_bytes", "rate_limit_user_per_min", "rate_limit_ip_per_min", "trusted_proxies"),
+        (
+            "request_max_bytes",
+            "api_request_max_bytes",
+            "rate_limit_user_per_min",
+            "rate_limit_ip_per_min",
+            "trusted_proxies",
+        ),
     ),
     Group(
         "Set by Hugging Face Spaces",

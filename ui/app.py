@@ -121,7 +121,10 @@ def launch_options(
             "middleware": [
                 Middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors),
                 Middleware(
-                    BodyCap, max_bytes=settings.request_max_bytes, upload_max_bytes=UPLOAD_MAX_BYTES + 64 * 1024
+                    BodyCap,
+                    max_bytes=settings.request_max_bytes,
+                    upload_max_bytes=UPLOAD_MAX_BYTES + 64 * 1024,
+                    api_max_bytes=settings.api_request_max_bytes,
                 ),
                 Middleware(
                     Guard,

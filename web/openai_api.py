@@ -10,8 +10,9 @@ token's id), its text left out with ``X-ChatLens-Store: metrics-only``.
 * The body: the fields ChatLens supports are read (``model``, ``messages``, ``stream``, ``stream_options``,
   ``temperature``, ``top_p``, ``max_tokens`` / ``max_completion_tokens``, ``seed``, ``stop``,
   ``frequency_penalty``); fields that would change the answer in a way ChatLens cannot honour (``n`` > 1, ``tools``,
-  ``functions``, ``logprobs``, a ``response_format`` other than text, image parts) are refused with 400; every other
-  field is ignored, as OpenAI-compatible servers do with what they do not know.
+  ``functions``, ``logprobs``, a ``response_format`` other than text) are refused with 400; every other field is
+  ignored, as OpenAI-compatible servers do with what they do not know. Image parts (``image_url`` with a data URL,
+  in user messages) are checked as the page's attachments are and sent to a model server that sees.
 * Errors are OpenAI-shaped (``{"error": {"message", "type", "param", "code"}}``) with the status OpenAI clients map
   to their exception classes; a failure after the first token ends the stream with an ``error`` event and
   ``[DONE]``. A refused call stores nothing.
@@ -23,6 +24,8 @@ token's id), its text left out with ``X-ChatLens-Store: metrics-only``.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import logging
 import time
@@ -41,6 +44,7 @@ from access.identity import Identities, Identity
 from access.message_gate import MessageGate
 from access.rate_limits import RateLimited
 from inference import param_checks
+from inference.images import MAX_IMAGE_BYTES, MAX_IMAGES_PER_MESSAGE, checked_images
 from inference.ports import ReplyFrame
 from inference.service import ChatService
 from inference.turns import NewMessage
@@ -120,12 +124,50 @@ class _Message(BaseModel):
             return self.content or ""
         parts = []
         for part in self.content:
+            if part.get("type") == "image_url":
+                continue
             if part.get("type") != "text" or not isinstance(part.get("text"), str):
                 raise ApiError(
-                    400, "Only text content parts are supported.", code="unsupported_content", param="messages"
-                )
+                    400, "Only text and image_url content parts are supported.", code="unsupported_content",
+                    param="messages",
+                )  # fmt: skip
             parts.append(part["text"])
         return "".join(parts)
+
+    def image_files(self) -> list[tuple[str, bytes]]:
+        """The bytes of each ``image_url`` part (checked as images later, by ``inference.images``)."""
+        if not isinstance(self.content, list):
+            return []
+        return [("", _data_url_bytes(part)) for part in self.content if part.get("type") == "image_url"]
+
+
+def _data_url_bytes(part: dict[str, Any]) -> bytes:
+    """An ``image_url`` part's bytes. Only data URLs: ChatLens fetches nothing a caller names (a URL would make
+    the server reach wherever the caller points it)."""
+    value = part.get("image_url")
+    url = value.get("url") if isinstance(value, dict) else value
+    if not isinstance(url, str):
+        raise ApiError(400, "image_url.url must be a string.", code="invalid_image_url", param="messages")
+    if not url.startswith("data:"):
+        raise ApiError(
+            400,
+            "Images are taken as data URLs (data:image/png;base64,…); ChatLens fetches no URL. Download the image "
+            "and send its bytes.",
+            code="invalid_image_url",
+            param="messages",
+        )
+    header, comma, payload = url.partition(",")
+    if not comma or not header.endswith(";base64"):
+        raise ApiError(
+            400, "An image data URL must be base64 (data:image/png;base64,…).", code="invalid_image_url",
+            param="messages",
+        )  # fmt: skip
+    try:
+        return base64.b64decode(payload, validate=True)
+    except binascii.Error:
+        raise ApiError(
+            400, "An image data URL's base64 does not decode.", code="invalid_image_url", param="messages"
+        ) from None
 
 
 class ChatRequest(BaseModel):
@@ -187,19 +229,28 @@ def parse_body(raw: bytes) -> ChatRequest:
     return request
 
 
-def split_messages(request: ChatRequest) -> tuple[str | None, tuple[ChatMessage, ...], str]:
-    """The system prompt (None: the instance's), the earlier turns, and the last user message."""
+def split_messages(
+    request: ChatRequest, *, max_image_bytes: int = MAX_IMAGE_BYTES, max_images: int = MAX_IMAGES_PER_MESSAGE
+) -> tuple[str | None, tuple[ChatMessage, ...], ChatMessage]:
+    """The system prompt (None: the instance's), the earlier turns, and the last user message; a user message's
+    image parts become its checked images (``MessageRejected`` with the reason for one that is not taken)."""
     system: list[str] = []
     turns: list[ChatMessage] = []
     for message in request.messages:
         text = message.text()
-        if message.role == "user" or message.role == "assistant":
-            turns.append(ChatMessage(message.role, text))
+        if message.role == "user":
+            files = message.image_files()
+            images = checked_images(files, max_bytes=max_image_bytes, max_images=max_images) if files else ()
+            turns.append(ChatMessage("user", text, images))
+        elif message.has_images():
+            raise ApiError(400, "Only user messages may carry images.", code="unsupported_content", param="messages")
+        elif message.role == "assistant":
+            turns.append(ChatMessage("assistant", text))
         else:
             system.append(text)  # system, or developer (what newer OpenAI models call it)
     if not turns or turns[-1].role != "user":
         raise ApiError(400, "The last message must be the user's.", code="invalid_value", param="messages")
-    return ("\n\n".join(system) if system else None), tuple(turns[:-1]), turns[-1].content
+    return ("\n\n".join(system) if system else None), tuple(turns[:-1]), turns[-1]
 
 
 # -- the app ---------------------------------------------------------------------------------------------------
@@ -213,11 +264,15 @@ class OpenAiApi:
         gate: MessageGate | None = None,
         *,
         require_token: bool = False,
+        image_max_bytes: int = MAX_IMAGE_BYTES,
+        images_per_message: int = MAX_IMAGES_PER_MESSAGE,
     ) -> None:
         self._service = service
         self._identities = identities
         self._gate = gate
         self._require_token = require_token
+        self._image_max_bytes = image_max_bytes
+        self._images_per_message = images_per_message
 
     def routes(self) -> list[Route]:
         return [
@@ -268,8 +323,10 @@ class OpenAiApi:
                 raise ApiError(400, f"{STORE_HEADER} must be 'metrics-only' or 'full'.", code="invalid_value")
             model = self._model(call.model)
             if any(message.has_images() for message in call.messages):
-                await self._refuse_images(model)
-            system_prompt, earlier, last = split_messages(call)
+                await self._check_sees(model)
+            system_prompt, earlier, last = split_messages(
+                call, max_image_bytes=self._image_max_bytes, max_images=self._images_per_message
+            )
             requested = GenerationParams(
                 max_tokens=call.max_completion_tokens or call.max_tokens,
                 temperature=call.temperature,
@@ -288,7 +345,7 @@ class OpenAiApi:
             await _send_error(send, api_error(exc))
             return
         frames = self._service.stream_reply(
-            NewMessage(last, earlier=earlier),
+            NewMessage(last.content, earlier=earlier, images=last.images),
             user_id=identity.user_id,
             params=params,
             model=model,
@@ -300,20 +357,13 @@ class OpenAiApi:
         reply.include_usage = bool(call.stream_options and call.stream_options.include_usage)
         await _until_disconnect(reply.relay(frames), receive, lambda: reply.responded)
 
-    async def _refuse_images(self, model: str | None) -> None:
-        """Image parts: a text-only model is named as such; a model that sees is pointed to ``/chat``'s ``files``."""
+    async def _check_sees(self, model: str | None) -> None:
+        """Image parts to a model server that says it reads text only are refused, naming the model."""
         info = await self._service.known_model_info(model)
         try:
             self._service.check_sees(info)
         except errors.MessageRejected as exc:
             raise ApiError(400, exc.user_message, code="model_does_not_take_images", param="messages") from exc
-        raise ApiError(
-            400,
-            "Image content parts are not taken by /v1/chat/completions yet; send images through the Gradio API "
-            "(/chat with files=[handle_file(...)]).",
-            code="unsupported_content",
-            param="messages",
-        )
 
     def _model(self, name: str | None) -> str | None:
         if not self._service.configured:
