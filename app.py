@@ -51,6 +51,7 @@ from storage.privacy import ContentKeeper
 from storage.scratch import ScratchDir
 from storage.store import Store, StoreUnavailable
 from storage.writer import WriteBehindRecorder
+from web.browser_beacon import BrowserBeacon
 from web.images import image_routes
 from web.openai_api import OpenAiApi
 from web.ops import ops_routes
@@ -143,6 +144,7 @@ class ChatLens:
             writer=recorder,
             interval_s=settings.model_metrics_interval_s,
             keep_days=settings.model_metrics_keep_days,
+            full_days=settings.model_metrics_full_days,
             timeout_s=settings.connect_timeout_s,
         )
         tokens = Tokens(store, recorder)
@@ -170,6 +172,7 @@ class ChatLens:
             *ops_routes(service=service, store=store, recorder=recorder, metrics=metrics),
             *share_routes(store),
             *image_routes(store, identities),
+            *(BrowserBeacon(recorder, identities).routes() if settings.browser_metrics else []),
             *OpenAiApi(
                 service,
                 identities,

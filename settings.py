@@ -229,6 +229,18 @@ class Settings(BaseSettings):
     model_metrics_keep_days: float = Field(
         default=30.0, gt=0, description="How long model server load readings are kept (older ones are deleted)."
     )
+    model_metrics_full_days: float = Field(
+        default=3.0,
+        gt=0,
+        description="Model server load readings older than this are merged to one per server per 20 s (the means), "
+        "so a reply's nearest reading is still found; not less than MODEL_METRICS_KEEP_DAYS: never merged.",
+    )
+    browser_metrics: bool = Field(
+        default=True,
+        description="The chat page measures each reply as the browser saw it (Send to first and last token painted, "
+        "frames per second, JS heap) and reports it, and its JavaScript errors, to ChatLens itself (never elsewhere); "
+        "false: no measuring script and no report endpoints.",
+    )
     analytics_refresh_s: float = Field(
         default=30.0, ge=5, description="Interval of the analytics tab's auto-refresh (when switched on)."
     )

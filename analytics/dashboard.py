@@ -22,7 +22,7 @@ from typing import ParamSpec, TypeVar
 import pandas as pd
 from sqlalchemy import Engine
 
-from analytics import load_queries, queries
+from analytics import browser_queries, distributions, load_queries, queries
 from analytics.queries import Filters
 
 P = ParamSpec("P")
@@ -49,6 +49,13 @@ class Dashboard:
     server_load: pd.DataFrame
     ttft_by_server_queue: pd.DataFrame
     client_vs_server_ttft: pd.DataFrame
+    ttft_histogram: pd.DataFrame
+    tokens_per_s_histogram: pd.DataFrame
+    by_model: pd.DataFrame
+    by_source: pd.DataFrame
+    by_user: pd.DataFrame
+    felt_ttft: pd.DataFrame
+    browser_errors: pd.DataFrame
     models: list[str] = field(default_factory=list)
     users: list[str] = field(default_factory=list)
     elapsed_ms: float = 0.0
@@ -60,6 +67,8 @@ def read_dashboard(engine: Engine, filters: Filters) -> Dashboard:
     step_s = filters.interval_s()
     with engine.connect() as c:
         models, users = queries.models_and_users(c, filters)
+        ttft_histogram, tokens_per_s_histogram = distributions.histograms(c, filters)
+        by_model = distributions.percentiles_by(c, filters, "model")
         board = Dashboard(
             filters=filters,
             step_s=step_s,
@@ -67,7 +76,7 @@ def read_dashboard(engine: Engine, filters: Filters) -> Dashboard:
             requests=queries.requests_over_time(c, filters, step_s),
             ttft=queries.ttft_over_time(c, filters, step_s),
             errors=queries.errors_over_time(c, filters, step_s),
-            tokens_per_s=queries.tokens_per_s_by_model(c, filters),
+            tokens_per_s=distributions.tokens_per_s_p50(by_model),
             ttft_by_prompt=queries.ttft_by_prompt_length(c, filters),
             ttft_by_in_flight=queries.ttft_by_in_flight(c, filters),
             feedback_by_ttft=queries.feedback_by_ttft(c, filters),
@@ -79,6 +88,13 @@ def read_dashboard(engine: Engine, filters: Filters) -> Dashboard:
             server_load=load_queries.server_load_over_time(c, filters, step_s),
             ttft_by_server_queue=load_queries.ttft_by_server_queue(c, filters),
             client_vs_server_ttft=load_queries.client_vs_server_ttft(c, filters, step_s),
+            ttft_histogram=ttft_histogram,
+            tokens_per_s_histogram=tokens_per_s_histogram,
+            by_model=by_model,
+            by_source=distributions.percentiles_by(c, filters, "source"),
+            by_user=distributions.percentiles_by(c, filters, "user"),
+            felt_ttft=browser_queries.felt_vs_server_ttft(c, filters),
+            browser_errors=browser_queries.browser_errors(c, filters),
             models=models,
             users=users,
         )

@@ -7,7 +7,9 @@ Invariants:
 * Off where there is nothing to read: a server answering 404, or a page with none of the known names, is not asked
   again (logged once). Other failures (refused, timed out, 5xx) skip that server for the round only.
 * Bounded: per server only the previous page's histogram totals are kept; a page over ``MAX_PAGE_BYTES`` is not
-  read; readings older than ``keep_days`` are deleted at start and then hourly, in the same job as a round's rows.
+  read; readings older than ``keep_days`` are deleted at start and then hourly, in the same job as a round's rows,
+  and readings older than ``full_days`` merged to one per 20 s (``storage.load_samples``). The retention keeps
+  running when every server is off (the thread then wakes hourly), so what was recorded before still ages out.
 * One write job per round, all servers' rows in one INSERT.
 """
 
@@ -27,7 +29,7 @@ import httpx2
 from sqlalchemy.orm import Session
 
 from analytics.server_load import LoadPage, interval_mean_ms, read_load_page
-from storage.load_samples import SaveLoadSamples
+from storage.load_samples import Downsample, SaveLoadSamples
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,9 @@ class LoadScraper:
         writer: WorkQueue,
         interval_s: float,
         keep_days: float,
+        full_days: float | None = None,
         timeout_s: float = 3.0,
+        prune_every_s: float = PRUNE_EVERY_S,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """``servers``: (base URL, bearer token or None); a URL named twice is read once."""
@@ -66,9 +70,12 @@ class LoadScraper:
         self._writer = writer
         self.interval_s = interval_s
         self._keep = timedelta(days=keep_days)
+        self._full = timedelta(days=full_days) if full_days is not None and full_days < keep_days else None
+        self._merged_to: datetime | None = None  # readings before this were merged by this process already
         self._now = now
         self._client = httpx2.Client(timeout=min(timeout_s, interval_s or timeout_s), follow_redirects=False)
         self._pruned_at: float | None = None
+        self._prune_every_s = prune_every_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -79,13 +86,22 @@ class LoadScraper:
     def scrape_round(self) -> list[dict[str, Any]]:
         """Read every active server once and queue the rows (and, when due, the retention's delete)."""
         rows = [row for server in self._servers if server.active and (row := self._scrape(server)) is not None]
-        drop_before = None
-        if self._pruned_at is None or time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
+        drop_before = downsample = None
+        if self.retention_due():
             self._pruned_at = time.monotonic()
-            drop_before = self._now() - self._keep
+            now = self._now()
+            drop_before = now - self._keep
+            if self._full is not None:
+                # The first time the whole span past the cut-off; then what crossed it since (and one hour more).
+                merge_from = drop_before if self._merged_to is None else self._merged_to - timedelta(hours=1)
+                downsample = Downsample(max(merge_from, drop_before), now - self._full)
+                self._merged_to = downsample.end
         if rows or drop_before is not None:
-            self._writer.submit(SaveLoadSamples(rows, drop_before)).add_done_callback(_log_failure)
+            self._writer.submit(SaveLoadSamples(rows, drop_before, downsample)).add_done_callback(_log_failure)
         return rows
+
+    def retention_due(self) -> bool:
+        return self._pruned_at is None or time.monotonic() - self._pruned_at >= self._prune_every_s
 
     def _scrape(self, server: _Server) -> dict[str, Any] | None:
         headers = {"Authorization": f"Bearer {server.token}"} if server.token else {}
@@ -134,23 +150,32 @@ class LoadScraper:
         log.info("the model server at %s %s: its load is not recorded", server.url, why)
 
     def start(self) -> threading.Thread | None:
-        """Scrape now and then every ``interval_s`` on a daemon thread; nothing when off (interval 0, no server)."""
+        """Scrape now and then every ``interval_s`` on a daemon thread (hourly, for the retention only, once every
+        server is off); nothing when off (interval 0, no server)."""
         if self.interval_s <= 0 or not self._servers:
             return None
 
         def loop() -> None:
-            while self.active_servers:
+            while True:
                 started = time.monotonic()
                 try:
                     self.scrape_round()
                 except Exception:
                     log.exception("a model server load scrape failed")
-                if self._stop.wait(max(self.interval_s - (time.monotonic() - started), 0.0)):
+                if self._stop.wait(self._until_next_round(started)):
                     return
 
         self._thread = threading.Thread(target=loop, name="chatlens-load-scraper", daemon=True)
         self._thread.start()
         return self._thread
+
+    def _until_next_round(self, started: float) -> float:
+        """Seconds to wait: the interval while a server is read; with every server off only the retention is left
+        to do, so until it is due."""
+        if self.active_servers:
+            return max(self.interval_s - (time.monotonic() - started), 0.0)
+        due_at = (self._pruned_at or started) + self._prune_every_s
+        return max(due_at - time.monotonic(), 0.0)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()

@@ -1,9 +1,13 @@
 """Seed a DuckDB store with synthetic, plausible generations for the analytics tab (benchmarks and screenshots).
 
     python -m benchmarks.seed_analytics data/bench.duckdb --generations 1000000 --days 90 --users 2000 [--messages]
+        [--load-days 30 --load-servers 4] [--browser-share 0.1]
 
 Deterministic (``--seed``). Five models with their own speed; TTFT grows with prompt length and load; slow replies
-are stopped more often and get fewer 👍; ~2% of replies fail with a typed error. Rows are generated with numpy and
+are stopped more often and get fewer 👍; ~2% of replies fail with a typed error. Optionally: the model servers'
+load readings (``server_load``) as the retention keeps them (every 5 s for the last 3 days, one per 20 s before;
+the replies' own server is the first), and the browsers' reports of a share of the replies (``browser_replies``,
+felt TTFT a little above the server's; ``browser_errors``). Rows are generated with numpy and
 written by DuckDB in bulk (one INSERT … SELECT per table), so a million rows take seconds. DuckDB files only.
 """
 
@@ -103,18 +107,111 @@ def synthetic_feedback(generations: pd.DataFrame, *, seed: int, share: float = 0
     )
 
 
-def seed_store(path: Path, *, generations: int, days: int, users: int, seed: int, messages: bool) -> None:
+SAMPLE_EVERY_S, MERGED_EVERY_S, FULL_DAYS = 5, 20, 3
+
+
+def synthetic_load(*, days: int, servers: int, seed: int, end: datetime) -> pd.DataFrame:
+    """``server_load`` rows for ``servers`` servers over the last ``days``, spaced as the retention leaves them."""
+    rng = np.random.default_rng(seed + 2)
+    full = np.arange(end.timestamp() - min(days, FULL_DAYS) * 86400, end.timestamp(), SAMPLE_EVERY_S)
+    merged = np.arange(end.timestamp() - days * 86400, end.timestamp() - FULL_DAYS * 86400, MERGED_EVERY_S)
+    times = np.concatenate([merged, full]) if days > FULL_DAYS else full
+    frames = []
+    for number in range(servers):
+        busy = 1 + np.sin(2 * np.pi * (times % 86400) / 86400)
+        n = times.size
+        frames.append(
+            pd.DataFrame(
+                {
+                    "id": _ids(6 + number, np.arange(n)),
+                    "server_url": "http://tgi:80" if number == 0 else f"http://tgi-{number + 1}:80",
+                    "backend": "vllm",
+                    "sampled_at": pd.to_datetime(times * 1e9, utc=True),
+                    "waiting": rng.poisson(2 * busy).astype("float64"),
+                    "running": rng.poisson(8 * busy).astype("float64"),
+                    "batch_size": None,
+                    "kv_cache_use": np.clip(rng.normal(0.3 * busy, 0.05), 0, 1),
+                    "server_ttft_ms": rng.lognormal(5.0, 0.4, n),
+                    "server_queue_ms": rng.lognormal(3.0, 0.6, n),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def synthetic_browser_replies(generations: pd.DataFrame, *, seed: int, share: float) -> pd.DataFrame:
+    """Reports for ``share`` of the replies that had a first token: felt TTFT = server TTFT + the way to the screen."""
+    rng = np.random.default_rng(seed + 3)
+    seen = generations[generations["time_to_first_token_ms"].notna() & (rng.uniform(0, 1, len(generations)) < share)]
+    n = len(seen)
+    remote = rng.uniform(0, 1, n) < 0.7
+    felt = seen["time_to_first_token_ms"].to_numpy() + np.where(remote, 120.0, 30.0) * rng.lognormal(0, 0.5, n)
+    frames = rng.integers(5, 600, n)
+    return pd.DataFrame(
+        {
+            "generation_id": seen["id"].to_numpy(),
+            "user_id": seen["user_id"].to_numpy(),
+            "felt_ttft_ms": felt,
+            "felt_last_token_ms": felt + seen["duration_ms"].to_numpy(),
+            "frames": frames,
+            "long_frames": (frames * rng.uniform(0, 0.05, n)).astype(np.int64),
+            "fps": rng.normal(55, 5, n),
+            "heap_bytes": rng.integers(20_000_000, 200_000_000, n),
+            "connection": np.where(remote, "remote", "local"),
+            "created_at": seen["created_at"].to_numpy(),
+        }
+    )
+
+
+def synthetic_browser_errors(*, end: datetime, count: int = 40) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "fingerprint": [f"{n:064x}" for n in range(count)],
+            "kind": ["error" if n % 3 else "rejection" for n in range(count)],
+            "message": [f"TypeError: synthetic error {n}" for n in range(count)],
+            "stack": "at synthetic (page.js:1:1)",
+            "version": "0.1.0",
+            "page": "/",
+            "count": [1 + (n * 37) % 500 for n in range(count)],
+            "first_seen": [end - timedelta(days=1 + n) for n in range(count)],
+            "last_seen": [end - timedelta(hours=n) for n in range(count)],
+        }
+    )
+
+
+def seed_store(
+    path: Path,
+    *,
+    generations: int,
+    days: int,
+    users: int,
+    seed: int,
+    messages: bool,
+    load_days: int = 0,
+    load_servers: int = 4,
+    browser_share: float = 0.0,
+) -> None:
     Store.open(f"duckdb:///{path}").close()  # the schema, exactly as the app creates it
     end = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
     started = time.monotonic()
     frame = synthetic_generations(generations, days=days, users=users, seed=seed, end=end)
     votes = synthetic_feedback(frame, seed=seed)
     rows = frame.drop(columns="_ttft")  # noqa: F841 — read by DuckDB below
+    browser_errors_frame = synthetic_browser_errors(end=end)  # noqa: F841 — read by DuckDB below
     print(f"generated {len(frame):,} generations and {len(votes):,} votes in {time.monotonic() - started:.1f} s")
     started = time.monotonic()
     with duckdb.connect(str(path)) as con:
         con.execute("INSERT INTO generations BY NAME SELECT * FROM rows")
         con.execute("INSERT INTO feedback BY NAME SELECT * FROM votes")
+        if load_days:
+            load = synthetic_load(days=load_days, servers=load_servers, seed=seed, end=end)
+            con.execute("INSERT INTO server_load BY NAME SELECT * FROM load")
+            print(f"{len(load):,} model server load readings ({load_servers} servers, {load_days} days)")
+        if browser_share:
+            seen = synthetic_browser_replies(frame, seed=seed, share=browser_share)
+            con.execute("INSERT INTO browser_replies BY NAME SELECT * FROM seen")
+            con.execute("INSERT INTO browser_errors BY NAME SELECT * FROM browser_errors_frame")
+            print(f"{len(seen):,} browser reports")
         if messages:
             con.execute(
                 """CREATE TEMP TABLE turns AS
@@ -148,11 +245,15 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--messages", action="store_true", help="also write conversations and their messages")
+    parser.add_argument("--load-days", type=int, default=0, help="days of model server load readings (0: none)")
+    parser.add_argument("--load-servers", type=int, default=4)
+    parser.add_argument("--browser-share", type=float, default=0.0, help="share of replies the browser reported")
     args = parser.parse_args()
     args.path.parent.mkdir(parents=True, exist_ok=True)
     seed_store(
         args.path, generations=args.generations, days=args.days, users=args.users, seed=args.seed,
-        messages=args.messages,
+        messages=args.messages, load_days=args.load_days, load_servers=args.load_servers,
+        browser_share=args.browser_share,
     )  # fmt: skip
 
 

@@ -77,6 +77,8 @@ class ReplyFrame:
     context: ContextUse | None = None  # on the first frame (estimated) and the last (measured when reported)
     thinking: str = ""
     thinking_s: float | None = None
+    # On the final frame: the recorded assistant message, which its generation row names (the page's beacon does).
+    message_id: uuid.UUID | None = None
 
     @property
     def is_final(self) -> bool:

@@ -49,6 +49,7 @@ class Ended:
     error: errors.ChatLensError | None
     metrics: GenerationMetrics
     durable: Awaitable[None]
+    message_id: uuid.UUID | None = None  # the assistant message recorded (its generation row names it)
 
 
 class ReplyStream:
@@ -215,4 +216,4 @@ class ReplyStream:
             origin=self._origin,
             parent_id=self._parent_id,
         )
-        return Ended(status, error, metrics, self._record_turn(record))
+        return Ended(status, error, metrics, self._record_turn(record), record.message_id)

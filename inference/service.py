@@ -392,7 +392,9 @@ class ChatService:
             await _committed(start)
             ended = reply.fail(failure)
             await ended.durable
-            yield ReplyFrame(cid, "", "error", time.monotonic() - started_at, ended.metrics, failure)
+            yield ReplyFrame(
+                cid, "", "error", time.monotonic() - started_at, ended.metrics, failure, message_id=ended.message_id
+            )
             return
         with self._budget.stream():
             reader = reply.open()  # while the user's message may still be committing (``TurnStart.durable``)
@@ -419,7 +421,7 @@ class ChatService:
         thinking_s = metrics.thinking_ms / 1000 if metrics.thinking_ms is not None and reply.thinking else None
         yield ReplyFrame(
             cid, reply.text, ended.status, metrics.duration_ms / 1000, metrics, ended.error, context=use,
-            thinking=reply.thinking, thinking_s=thinking_s,
+            thinking=reply.thinking, thinking_s=thinking_s, message_id=ended.message_id,
         )  # fmt: skip
         await ended.durable
 

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -194,6 +194,44 @@ class ServerLoadSample(Base):
     kv_cache_use: Mapped[float | None]
     server_ttft_ms: Mapped[float | None]
     server_queue_ms: Mapped[float | None]
+
+
+class BrowserReply(Base):
+    """What the user's browser saw of one live reply (``web.browser_beacon``), one row per generation at most: from
+    Send (or Enter) to the first and the last token painted (ms, the page's own clock), frames painted while it
+    streamed and how many of them took over 50 ms, frames per second, the tab's JS heap where the browser tells it
+    (``performance.memory``), and whether the browser was on the same machine (``local``: a loopback address) or
+    not (``remote``)."""
+
+    __tablename__ = "browser_replies"
+
+    generation_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID]
+    felt_ttft_ms: Mapped[float]
+    felt_last_token_ms: Mapped[float]
+    frames: Mapped[int]
+    long_frames: Mapped[int]
+    fps: Mapped[float | None]
+    heap_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    connection: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BrowserError(Base):
+    """A JavaScript error or unhandled rejection in the page, de-duplicated: one row per (message, stack, version,
+    page), counted, with when it was first and last seen. Bounded (``storage.browser_reports.MAX_ERROR_ROWS``)."""
+
+    __tablename__ = "browser_errors"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "error" | "rejection"
+    message: Mapped[str]
+    stack: Mapped[str] = mapped_column(default="")
+    version: Mapped[str] = mapped_column(String(32))
+    page: Mapped[str]
+    count: Mapped[int]
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Feedback(Base):

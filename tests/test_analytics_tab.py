@@ -155,6 +155,7 @@ def test_the_tab_in_chromium_with_seeded_data(page: Page, admin_app: RunningApp)
     expect(page.locator("#cl-analytics-summary")).to_contain_text("replies · one point per")
     expect(page.locator("#cl-slowest")).to_contain_text("meta-llama", timeout=10_000)
     expect(page.locator("#cl-thinking")).to_contain_text("answer TTFT p50 s")  # thinking beside answer TTFT
+    expect(page.locator("#cl-dist-model")).to_contain_text("Llama")  # p50 / p95 / p99 per model
     page.locator("#cl-slowest [data-testid=cell-0-1]").click()
     expect(page.locator("#cl-analytics-viewer")).to_contain_text("Synthetic reply", timeout=10_000)
     page.wait_for_timeout(1000)  # let the plots finish drawing
@@ -225,7 +226,9 @@ def test_speed_ab_streams_two_parameter_sets_side_by_side_and_records_both(
 
 
 # The charts that have something to draw once a reply has come back with no failure, stop or vote.
-DRAWN_BY_A_REPLY = ("requests", "ttft", "tokens-per-s", "ttft-by-prompt", "ttft-by-in-flight")
+DRAWN_BY_A_REPLY = (
+    "requests", "ttft", "tokens-per-s", "ttft-by-prompt", "ttft-by-in-flight", "ttft-cdf", "tokens-per-s-cdf",
+)  # fmt: skip
 MARKS_JS = """(id) => {
     const root = document.getElementById(id);
     if (!root) return -1;
@@ -257,6 +260,11 @@ def test_the_charts_draw_from_the_first_real_reply(
         # No failure yet: the errors chart still draws its axes (a value axis with ticks), not a collapsed strip.
         ticks = page.locator("#cl-chart-errors g.mark-text.role-axis-label text")
         assert ticks.count() > 3
+    # The page reported what it saw of each reply: felt TTFT beside ChatLens's, for a browser on this machine.
+    felt = page.locator("#cl-felt-ttft")
+    expect(felt).to_contain_text("felt_ttft_p50_ms")
+    expect(felt.locator("tbody")).to_contain_text("local", timeout=10_000)
+    expect(page.locator("#cl-dist-model")).to_contain_text("ttft_p99_ms")
     page.screenshot(path=str(ARTIFACTS / "analytics-after-3-replies.png"), full_page=True)
 
 

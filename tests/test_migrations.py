@@ -31,7 +31,7 @@ from storage.store import SCHEMA_LOCK_KEY, Store, StoreUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 PREVIOUS_RELEASE = "a712d9a"
-TABLES_ADDED_SINCE = {"message_images", "server_load"}  # by revisions 0004 (images) and 0005 (server load)
+TABLES_ADDED_SINCE = {"message_images", "server_load", "browser_replies", "browser_errors"}  # 0004, 0005, 0008_beacon
 
 
 def previous_release_models(tmp_path: Path) -> ModuleType:

@@ -16,6 +16,7 @@ from sqlalchemy import insert
 from analytics import load_queries, queries
 from analytics.load_scraper import LoadScraper
 from analytics.server_load import read_load_page
+from storage.load_samples import Downsample, SaveLoadSamples
 from storage.schema import ServerLoadSample
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
@@ -196,3 +197,73 @@ def test_each_reply_gets_the_server_state_nearest_its_start(store: Store) -> Non
     assert days[10][0] == pytest.approx(10.8) and days[10][1:] == (2.5, 0.5)
     # ChatLens's mean TTFT on the 10th (200, 400, 800, 6000 ms) beside the server's own (150 ms).
     assert {row["side"]: row["ttft_ms"] for row in sides.to_dict("records")} == {"ChatLens": 1850, "model server": 150}
+
+
+def test_retention_keeps_running_after_every_server_answers_404(own_tgi: FakeTgi, tmp_path: Path) -> None:
+    """The fake TGI has no /metrics page (404): the server is turned off, but old readings still age out."""
+    store = Store.open(f"duckdb:///{tmp_path / 'load.duckdb'}")
+    recorder = WriteBehindRecorder(store)
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    scraper = LoadScraper(
+        [(own_tgi.url, None)], writer=recorder, interval_s=0.05, keep_days=30, prune_every_s=0.2, now=lambda: now
+    )
+
+    def old_readings() -> int:
+        recorder.barrier().result(timeout=10)
+        with store.sessions() as session:
+            return session.query(ServerLoadSample).count()
+
+    try:
+        thread = scraper.start()
+        assert thread is not None and wait_until(lambda: not scraper.active_servers, timeout_s=10)
+        with store.sessions() as session:  # recorded before the server went away, now past the retention
+            session.execute(insert(ServerLoadSample), [sample("http://gone", now - timedelta(days=31), waiting=1)])
+            session.commit()
+        assert wait_until(lambda: old_readings() == 0, timeout_s=5)
+        assert thread.is_alive()
+    finally:
+        scraper.stop()
+        recorder.close()
+        store.close()
+    assert not thread.is_alive()
+
+
+def test_readings_past_the_full_days_are_merged_to_one_per_20_s(store: Store) -> None:
+    """Readings every 5 s: past the cut-off each 20 s bucket becomes its mean at the bucket's middle, newer ones stay,
+    and merging again changes nothing."""
+    recorder = WriteBehindRecorder(store)
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    old = datetime(2026, 11, 20, 8, 0, 0, tzinfo=UTC)  # 11 days before: past 3 full days, within the 30 kept
+    s = timedelta(seconds=1)
+    readings = [
+        *(sample("http://a", old + 5 * i * s, waiting=w, running=1) for i, w in enumerate([1, 2, 3, 6, 10, 10])),
+        sample("http://b", old + 7 * s, waiting=4, kv_cache_use=0.5, server_ttft_ms=100.0),
+        sample("http://b", old + 12 * s, waiting=8, kv_cache_use=None, server_ttft_ms=300.0),
+        *(sample("http://a", now - 5 * i * s, waiting=i) for i in range(1, 5)),  # recent: kept as they are
+    ]
+    with store.sessions() as session:
+        session.execute(insert(ServerLoadSample), readings)
+        session.commit()
+    job = SaveLoadSamples([], now - timedelta(days=30), Downsample(now - timedelta(days=30), now - timedelta(days=3)))
+
+    def table() -> list[tuple[Any, ...]]:
+        with store.sessions() as session:
+            rows = session.query(ServerLoadSample).order_by(ServerLoadSample.server_url, ServerLoadSample.sampled_at)
+            return [
+                (r.server_url, r.sampled_at.astimezone(UTC), r.waiting, r.running, r.kv_cache_use, r.server_ttft_ms)
+                for r in rows
+            ]
+
+    try:
+        recorder.submit(job).result(timeout=10)
+        merged = table()
+        recorder.submit(job).result(timeout=10)
+        assert table() == merged
+    finally:
+        recorder.close()
+    assert [row for row in merged if row[1] < now - timedelta(days=3)] == [
+        ("http://a", old + 10 * s, 3.0, 1.0, None, None),  # 08:00:00–08:00:20: 1, 2, 3, 6
+        ("http://a", old + 30 * s, 10.0, 1.0, None, None),  # 08:00:20–08:00:40: 10, 10
+        ("http://b", old + 10 * s, 6.0, None, 0.5, 200.0),  # two readings; one KV-cache value
+    ]
+    assert sorted(row[2] for row in merged if row[1] > now - timedelta(days=1)) == [1, 2, 3, 4]

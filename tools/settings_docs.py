@@ -100,6 +100,8 @@ GROUPS: tuple[Group, ...] = (
             "sql_console_time_limit_s",
             "model_metrics_interval_s",
             "model_metrics_keep_days",
+            "model_metrics_full_days",
+            "browser_metrics",
         ),
     ),
     Group(

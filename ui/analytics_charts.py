@@ -39,6 +39,8 @@ class Plots:
     client_vs_server_ttft: gr.LinePlot
     feedback_by_ttft: gr.BarPlot
     stop_rate: gr.BarPlot
+    ttft_cdf: gr.LinePlot
+    tokens_per_s_cdf: gr.LinePlot
 
     def all(self) -> list[Any]:
         return [getattr(self, f.name) for f in fields(self)]
@@ -105,7 +107,18 @@ def render_plots() -> Plots:
             "stop_rate", "bucket", "stop_rate", "Stop rate by wait for first token",
             x_title="wait for first token", y_title="stopped", sort=ttft_order, **SHARE,
         )  # fmt: skip
+    with gr.Row():  # distributions: the share of each model's replies at or under a value (the CDF)
+        ttft_cdf = _cdf("ttft_cdf", "TTFT distribution by model: share of replies at or under", "ms")
+        tokens_per_s_cdf = _cdf("tokens_per_s_cdf", "Tokens/s distribution by model: share at or under", "tokens/s")
     return Plots(
         ttft, requests, server_queue, server_kv_cache, tokens_per_s, errors, ttft_by_prompt, ttft_by_in_flight,
-        ttft_by_server_queue, client_vs_server_ttft, feedback_by_ttft, stop_rate,
+        ttft_by_server_queue, client_vs_server_ttft, feedback_by_ttft, stop_rate, ttft_cdf, tokens_per_s_cdf,
+    )  # fmt: skip
+
+
+def _cdf(name: str, title: str, unit: str) -> gr.LinePlot:
+    """A cumulative distribution per model over the histogram's bucket bounds (``analytics.distributions``)."""
+    return gr.LinePlot(
+        x="upper", y="cumulative", color="model", title=title, x_title=unit, y_title="share of replies",
+        color_title="", elem_id=f"cl-chart-{name.replace('_', '-')}", **SHARE,
     )  # fmt: skip

@@ -197,7 +197,20 @@ def charts_of(board: Dashboard) -> dict[str, dict[str, Any]]:
         **server_charts_of(board, axis),
         "feedback_by_ttft": {"value": for_plot(board.feedback_by_ttft), "y_lim": share},
         "stop_rate": {"value": for_plot(board.stop_rate), "y_lim": share},
+        "ttft_cdf": cdf_of(board.ttft_histogram),
+        "tokens_per_s_cdf": cdf_of(board.tokens_per_s_histogram),
     }
+
+
+def cdf_of(histogram: pd.DataFrame) -> dict[str, Any]:
+    """A histogram's cumulative shares as one line per model (short names), from zero at zero."""
+    frame = histogram[["model", "upper", "cumulative"]]
+    if not frame.empty:
+        starts = pd.DataFrame({"model": frame["model"].unique(), "upper": 0.0, "cumulative": 0.0})
+        frame = pd.concat([starts, frame], ignore_index=True).sort_values(["model", "upper"], kind="stable")
+    frame = short_model_names(frame).astype({"upper": "float64", "cumulative": "float64"})
+    top = float(frame["upper"].max()) if not frame.empty else 1.0
+    return {"value": for_plot(frame), "x_lim": [0.0, top], "y_lim": [0.0, 1.0]}
 
 
 def server_charts_of(board: Dashboard, axis: list[float]) -> dict[str, dict[str, Any]]:

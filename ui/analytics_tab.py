@@ -25,8 +25,8 @@ from analytics.slo import SloMonitor
 from inference.service import ChatService
 from settings import Settings
 from storage.store import Store
+from ui import analytics_distributions, render
 from ui import analytics_render as view
-from ui import render
 from ui.analytics_charts import Plots, render_plots
 from ui.analytics_data import DataControls, DataPanel
 from ui.speed_ab import SpeedAB
@@ -66,9 +66,10 @@ class _Charts:
     summary: gr.HTML
     plots: Plots
     thinking: gr.Dataframe
+    distributions: analytics_distributions.DistributionTables
 
     def all(self) -> list[Any]:
-        return [self.banner, self.kpis, self.summary, *self.plots.all(), self.thinking]
+        return [self.banner, self.kpis, self.summary, *self.plots.all(), self.thinking, *self.distributions.all()]
 
 
 @dataclass
@@ -158,6 +159,7 @@ class AnalyticsTab:
             plots = render_plots()
             gr.Markdown("#### Thinking by model: how long models think, beside when their answers start")
             thinking = gr.Dataframe(interactive=False, elem_id="cl-thinking", max_height=240, wrap=False)
+            distributions = analytics_distributions.render()
             gr.Markdown("#### Slowest replies (select a row to read its conversation)")
             slowest = gr.Dataframe(interactive=False, elem_id="cl-slowest", max_height=320, wrap=False)
             gr.Markdown("#### Failed replies")
@@ -167,7 +169,7 @@ class AnalyticsTab:
             viewer = gr.Chatbot(label="Conversation (read-only)", elem_id="cl-analytics-viewer", height=360)
             data = self._data.render()
             self._ab = self._speed.render()
-        charts = _Charts(banner, kpis, summary, plots, thinking)
+        charts = _Charts(banner, kpis, summary, plots, thinking, distributions)
         self._p = _Parts(
             tab,
             range_,
@@ -290,6 +292,7 @@ class AnalyticsTab:
             charts.summary: view.summary_line(board.elapsed_ms, board.step_s, replies),
             **shaped,
             charts.thinking: view.thinking_table(board.thinking),
+            **analytics_distributions.outputs_of(charts.distributions, board),
             p.slowest: view.table(board.slowest),
             p.failed: view.table(board.failed),
             p.by_caller: view.table(board.by_caller),

@@ -28,7 +28,7 @@ from inference.service import ChatService
 from settings import Settings
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
-from ui import account_panel, analytics_render, attachments, theme_panel, versions
+from ui import account_panel, analytics_render, attachments, browser_metrics, theme_panel, versions
 from ui.analytics_tab import AnalyticsTab
 from ui.assets import CSS, HEAD
 from ui.chat import ChatPage
@@ -109,7 +109,11 @@ def launch_options(
         "ssr_mode": False,
         "max_file_size": UPLOAD_MAX_BYTES,
         "css": CSS + theme_panel.CSS + analytics_render.CSS + attachments.CSS + versions.CSS,
-        "head": HEAD + theme_panel.HEAD + account_panel.HEAD + versions.HEAD,
+        "head": HEAD
+        + theme_panel.HEAD
+        + account_panel.HEAD
+        + versions.HEAD
+        + (browser_metrics.head() if settings.browser_metrics else ""),
         "theme": gr.themes.Soft(),
         "app_kwargs": {
             "routes": routes,

@@ -64,6 +64,7 @@ def frame_metrics_line(frame: ReplyFrame) -> str:
         error_message=frame.error.user_message if frame.error else None,
         time_to_first_answer_ms=m.time_to_first_answer_ms if m else None,
         reasoning_tokens=m.reasoning_tokens if m else None,
+        reply_id=str(frame.message_id) if frame.message_id else None,
     )
 
 

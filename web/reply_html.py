@@ -14,9 +14,11 @@ def metrics_line(
     error_message: str | None = None,
     time_to_first_answer_ms: float | None = None,
     reasoning_tokens: int | None = None,
+    reply_id: str | None = None,
 ) -> str:
     """``reasoning_tokens`` set: the reply thought first, and the line says when its answer began and what share of
-    its tokens was thinking."""
+    its tokens was thinking. ``reply_id`` (a live reply's assistant message id): the page's beacon reports what the
+    browser saw of that reply against it (``web.browser_beacon``)."""
     parts = []
     if time_to_first_token_ms is not None:
         parts.append(f"{time_to_first_token_ms / 1000:.2f} s to first token")
@@ -30,5 +32,6 @@ def metrics_line(
         parts.append("stopped")
     if status == "error":
         parts.append("⚠ " + (error_message or "error"))
-    # Gradio's sanitizer keeps classes but drops data-* attributes: the status travels as a class.
-    return f'<span class="cl-metrics cl-{html.escape(status)}">{html.escape(" · ".join(parts))}</span>'
+    # Gradio's sanitizer keeps classes but drops data-* attributes: the status and the reply's id travel as classes.
+    reply = f" cl-reply-{html.escape(reply_id)}" if reply_id else ""
+    return f'<span class="cl-metrics cl-{html.escape(status)}{reply}">{html.escape(" · ".join(parts))}</span>'
