@@ -39,7 +39,7 @@ from storage import writes
 from storage.schema import RateEvent, utcnow
 from storage.side_writes import Extra
 from storage.store import Store
-from storage.writes import ConversationCache, Delete, Rename, Reply, UserTurn, WriteJob, apply_batch
+from storage.writes import ConversationCache, Delete, Rename, Reply, Restore, UserTurn, WriteJob, apply_batch
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,10 @@ class WriteBehindRecorder:
 
     async def delete(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
         await self._await(self._submit(Delete(user_id, conversation_id)))
+
+    async def restore(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+        """Undo ``delete``: the conversation comes back with everything it had."""
+        await self._await(self._submit(Restore(user_id, conversation_id)))
 
     async def run(self, apply: Callable[[Session], Any]) -> Any:
         """Run ``apply(session)`` on the writer thread, committed with the next group; returns its result."""

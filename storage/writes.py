@@ -103,7 +103,15 @@ class Delete:
     conversation_id: uuid.UUID
 
 
-WriteJob = UserTurn | Retry | Edit | Continue | Reply | Rename | Delete | Extra
+@dataclass(frozen=True, slots=True)
+class Restore:
+    """Undo a soft delete: the conversation is listed, searchable and writable again, as it was."""
+
+    user_id: uuid.UUID
+    conversation_id: uuid.UUID
+
+
+WriteJob = UserTurn | Retry | Edit | Continue | Reply | Rename | Delete | Restore | Extra
 
 
 @dataclass(slots=True)
@@ -231,6 +239,9 @@ def apply_batch(
                 change = {"title": job.title} if isinstance(job, Rename) else {"deleted_at": now}
                 rows.setups.setdefault(job.conversation_id, {}).update(change)
                 results.append(None)
+            elif isinstance(job, Restore):
+                _restore(state, job, rows)
+                results.append(None)
             else:
                 _reply(job.record, state, rows, now)
                 results.append(None)
@@ -328,6 +339,14 @@ def _owned(state: dict[uuid.UUID, _Conversation], cid: uuid.UUID, user_id: uuid.
     if conversation is None or conversation.owner != user_id or conversation.deleted:
         raise MessageRejected("This conversation does not exist or is not yours. Start a new chat.")
     return conversation
+
+
+def _restore(state: dict[uuid.UUID, _Conversation], job: Restore, rows: _Rows) -> None:
+    conversation = state.get(job.conversation_id)
+    if conversation is None or conversation.owner != job.user_id:
+        raise MessageRejected("This conversation does not exist or is not yours.")
+    conversation.deleted = False
+    rows.setups.setdefault(job.conversation_id, {})["deleted_at"] = None
 
 
 def _user_turn(

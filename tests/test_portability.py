@@ -132,6 +132,7 @@ def test_a_share_link_is_a_read_only_snapshot_until_revoked(page: Page, app: Run
     assert "a later message" not in httpx.get(url).text  # the link shows the conversation as it was
 
     page.locator("#cl-revoke").click()
+    page.locator("#cl-revoke-confirm").click()  # revoking asks first (tests/test_undo.py)
     expect(page.locator(".toast-body")).to_contain_text("Revoked 1 share link")
     gone = httpx.get(url)
     assert (gone.status_code, gone.text) == (404, "Not found")

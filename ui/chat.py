@@ -36,6 +36,7 @@ from ui.history import CLOSE_ON_PHONES_JS, HistoryControls, HistoryPanel
 from ui.portability import PortabilityControls, PortabilityPanel
 from ui.settings_panel import GenerationControls, GenerationPanel
 from ui.theme_panel import ThemePanel
+from ui.trash import TrashControls, TrashPanel
 from ui.turns import MessageKey, Pending, TurnActions, TurnControls, can_continue
 
 PLACEHOLDER_READY = "**Ask anything.** Every reply is timed: time to first token, tokens/s, tokens."
@@ -65,6 +66,7 @@ class _Parts:
     last_feedback: gr.State
     portability: PortabilityControls
     message_key: gr.State
+    trash: TrashControls
 
 
 class ChatPage:
@@ -93,6 +95,7 @@ class ChatPage:
         self._portability = PortabilityPanel(
             store=store, recorder=recorder, user_id_of=self._user_id, downloads=downloads
         )
+        self._trash = TrashPanel(store=store, recorder=recorder, user_id_of=self._user_id)
         self._turns = TurnActions(store=store, recorder=recorder, user_id_of=self._user_id, pending=self._pending)
         tokens = identities.tokens
         login = settings.auth_mode == "oidc"
@@ -110,7 +113,7 @@ class ChatPage:
             self._account.wire(demo)
 
     def _render(self) -> _Parts:
-        history, portability = self._history.render(self._portability.render)
+        history, (trash, portability) = self._history.render(lambda: (self._trash.render(), self._portability.render()))
         header = gr.HTML(render.header_html(None), elem_id="cl-header")
         chatbot = gr.Chatbot(
             elem_id="cl-chat",
@@ -152,7 +155,7 @@ class ChatPage:
                 self._account.render()
         self._p = _Parts(
             header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending, generation,
-            history, context, continue_, comment, last_feedback, portability, message_key,
+            history, context, continue_, comment, last_feedback, portability, message_key, trash,
         )  # fmt: skip
         return self._p
 
@@ -271,19 +274,33 @@ class ChatPage:
         h.rename.click(self.rename, [p.conversation_id, h.title], None, api_visibility="private").success(
             self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private"
         )
-        h.delete.click(self.delete, [p.conversation_id], None, api_visibility="private").success(
+        t, trash = p.trash, self._trash
+        trash.wire()
+        undoable = [t.undo, t.deleted_id, t.timer]
+        h.delete.click(self.delete, [p.conversation_id], undoable, api_visibility="private").success(
             self.new_chat,
             None,
             self._cleared(p),
             api_visibility="private",
-        ).then(self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private")
+        ).then(self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private").then(
+            trash.listing, None, [t.deleted], api_visibility="private", show_progress="hidden"
+        )
+        for restored in (
+            t.undo.click(trash.undo_delete, [t.deleted_id], [*undoable, t.restored], api_visibility="private"),
+            t.restore.click(trash.restore_chosen, [t.deleted], [*undoable, t.restored], api_visibility="private"),
+        ):
+            restored.success(
+                self.open_conversation, [t.restored], opened, cancels=cancels, api_visibility="private"
+            ).then(
+                self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private"
+            ).then(trash.listing, None, [t.deleted], api_visibility="private", show_progress="hidden")
         pc, portability = p.portability, self._portability
         pc.export.click(portability.export, [p.conversation_id], [pc.files], api_visibility="private")
         pc.upload.upload(portability.import_, [pc.upload], [pc.imported], api_visibility="private").success(
             self.open_conversation, [pc.imported], opened, cancels=cancels, api_visibility="private"
         ).then(self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private")
         pc.share.click(portability.share, [p.conversation_id], [pc.link], api_visibility="private")
-        pc.revoke.click(portability.revoke, [p.conversation_id], [pc.link], api_visibility="private")
+        portability.wire_revoke(p.conversation_id)
         demo.load(self.refresh_on_load, [h.search], self._listing(p), api_visibility="private", js=CLOSE_ON_PHONES_JS)
 
     # -- UI handlers -------------------------------------------------------------------------------------------
@@ -456,8 +473,12 @@ class ChatPage:
     async def rename(self, conversation_id: str, title: str, request: gr.Request) -> None:
         await self._history.rename(self._user_id(request), parse_conversation_id(conversation_id), title)
 
-    async def delete(self, conversation_id: str, request: gr.Request) -> None:
-        await self._history.delete(self._user_id(request), parse_conversation_id(conversation_id))
+    async def delete(self, conversation_id: str, request: gr.Request) -> dict[Any, Any]:
+        """Delete the open conversation, offering to undo it for a few seconds."""
+        cid = parse_conversation_id(conversation_id)
+        await self._history.delete(self._user_id(request), cid)
+        assert cid is not None  # refused above otherwise
+        return self._trash.offer_undo(cid)
 
     async def on_load(self, request: gr.Request) -> dict[Any, Any]:
         """Reopen the conversation named in the URL (``?c=``) with its model and system prompt; without one,

@@ -54,9 +54,14 @@ class PortabilityControls:
     share: gr.Button
     revoke: gr.Button
     link: gr.Textbox
+    confirm: gr.Row  # "Revoke every link?" with its two buttons, shown after Revoke links
+    revoke_confirm: gr.Button
+    revoke_cancel: gr.Button
 
 
 class PortabilityPanel:
+    controls: PortabilityControls  # once rendered
+
     def __init__(
         self, *, store: Store, recorder: WriteBehindRecorder, user_id_of: UserIdOf, downloads: Downloads
     ) -> None:
@@ -79,11 +84,32 @@ class PortabilityPanel:
             with gr.Row():
                 share = gr.Button("Share link", size="sm", elem_id="cl-share")
                 revoke = gr.Button("Revoke links", size="sm", elem_id="cl-revoke")
+            with gr.Row(visible=False, elem_id="cl-revoke-ask") as confirm:
+                revoke_confirm = gr.Button(
+                    "Revoke every link of this chat", size="sm", variant="stop", elem_id="cl-revoke-confirm"
+                )
+                revoke_cancel = gr.Button("Cancel", size="sm", elem_id="cl-revoke-cancel")
             link = gr.Textbox(
                 label="Read-only link to this chat as it is now (shown once)", visible=False, elem_id="cl-link",
                 buttons=["copy"], interactive=False,
             )  # fmt: skip
-        return PortabilityControls(export, files, upload, gr.State(None), share, revoke, link)
+        self.controls = PortabilityControls(
+            export, files, upload, gr.State(None), share, revoke, link, confirm, revoke_confirm, revoke_cancel
+        )
+        return self.controls
+
+    def wire_revoke(self, conversation_id: gr.Textbox) -> None:
+        """Revoke links asks first: nothing is revoked until the confirmation is clicked."""
+        c = self.controls
+
+        def ask(shown: bool) -> dict[Any, Any]:
+            return {c.confirm: gr.update(visible=shown)}
+
+        c.revoke.click(lambda: ask(True), None, [c.confirm], api_visibility="private", show_progress="hidden")
+        c.revoke_cancel.click(lambda: ask(False), None, [c.confirm], api_visibility="private", show_progress="hidden")
+        c.revoke_confirm.click(lambda: ask(False), None, [c.confirm], api_visibility="private").then(
+            self.revoke, [conversation_id], [c.link], api_visibility="private"
+        )
 
     async def _owned_view(self, conversation_id: str, request: gr.Request) -> ConversationView:
         cid = parse_conversation_id(conversation_id)
