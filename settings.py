@@ -187,6 +187,18 @@ class Settings(BaseSettings):
         default=True,
         description="Store message text. false: privacy mode — replies and their metrics are recorded, text is not.",
     )
+    temporary_chats: Literal["allow", "always", "never"] = Field(
+        default="allow",
+        description="Temporary chats (kept in the page only: never listed, searched or stored, gone on reload; "
+        "their metrics are stored). allow: each user switches them on per chat; always: every chat is temporary; "
+        "never: no switch.",
+    )
+    import_max_bytes: int = Field(
+        default=50_000_000,
+        ge=5_000_000,
+        description="Largest export file the sidebar imports (ChatGPT's conversations.json, Open WebUI's chat "
+        "export); also the cap on any file upload.",
+    )
     analytics_open: bool = Field(
         default=False, description="Show the analytics tab to everyone (local use only: it bypasses the admin check)."
     )

@@ -45,6 +45,8 @@ class ImportedConversation:
     system_prompt: str
     model_id: str | None
     messages: tuple[ImportedMessage, ...]
+    created_at: datetime | None = None  # as the other tool had it (None: now)
+    updated_at: datetime | None = None
 
 
 def export_json(view: ConversationView, *, exported_at: datetime) -> str:

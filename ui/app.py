@@ -41,7 +41,7 @@ PRIVACY_NOTICE = (
 
 # How often Gradio's idle queue looks for work (its own: every 1 ms; why 5 ms: the table in ``compat``).
 QUEUE_POLL_S = 0.005
-UPLOAD_MAX_BYTES = 10 * 1000 * 1000  # Gradio's "10mb"; conversation imports are at most 5 MB
+UPLOAD_MAX_BYTES = 10 * 1000 * 1000  # Gradio's "10mb"; raised to IMPORT_MAX_BYTES for other tools' exports
 
 
 def build_app(
@@ -107,7 +107,7 @@ def launch_options(
         "run_history": False,
         "show_error": False,
         "ssr_mode": False,
-        "max_file_size": UPLOAD_MAX_BYTES,
+        "max_file_size": max(UPLOAD_MAX_BYTES, settings.import_max_bytes),
         "css": CSS + theme_panel.CSS + analytics_render.CSS + attachments.CSS,
         "head": HEAD + theme_panel.HEAD + account_panel.HEAD,
         "theme": gr.themes.Soft(),
@@ -118,7 +118,9 @@ def launch_options(
             "middleware": [
                 Middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors),
                 Middleware(
-                    BodyCap, max_bytes=settings.request_max_bytes, upload_max_bytes=UPLOAD_MAX_BYTES + 64 * 1024
+                    BodyCap,
+                    max_bytes=settings.request_max_bytes,
+                    upload_max_bytes=max(UPLOAD_MAX_BYTES, settings.import_max_bytes) + 64 * 1024,
                 ),
                 Middleware(
                     Guard,

@@ -93,8 +93,9 @@ class ChatPage:
         self._generation = GenerationPanel(service, settings)
         self._history = HistoryPanel(store=store, recorder=recorder)
         self._portability = PortabilityPanel(
-            store=store, recorder=recorder, user_id_of=self._user_id, downloads=downloads
-        )
+            store=store, recorder=recorder, user_id_of=self._user_id, downloads=downloads,
+            import_max_bytes=settings.import_max_bytes,
+        )  # fmt: skip
         self._trash = TrashPanel(store=store, recorder=recorder, user_id_of=self._user_id)
         self._turns = TurnActions(store=store, recorder=recorder, user_id_of=self._user_id, pending=self._pending)
         tokens = identities.tokens
@@ -296,8 +297,8 @@ class ChatPage:
             ).then(trash.listing, None, [t.deleted], api_visibility="private", show_progress="hidden")
         pc, portability = p.portability, self._portability
         pc.export.click(portability.export, [p.conversation_id], [pc.files], api_visibility="private")
-        pc.upload.upload(portability.import_, [pc.upload], [pc.imported], api_visibility="private").success(
-            self.open_conversation, [pc.imported], opened, cancels=cancels, api_visibility="private"
+        portability.imports.wire().success(
+            self.open_conversation, [pc.imports.imported], opened, cancels=cancels, api_visibility="private"
         ).then(self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private")
         pc.share.click(portability.share, [p.conversation_id], [pc.link], api_visibility="private")
         portability.wire_revoke(p.conversation_id)
