@@ -50,6 +50,7 @@ from settings import ModelServer, Settings
 from storage.privacy import ContentKeeper
 from storage.scratch import ScratchDir
 from storage.store import Store, StoreUnavailable
+from storage.temporary import TemporaryAwareRecorder, TemporaryChats
 from storage.writer import WriteBehindRecorder
 from web.images import image_routes
 from web.openai_api import OpenAiApi
@@ -121,9 +122,10 @@ class ChatLens:
             )
             for model in settings.models
         }
+        temporary = TemporaryChats()  # temporary chats' messages: in memory only, never written
         service = ChatService(
             generators,
-            recorder,
+            TemporaryAwareRecorder(recorder, temporary),
             budget=FrameBudget(
                 min_interval_s=settings.frame_min_interval_ms / 1000,
                 frames_per_s=settings.frame_budget_per_s,
@@ -165,6 +167,7 @@ class ChatLens:
             identities=identities,
             gate=message_gate,
             downloads=downloads,
+            temporary=temporary,
         )
         routes = [
             *ops_routes(service=service, store=store, recorder=recorder, metrics=metrics),

@@ -488,39 +488,43 @@ def _reply(record: TurnRecord, state: dict[uuid.UUID, _Conversation], rows: _Row
     )
     conversation.next_seq += 1
     conversation.visible.append(_Visible(record.message_id, "assistant", record.content, record.status))
-    m, model = record.metrics, record.model
-    rows.generations.append(
-        {
-            "id": uuid.uuid4(),
-            "message_id": record.message_id,
-            "conversation_id": record.conversation_id,
-            "user_id": record.user_id,
-            "model_id": model.model_id if model else None,
-            "backend": model.backend if model else None,
-            "server_url": model.server_url if model else None,
-            "params": record.params.as_record(),
-            "status": record.status,
-            "queue_wait_ms": m.queue_wait_ms,
-            "time_to_first_token_ms": m.time_to_first_token_ms,
-            "duration_ms": m.duration_ms,
-            "prompt_tokens": m.prompt_tokens,
-            "output_tokens": m.output_tokens,
-            "tokens_per_s": m.tokens_per_s,
-            "finish_reason": m.finish_reason,
-            "error_type": record.error_type,
-            "in_flight_at_start": m.in_flight_at_start,
-            "source": record.origin.source,
-            "token_id": record.origin.token_id,
-            "created_at": now,
-            "time_to_first_answer_ms": m.time_to_first_answer_ms,
-            "reasoning_tokens": m.reasoning_tokens,
-            "thinking_ms": m.thinking_ms,
-        }
-    )
+    model = record.model
+    rows.generations.append(generation_row(record, now))
     rows.touched.add(record.conversation_id)
     if model is not None and model.model_id != conversation.model_id:  # the model a conversation last answered with
         conversation.model_id = model.model_id
         rows.models[record.conversation_id] = model.model_id
+
+
+def generation_row(record: TurnRecord, now: datetime) -> dict[str, Any]:
+    """A reply's ``generations`` row: its metrics, whatever happens to its text (``storage.temporary`` too)."""
+    m, model = record.metrics, record.model
+    return {
+        "id": uuid.uuid4(),
+        "message_id": record.message_id,
+        "conversation_id": record.conversation_id,
+        "user_id": record.user_id,
+        "model_id": model.model_id if model else None,
+        "backend": model.backend if model else None,
+        "server_url": model.server_url if model else None,
+        "params": record.params.as_record(),
+        "status": record.status,
+        "queue_wait_ms": m.queue_wait_ms,
+        "time_to_first_token_ms": m.time_to_first_token_ms,
+        "duration_ms": m.duration_ms,
+        "prompt_tokens": m.prompt_tokens,
+        "output_tokens": m.output_tokens,
+        "tokens_per_s": m.tokens_per_s,
+        "finish_reason": m.finish_reason,
+        "error_type": record.error_type,
+        "in_flight_at_start": m.in_flight_at_start,
+        "source": record.origin.source,
+        "token_id": record.origin.token_id,
+        "created_at": now,
+        "time_to_first_answer_ms": m.time_to_first_answer_ms,
+        "reasoning_tokens": m.reasoning_tokens,
+        "thinking_ms": m.thinking_ms,
+    }
 
 
 def _message_row(

@@ -27,6 +27,7 @@ from analytics.slo import SloMonitor
 from inference.service import ChatService
 from settings import Settings
 from storage.store import Store
+from storage.temporary import TemporaryChats
 from storage.writer import WriteBehindRecorder
 from ui import account_panel, analytics_render, attachments, theme_panel
 from ui.analytics_tab import AnalyticsTab
@@ -55,6 +56,7 @@ def build_app(
     identities: Identities,
     gate: MessageGate | None,
     downloads: Downloads,
+    temporary: TemporaryChats | None = None,
 ) -> gr.Blocks:
     """The page: a Chat tab for everyone, an Analytics tab shown to admins only (checked per handler too)."""
     with gr.Blocks(title="ChatLens", fill_height=True, analytics_enabled=False) as demo:
@@ -70,6 +72,7 @@ def build_app(
                     settings=settings,
                     gate=gate,
                     downloads=downloads,
+                    temporary=temporary,
                 ).build(demo)
             AnalyticsTab(
                 reader=reader,

@@ -26,6 +26,7 @@ from inference.service import ChatService
 from inference.turns import NewMessage, Retry, Turn, typed_text
 from settings import Settings
 from storage.store import ConversationView, Store
+from storage.temporary import TEMPORARY_ORIGIN, TemporaryChats
 from storage.writer import WriteBehindRecorder
 from ui import attachments, render
 from ui.account_panel import AccountPanel
@@ -67,6 +68,7 @@ class _Parts:
     portability: PortabilityControls
     message_key: gr.State
     trash: TrashControls
+    temporary: gr.Checkbox
 
 
 class ChatPage:
@@ -82,8 +84,10 @@ class ChatPage:
         settings: Settings,
         downloads: Downloads,
         gate: MessageGate | None = None,
+        temporary: TemporaryChats | None = None,
     ) -> None:
         self._service = service
+        self._temporary = temporary if temporary is not None else TemporaryChats()
         self._identities = identities
         self._store = store
         self._recorder = recorder
@@ -97,13 +101,26 @@ class ChatPage:
             import_max_bytes=settings.import_max_bytes,
         )  # fmt: skip
         self._trash = TrashPanel(store=store, recorder=recorder, user_id_of=self._user_id)
-        self._turns = TurnActions(store=store, recorder=recorder, user_id_of=self._user_id, pending=self._pending)
+        self._turns = TurnActions(
+            store=store, recorder=recorder, user_id_of=self._user_id, pending=self._pending, load=self._load
+        )
         tokens = identities.tokens
         login = settings.auth_mode == "oidc"
         self._account = AccountPanel(tokens=tokens, identities=identities, login_enabled=login) if tokens else None
 
     def _user_id(self, request: gr.Request | None) -> uuid.UUID:
         return self._identities.of(request).user_id
+
+    def _load(self, conversation_id: uuid.UUID, user_id: uuid.UUID) -> ConversationView | None:
+        """The conversation as the page shows it: a temporary chat from memory, any other from the store."""
+        if self._temporary.holds(conversation_id):
+            return self._temporary.load_conversation(conversation_id, user_id)
+        return self._store.load_conversation(conversation_id, user_id)
+
+    def _temporary_wanted(self, switch: bool | None) -> bool:
+        """Whether a new chat is temporary: the user's switch, unless the admin forces it (TEMPORARY_CHATS)."""
+        mode = self._settings.temporary_chats
+        return mode == "always" or (mode == "allow" and bool(switch))
 
     def build(self, demo: gr.Blocks) -> None:
         parts = self._render()
@@ -142,6 +159,11 @@ class ChatPage:
             retry = gr.Button("↻ Retry", size="sm", elem_id="cl-retry")
             continue_ = gr.Button("→ Continue", size="sm", elem_id="cl-continue", visible=False)
             new_chat = gr.Button("+ New chat", size="sm", elem_id="cl-new")
+            mode = self._settings.temporary_chats
+            temporary = gr.Checkbox(
+                mode == "always", label="Temporary", interactive=mode == "allow", visible=mode != "never",
+                elem_id="cl-temporary", min_width=0,
+            )  # fmt: skip
             context = gr.HTML("", elem_id="cl-context")
         last_feedback = gr.State(None)
         conversation_id = gr.Textbox(visible=False, elem_id="cl-conversation-id")
@@ -156,7 +178,7 @@ class ChatPage:
                 self._account.render()
         self._p = _Parts(
             header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending, generation,
-            history, context, continue_, comment, last_feedback, portability, message_key, trash,
+            history, context, continue_, comment, last_feedback, portability, message_key, trash, temporary,
         )  # fmt: skip
         return self._p
 
@@ -173,7 +195,7 @@ class ChatPage:
         taken = gr.on(
             [p.textbox.submit, p.send.click],
             refusals_as_toasts(self.take_message, nothing_pending),
-            [p.textbox, p.conversation_id, p.message_key, *settings],
+            [p.textbox, p.conversation_id, p.message_key, p.temporary, *settings],
             [p.textbox, p.chatbot, p.pending, p.message_key, *buttons],
             api_visibility="private",
             show_progress="hidden",
@@ -213,7 +235,10 @@ class ChatPage:
             api_visibility="private",
         ).then(self.refresh_history, [p.history.search, p.conversation_id], self._listing(p), api_visibility="private")
         self._wire_history(demo, p, streams)
-        p.conversation_id.change(None, [p.conversation_id], None, js=SET_URL_JS)
+        # Switching starts a new chat of the other kind; a temporary chat is gone with its page.
+        p.temporary.input(self.new_chat, None, self._cleared(p), cancels=streams, api_visibility="private")
+        demo.unload(self.forget_temporary)
+        p.conversation_id.change(None, [p.conversation_id, p.temporary], None, js=SET_URL_JS)
         demo.load(
             self.on_load,
             None,
@@ -257,7 +282,7 @@ class ChatPage:
         """What ``open_conversation`` fills in."""
         gen = p.generation
         return [p.chatbot, p.conversation_id, gen.model, gen.system_prompt, p.history.title, p.status, p.context,
-                p.continue_, p.portability.files, p.portability.link]  # fmt: skip
+                p.continue_, p.portability.files, p.portability.link, p.temporary]  # fmt: skip
 
     def _listing(self, p: _Parts) -> list[Any]:
         return [p.history.conversations, p.history.title]
@@ -307,7 +332,13 @@ class ChatPage:
     # -- UI handlers -------------------------------------------------------------------------------------------
 
     async def take_message(
-        self, composed: Any, conversation_id: str, key: MessageKey | None, request: gr.Request, *settings: Any
+        self,
+        composed: Any,
+        conversation_id: str,
+        key: MessageKey | None,
+        temporary: bool | None,
+        request: gr.Request,
+        *settings: Any,
     ) -> dict[Any, Any]:
         """Check the message, the settings and the rate limits; on a refusal the text stays in the box.
 
@@ -318,11 +349,18 @@ class ChatPage:
         message, files = attachments.typed(composed)
         if not message.strip() and not files:
             return {p.pending: None}
+        cid = parse_conversation_id(conversation_id)
+        temporary = self._temporary_wanted(temporary)
         try:
+            if temporary and files:
+                raise MessageRejected("A temporary chat keeps nothing on disk, so images cannot be attached to it.")
             images = await attachments.read_images(files, self._settings)
         except ChatLensError as exc:
             raise user_error(exc) from exc
-        turn = NewMessage(message, parse_conversation_id(conversation_id), images=images)
+        if temporary and not self._temporary.holds(cid):  # the first message of a temporary chat
+            cid = self._temporary.open(self._user_id(request), request.session_hash or "")
+            conversation_id = str(cid)
+        turn = NewMessage(message, cid, images=images)
         pending = await self._pending(turn, settings)
         await self._admit(request)
         key, shown = await self._turns.prepare_send(conversation_id, request, key, message)
@@ -375,6 +413,7 @@ class ChatPage:
             params=pending.params,
             model=pending.model,
             system_prompt=pending.system_prompt,
+            origin=TEMPORARY_ORIGIN if self._temporary.holds(pending.turn.conversation_id) else None,
         )
         phase = None
         shown = pending.shown
@@ -441,7 +480,7 @@ class ChatPage:
             return idle
         await self._service.wait_until_idle(cid)
         await self._recorder.flush()
-        view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id(request))
+        view = await asyncio.to_thread(self._load, cid, self._user_id(request))
         return {p.chatbot: render.conversation_messages(view), **idle} if view else idle
 
     def new_chat(self) -> dict[Any, Any]:
@@ -469,17 +508,28 @@ class ChatPage:
         return {
             **self._reopened(view), p.history.title: view.title, p.status: "", p.context: "",
             p.portability.files: hidden, p.portability.link: hidden,
+            p.temporary: self._settings.temporary_chats == "always",  # a stored chat: the switch follows it
         }  # fmt: skip
 
     async def rename(self, conversation_id: str, title: str, request: gr.Request) -> None:
-        await self._history.rename(self._user_id(request), parse_conversation_id(conversation_id), title)
+        cid = parse_conversation_id(conversation_id)
+        if self._temporary.holds(cid):
+            raise user_error(MessageRejected("A temporary chat is not kept, so it has no title to rename."))
+        await self._history.rename(self._user_id(request), cid, title)
 
     async def delete(self, conversation_id: str, request: gr.Request) -> dict[Any, Any]:
         """Delete the open conversation, offering to undo it for a few seconds."""
         cid = parse_conversation_id(conversation_id)
+        if cid is not None and self._temporary.holds(cid):  # nothing kept: nothing to undo
+            self._temporary.forget(cid)
+            return {}
         await self._history.delete(self._user_id(request), cid)
         assert cid is not None  # refused above otherwise
         return self._trash.offer_undo(cid)
+
+    def forget_temporary(self, request: gr.Request) -> None:
+        """The page went away (reload, closed tab): its temporary chat with it."""
+        self._temporary.forget_session(request.session_hash or "")
 
     async def on_load(self, request: gr.Request) -> dict[Any, Any]:
         """Reopen the conversation named in the URL (``?c=``) with its model and system prompt; without one,

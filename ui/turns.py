@@ -101,8 +101,16 @@ class TurnActions:
     controls: TurnControls  # given by ``wire``
 
     def __init__(
-        self, *, store: Store, recorder: WriteBehindRecorder, user_id_of: UserIdOf, pending: PendingFactory
+        self,
+        *,
+        store: Store,
+        recorder: WriteBehindRecorder,
+        user_id_of: UserIdOf,
+        pending: PendingFactory,
+        load: Callable[[uuid.UUID, uuid.UUID], ConversationView | None] | None = None,
     ) -> None:
+        """``load``: how a conversation is read (default: from the store; the page's also reads temporary chats)."""
+        self._load = load or store.load_conversation
         self._store = store
         self._recorder = recorder
         self._user_id_of = user_id_of
@@ -140,7 +148,7 @@ class TurnActions:
 
     async def _view(self, conversation_id: str, request: gr.Request | None) -> ConversationView | None:
         cid = parse_conversation_id(conversation_id)
-        return await asyncio.to_thread(self._store.load_conversation, cid, self._user_id_of(request)) if cid else None
+        return await asyncio.to_thread(self._load, cid, self._user_id_of(request)) if cid else None
 
     async def shown(self, conversation_id: str, request: gr.Request | None) -> render.ChatMessages:
         """The conversation as the page shows it, read from the store (empty for a new chat)."""
