@@ -71,6 +71,7 @@ class ChatLens:
     settings: Settings
     store: Store
     recorder: WriteBehindRecorder
+    temporary: TemporaryChats
     generators: dict[str, TgiGenerator]
     service: ChatService
     metrics: ReplyMetrics
@@ -189,6 +190,7 @@ class ChatLens:
             settings=settings,
             store=store,
             recorder=recorder,
+            temporary=temporary,
             generators=generators,
             service=service,
             metrics=metrics,

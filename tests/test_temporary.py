@@ -21,6 +21,7 @@ from tests.support.browser import finished, open_chat, send
 from tests.support.config import make_settings
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.records import reply
+from tests.support.wait import wait_until
 
 
 def test_a_temporary_chat_is_answered_from_memory_and_writes_only_its_metrics(
@@ -84,6 +85,9 @@ def test_a_temporary_chat_through_the_page_is_never_stored_listed_or_kept_after_
         "zanzibar secret number one", "Whisper one.", "and a second quokka secret",
     ]  # fmt: skip
     assert "c=" not in page.url  # no link to it
+    page.locator("#cl-portability").get_by_text("Export · import · share").click()
+    page.locator("#cl-share").click()
+    expect(page.locator(".toast-body")).to_contain_text("cannot be exported or shared")
 
     assert (app.count(Conversation), app.count(Message)) == (conversations, messages)  # no rows of its text
     assert app.count(Generation) == generations + 2  # its metrics are kept
@@ -98,10 +102,14 @@ def test_a_temporary_chat_through_the_page_is_never_stored_listed_or_kept_after_
     for file in (path for path in app.db_path.parent.rglob("*") if path.is_file()):  # the database, its WAL, files
         assert b"zanzibar" not in file.read_bytes(), file
 
+    temporary = app.chatlens.temporary
+    assert temporary.holds(newest.conversation_id)
     page.reload()
     expect(page.locator("#cl-header")).to_contain_text("fake-org/")
     expect(page.locator("#cl-chat")).not_to_contain_text("Whisper")
     expect(page.locator("#cl-temporary input")).not_to_be_checked()
+    # The old page's session ends (Gradio's unload, once its heartbeat stops): the chat leaves memory too.
+    assert wait_until(lambda: not temporary.holds(newest.conversation_id), timeout_s=40)
 
 
 def test_switching_a_temporary_chat_off_starts_a_stored_one(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:

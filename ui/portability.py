@@ -27,6 +27,7 @@ from errors import ChatLensError, MessageRejected
 from storage import portability
 from storage.side_writes import CreateShare, RevokeShares
 from storage.store import ConversationView, Store
+from storage.temporary import TemporaryChats
 from storage.writer import WriteBehindRecorder
 from ui.api import parse_conversation_id
 from ui.downloads import owned_download
@@ -70,7 +71,9 @@ class PortabilityPanel:
         user_id_of: UserIdOf,
         downloads: Downloads,
         import_max_bytes: int,
+        temporary: TemporaryChats | None = None,
     ) -> None:
+        self._temporary = temporary
         self.imports = ImportPanel(recorder=recorder, user_id_of=user_id_of, max_bytes=import_max_bytes)
         self._store = store
         self._downloads = downloads
@@ -119,6 +122,8 @@ class PortabilityPanel:
 
     async def _owned_view(self, conversation_id: str, request: gr.Request) -> ConversationView:
         cid = parse_conversation_id(conversation_id)
+        if self._temporary is not None and self._temporary.holds(cid):
+            raise user_error(MessageRejected("A temporary chat is kept nowhere, so it cannot be exported or shared."))
         view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id_of(request)) if cid else None
         if view is None:
             raise user_error(MessageRejected("Open a conversation first."))
