@@ -85,6 +85,8 @@ def test_a_temporary_chat_through_the_page_is_never_stored_listed_or_kept_after_
         "zanzibar secret number one", "Whisper one.", "and a second quokka secret",
     ]  # fmt: skip
     assert "c=" not in page.url  # no link to it
+    page.get_by_role("button", name="Like", exact=True).last.click()
+    expect(page.locator(".toast-body")).to_contain_text("ratings included")
     page.locator("#cl-portability").get_by_text("Export · import · share").click()
     page.locator("#cl-share").click()
     expect(page.locator(".toast-body")).to_contain_text("cannot be exported or shared")

@@ -102,8 +102,9 @@ class ChatPage:
         )  # fmt: skip
         self._trash = TrashPanel(store=store, recorder=recorder, user_id_of=self._user_id)
         self._turns = TurnActions(
-            store=store, recorder=recorder, user_id_of=self._user_id, pending=self._pending, load=self._load
-        )
+            store=store, recorder=recorder, user_id_of=self._user_id, pending=self._pending, load=self._load,
+            is_temporary=self._temporary.holds,
+        )  # fmt: skip
         tokens = identities.tokens
         login = settings.auth_mode == "oidc"
         self._account = AccountPanel(tokens=tokens, identities=identities, login_enabled=login) if tokens else None

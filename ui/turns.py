@@ -108,9 +108,12 @@ class TurnActions:
         user_id_of: UserIdOf,
         pending: PendingFactory,
         load: Callable[[uuid.UUID, uuid.UUID], ConversationView | None] | None = None,
+        is_temporary: Callable[[uuid.UUID], bool] | None = None,
     ) -> None:
-        """``load``: how a conversation is read (default: from the store; the page's also reads temporary chats)."""
+        """``load``: how a conversation is read (default: from the store; the page's also reads temporary chats);
+        ``is_temporary``: whether it is a temporary chat, which keeps no ratings."""
         self._load = load or store.load_conversation
+        self._is_temporary = is_temporary or (lambda _: False)
         self._store = store
         self._recorder = recorder
         self._user_id_of = user_id_of
@@ -238,6 +241,8 @@ class TurnActions:
         cid = view.id
         if role != "assistant":
             raise user_error(MessageRejected("Feedback goes on replies."))
+        if self._is_temporary(cid):
+            raise user_error(MessageRejected("A temporary chat keeps nothing, ratings included."))
         if like.liked is True:
             value, comment = 1, ""
         elif like.liked is False or (isinstance(like.liked, str) and like.liked):
