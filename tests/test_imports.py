@@ -21,8 +21,10 @@ from storage.schema import Conversation, Message
 from storage.side_writes import ForgetImport, ImportConversations
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
-from tests.support.apps import RunningApp
+from tests.support.apps import Launch, RunningApp
 from tests.support.browser import conversation_of, open_chat
+from tests.support.config import make_settings
+from tests.support.fake_tgi import FakeTgi
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
 CHATGPT = FIXTURES / "chatgpt_conversations.json"
@@ -181,6 +183,18 @@ def test_an_export_is_previewed_then_imported_once_confirmed(
     expect(page.locator("#cl-conversations")).to_contain_text(title)
     assert app.count(Conversation) == before + 2
     assert app.rows(Conversation, id=conversation_of(page))[0].title == title
+
+
+def test_privacy_mode_refuses_an_import_before_reading_it(
+    page: Page, launch: Launch, fake_tgi: FakeTgi, tmp_path: Path
+) -> None:
+    running = launch(make_settings(tmp_path, tgi_url=fake_tgi.url, store_content=False))
+    open_chat(page, running.url)
+    _open_import(page)
+    page.get_by_test_id("Import JSON-upload-button").set_input_files(str(OPEN_WEBUI))
+    expect(page.locator(".toast-body")).to_contain_text("Privacy mode")
+    expect(page.locator("#cl-import-confirm")).to_be_hidden()
+    assert running.count(Conversation) == 0
 
 
 def _many_chatgpt_conversations(count: int) -> list[dict[str, Any]]:

@@ -98,7 +98,7 @@ class ChatPage:
         self._history = HistoryPanel(store=store, recorder=recorder)
         self._portability = PortabilityPanel(
             store=store, recorder=recorder, user_id_of=self._user_id, downloads=downloads,
-            import_max_bytes=settings.import_max_bytes, temporary=self._temporary,
+            import_max_bytes=settings.import_max_bytes, temporary=self._temporary, keeps_text=settings.store_content,
         )  # fmt: skip
         self._trash = TrashPanel(store=store, recorder=recorder, user_id_of=self._user_id)
         self._turns = TurnActions(

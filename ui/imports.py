@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from errors import ChatLensError
+from errors import ChatLensError, MessageRejected
 from storage.import_formats import ImportBatch, parse_export
 from storage.side_writes import ForgetImport, ImportConversations
 from storage.writer import WriteBehindRecorder
@@ -40,7 +40,11 @@ class ImportControls:
 class ImportPanel:
     controls: ImportControls  # once rendered
 
-    def __init__(self, *, recorder: WriteBehindRecorder, user_id_of: UserIdOf, max_bytes: int) -> None:
+    def __init__(
+        self, *, recorder: WriteBehindRecorder, user_id_of: UserIdOf, max_bytes: int, keeps_text: bool = True
+    ) -> None:
+        """``keeps_text`` false (privacy mode): every import is refused before the file is read."""
+        self._keeps_text = keeps_text
         self._recorder = recorder
         self._user_id_of = user_id_of
         self._max_bytes = max_bytes
@@ -79,6 +83,8 @@ class ImportPanel:
             )
 
         try:
+            if not self._keeps_text:
+                raise MessageRejected("Privacy mode: ChatLens keeps no text, so conversations cannot be imported here.")
             batch = await asyncio.to_thread(read)
         except ChatLensError as exc:
             raise user_error(exc) from exc

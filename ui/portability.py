@@ -72,9 +72,12 @@ class PortabilityPanel:
         downloads: Downloads,
         import_max_bytes: int,
         temporary: TemporaryChats | None = None,
+        keeps_text: bool = True,
     ) -> None:
         self._temporary = temporary
-        self.imports = ImportPanel(recorder=recorder, user_id_of=user_id_of, max_bytes=import_max_bytes)
+        self.imports = ImportPanel(
+            recorder=recorder, user_id_of=user_id_of, max_bytes=import_max_bytes, keeps_text=keeps_text
+        )
         self._store = store
         self._downloads = downloads
         self._recorder = recorder
