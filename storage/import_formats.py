@@ -13,7 +13,9 @@ or has a message that is not text is refused as a whole, with the reason; nothin
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -185,11 +187,15 @@ def _open_webui(number: int, item: dict[str, Any], counts: _Counts) -> ImportedC
         if role not in ("user", "assistant"):
             counts.skipped += 1
             continue
+        reasoning = ""
+        if role == "assistant" and isinstance(content, str) and "<details" in content:
+            content, reasoning, blocks = _split_details(content)
+            counts.parts += blocks
         if isinstance(content, list):  # OpenAI-style parts
             counts.images += sum(1 for p in content if isinstance(p, dict) and p.get("type") == "image_url")
             texts = [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
             content = "\n\n".join(str(text) for text in texts)
-        _add(where, counts, role, content)
+        _add(where, counts, role, content, reasoning)
     models = chat.get("models")
     model = models[0] if isinstance(models, list) and models and isinstance(models[0], str) else None
     created, updated = item.get("created_at", chat.get("timestamp")), item.get("updated_at")
@@ -219,7 +225,27 @@ def _branch(where: str, nodes: dict[str, Any], current: Any, parent_key: str) ->
     return branch
 
 
-def _add(where: str, counts: _Counts, role: str, content: Any) -> None:
+# Open WebUI keeps a reply's thinking in its text: <details type="reasoning" done="true" duration="4"><summary>…
+# </summary> then the thought, each line quoted with "> " and HTML-escaped, then </details> (its middleware);
+# tool calls and code runs are <details> blocks of other types.
+_DETAILS = re.compile(
+    r'<details type="(?P<type>[a-z_]+)"[^>]*>\s*(?:<summary>.*?</summary>)?(?P<body>.*?)</details>', re.S
+)
+
+
+def _split_details(content: str) -> tuple[str, str, int]:
+    """(answer, thinking, other blocks left out) of an Open WebUI reply."""
+    thinking, others = [], 0
+    for block in _DETAILS.finditer(content):
+        if block["type"] == "reasoning":
+            lines = [re.sub(r"^> ?", "", line) for line in html.unescape(block["body"]).strip("\n").split("\n")]
+            thinking.append("\n".join(lines).strip())
+        else:
+            others += 1
+    return _DETAILS.sub("", content).strip(), "\n\n".join(t for t in thinking if t), others
+
+
+def _add(where: str, counts: _Counts, role: str, content: Any, reasoning: str = "") -> None:
     if not isinstance(content, str):
         raise ImportRefused(f"{where} has a message whose text is not text.")
     if "\x00" in content:
@@ -229,7 +255,9 @@ def _add(where: str, counts: _Counts, role: str, content: Any) -> None:
         return
     if len(counts.messages) >= MAX_IMPORT_MESSAGES:
         raise ImportRefused(f"{where} has more than {MAX_IMPORT_MESSAGES:,} messages.")
-    counts.messages.append(ImportedMessage(role, content, "complete"))
+    if "\x00" in reasoning:
+        raise ImportRefused(f"{where} has a message that contains a NUL character.")
+    counts.messages.append(ImportedMessage(role, content, "complete", reasoning))
 
 
 def _conversation(

@@ -67,6 +67,8 @@ def test_an_open_webui_export_gives_the_current_branch_and_drops_images() -> Non
         ("user", "Which one has the castle? Here is my map."),
         ("assistant", "Alfama: São Jorge castle sits above it."),
     ]
+    thought = batch.conversations[0].messages[3].reasoning  # Open WebUI's <details type="reasoning"> block, apart
+    assert thought == "The castle is São Jorge, on the hill above Alfama.\nKeep it short & clear."
     assert batch.conversations[0].model_id == "llama3.1:8b" and batch.dropped_images == 1
     assert batch.conversations[1].updated_at == datetime.fromtimestamp(1736600002, UTC)
     one = json.loads(OPEN_WEBUI.read_text(encoding="utf-8"))[1]  # a single chat, not in a list
