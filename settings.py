@@ -159,8 +159,8 @@ class Settings(BaseSettings):
     image_max_bytes: int = Field(
         default=10 * 1024 * 1024,
         ge=1024,
-        description="Largest image a message may attach (PNG, JPEG, WebP or GIF, checked by its bytes). The page's "
-        "uploads are also capped at 10 MB by Gradio.",
+        description="Largest image a message may attach (PNG, JPEG, WebP or GIF, checked by its bytes). Checked after "
+        "the upload, which Gradio caps at IMPORT_MAX_BYTES (at least 10 MB).",
     )
     images_per_message: int = Field(default=4, ge=1, le=16, description="Most images one message may attach.")
     image_tokens: int = Field(
