@@ -85,6 +85,13 @@ def test_a_temporary_chat_through_the_page_is_never_stored_listed_or_kept_after_
         "zanzibar secret number one", "Whisper one.", "and a second quokka secret",
     ]  # fmt: skip
     assert "c=" not in page.url  # no link to it
+    streams = len(fake_tgi.streams)
+    page.locator("#cl-retry").click()  # answered again from memory
+    fake_tgi.wait_for_streams(streams + 1)
+    finished(page, 2)
+    assert [m["content"] for m in fake_tgi.streams[-1].body["messages"] if m["role"] != "system"] == [
+        "zanzibar secret number one", "Whisper one.", "and a second quokka secret",
+    ]  # fmt: skip
     page.get_by_role("button", name="Like", exact=True).last.click()
     expect(page.locator(".toast-body")).to_contain_text("ratings included")
     page.locator("#cl-portability").get_by_text("Export · import · share").click()
@@ -92,7 +99,7 @@ def test_a_temporary_chat_through_the_page_is_never_stored_listed_or_kept_after_
     expect(page.locator(".toast-body")).to_contain_text("cannot be exported or shared")
 
     assert (app.count(Conversation), app.count(Message)) == (conversations, messages)  # no rows of its text
-    assert app.count(Generation) == generations + 2  # its metrics are kept
+    assert app.count(Generation) == generations + 3  # its metrics are kept, the retried reply's too
     newest = app.last(Generation)
     assert app.count(Conversation, id=newest.conversation_id) == 0
     expect(page.locator("#cl-conversations")).not_to_contain_text("zanzibar")
