@@ -310,17 +310,16 @@ class ChatPage:
             self._cleared(p),
             api_visibility="private",
         ).then(self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private").then(
-            trash.listing, None, [t.deleted], api_visibility="private", show_progress="hidden"
+            trash.collapse, None, [t.accordion], api_visibility="private", show_progress="hidden"
         )
-        for restored in (
-            t.undo.click(trash.undo_delete, [t.deleted_id], [*undoable, t.restored], api_visibility="private"),
-            t.restore.click(trash.restore_chosen, [t.deleted], [*undoable, t.restored], api_visibility="private"),
-        ):
+        undone = t.undo.click(trash.undo_delete, [t.deleted_id], [*undoable, t.restored], api_visibility="private")
+        chosen = t.restore.click(trash.restore_chosen, [t.deleted], [*undoable, t.restored], api_visibility="private")
+        for restored, refresh in ((undone, trash.collapse), (chosen, trash.listing)):
             restored.success(
                 self.open_conversation, [t.restored], opened, cancels=cancels, api_visibility="private"
             ).then(
                 self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private"
-            ).then(trash.listing, None, [t.deleted], api_visibility="private", show_progress="hidden")
+            ).then(refresh, None, [t.accordion, t.deleted], api_visibility="private", show_progress="hidden")
         pc, portability = p.portability, self._portability
         pc.export.click(portability.export, [p.conversation_id], [pc.files], api_visibility="private")
         portability.imports.wire().success(

@@ -88,6 +88,11 @@ class TrashPanel:
             raise user_error(exc) from exc
         return str(cid)
 
+    def collapse(self) -> dict[Any, Any]:
+        """ "Recently deleted" closed after a change made while it may be closed: the list is read when it opens
+        (an update to the list while closed could land after a later one, once it opens)."""
+        return {self.controls.accordion: gr.update(open=False)}
+
     async def listing(self, request: gr.Request) -> dict[Any, Any]:
         found = await asyncio.to_thread(self._store.list_deleted, self._user_id_of(request))
         return {self.controls.deleted: gr.update(choices=choices_of(found), value=None)}
