@@ -50,6 +50,7 @@ from settings import ModelServer, Settings
 from storage.privacy import ContentKeeper
 from storage.scratch import ScratchDir
 from storage.store import Store, StoreUnavailable
+from storage.temporary import TemporaryAwareRecorder, TemporaryChats
 from storage.writer import WriteBehindRecorder
 from web.browser_beacon import BrowserBeacon
 from web.images import image_routes
@@ -71,6 +72,7 @@ class ChatLens:
     settings: Settings
     store: Store
     recorder: WriteBehindRecorder
+    temporary: TemporaryChats
     generators: dict[str, TgiGenerator]
     service: ChatService
     metrics: ReplyMetrics
@@ -122,9 +124,10 @@ class ChatLens:
             )
             for model in settings.models
         }
+        temporary = TemporaryChats()  # temporary chats' messages: in memory only, never written
         service = ChatService(
             generators,
-            recorder,
+            TemporaryAwareRecorder(recorder, temporary),
             budget=FrameBudget(
                 min_interval_s=settings.frame_min_interval_ms / 1000,
                 frames_per_s=settings.frame_budget_per_s,
@@ -167,6 +170,7 @@ class ChatLens:
             identities=identities,
             gate=message_gate,
             downloads=downloads,
+            temporary=temporary,
         )
         routes = [
             *ops_routes(service=service, store=store, recorder=recorder, metrics=metrics),
@@ -191,6 +195,7 @@ class ChatLens:
             settings=settings,
             store=store,
             recorder=recorder,
+            temporary=temporary,
             generators=generators,
             service=service,
             metrics=metrics,

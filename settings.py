@@ -168,8 +168,8 @@ class Settings(BaseSettings):
     image_max_bytes: int = Field(
         default=10 * 1024 * 1024,
         ge=1024,
-        description="Largest image a message may attach (PNG, JPEG, WebP or GIF, checked by its bytes). The page's "
-        "uploads are also capped at 10 MB by Gradio.",
+        description="Largest image a message may attach (PNG, JPEG, WebP or GIF, checked by its bytes). Checked after "
+        "the upload, which Gradio caps at IMPORT_MAX_BYTES (at least 10 MB).",
     )
     images_per_message: int = Field(default=4, ge=1, le=16, description="Most images one message may attach.")
     image_tokens: int = Field(
@@ -195,6 +195,18 @@ class Settings(BaseSettings):
     store_content: bool = Field(
         default=True,
         description="Store message text. false: privacy mode — replies and their metrics are recorded, text is not.",
+    )
+    temporary_chats: Literal["allow", "always", "never"] = Field(
+        default="allow",
+        description="Temporary chats (kept in the page only: never listed, searched or stored, gone on reload; "
+        "their metrics are stored). allow: each user switches them on per chat; always: every chat is temporary; "
+        "never: no switch.",
+    )
+    import_max_bytes: int = Field(
+        default=50_000_000,
+        ge=5_000_000,
+        description="Largest export file the sidebar imports (ChatGPT's conversations.json, Open WebUI's chat "
+        "export); also the cap on any file upload.",
     )
     analytics_open: bool = Field(
         default=False, description="Show the analytics tab to everyone (local use only: it bypasses the admin check)."

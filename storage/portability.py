@@ -54,6 +54,8 @@ class ImportedConversation:
     model_id: str | None
     messages: tuple[ImportedMessage, ...]  # the branch on screen
     others: tuple[ImportedMessage, ...] = ()  # every other version (with ``ref`` and ``parent``)
+    created_at: datetime | None = None  # as the other tool had it (None: now)
+    updated_at: datetime | None = None
 
 
 def imported_tree(imported: ImportedConversation) -> list[tuple[int, int | None, ImportedMessage, bool]]:

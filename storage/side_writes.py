@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.orm import Session
 
@@ -50,12 +50,32 @@ class ImportConversation:
     conversation: ImportedConversation
 
 
-Extra = RecordFeedback | CreateShare | RevokeShares | ImportConversation
+@dataclass(frozen=True, slots=True)
+class ImportConversations:
+    """Part of a bulk import (another tool's export): conversations written together, with their own timestamps."""
+
+    user_id: uuid.UUID
+    conversations: tuple[ImportedConversation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetImport:
+    """Take back the parts of a bulk import already written when a later part failed: nothing partial stays."""
+
+    user_id: uuid.UUID
+    conversation_ids: tuple[uuid.UUID, ...]
+
+
+Extra = RecordFeedback | CreateShare | RevokeShares | ImportConversation | ImportConversations | ForgetImport
 
 
 def apply_extra(session: Session, job: Extra, now: datetime) -> Any:
     if isinstance(job, ImportConversation):
+        return _import(session, ImportConversations(job.user_id, (job.conversation,)), now)[0]
+    if isinstance(job, ImportConversations):
         return _import(session, job, now)
+    if isinstance(job, ForgetImport):
+        return _forget(session, job)
     _owned(session, job.conversation_id, job.user_id)
     if isinstance(job, RecordFeedback):
         return _feedback(session, job, now)
@@ -118,13 +138,13 @@ def _feedback(session: Session, job: RecordFeedback, now: datetime) -> None:
     )
 
 
-def _import(session: Session, job: ImportConversation, now: datetime) -> uuid.UUID:
-    imported = job.conversation
-    cid = uuid.uuid4()
+def _import(session: Session, job: ImportConversations, now: datetime) -> list[uuid.UUID]:
+    """One statement per table for the whole group (a bulk import is thousands of conversations)."""
     session.execute(
         upsert(User).on_conflict_do_nothing(index_elements=[User.id]),
         [{"id": job.user_id, "auth_provider": "anonymous", "subject": str(job.user_id), "created_at": now}],
     )
+    ids = [uuid.uuid4() for _ in job.conversations]
     session.execute(
         insert(Conversation),
         [
@@ -135,30 +155,45 @@ def _import(session: Session, job: ImportConversation, now: datetime) -> uuid.UU
                 "model_id": imported.model_id,
                 "system_prompt": imported.system_prompt,
                 "settings": {"imported": True},
-                "created_at": now,
-                "updated_at": now,
+                "created_at": imported.created_at or now,
+                "updated_at": imported.updated_at or imported.created_at or now,
             }
+            for cid, imported in zip(ids, job.conversations, strict=True)
         ],
     )
-    if imported.messages:
-        placed = imported_tree(imported)
-        ids = {ref: uuid.uuid4() for ref, _, _, _ in placed}
-        session.execute(
-            insert(Message),
-            [
-                {
-                    "id": ids[ref],
-                    "conversation_id": cid,
-                    "seq": ref,
-                    "role": m.role,
-                    "content": m.content,
-                    "status": m.status,
-                    "created_at": now,
-                    "superseded_at": None if shown else now,
-                    "reasoning": m.reasoning or None,
-                    "parent_id": ids[parent] if parent is not None else None,
-                }
-                for ref, parent, m, shown in placed
-            ],
+    messages: list[dict[str, Any]] = []
+    for cid, imported in zip(ids, job.conversations, strict=True):
+        placed = imported_tree(imported)  # one branch, or the whole tree of versions
+        refs = {ref: uuid.uuid4() for ref, _, _, _ in placed}
+        created = imported.created_at or now
+        messages += [
+            {
+                "id": refs[ref],
+                "conversation_id": cid,
+                "seq": ref,
+                "role": m.role,
+                "content": m.content,
+                "status": m.status,
+                "created_at": created,
+                "superseded_at": None if shown else created,
+                "reasoning": m.reasoning or None,
+                "parent_id": refs[parent] if parent is not None else None,
+            }
+            for ref, parent, m, shown in placed
+        ]
+    if messages:
+        session.execute(insert(Message), messages)
+    return ids
+
+
+def _forget(session: Session, job: ForgetImport) -> None:
+    owned = list(
+        session.scalars(
+            select(Conversation.id).where(
+                Conversation.id.in_(job.conversation_ids), Conversation.user_id == job.user_id
+            )
         )
-    return cid
+    )
+    if owned:
+        session.execute(delete(Message).where(Message.conversation_id.in_(owned)))
+        session.execute(delete(Conversation).where(Conversation.id.in_(owned)))

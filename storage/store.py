@@ -250,6 +250,19 @@ class Store:
         with self.sessions() as session:
             return [ConversationSummary(cid, title, updated_at) for cid, title, updated_at in session.execute(query)]
 
+    def list_deleted(self, user_id: uuid.UUID, *, limit: int = 50) -> list[ConversationSummary]:
+        """The user's deleted conversations, most recently deleted first (``updated_at`` is when it was deleted):
+        what "Recently deleted" offers to restore."""
+        query = (
+            select(Conversation.id, Conversation.title, Conversation.deleted_at)
+            .where(Conversation.user_id == user_id, Conversation.deleted_at.is_not(None))
+            .order_by(Conversation.deleted_at.desc())
+            .limit(limit)
+        )
+        with self.sessions() as session:
+            rows = session.execute(query).tuples()
+            return [ConversationSummary(cid, title, deleted_at) for cid, title, deleted_at in rows if deleted_at]
+
     def load_share(self, token_hash: str) -> dict[str, Any] | None:
         """The snapshot behind a share link; ``None`` when unknown, revoked, or its conversation was deleted."""
         query = (

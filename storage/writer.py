@@ -36,10 +36,10 @@ from inference.images import Image, ImageRef
 from inference.turns import Continue, Edit, NewMessage, Retry, Turn
 from inference.types import ChatMessage, ConversationSetup, Origin, TurnRecord, TurnStart
 from storage import writes
-from storage.schema import RateEvent, utcnow
+from storage.schema import Generation, RateEvent, utcnow
 from storage.side_writes import Extra
 from storage.store import Store
-from storage.writes import ConversationCache, Delete, Rename, Reply, UserTurn, WriteJob, apply_batch
+from storage.writes import ConversationCache, Delete, Rename, Reply, Restore, UserTurn, WriteJob, apply_batch
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +218,10 @@ class WriteBehindRecorder:
         """Show version ``message_id`` of a message on screen, with the continuation last shown under it."""
         await self._await(self._submit(writes.SwitchVersion(user_id, conversation_id, message_id)))
 
+    async def restore(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+        """Undo ``delete``: the conversation comes back with everything it had."""
+        await self._await(self._submit(Restore(user_id, conversation_id)))
+
     async def run(self, apply: Callable[[Session], Any]) -> Any:
         """Run ``apply(session)`` on the writer thread, committed with the next group; returns its result."""
         return await self._await(self._submit(Work(apply)))
@@ -228,12 +232,26 @@ class WriteBehindRecorder:
 
     def finish_turn(self, record: TurnRecord) -> asyncio.Future[None]:
         """Queue the reply for the next group commit; await the result to know it is durable."""
+        self._observe(record)
+        return asyncio.ensure_future(self._durable(self._submit(Reply(record))))
+
+    def finish_metrics_only(self, record: TurnRecord) -> asyncio.Future[None]:
+        """A reply whose text is kept nowhere (a temporary chat, ``storage.temporary``): its generation row alone,
+        observed like any other reply."""
+        self._observe(record)
+        row = writes.generation_row(record, utcnow())
+
+        def write(session: Session) -> None:
+            session.execute(insert(Generation), [row])
+
+        return asyncio.ensure_future(self._durable(self._submit(Work(write))))
+
+    def _observe(self, record: TurnRecord) -> None:
         for observe in self._observers:
             try:
                 observe(record)
             except Exception:
                 log.exception("a reply observer failed")
-        return asyncio.ensure_future(self._durable(self._submit(Reply(record))))
 
     @staticmethod
     async def _durable(future: concurrent.futures.Future[None]) -> None:

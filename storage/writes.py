@@ -123,7 +123,15 @@ class Delete:
     conversation_id: uuid.UUID
 
 
-WriteJob = UserTurn | Retry | Edit | Continue | Reply | SwitchVersion | Rename | Delete | Extra
+@dataclass(frozen=True, slots=True)
+class Restore:
+    """Undo a soft delete: the conversation is listed, searchable and writable again, as it was."""
+
+    user_id: uuid.UUID
+    conversation_id: uuid.UUID
+
+
+WriteJob = UserTurn | Retry | Edit | Continue | Reply | SwitchVersion | Rename | Delete | Restore | Extra
 
 
 @dataclass(slots=True)
@@ -258,6 +266,9 @@ def apply_batch(
                 change = {"title": job.title} if isinstance(job, Rename) else {"deleted_at": now}
                 rows.setups.setdefault(job.conversation_id, {}).update(change)
                 results.append(None)
+            elif isinstance(job, Restore):
+                _restore(state, job, rows)
+                results.append(None)
             else:
                 _reply(job.record, state, rows, now)
                 results.append(None)
@@ -358,6 +369,14 @@ def _owned(state: dict[uuid.UUID, _Conversation], cid: uuid.UUID, user_id: uuid.
     if conversation is None or conversation.owner != user_id or conversation.deleted:
         raise MessageRejected("This conversation does not exist or is not yours. Start a new chat.")
     return conversation
+
+
+def _restore(state: dict[uuid.UUID, _Conversation], job: Restore, rows: _Rows) -> None:
+    conversation = state.get(job.conversation_id)
+    if conversation is None or conversation.owner != job.user_id:
+        raise MessageRejected("This conversation does not exist or is not yours.")
+    conversation.deleted = False
+    rows.setups.setdefault(job.conversation_id, {})["deleted_at"] = None
 
 
 def _user_turn(
@@ -502,39 +521,43 @@ def _reply(record: TurnRecord, state: dict[uuid.UUID, _Conversation], rows: _Row
         record.conversation_id, stored=record.content if record.origin.store_text else "",
         reasoning=record.reasoning or None,
     )  # fmt: skip
-    m, model = record.metrics, record.model
-    rows.generations.append(
-        {
-            "id": uuid.uuid4(),
-            "message_id": record.message_id,
-            "conversation_id": record.conversation_id,
-            "user_id": record.user_id,
-            "model_id": model.model_id if model else None,
-            "backend": model.backend if model else None,
-            "server_url": model.server_url if model else None,
-            "params": record.params.as_record(),
-            "status": record.status,
-            "queue_wait_ms": m.queue_wait_ms,
-            "time_to_first_token_ms": m.time_to_first_token_ms,
-            "duration_ms": m.duration_ms,
-            "prompt_tokens": m.prompt_tokens,
-            "output_tokens": m.output_tokens,
-            "tokens_per_s": m.tokens_per_s,
-            "finish_reason": m.finish_reason,
-            "error_type": record.error_type,
-            "in_flight_at_start": m.in_flight_at_start,
-            "source": record.origin.source,
-            "token_id": record.origin.token_id,
-            "created_at": now,
-            "time_to_first_answer_ms": m.time_to_first_answer_ms,
-            "reasoning_tokens": m.reasoning_tokens,
-            "thinking_ms": m.thinking_ms,
-        }
-    )
+    model = record.model
+    rows.generations.append(generation_row(record, now))
     rows.touched.add(record.conversation_id)
     if model is not None and model.model_id != conversation.model_id:  # the model a conversation last answered with
         conversation.model_id = model.model_id
         rows.models[record.conversation_id] = model.model_id
+
+
+def generation_row(record: TurnRecord, now: datetime) -> dict[str, Any]:
+    """A reply's ``generations`` row: its metrics, whatever happens to its text (``storage.temporary`` too)."""
+    m, model = record.metrics, record.model
+    return {
+        "id": uuid.uuid4(),
+        "message_id": record.message_id,
+        "conversation_id": record.conversation_id,
+        "user_id": record.user_id,
+        "model_id": model.model_id if model else None,
+        "backend": model.backend if model else None,
+        "server_url": model.server_url if model else None,
+        "params": record.params.as_record(),
+        "status": record.status,
+        "queue_wait_ms": m.queue_wait_ms,
+        "time_to_first_token_ms": m.time_to_first_token_ms,
+        "duration_ms": m.duration_ms,
+        "prompt_tokens": m.prompt_tokens,
+        "output_tokens": m.output_tokens,
+        "tokens_per_s": m.tokens_per_s,
+        "finish_reason": m.finish_reason,
+        "error_type": record.error_type,
+        "in_flight_at_start": m.in_flight_at_start,
+        "source": record.origin.source,
+        "token_id": record.origin.token_id,
+        "created_at": now,
+        "time_to_first_answer_ms": m.time_to_first_answer_ms,
+        "reasoning_tokens": m.reasoning_tokens,
+        "thinking_ms": m.thinking_ms,
+    }
 
 
 def _message_row(

@@ -50,6 +50,8 @@ def test_export_then_import_round_trips_the_messages_without_inventing_metrics(
     assert "<details><summary>Thinking</summary>\n\nAn easy one." in markdown
 
     page.get_by_test_id("Import JSON-upload-button").set_input_files(str(exported))
+    expect(page.locator("#cl-import-preview")).to_contain_text("1 conversation, 2 messages")  # ui/imports.py
+    page.locator("#cl-import-confirm").click()
     expect(page.locator("#cl-chat")).to_contain_text("Paris, of course.")
     expect(page).not_to_have_url(f"{app.url}/?c={original}")
     imported = conversation_of(page)
@@ -132,6 +134,7 @@ def test_a_share_link_is_a_read_only_snapshot_until_revoked(page: Page, app: Run
     assert "a later message" not in httpx.get(url).text  # the link shows the conversation as it was
 
     page.locator("#cl-revoke").click()
+    page.locator("#cl-revoke-confirm").click()  # revoking asks first (tests/test_undo.py)
     expect(page.locator(".toast-body")).to_contain_text("Revoked 1 share link")
     gone = httpx.get(url)
     assert (gone.status_code, gone.text) == (404, "Not found")
@@ -152,6 +155,7 @@ def test_a_long_conversation_outgrowing_the_request_cap_still_takes_messages(
     open_chat(page, app.url)
     open_portability(page)
     page.get_by_test_id("Import JSON-upload-button").set_input_files(str(exported))
+    page.locator("#cl-import-confirm").click()
     expect(page.locator("#cl-chat")).to_contain_text("lorem ipsum")
     send(page, "and now?")
     expect(page.locator("#cl-chat")).to_contain_text("Still here.", timeout=15_000)

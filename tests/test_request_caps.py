@@ -93,7 +93,8 @@ def test_imports_keep_their_larger_upload_cap(process: AppProcess) -> None:
         export = b'{"messages": []}' + b" " * 1_000_000  # 1 MB: over REQUEST_MAX_BYTES, within the import limit
         uploaded = client.post("/gradio_api/upload", files={"files": ("chat.json", export, "application/json")})
         assert uploaded.status_code == 200, uploaded.text[:200]
-        huge = client.post("/gradio_api/upload", files={"files": ("big.json", b" " * 10_200_000, "application/json")})
+        over = 50_200_000  # over IMPORT_MAX_BYTES (50 MB by default: other tools export every chat in one file)
+        huge = client.post("/gradio_api/upload", files={"files": ("big.json", b" " * over, "application/json")})
         assert huge.status_code == 413
 
 

@@ -27,6 +27,7 @@ from analytics.slo import SloMonitor
 from inference.service import ChatService
 from settings import Settings
 from storage.store import Store
+from storage.temporary import TemporaryChats
 from storage.writer import WriteBehindRecorder
 from ui import account_panel, analytics_render, attachments, browser_metrics, theme_panel, versions
 from ui.analytics_tab import AnalyticsTab
@@ -41,7 +42,7 @@ PRIVACY_NOTICE = (
 
 # How often Gradio's idle queue looks for work (its own: every 1 ms; why 5 ms: the table in ``compat``).
 QUEUE_POLL_S = 0.005
-UPLOAD_MAX_BYTES = 10 * 1000 * 1000  # Gradio's "10mb"; conversation imports are at most 5 MB
+UPLOAD_MAX_BYTES = 10 * 1000 * 1000  # Gradio's "10mb"; raised to IMPORT_MAX_BYTES for other tools' exports
 
 
 def build_app(
@@ -55,6 +56,7 @@ def build_app(
     identities: Identities,
     gate: MessageGate | None,
     downloads: Downloads,
+    temporary: TemporaryChats | None = None,
 ) -> gr.Blocks:
     """The page: a Chat tab for everyone, an Analytics tab shown to admins only (checked per handler too)."""
     with gr.Blocks(title="ChatLens", fill_height=True, analytics_enabled=False) as demo:
@@ -70,6 +72,7 @@ def build_app(
                     settings=settings,
                     gate=gate,
                     downloads=downloads,
+                    temporary=temporary,
                 ).build(demo)
             AnalyticsTab(
                 reader=reader,
@@ -107,7 +110,7 @@ def launch_options(
         "run_history": False,
         "show_error": False,
         "ssr_mode": False,
-        "max_file_size": UPLOAD_MAX_BYTES,
+        "max_file_size": max(UPLOAD_MAX_BYTES, settings.import_max_bytes),
         "css": CSS + theme_panel.CSS + analytics_render.CSS + attachments.CSS + versions.CSS,
         "head": HEAD
         + theme_panel.HEAD
@@ -124,7 +127,7 @@ def launch_options(
                 Middleware(
                     BodyCap,
                     max_bytes=settings.request_max_bytes,
-                    upload_max_bytes=UPLOAD_MAX_BYTES + 64 * 1024,
+                    upload_max_bytes=max(UPLOAD_MAX_BYTES, settings.import_max_bytes) + 64 * 1024,
                     api_max_bytes=settings.api_request_max_bytes,
                 ),
                 Middleware(

@@ -76,6 +76,11 @@ CSS = """
 #cl-actions > button { flex: 0 0 auto !important; min-width: 0 !important; width: auto !important;
   white-space: nowrap; padding-left: .8rem; padding-right: .8rem; }
 #cl-context { flex: 1 1 0; min-width: 0; }
+/* The temporary-chat switch sits in the actions row as one line: no block frame, no padding. */
+#cl-temporary { flex: 0 0 auto !important; min-width: 0 !important; width: auto !important; padding: 0 .2rem !important;
+  border: none !important; background: none !important; box-shadow: none !important; overflow: visible !important; }
+#cl-temporary label, #cl-temporary label span { white-space: nowrap; margin: 0 !important; font-size: .85rem;
+  overflow: visible !important; max-width: none !important; }
 #cl-context .html-container, #cl-context .prose { padding: 0 !important; }
 .cl-context { font-size: .78rem; opacity: .75; font-variant-numeric: tabular-nums; display:flex; gap:.5rem;
   align-items:center; justify-content:flex-end; white-space: nowrap; overflow: hidden; }
@@ -124,6 +129,9 @@ HEAD = """
     #cl-tabs:has(> .tab-wrapper > .overflow-menu:not(.hide)) {
       padding-top: 46px !important; }
     #cl-actions .cl-context .cl-ctx-bar { width: 2.5rem !important; }
+    /* No room for the word: the switch shows a mask (its accessible name is still the label's text). */
+    #cl-temporary label span { font-size: 0 !important; }
+    #cl-temporary label span::after { content: "🕶"; font-size: 1.1rem; }
   }
   @media (max-width: 640px), (pointer: coarse) {
     #cl-history > .toggle-button, #cl-panels > .toggle-button {
@@ -235,9 +243,9 @@ HEAD = """
 """
 
 SET_URL_JS = """
-(cid) => {
+(cid, temporary) => {
   const url = new URL(window.location.href);
-  if (cid) { url.searchParams.set('c', cid); } else { url.searchParams.delete('c'); }
+  if (cid && !temporary) { url.searchParams.set('c', cid); } else { url.searchParams.delete('c'); }
   window.history.replaceState(null, '', url);
 }
 """

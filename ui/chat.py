@@ -27,6 +27,7 @@ from inference.service import ChatService
 from inference.turns import NewMessage, Retry, Turn, typed_text
 from settings import Settings
 from storage.store import ConversationView, Store
+from storage.temporary import TEMPORARY_ORIGIN, TemporaryChats
 from storage.writer import WriteBehindRecorder
 from ui import attachments, render
 from ui.account_panel import AccountPanel
@@ -37,6 +38,7 @@ from ui.history import CLOSE_ON_PHONES_JS, HistoryControls, HistoryPanel
 from ui.portability import PortabilityControls, PortabilityPanel
 from ui.settings_panel import GenerationControls, GenerationPanel
 from ui.theme_panel import ThemePanel
+from ui.trash import TrashControls, TrashPanel
 from ui.turns import MessageKey, Pending, TurnActions, TurnControls, can_continue
 from ui.versions import VersionControls, VersionSwitcher
 
@@ -68,6 +70,8 @@ class _Parts:
     portability: PortabilityControls
     message_key: gr.State
     versions: VersionControls
+    trash: TrashControls
+    temporary: gr.Checkbox
 
 
 class ChatPage:
@@ -83,8 +87,10 @@ class ChatPage:
         settings: Settings,
         downloads: Downloads,
         gate: MessageGate | None = None,
+        temporary: TemporaryChats | None = None,
     ) -> None:
         self._service = service
+        self._temporary = temporary if temporary is not None else TemporaryChats()
         self._identities = identities
         self._store = store
         self._recorder = recorder
@@ -94,9 +100,14 @@ class ChatPage:
         self._generation = GenerationPanel(service, settings)
         self._history = HistoryPanel(store=store, recorder=recorder)
         self._portability = PortabilityPanel(
-            store=store, recorder=recorder, user_id_of=self._user_id, downloads=downloads
-        )
-        self._turns = TurnActions(store=store, recorder=recorder, user_id_of=self._user_id, pending=self._pending)
+            store=store, recorder=recorder, user_id_of=self._user_id, downloads=downloads,
+            import_max_bytes=settings.import_max_bytes, temporary=self._temporary, keeps_text=settings.store_content,
+        )  # fmt: skip
+        self._trash = TrashPanel(store=store, recorder=recorder, user_id_of=self._user_id)
+        self._turns = TurnActions(
+            store=store, recorder=recorder, user_id_of=self._user_id, pending=self._pending, load=self._load,
+            is_temporary=self._temporary.holds,
+        )  # fmt: skip
         # Replies go on streaming when their page goes away; a reload or another tab follows them live.
         self._live = LiveReplies(
             keep_unwatched_s=settings.reply_keep_unwatched_s,
@@ -110,6 +121,17 @@ class ChatPage:
     def _user_id(self, request: gr.Request | None) -> uuid.UUID:
         return self._identities.of(request).user_id
 
+    def _load(self, conversation_id: uuid.UUID, user_id: uuid.UUID) -> ConversationView | None:
+        """The conversation as the page shows it: a temporary chat from memory, any other from the store."""
+        if self._temporary.holds(conversation_id):
+            return self._temporary.load_conversation(conversation_id, user_id)
+        return self._store.load_conversation(conversation_id, user_id)
+
+    def _temporary_wanted(self, switch: bool | None) -> bool:
+        """Whether a new chat is temporary: the user's switch, unless the admin forces it (TEMPORARY_CHATS)."""
+        mode = self._settings.temporary_chats
+        return mode == "always" or (mode == "allow" and bool(switch))
+
     def build(self, demo: gr.Blocks) -> None:
         parts = self._render()
         self._wire(demo, parts)
@@ -119,7 +141,7 @@ class ChatPage:
             self._account.wire(demo)
 
     def _render(self) -> _Parts:
-        history, portability = self._history.render(self._portability.render)
+        history, (trash, portability) = self._history.render(lambda: (self._trash.render(), self._portability.render()))
         header = gr.HTML(render.header_html(None), elem_id="cl-header")
         chatbot = gr.Chatbot(
             elem_id="cl-chat",
@@ -147,6 +169,11 @@ class ChatPage:
             retry = gr.Button("↻ Retry", size="sm", elem_id="cl-retry")
             continue_ = gr.Button("→ Continue", size="sm", elem_id="cl-continue", visible=False)
             new_chat = gr.Button("+ New chat", size="sm", elem_id="cl-new")
+            mode = self._settings.temporary_chats
+            temporary = gr.Checkbox(
+                mode == "always", label="Temporary", interactive=mode == "allow", visible=mode != "never",
+                elem_id="cl-temporary", min_width=0,
+            )  # fmt: skip
             context = gr.HTML("", elem_id="cl-context")
         last_feedback = gr.State(None)
         conversation_id = gr.Textbox(visible=False, elem_id="cl-conversation-id")
@@ -162,7 +189,8 @@ class ChatPage:
                 self._account.render()
         self._p = _Parts(
             header, chatbot, status, textbox, send, stop, retry, new_chat, conversation_id, pending, generation,
-            history, context, continue_, comment, last_feedback, portability, message_key, versions,
+            history, context, continue_, comment, last_feedback, portability, message_key, versions, trash,
+            temporary,
         )  # fmt: skip
         return self._p
 
@@ -179,7 +207,7 @@ class ChatPage:
         taken = gr.on(
             [p.textbox.submit, p.send.click],
             refusals_as_toasts(self.take_message, nothing_pending),
-            [p.textbox, p.conversation_id, p.message_key, *settings],
+            [p.textbox, p.conversation_id, p.message_key, p.temporary, *settings],
             [p.textbox, p.chatbot, p.pending, p.message_key, *buttons],
             api_visibility="private",
             show_progress="hidden",
@@ -200,13 +228,13 @@ class ChatPage:
         )  # fmt: skip
         streams = [sent, regenerated, *(self._stream_after(event, p, streaming, buttons) for event in acted)]
         # A conversation shown (page load, sidebar, import, another tab) whose reply still streams: follow it.
+        # The link first (the page's ``?c=``), then the server.
         reattached = p.conversation_id.change(
+            None, [p.conversation_id, p.temporary], None, js=SET_URL_JS
+        ).then(
             self.reattach, [p.conversation_id], [p.chatbot, p.status, p.context, p.continue_, *buttons],
-            api_visibility="private", show_progress="hidden", trigger_mode="always_last",
+            api_visibility="private", show_progress="hidden",
         )  # fmt: skip
-        reattached.then(
-            self.refresh_history, [p.history.search, p.conversation_id], self._listing(p), api_visibility="private"
-        )
         streams.append(reattached)
         self._versions.wire(p.versions, chatbot=p.chatbot, conversation_id=p.conversation_id, continue_=p.continue_)
 
@@ -229,7 +257,9 @@ class ChatPage:
             api_visibility="private",
         ).then(self.refresh_history, [p.history.search, p.conversation_id], self._listing(p), api_visibility="private")
         self._wire_history(demo, p, streams)
-        p.conversation_id.change(None, [p.conversation_id], None, js=SET_URL_JS)
+        # Switching starts a new chat of the other kind; a temporary chat is gone with its page.
+        p.temporary.input(self.new_chat, None, self._cleared(p), cancels=streams, api_visibility="private")
+        demo.unload(self.forget_temporary)
         demo.load(
             self.on_load,
             None,
@@ -277,7 +307,7 @@ class ChatPage:
         """What ``open_conversation`` fills in."""
         gen = p.generation
         return [p.chatbot, p.conversation_id, gen.model, gen.system_prompt, p.history.title, p.status, p.context,
-                p.continue_, p.portability.files, p.portability.link]  # fmt: skip
+                p.continue_, p.portability.files, p.portability.link, p.temporary]  # fmt: skip
 
     def _listing(self, p: _Parts) -> list[Any]:
         return [p.history.conversations, p.history.title]
@@ -295,25 +325,44 @@ class ChatPage:
         h.rename.click(self.rename, [p.conversation_id, h.title], None, api_visibility="private").success(
             self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private"
         )
-        h.delete.click(self.delete, [p.conversation_id], None, api_visibility="private").success(
+        t, trash = p.trash, self._trash
+        trash.wire()
+        undoable = [t.undo, t.deleted_id, t.timer]
+        h.delete.click(self.delete, [p.conversation_id], undoable, api_visibility="private").success(
             self.new_chat,
             None,
             self._cleared(p),
             api_visibility="private",
-        ).then(self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private")
+        ).then(self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private").then(
+            trash.collapse, None, [t.accordion], api_visibility="private", show_progress="hidden"
+        )
+        undone = t.undo.click(trash.undo_delete, [t.deleted_id], [*undoable, t.restored], api_visibility="private")
+        chosen = t.restore.click(trash.restore_chosen, [t.deleted], [*undoable, t.restored], api_visibility="private")
+        for restored, refresh in ((undone, trash.collapse), (chosen, trash.listing)):
+            restored.success(
+                self.open_conversation, [t.restored], opened, cancels=cancels, api_visibility="private"
+            ).then(
+                self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private"
+            ).then(refresh, None, [t.accordion, t.deleted], api_visibility="private", show_progress="hidden")
         pc, portability = p.portability, self._portability
         pc.export.click(portability.export, [p.conversation_id], [pc.files], api_visibility="private")
-        pc.upload.upload(portability.import_, [pc.upload], [pc.imported], api_visibility="private").success(
-            self.open_conversation, [pc.imported], opened, cancels=cancels, api_visibility="private"
+        portability.imports.wire().success(
+            self.open_conversation, [pc.imports.imported], opened, cancels=cancels, api_visibility="private"
         ).then(self.refresh_history, [h.search, p.conversation_id], self._listing(p), api_visibility="private")
         pc.share.click(portability.share, [p.conversation_id], [pc.link], api_visibility="private")
-        pc.revoke.click(portability.revoke, [p.conversation_id], [pc.link], api_visibility="private")
+        portability.wire_revoke(p.conversation_id)
         demo.load(self.refresh_on_load, [h.search], self._listing(p), api_visibility="private", js=CLOSE_ON_PHONES_JS)
 
     # -- UI handlers -------------------------------------------------------------------------------------------
 
     async def take_message(
-        self, composed: Any, conversation_id: str, key: MessageKey | None, request: gr.Request, *settings: Any
+        self,
+        composed: Any,
+        conversation_id: str,
+        key: MessageKey | None,
+        temporary: bool | None,
+        request: gr.Request,
+        *settings: Any,
     ) -> dict[Any, Any]:
         """Check the message, the settings and the rate limits; on a refusal the text stays in the box.
 
@@ -324,11 +373,18 @@ class ChatPage:
         message, files = attachments.typed(composed)
         if not message.strip() and not files:
             return {p.pending: None}
+        cid = parse_conversation_id(conversation_id)
+        temporary = self._temporary_wanted(temporary)
         try:
+            if temporary and files:
+                raise MessageRejected("A temporary chat keeps nothing on disk, so images cannot be attached to it.")
             images = await attachments.read_images(files, self._settings)
         except ChatLensError as exc:
             raise user_error(exc) from exc
-        turn = NewMessage(message, parse_conversation_id(conversation_id), images=images)
+        if temporary and not self._temporary.holds(cid):  # the first message of a temporary chat
+            cid = self._temporary.open(self._user_id(request), request.session_hash or "")
+            conversation_id = str(cid)
+        turn = NewMessage(message, cid, images=images)
         pending = await self._pending(turn, settings)
         await self._admit(request)
         key, shown = await self._turns.prepare_send(conversation_id, request, key, message)
@@ -382,6 +438,7 @@ class ChatPage:
             params=pending.params,
             model=pending.model,
             system_prompt=pending.system_prompt,
+            origin=TEMPORARY_ORIGIN if self._temporary.holds(pending.turn.conversation_id) else None,
         )
         # The reply runs on its own; this page follows it (a closed tab or reload leaves it running).
         session = request.session_hash
@@ -454,7 +511,7 @@ class ChatPage:
             return idle
         await self._service.wait_until_idle(cid)
         await self._recorder.flush()
-        view = await asyncio.to_thread(self._store.load_conversation, cid, user_id)
+        view = await asyncio.to_thread(self._load, cid, user_id)
         return {p.chatbot: render.conversation_messages(view), **idle} if view else idle
 
     async def reattach(self, conversation_id: str, request: gr.Request) -> AsyncIterator[dict[Any, Any]]:
@@ -466,7 +523,7 @@ class ChatPage:
         if live is None or live.conversation_id is None or request.session_hash in live.following:
             yield {p.status: gr.skip()}  # nothing streams here, or this page shows it already: leave it as it is
             return
-        view = await asyncio.to_thread(self._store.load_conversation, live.conversation_id, user_id)
+        view = await asyncio.to_thread(self._load, live.conversation_id, user_id)
         if view is None:
             yield {p.status: gr.skip()}
             return
@@ -516,13 +573,28 @@ class ChatPage:
         return {
             **self._reopened(view), p.history.title: view.title, p.status: "", p.context: "",
             p.portability.files: hidden, p.portability.link: hidden,
+            p.temporary: self._settings.temporary_chats == "always",  # a stored chat: the switch follows it
         }  # fmt: skip
 
     async def rename(self, conversation_id: str, title: str, request: gr.Request) -> None:
-        await self._history.rename(self._user_id(request), parse_conversation_id(conversation_id), title)
+        cid = parse_conversation_id(conversation_id)
+        if self._temporary.holds(cid):
+            raise user_error(MessageRejected("A temporary chat is not kept, so it has no title to rename."))
+        await self._history.rename(self._user_id(request), cid, title)
 
-    async def delete(self, conversation_id: str, request: gr.Request) -> None:
-        await self._history.delete(self._user_id(request), parse_conversation_id(conversation_id))
+    async def delete(self, conversation_id: str, request: gr.Request) -> dict[Any, Any]:
+        """Delete the open conversation, offering to undo it for a few seconds."""
+        cid = parse_conversation_id(conversation_id)
+        if cid is not None and self._temporary.holds(cid):  # nothing kept: nothing to undo
+            self._temporary.forget(cid)
+            return {}
+        await self._history.delete(self._user_id(request), cid)
+        assert cid is not None  # refused above otherwise
+        return self._trash.offer_undo(cid)
+
+    def forget_temporary(self, request: gr.Request) -> None:
+        """The page went away (reload, closed tab): its temporary chat with it."""
+        self._temporary.forget_session(request.session_hash or "")
 
     async def on_load(self, request: gr.Request) -> dict[Any, Any]:
         """Reopen the conversation named in the URL (``?c=``) with its model and system prompt; without one,

@@ -1,4 +1,4 @@
-"""Taking conversations out and in: export (Markdown + JSON downloads), import (JSON), read-only share links.
+"""Taking conversations out and in: export (Markdown + JSON downloads), import (``ui.imports``), read-only share links.
 
 A share link shows a snapshot taken when it was made (later messages never appear through it) behind a 256-bit
 random token, of which only the SHA-256 is stored; its owner can revoke every link of a conversation at once.
@@ -25,12 +25,14 @@ from gradio.route_utils import get_root_url
 from access.downloads import Downloads
 from errors import ChatLensError, MessageRejected
 from storage import portability
-from storage.side_writes import CreateShare, ImportConversation, RevokeShares
+from storage.side_writes import CreateShare, RevokeShares
 from storage.store import ConversationView, Store
+from storage.temporary import TemporaryChats
 from storage.writer import WriteBehindRecorder
 from ui.api import parse_conversation_id
 from ui.downloads import owned_download
 from ui.errors import user_error
+from ui.imports import ImportControls, ImportPanel
 from ui.turns import UserIdOf
 from web.share import SHARE_PATH, token_hash
 
@@ -49,17 +51,33 @@ def _root_url(request: gr.Request) -> str:
 class PortabilityControls:
     export: gr.Button
     files: gr.File
-    upload: gr.UploadButton
-    imported: gr.State
+    imports: ImportControls
     share: gr.Button
     revoke: gr.Button
     link: gr.Textbox
+    confirm: gr.Row  # "Revoke every link?" with its two buttons, shown after Revoke links
+    revoke_confirm: gr.Button
+    revoke_cancel: gr.Button
 
 
 class PortabilityPanel:
+    controls: PortabilityControls  # once rendered
+
     def __init__(
-        self, *, store: Store, recorder: WriteBehindRecorder, user_id_of: UserIdOf, downloads: Downloads
+        self,
+        *,
+        store: Store,
+        recorder: WriteBehindRecorder,
+        user_id_of: UserIdOf,
+        downloads: Downloads,
+        import_max_bytes: int,
+        temporary: TemporaryChats | None = None,
+        keeps_text: bool = True,
     ) -> None:
+        self._temporary = temporary
+        self.imports = ImportPanel(
+            recorder=recorder, user_id_of=user_id_of, max_bytes=import_max_bytes, keeps_text=keeps_text
+        )
         self._store = store
         self._downloads = downloads
         self._recorder = recorder
@@ -70,25 +88,47 @@ class PortabilityPanel:
         with gr.Accordion("Export · import · share", open=False, elem_id="cl-portability"):
             with gr.Row():
                 export = gr.Button("Export", size="sm", elem_id="cl-export")
-                upload = gr.UploadButton(
-                    "Import JSON", size="sm", file_types=[".json"], type="binary", elem_id="cl-import"
-                )
+                upload = self.imports.render_button()
+            imports = self.imports.render(upload)
             files = gr.File(
                 label="Downloads", visible=False, file_count="multiple", interactive=False, elem_id="cl-files"
             )
             with gr.Row():
                 share = gr.Button("Share link", size="sm", elem_id="cl-share")
                 revoke = gr.Button("Revoke links", size="sm", elem_id="cl-revoke")
+            with gr.Row(visible=False, elem_id="cl-revoke-ask") as confirm:
+                revoke_confirm = gr.Button(
+                    "Revoke every link of this chat", size="sm", variant="stop", elem_id="cl-revoke-confirm"
+                )
+                revoke_cancel = gr.Button("Cancel", size="sm", elem_id="cl-revoke-cancel")
             link = gr.Textbox(
                 label="Read-only link to this chat as it is now (shown once)", visible=False, elem_id="cl-link",
                 buttons=["copy"], interactive=False,
             )  # fmt: skip
-        return PortabilityControls(export, files, upload, gr.State(None), share, revoke, link)
+        self.controls = PortabilityControls(
+            export, files, imports, share, revoke, link, confirm, revoke_confirm, revoke_cancel
+        )
+        return self.controls
+
+    def wire_revoke(self, conversation_id: gr.Textbox) -> None:
+        """Revoke links asks first: nothing is revoked until the confirmation is clicked."""
+        c = self.controls
+
+        def ask(shown: bool) -> dict[Any, Any]:
+            return {c.confirm: gr.update(visible=shown)}
+
+        c.revoke.click(lambda: ask(True), None, [c.confirm], api_visibility="private", show_progress="hidden")
+        c.revoke_cancel.click(lambda: ask(False), None, [c.confirm], api_visibility="private", show_progress="hidden")
+        c.revoke_confirm.click(lambda: ask(False), None, [c.confirm], api_visibility="private").then(
+            self.revoke, [conversation_id], [c.link], api_visibility="private"
+        )
 
     async def _owned_view(
         self, conversation_id: str, request: gr.Request, *, every_version: bool = False
     ) -> ConversationView:
         cid, user_id = parse_conversation_id(conversation_id), self._user_id_of(request)
+        if self._temporary is not None and self._temporary.holds(cid):
+            raise user_error(MessageRejected("A temporary chat is kept nowhere, so it cannot be exported or shared."))
         load = self._store.load_conversation
         view = await asyncio.to_thread(load, cid, user_id, every_version=every_version) if cid else None
         if view is None:
@@ -116,16 +156,6 @@ class PortabilityPanel:
         for folder in self._exports.iterdir():
             if folder.stat().st_mtime < cutoff:
                 shutil.rmtree(folder, ignore_errors=True)
-
-    async def import_(self, data: bytes | None, request: gr.Request) -> str:
-        """A ChatLens JSON export becomes a new conversation of the caller's (messages only, no metrics)."""
-        try:
-            conversation = portability.parse_import(data or b"")
-            cid: uuid.UUID = await self._recorder.record(ImportConversation(self._user_id_of(request), conversation))
-        except ChatLensError as exc:
-            raise user_error(exc) from exc
-        gr.Info(f"Imported “{conversation.title or 'Untitled'}” ({len(conversation.messages)} messages).")
-        return str(cid)
 
     async def share(self, conversation_id: str, request: gr.Request) -> Any:
         view = await self._owned_view(conversation_id, request)

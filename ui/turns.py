@@ -101,8 +101,19 @@ class TurnActions:
     controls: TurnControls  # given by ``wire``
 
     def __init__(
-        self, *, store: Store, recorder: WriteBehindRecorder, user_id_of: UserIdOf, pending: PendingFactory
+        self,
+        *,
+        store: Store,
+        recorder: WriteBehindRecorder,
+        user_id_of: UserIdOf,
+        pending: PendingFactory,
+        load: Callable[[uuid.UUID, uuid.UUID], ConversationView | None] | None = None,
+        is_temporary: Callable[[uuid.UUID], bool] | None = None,
     ) -> None:
+        """``load``: how a conversation is read (default: from the store; the page's also reads temporary chats);
+        ``is_temporary``: whether it is a temporary chat, which keeps no ratings."""
+        self._load = load or store.load_conversation
+        self._is_temporary = is_temporary or (lambda _: False)
         self._store = store
         self._recorder = recorder
         self._user_id_of = user_id_of
@@ -140,7 +151,7 @@ class TurnActions:
 
     async def _view(self, conversation_id: str, request: gr.Request | None) -> ConversationView | None:
         cid = parse_conversation_id(conversation_id)
-        return await asyncio.to_thread(self._store.load_conversation, cid, self._user_id_of(request)) if cid else None
+        return await asyncio.to_thread(self._load, cid, self._user_id_of(request)) if cid else None
 
     async def shown(self, conversation_id: str, request: gr.Request | None) -> render.ChatMessages:
         """The conversation as the page shows it, read from the store (empty for a new chat)."""
@@ -230,6 +241,8 @@ class TurnActions:
         cid = view.id
         if role != "assistant":
             raise user_error(MessageRejected("Feedback goes on replies."))
+        if self._is_temporary(cid):
+            raise user_error(MessageRejected("A temporary chat keeps nothing, ratings included."))
         if like.liked is True:
             value, comment = 1, ""
         elif like.liked is False or (isinstance(like.liked, str) and like.liked):
