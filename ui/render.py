@@ -213,7 +213,9 @@ def strip_reply(history: ChatMessages) -> ChatMessages:
 
 def status_html(frame: ReplyFrame) -> str:
     """The running clock under the chat: ``waiting`` until the first token, then ``generating`` — for a model that
-    thinks first, ``thinking`` until its answer starts, then ``answering``."""
+    thinks first, ``thinking`` until its answer starts, then ``answering``. The page makes ``#cl-status`` a polite
+    live region (``ui/assets.py``): the phase is read out when it changes; the dot and the ticking clock are hidden
+    from screen readers, or the clock would be read out ten times a second."""
     if frame.is_final:
         return ""
     if frame.phase == "waiting":
@@ -224,7 +226,8 @@ def status_html(frame: ReplyFrame) -> str:
         label = "Answering" if frame.thinking else "Generating"
     return (
         f'<div class="cl-clock" data-phase="{frame.phase}" data-elapsed="{frame.elapsed_s:.3f}">'
-        f'<span class="cl-dot"></span>{label} · <span class="cl-t">{frame.elapsed_s:.1f} s</span></div>'
+        f'<span class="cl-dot" aria-hidden="true"></span>{label}<span aria-hidden="true"> · </span>'
+        f'<span class="cl-t" aria-hidden="true">{frame.elapsed_s:.1f} s</span></div>'
     )
 
 

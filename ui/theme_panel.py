@@ -66,7 +66,7 @@ TOKEN_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 ACCENTS: dict[str, Accent] = {
-    "indigo": Accent("Indigo", gr.themes.colors.indigo, 500),  # the Soft theme's own, left as the theme has it
+    "indigo": Accent("Indigo", gr.themes.colors.indigo, 600),  # the Soft theme's own 500 is 4.47:1 behind white
     "blue": Accent("Blue", gr.themes.colors.blue, 600),
     "teal": Accent("Teal", gr.themes.colors.teal, 700),
     "green": Accent("Green", gr.themes.colors.emerald, 700),
@@ -258,7 +258,7 @@ LAYOUT_CSS = """
 
 def build_css() -> str:
     parts: list[str] = [LAYOUT_CSS, _swatch_css()]
-    parts += [_accent_css(name, accent) for name, accent in ACCENTS.items() if name != DEFAULTS["accent"]]
+    parts += [_accent_css(name, accent) for name, accent in ACCENTS.items()]
     parts += [_size_css(name, scale) for name, (_, scale) in TEXT_SIZES.items() if scale != 1.0]
     parts += [_font_css(name, stack) for name, (_, stack) in FONTS.items() if stack]
     parts += [_code_css(name, palette) for name, palette in CODE_PALETTES.items() if palette]

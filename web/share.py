@@ -48,11 +48,11 @@ body { font: 15px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto
 .md table { border-collapse: collapse; } .md th, .md td { border: 1px solid #d1d5db; padding: .2rem .5rem; }
 .math { background: #fef3c7; padding: 0 .2em; border-radius: .2rem; } .math.display { display: block; padding: .4rem; }
 .user { background: #eef2ff; } .assistant { background: #f3f4f6; }
-.who { font-size: .75rem; font-weight: 600; opacity: .6; display: block; margin-bottom: .2rem; }
-.cl-metrics { font-size: .75rem; opacity: .7; display: block; margin-top: .3rem; }
-.thought { font-size: .85rem; opacity: .75; margin-bottom: .4rem; white-space: pre-wrap; }
+.who { font-size: .75rem; font-weight: 600; color: #4b5563; display: block; margin-bottom: .2rem; }
+.cl-metrics { font-size: .75rem; color: #4b5563; display: block; margin-top: .3rem; }
+.thought { font-size: .85rem; color: #4b5563; margin-bottom: .4rem; white-space: pre-wrap; }
 .thumb { max-height: 12rem; max-width: 100%; border-radius: .45rem; display: block; margin-top: .4rem; }
-footer { font-size: .8rem; opacity: .6; margin-top: 2rem; }
+footer { font-size: .8rem; color: #4b5563; margin-top: 2rem; }
 """
 
 
