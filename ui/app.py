@@ -28,7 +28,7 @@ from inference.service import ChatService
 from settings import Settings
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
-from ui import account_panel, analytics_render, attachments, theme_panel
+from ui import account_panel, analytics_render, attachments, i18n, theme_panel
 from ui.analytics_tab import AnalyticsTab
 from ui.assets import CSS, HEAD
 from ui.chat import ChatPage
@@ -109,7 +109,8 @@ def launch_options(
         "ssr_mode": False,
         "max_file_size": UPLOAD_MAX_BYTES,
         "css": CSS + theme_panel.CSS + analytics_render.CSS + attachments.CSS,
-        "head": HEAD + theme_panel.HEAD + account_panel.HEAD,
+        "head": HEAD + theme_panel.HEAD + account_panel.HEAD + i18n.page_text_head(),
+        "i18n": i18n.catalogue(),
         "theme": gr.themes.Soft(),
         "app_kwargs": {
             "routes": routes,

@@ -57,6 +57,7 @@ html:root body.dark { --cl-accent-text: var(--primary-300); }
 }
 #cl-chat .message-row .message.bot:has(.cl-metrics) { padding-top: 0 !important; padding-bottom: 0 !important;
   min-height: 0 !important; }
+#cl-chat .message-content[dir="auto"] { text-align: start; }  /* right for right-to-left text (page script) */
 /* Gradio draws every message at opacity .8: the metrics line would drop under 4.5:1 in its subdued colour. */
 #cl-chat .message-wrap .prose.chatbot.md:has(.cl-metrics) { opacity: 1; }
 .cl-metrics { font-size: .78rem; color: var(--body-text-color-subdued); font-variant-numeric: tabular-nums; }
@@ -191,8 +192,11 @@ HEAD = """
   // What Gradio's markup has no parameter for: the streaming status and the metrics lines are polite live regions
   // (the phase is read out when it changes, a reply's numbers once it is done), and the panels' toggles, both
   // "Toggle Sidebar" in Gradio, say which panel they open (the CSS shows that name beside the chevron).
-  const names = [['#cl-history > .toggle-button', 'Chats'], ['#cl-panels > .toggle-button', 'Settings']];
+  // The script's own strings, in the browser's language (window.chatlensText: ui/i18n.py).
+  const say = (key, english) => (window.chatlensText && window.chatlensText[key]) || english;
   const accessible = () => {
+    const names = [['#cl-history > .toggle-button', say('page_chats', 'Chats')],
+      ['#cl-panels > .toggle-button', say('page_settings', 'Settings')]];
     // Gradio's sanitizer drops aria-* from messages: each reply's metrics line becomes a live region here.
     for (const line of document.querySelectorAll('#cl-chat .cl-metrics:not([aria-live])')) {
       line.setAttribute('aria-live', 'polite');
@@ -207,12 +211,22 @@ HEAD = """
       if (toggle && toggle.getAttribute('aria-label') !== name) toggle.setAttribute('aria-label', name);
     }
   };
+  // Right-to-left text: Gradio writes dir="ltr" (and text-align: left) on every message and on the message box;
+  // each message's body and the box take their direction from their own text instead (dir="auto"), so Arabic or
+  // Hebrew reads right to left beside English.
+  const directions = () => {
+    for (const body of document.querySelectorAll('#cl-chat .message-content:not([dir])')) {
+      body.setAttribute('dir', 'auto');
+    }
+    const box = document.querySelector('#cl-input textarea');
+    if (box && box.getAttribute('dir') !== 'auto') box.setAttribute('dir', 'auto');
+  };
   // Narrow screens: the keyboard hints do not fit in the box, its name does.
   const placeholder = () => {
     const box = document.querySelector('#cl-input textarea');
     if (!box) return;
     if (!box.dataset.full) box.dataset.full = box.placeholder;
-    const wanted = window.innerWidth <= 640 ? 'Message ChatLens' : box.dataset.full;
+    const wanted = window.innerWidth <= 640 ? say('page_composer_short', 'Message ChatLens') : box.dataset.full;
     if (box.placeholder !== wanted) box.placeholder = wanted;
   };
   // The running clock: each .cl-clock carries the server's elapsed seconds when it was drawn; count on from there.
@@ -225,6 +239,7 @@ HEAD = """
     clear();
     placeholder();
     accessible();
+    directions();
   };
   setInterval(tick, 100);
   window.addEventListener('resize', tick);

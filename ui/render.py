@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import locales
 from errors import message_for_kind
 from inference.images import ImageRef
 from inference.model_output import without_form_controls
@@ -53,14 +54,15 @@ def answer_html(text: str) -> str:
 FEEDBACK_OPTIONS = ("Like", "Dislike", "Too slow", "Wrong", "Unsafe")
 
 
-def frame_metrics_line(frame: ReplyFrame) -> str:
+def frame_metrics_line(frame: ReplyFrame, language: str = locales.SOURCE) -> str:
     m: GenerationMetrics | None = frame.metrics
+    error = frame.error
     return metrics_line(
         time_to_first_token_ms=m.time_to_first_token_ms if m else None,
         tokens_per_s=m.tokens_per_s if m else None,
         output_tokens=m.output_tokens if m else 0,
         status=frame.phase,
-        error_message=frame.error.user_message if frame.error else None,
+        error_message=locales.error_sentence(error.user_message, language) if error else None,
         time_to_first_answer_ms=m.time_to_first_answer_ms if m else None,
         reasoning_tokens=m.reasoning_tokens if m else None,
     )
@@ -88,9 +90,9 @@ def thinking_message(thinking: str, thinking_s: float | None, *, still_thinking:
     }
 
 
-def reply_messages(frame: ReplyFrame) -> ChatMessages:
+def reply_messages(frame: ReplyFrame, language: str = locales.SOURCE) -> ChatMessages:
     """The assistant's part of the chat for one frame: the thinking (if any), the answer so far, then the metrics
-    line once final."""
+    line once final (its error sentence in ``language``)."""
     messages: ChatMessages = []
     if frame.thinking.strip():
         still = frame.phase == "thinking"
@@ -98,7 +100,7 @@ def reply_messages(frame: ReplyFrame) -> ChatMessages:
     if frame.text or (not frame.is_final and frame.phase != "thinking"):
         messages.append({"role": "assistant", "content": answer_html(frame.text)})
     if frame.is_final:
-        messages.append({"role": "assistant", "content": frame_metrics_line(frame)})
+        messages.append({"role": "assistant", "content": frame_metrics_line(frame, language)})
     return messages
 
 

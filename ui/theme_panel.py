@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from settings import Settings
+from ui.i18n import t
 
 STORAGE_KEY = "chatlens-appearance"
 
@@ -333,8 +334,6 @@ RESET_JS = """() => {
   return [...window.chatlensTheme.toControls(prefs), prefs];
 }"""
 
-SHORTCUTS_MD = "**Keyboard** — Enter sends · Shift+Enter new line · Esc stops a reply · Ctrl+Shift+O (⌘⇧O) new chat"
-
 
 def _choices(options: Mapping[str, str]) -> list[tuple[str, str]]:
     return [(label, value) for value, label in options.items()]
@@ -353,14 +352,14 @@ class ThemePanel:
             gr.Radio(
                 _choices(options),
                 value=DEFAULTS[key],
-                label=label,
+                label=t(f"theme_{key}"),
                 elem_id=f"cl-theme-{key}",
                 elem_classes=["cl-theme-control"],
             )
-            for key, (label, options) in PREFERENCES.items()
+            for key, (_, options) in PREFERENCES.items()
         ]
-        self._reset = gr.Button("Reset appearance", size="sm", elem_id="cl-theme-reset")
-        gr.Markdown(SHORTCUTS_MD, elem_id="cl-theme-keys")
+        self._reset = gr.Button(t("theme_reset"), size="sm", elem_id="cl-theme-reset")
+        gr.Markdown(t("theme_shortcuts"), elem_id="cl-theme-keys")
 
     def wire(self, demo: gr.Blocks) -> None:
         """Runs inside the page's Blocks, outside the sidebar: the storage is created here, at the top level."""

@@ -3,7 +3,9 @@
 Message text is rendered as Markdown with its raw HTML escaped (``web.markdown_html``), so hostile model output
 stays inert; math is shown as written (no script typesets it). The page forbids scripts and outside resources by
 CSP, is not cached (a revoked link stops working at once) and not indexed.
-An unknown or revoked token gets the same plain 404 as any other path.
+An unknown or revoked token gets the same plain 404 as any other path. The page's own words follow the browser's
+``Accept-Language`` (``locales``); each message's text sets its own direction (``dir="auto"``: Arabic or Hebrew
+reads right to left, whatever the page's language).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+import locales
 from storage.store import Store
 from web.markdown_html import markdown_html
 from web.reply_html import metrics_line
@@ -67,8 +70,11 @@ def _images_html(token: str, images: Any) -> str:
     return "".join(shown)
 
 
-def share_page(snapshot: dict[str, Any], token: str = "") -> str:
-    title = html.escape(snapshot.get("title") or "Shared conversation")
+def share_page(snapshot: dict[str, Any], token: str = "", language: str = locales.SOURCE) -> str:
+    def say(key: str, **values: object) -> str:
+        return html.escape(locales.text(key, language, **values))
+
+    title = html.escape(snapshot.get("title") or "") or say("share_title")
     parts = [f"<h1>{title}</h1>"]
     for m in snapshot.get("messages", []):
         role = "user" if m.get("role") == "user" else "assistant"
@@ -86,17 +92,19 @@ def share_page(snapshot: dict[str, Any], token: str = "") -> str:
         thought = ""
         if role == "assistant" and m.get("reasoning"):  # collapsed, escaped: the thinking is text
             thought = (
-                f'<details class="thought"><summary>Thinking</summary>{html.escape(str(m["reasoning"]))}</details>'
+                f'<details class="thought"><summary>{say("share_thinking")}</summary>'
+                f"{html.escape(str(m['reasoning']))}</details>"
             )
         parts.append(
-            f'<div class="msg {role}"><span class="who">{"User" if role == "user" else "Assistant"}</span>'
-            f'{thought}<div class="md">{markdown_html(str(m.get("content") or ""))}</div>'
+            f'<div class="msg {role}"><span class="who">{say("share_user" if role == "user" else "share_assistant")}'
+            f'</span>{thought}<div class="md" dir="auto">{markdown_html(str(m.get("content") or ""))}</div>'
             f"{_images_html(token, m.get('images'))}{metrics}</div>"
         )
-    shared_at = html.escape(str(snapshot.get("shared_at", ""))[:16].replace("T", " "))
-    parts.append(f"<footer>A read-only snapshot shared from ChatLens on {shared_at} UTC.</footer>")
+    shared_at = str(snapshot.get("shared_at", ""))[:16].replace("T", " ")  # escaped with the sentence
+    parts.append(f"<footer>{say('share_footer', when=shared_at)}</footer>")
+    direction = "rtl" if language in locales.RIGHT_TO_LEFT else "ltr"
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f'<!doctype html><html lang="{language}" dir="{direction}"><head><meta charset="utf-8"><title>{title}</title>'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
     )
@@ -108,6 +116,8 @@ def share_routes(store: Store) -> list[Route]:
         snapshot = await asyncio.to_thread(store.load_share, token_hash(token)) if len(token) <= 128 else None
         if snapshot is None:
             return PlainTextResponse("Not found", status_code=404, headers=HEADERS)
-        return HTMLResponse(share_page(snapshot, token), headers=HEADERS)
+        language = locales.negotiate(request.headers.get("accept-language"))
+        headers = {**HEADERS, "content-language": language, "vary": "Accept-Language"}
+        return HTMLResponse(share_page(snapshot, token, language), headers=headers)
 
     return [Route(SHARE_PATH + "{token}", shared, methods=["GET"])]
