@@ -161,6 +161,8 @@ def test_tab_goes_from_the_message_box_to_send_and_to_stop_while_streaming(
     box.fill("Stream for a while")
     box.press("Enter")
     expect(page.locator("#cl-stop")).to_be_visible(timeout=10_000)
+    # Stopped once text has come (stopped before its first token, a reply leaves no message to look at).
+    expect(page.locator("#cl-status .cl-clock[data-phase=generating]")).to_be_visible(timeout=10_000)
     box.focus()
     page.keyboard.press("Tab")
     expect(page.locator("#cl-stop")).to_be_focused()
