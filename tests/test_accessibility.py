@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from benchmarks.seed_analytics import seed_store
-from tests.support.apps import RunningApp, launched_app
-from tests.support.axe import describe, serious_violations
+from tests.support.apps import Launch, RunningApp, launched_app
+from tests.support.axe import describe, run_axe, serious_violations
 from tests.support.browser import finished, open_chat, send
 from tests.support.config import make_settings
 from tests.support.fake_tgi import Behaviour, FakeTgi
@@ -104,6 +105,23 @@ def test_the_analytics_tab_has_no_serious_violation(page: Page, site: RunningApp
     expect(page.locator("#cl-kpis [data-kpi=replies] .cl-kpi-value")).not_to_have_text("", timeout=20_000)
     expect(page.locator("#cl-slowest")).to_contain_text("meta-llama", timeout=10_000)
     page.wait_for_timeout(1000)  # the plots finish drawing
+    assert_clean(page)
+
+
+def test_an_analytics_tab_without_votes_is_clean_but_for_the_one_exclusion(
+    page: Page, launch: Launch, fake_tgi_server: FakeTgi, tmp_path: Path
+) -> None:
+    """A chart with no rows (no votes yet): Vega's empty mark group is the only finding, and the exclusion names
+    exactly it."""
+    fresh = launch(make_settings(tmp_path, tgi_url=fake_tgi_server.url, analytics_open=True, auto_title=False))
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    chat_with_a_reply(page, fresh)
+    page.get_by_role("tab", name="Analytics").click()
+    expect(page.locator("#cl-kpis [data-kpi=replies] .cl-kpi-value")).to_have_text("1", timeout=20_000)
+    page.wait_for_timeout(1500)  # the plots finish drawing
+    raw = [v for v in run_axe(page) if v["impact"] in ("serious", "critical")]
+    # Still found: once Gradio labels the group this fails, and the exclusion goes.
+    assert {v["id"] for v in raw} == {"svg-img-alt"}, describe(raw)
     assert_clean(page)
 
 
