@@ -79,6 +79,21 @@ def test_the_chat_page_has_no_serious_violation(page: Page, site: RunningApp, fa
     assert_clean(page)
 
 
+def test_the_chat_page_and_settings_in_dark_mode_have_no_serious_violation(
+    browser: Browser, site: RunningApp, fake_tgi: FakeTgi
+) -> None:
+    context = browser.new_context(viewport={"width": 1100, "height": 800}, color_scheme="dark")
+    try:
+        page = context.new_page()
+        chat_with_a_reply(page, site)
+        expect(page.locator("body")).to_have_class(re.compile(r"\bdark\b"))
+        assert_clean(page)
+        open_panel(page, "panels")
+        assert_clean(page)
+    finally:
+        context.close()
+
+
 def test_a_streaming_reply_has_no_serious_violation(page: Page, site: RunningApp, fake_tgi: FakeTgi) -> None:
     fake_tgi.next(SLOW)
     open_chat(page, site.url)
