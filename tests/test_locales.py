@@ -165,6 +165,7 @@ def test_errors_and_the_share_page_follow_the_browser_language(
     open_chat(page, app.url)
     send(page, "Hallo")
     finished(page, 1)
+    expect(page.locator("#cl-chat .cl-metrics").first).to_contain_text(re.compile(r"\d,\d\d s bis zum ersten Token"))
     fake_tgi.next(Behaviour(http_status=429))
     send(page, "Noch einmal")
     german = locales.LANGUAGES["de"]["error_overloaded"]
@@ -179,6 +180,7 @@ def test_errors_and_the_share_page_follow_the_browser_language(
     expect(page.locator("html")).to_have_attribute("lang", "de")
     expect(page.locator("footer")).to_contain_text("Ein schreibgeschützter Stand, geteilt aus ChatLens am")
     expect(page.locator(".user .who").first).to_have_text("Nutzer")
+    expect(page.locator(".cl-metrics").first).to_contain_text("Tokens/s")
 
 
 ARABIC = "مرحبا، هذه رسالة باللغة العربية"

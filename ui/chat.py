@@ -374,7 +374,7 @@ class ChatPage:
                     if first:
                         update[p.conversation_id] = str(frame.conversation_id)
                     if changed:
-                        update[p.status] = render.status_html(frame)
+                        update[p.status] = render.status_html(frame, language)
                     if frame.context:
                         update[p.context] = render.frame_context_html(frame)
                     if frame.is_final or first:
@@ -426,7 +426,7 @@ class ChatPage:
         await self._service.wait_until_idle(cid)
         await self._recorder.flush()
         view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id(request))
-        return {p.chatbot: render.conversation_messages(view), **idle} if view else idle
+        return {p.chatbot: render.conversation_messages(view, request_language()), **idle} if view else idle
 
     def new_chat(self) -> dict[Any, Any]:
         p = self._p
@@ -479,7 +479,7 @@ class ChatPage:
         p = self._p
         model = {p.generation.model: view.model} if view.model in self._service.model_names else {}
         return {
-            p.chatbot: render.conversation_messages(view), p.conversation_id: str(view.id), **model,
+            p.chatbot: render.conversation_messages(view, request_language()), p.conversation_id: str(view.id), **model,
             p.generation.system_prompt: view.system_prompt, p.continue_: gr.update(visible=can_continue(view)),
         }  # fmt: skip
 

@@ -65,6 +65,7 @@ def frame_metrics_line(frame: ReplyFrame, language: str = locales.SOURCE) -> str
         error_message=locales.error_sentence(error.user_message, language) if error else None,
         time_to_first_answer_ms=m.time_to_first_answer_ms if m else None,
         reasoning_tokens=m.reasoning_tokens if m else None,
+        language=language,
     )
 
 
@@ -131,7 +132,7 @@ def without_thumbnails(text: str) -> str:
     return _THUMBS.sub("", text)
 
 
-def conversation_messages(view: ConversationView) -> ChatMessages:
+def conversation_messages(view: ConversationView, language: str = locales.SOURCE) -> ChatMessages:
     messages: ChatMessages = []
     for message in view.messages:
         if message.role == "user":
@@ -152,9 +153,10 @@ def conversation_messages(view: ConversationView) -> ChatMessages:
                     tokens_per_s=m.get("tokens_per_s"),
                     output_tokens=int(m.get("output_tokens") or 0),
                     status=message.status,
-                    error_message=_error_label(m.get("error_type")),
+                    error_message=_error_label(m.get("error_type"), language),
                     time_to_first_answer_ms=m.get("time_to_first_answer_ms"),
                     reasoning_tokens=m.get("reasoning_tokens"),
+                    language=language,
                 ),
             }
         )
@@ -200,9 +202,9 @@ def context_html(used_tokens: int, limit_tokens: int | None, dropped_messages: i
     )
 
 
-def _error_label(error_type: str | None) -> str | None:
+def _error_label(error_type: str | None, language: str) -> str | None:
     """A stored error as the sentence the user saw when it happened (not its code)."""
-    return message_for_kind(error_type) if error_type else None
+    return locales.error_sentence(message_for_kind(error_type), language) if error_type else None
 
 
 def strip_reply(history: ChatMessages) -> ChatMessages:
@@ -213,7 +215,7 @@ def strip_reply(history: ChatMessages) -> ChatMessages:
     return history[:end]
 
 
-def status_html(frame: ReplyFrame) -> str:
+def status_html(frame: ReplyFrame, language: str = locales.SOURCE) -> str:
     """The running clock under the chat: ``waiting`` until the first token, then ``generating`` — for a model that
     thinks first, ``thinking`` until its answer starts, then ``answering``. The page makes ``#cl-status`` a polite
     live region (``ui/assets.py``): the phase is read out when it changes; the dot and the ticking clock are hidden
@@ -221,11 +223,11 @@ def status_html(frame: ReplyFrame) -> str:
     if frame.is_final:
         return ""
     if frame.phase == "waiting":
-        label = "Waiting for first token"
+        label = locales.text("status_waiting", language)
     elif frame.phase == "thinking":
-        label = "Thinking"
+        label = locales.text("status_thinking", language)
     else:
-        label = "Answering" if frame.thinking else "Generating"
+        label = locales.text("status_answering" if frame.thinking else "status_generating", language)
     return (
         f'<div class="cl-clock" data-phase="{frame.phase}" data-elapsed="{frame.elapsed_s:.3f}">'
         f'<span class="cl-dot" aria-hidden="true"></span>{label}<span aria-hidden="true"> · </span>'

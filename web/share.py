@@ -88,6 +88,7 @@ def share_page(snapshot: dict[str, Any], token: str = "", language: str = locale
                 status=str(m.get("status") or "complete"),
                 time_to_first_answer_ms=x.get("time_to_first_answer_ms"),
                 reasoning_tokens=x.get("reasoning_tokens"),
+                language=language,
             )
         thought = ""
         if role == "assistant" and m.get("reasoning"):  # collapsed, escaped: the thinking is text
