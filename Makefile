@@ -27,9 +27,11 @@ install: $(PY)
 	$(PY) -m pip install --quiet --force-reinstall --no-deps --no-index --find-links $(LLAMA_WHEELS) \
 		llama-cpp-python==$(LLAMA_CPP_VERSION)
 	$(PY) -m pip install --quiet -c requirements.txt --find-links $(LLAMA_WHEELS) -e '.[dev,local]'
-	@# The login tests' second provider (panva's oidc-provider, pinned by its package-lock.json); needs node 20+.
-	@if command -v npm >/dev/null 2>&1; then cd tests/support/oidc_provider && npm ci --no-audit --no-fund --silent; \
-	else echo "npm not found: install node 20+ and npm to run the oidc-provider login tests"; fi
+	@# The login tests' second provider (panva's oidc-provider) and the accessibility tests' axe-core, each pinned by
+	@# its package-lock.json; needs node 20+.
+	@if command -v npm >/dev/null 2>&1; then for dir in tests/support/oidc_provider tests/support/axe; do \
+		(cd $$dir && npm ci --no-audit --no-fund --silent) || exit 1; done; \
+	else echo "npm not found: install node 20+ and npm to run the oidc-provider and accessibility tests"; fi
 
 # Only the runtime, at the locked versions: no dev tools, no llama.cpp (nothing compiles). For TGI/vLLM users.
 install-runtime: $(PY)

@@ -18,6 +18,7 @@ from access.api_tokens import Tokens, TokenView
 from access.identity import Identities, Identity
 from errors import ChatLensError, MessageRejected
 from ui.errors import user_error
+from ui.i18n import t
 
 USAGE = (
     "Scripts can call the API as you with a personal token: "
@@ -91,20 +92,20 @@ class AccountPanel:
         self._login_enabled = login_enabled
 
     def render(self) -> None:
-        with gr.Tab("Account", elem_id="cl-tab-account") as self._tab:
+        with gr.Tab(t("account_tab"), elem_id="cl-tab-account") as self._tab:
             self._status = gr.HTML("", elem_id="cl-account")
             gr.Markdown(USAGE, elem_classes=["cl-hint"])
-            self._name = gr.Textbox(label="Name of a new token", max_lines=1, elem_id="cl-token-name")
-            self._create = gr.Button("Create token", size="sm", elem_id="cl-token-create")
+            self._name = gr.Textbox(label=t("account_token_name"), max_lines=1, elem_id="cl-token-name")
+            self._create = gr.Button(t("account_create"), size="sm", elem_id="cl-token-create")
             self._shown = gr.Textbox(
-                label="Your new token: copy it now, it is shown only once",
+                label=t("account_new_token"),
                 visible=False,
                 interactive=False,
                 buttons=["copy"],
                 elem_id="cl-token-new",
             )
-            self._list = gr.Dropdown(label="Your tokens", choices=[], elem_id="cl-token-list")
-            self._revoke = gr.Button("Revoke", size="sm", variant="stop", elem_id="cl-token-revoke")
+            self._list = gr.Dropdown(label=t("account_tokens"), choices=[], elem_id="cl-token-list")
+            self._revoke = gr.Button(t("account_revoke"), size="sm", variant="stop", elem_id="cl-token-revoke")
 
     def wire(self, demo: gr.Blocks) -> None:
         self._create.click(self.create, [self._name], [self._shown, self._name, self._list], api_visibility="private")

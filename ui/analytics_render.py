@@ -39,13 +39,14 @@ CSS = """
 #cl-tabs > .tabitem { padding-top: 0; }
 .cl-kpis { display:grid; grid-template-columns: repeat(auto-fill, minmax(9.5rem, 1fr)); gap:.6rem; }
 .cl-kpi { border:1px solid var(--border-color-primary); border-radius: var(--radius-lg); padding:.55rem .7rem; }
-.cl-kpi .cl-kpi-name { font-size:.78rem; opacity:.7; }
+.cl-kpi .cl-kpi-name { font-size:.78rem; color: var(--body-text-color-subdued); }
 .cl-kpi .cl-kpi-value { font-size:1.35rem; font-variant-numeric: tabular-nums; }
-.cl-kpi .cl-kpi-change { font-size:.78rem; font-variant-numeric: tabular-nums; opacity:.85; }
-.cl-kpi .cl-good { color:#15803d; } .cl-kpi .cl-bad { color:#b91c1c; }
+.cl-kpi .cl-kpi-change { font-size:.78rem; font-variant-numeric: tabular-nums; }
+.cl-kpi .cl-good { color:#15803d; } .cl-kpi .cl-bad { color:#b91c1c; }  /* 5.0 and 6.5:1 on white */
+.dark .cl-kpi .cl-good { color:#4ade80; } .dark .cl-kpi .cl-bad { color:#f87171; }
 .cl-banner { border-radius: var(--radius-lg); padding:.5rem .8rem; background:#fef2f2; color:#991b1b;
   border:1px solid #fecaca; }
-.cl-note { font-size:.85rem; opacity:.75; }
+.cl-note { font-size:.85rem; color: var(--body-text-color-subdued); }
 """
 
 

@@ -29,7 +29,7 @@ from settings import Settings
 from storage.store import Store
 from storage.temporary import TemporaryChats
 from storage.writer import WriteBehindRecorder
-from ui import account_panel, analytics_render, attachments, browser_metrics, theme_panel, versions
+from ui import account_panel, analytics_render, attachments, browser_metrics, i18n, theme_panel, versions
 from ui.analytics_tab import AnalyticsTab
 from ui.assets import CSS, HEAD
 from ui.chat import ChatPage
@@ -116,7 +116,9 @@ def launch_options(
         + theme_panel.HEAD
         + account_panel.HEAD
         + versions.HEAD
+        + i18n.page_text_head()
         + (browser_metrics.head() if settings.browser_metrics else ""),
+        "i18n": i18n.catalogue(),
         "theme": gr.themes.Soft(),
         "app_kwargs": {
             "routes": routes,

@@ -4,6 +4,14 @@
 # actions, then the composer docked at the bottom (CSS ``order``: the composer's Python layout stays as it is).
 # The layout keys on elem_ids (#cl-input, #cl-send, #cl-stop) and ``:has()``, not on Gradio's generated classes.
 CSS = """
+/* Readable text, WCAG AA (4.5:1, checked by axe-core in tests/test_accessibility.py): the Soft theme draws labels,
+   selected tabs and hints in its accent's 500 shade or neutral-400, under 4.5:1 on its light backgrounds. html:root
+   outranks the theme's own :root (which loads after this); dark mode keeps the theme's (white labels). Dimmed text
+   is a subdued colour, never an opacity, so the contrast is what is declared. */
+html:root { --block-title-text-color: var(--primary-700); --block-label-text-color: var(--primary-700);
+  --body-text-color-subdued: var(--neutral-500); --cl-accent-text: var(--primary-700); }
+html:root body.dark { --cl-accent-text: var(--primary-300); }
+.tab-container > button[role="tab"].selected { color: var(--cl-accent-text); }
 .gradio-container:has(#cl-tab-chat:not([style*="none"])) { height: 100vh; height: 100dvh; min-height: 0 !important; }
 .gradio-container:has(#cl-tab-chat:not([style*="none"])) > .main.app {
   padding-top: .5rem; padding-bottom: max(.5rem, env(safe-area-inset-bottom)); min-height: 0;
@@ -29,7 +37,7 @@ CSS = """
 .cl-header > * { flex: 0 1 auto; min-width: 0; overflow: hidden; text-overflow: ellipsis; }
 .cl-header .cl-brand { flex: 0 0 auto; }
 .cl-header .cl-model { font-weight: 500; }
-.cl-header .cl-limits { opacity: .65; font-size: .82rem; flex-shrink: 3; }
+.cl-header .cl-limits { color: var(--body-text-color-subdued); font-size: .82rem; flex-shrink: 3; }
 .cl-badge { display: inline-block; font-size: .75rem; line-height: 1.4; padding: .05rem .55rem; border-radius: 999px;
   font-weight: 500; align-self: center; border: 1px solid transparent; }
 .cl-badge-down { color: #b91c1c; background: #fef2f2; border-color: #fecaca; }
@@ -49,8 +57,11 @@ CSS = """
 }
 #cl-chat .message-row .message.bot:has(.cl-metrics) { padding-top: 0 !important; padding-bottom: 0 !important;
   min-height: 0 !important; }
-.cl-metrics { font-size: .78rem; opacity: .7; font-variant-numeric: tabular-nums; }
-.cl-metrics.cl-error { color: var(--error-text-color, #b91c1c); opacity: .95; }
+#cl-chat .message-content[dir="auto"] { text-align: start; }  /* right for right-to-left text (page script) */
+/* Gradio draws every message at opacity .8: the metrics line would drop under 4.5:1 in its subdued colour. */
+#cl-chat .message-wrap .prose.chatbot.md:has(.cl-metrics) { opacity: 1; }
+.cl-metrics { font-size: .78rem; color: var(--body-text-color-subdued); font-variant-numeric: tabular-nums; }
+.cl-metrics.cl-error { color: var(--error-text-color, #b91c1c); }
 
 /* The composer: one rounded box, docked at the bottom; the buttons in it keep their size. */
 #cl-tab-chat .row:has(#cl-input) { flex: 0 0 auto; flex-wrap: nowrap; align-items: flex-end; gap: .5rem;
@@ -67,7 +78,7 @@ CSS = """
 
 #cl-status { min-height: 0; flex: 0 0 auto; }
 #cl-status .html-container, #cl-status .prose { padding: 0 .25rem !important; }
-.cl-clock { font-size: .82rem; opacity: .8; font-variant-numeric: tabular-nums; }
+.cl-clock { font-size: .82rem; color: var(--body-text-color-subdued); font-variant-numeric: tabular-nums; }
 .cl-clock .cl-dot { display:inline-block; width:.5rem; height:.5rem; border-radius:50%; margin-right:.4rem;
   background: var(--color-accent); animation: cl-pulse 1s ease-in-out infinite; }
 .cl-clock[data-phase="waiting"] .cl-dot { background: #d97706; }
@@ -82,8 +93,8 @@ CSS = """
 #cl-temporary label, #cl-temporary label span { white-space: nowrap; margin: 0 !important; font-size: .85rem;
   overflow: visible !important; max-width: none !important; }
 #cl-context .html-container, #cl-context .prose { padding: 0 !important; }
-.cl-context { font-size: .78rem; opacity: .75; font-variant-numeric: tabular-nums; display:flex; gap:.5rem;
-  align-items:center; justify-content:flex-end; white-space: nowrap; overflow: hidden; }
+.cl-context { font-size: .78rem; color: var(--body-text-color-subdued); font-variant-numeric: tabular-nums;
+  display:flex; gap:.5rem; align-items:center; justify-content:flex-end; white-space: nowrap; overflow: hidden; }
 .cl-context .cl-ctx-text { overflow: hidden; text-overflow: ellipsis; min-width: 0; }
 .cl-ctx-bar { display:inline-block; flex: 0 0 auto; width:5rem; height:.4rem; border-radius:.2rem; overflow:hidden;
   background: var(--border-color-primary, #ddd); }
@@ -103,14 +114,21 @@ CSS = """
 #cl-history:not(.open) > .toggle-button .chevron, #cl-panels.open > .toggle-button .chevron { transform: none; }
 #cl-history.open > .toggle-button .chevron, #cl-panels:not(.open) > .toggle-button .chevron {
   transform: rotate(180deg); }
-#cl-history:not(.open) > .toggle-button::after { content: "Chats"; }
-#cl-panels:not(.open) > .toggle-button::before { content: "Settings"; }
+#cl-history:not(.open) > .toggle-button::after, #cl-panels:not(.open) > .toggle-button::before {
+  content: attr(aria-label); }  /* the name the page script gives each toggle */
 #cl-panels.open > .sidebar-content { padding-top: 3rem; }
 #cl-history.open > .sidebar-content { padding-top: 3rem; }
 """
 
 HEAD = """
 <style>
+  /* Less motion when the system asks for it: the streaming dot stops pulsing, and Gradio's own animations and
+     transitions (spinners, tab underlines, panels sliding) end at once. */
+  @media (prefers-reduced-motion: reduce) {
+    *, *::before, *::after { animation-duration: .01ms !important; animation-iteration-count: 1 !important;
+      transition-duration: .01ms !important; scroll-behavior: auto !important; }
+    .cl-clock .cl-dot { animation: none !important; }
+  }
   /* Phones and touch screens. In HEAD because Gradio keeps only a scoped copy (inside .contain) of @media rules given
      through launch(css=...), and the page padding lives outside it; !important because the launch css (and its
      scoped copy, more specific) loads after this. */
@@ -179,12 +197,44 @@ HEAD = """
     set(header, '--cl-clear-right', right);
     set(tabs, '--cl-tabs-right', tabsRight);
   };
+  // What Gradio's markup has no parameter for: the streaming status and the metrics lines are polite live regions
+  // (the phase is read out when it changes, a reply's numbers once it is done), and the panels' toggles, both
+  // "Toggle Sidebar" in Gradio, say which panel they open (the CSS shows that name beside the chevron).
+  // The script's own strings, in the browser's language (window.chatlensText: ui/i18n.py).
+  const say = (key, english) => (window.chatlensText && window.chatlensText[key]) || english;
+  const accessible = () => {
+    const names = [['#cl-history > .toggle-button', say('page_chats', 'Chats')],
+      ['#cl-panels > .toggle-button', say('page_settings', 'Settings')]];
+    // Gradio's sanitizer drops aria-* from messages: each reply's metrics line becomes a live region here.
+    for (const line of document.querySelectorAll('#cl-chat .cl-metrics:not([aria-live])')) {
+      line.setAttribute('aria-live', 'polite');
+    }
+    const status = document.querySelector('#cl-status');
+    if (status && status.getAttribute('aria-live') !== 'polite') {
+      status.setAttribute('role', 'status');
+      status.setAttribute('aria-live', 'polite');
+    }
+    for (const [selector, name] of names) {
+      const toggle = document.querySelector(selector);
+      if (toggle && toggle.getAttribute('aria-label') !== name) toggle.setAttribute('aria-label', name);
+    }
+  };
+  // Right-to-left text: Gradio writes dir="ltr" (and text-align: left) on every message and on the message box;
+  // each message's body and the box take their direction from their own text instead (dir="auto"), so Arabic or
+  // Hebrew reads right to left beside English.
+  const directions = () => {
+    for (const body of document.querySelectorAll('#cl-chat .message-content:not([dir])')) {
+      body.setAttribute('dir', 'auto');
+    }
+    const box = document.querySelector('#cl-input textarea');
+    if (box && box.getAttribute('dir') !== 'auto') box.setAttribute('dir', 'auto');
+  };
   // Narrow screens: the keyboard hints do not fit in the box, its name does.
   const placeholder = () => {
     const box = document.querySelector('#cl-input textarea');
     if (!box) return;
     if (!box.dataset.full) box.dataset.full = box.placeholder;
-    const wanted = window.innerWidth <= 640 ? 'Message ChatLens' : box.dataset.full;
+    const wanted = window.innerWidth <= 640 ? say('page_composer_short', 'Message ChatLens') : box.dataset.full;
     if (box.placeholder !== wanted) box.placeholder = wanted;
   };
   // The running clock: each .cl-clock carries the server's elapsed seconds when it was drawn; count on from there.
@@ -196,6 +246,8 @@ HEAD = """
     }
     clear();
     placeholder();
+    accessible();
+    directions();
   };
   setInterval(tick, 100);
   window.addEventListener('resize', tick);

@@ -19,6 +19,7 @@ from errors import MessageRejected
 from inference.images import Image, checked_images
 from inference.types import ModelInfo
 from settings import Settings
+from ui.i18n import t
 
 EMPTY: dict[str, Any] = {"text": "", "files": []}
 CSS = """
@@ -32,8 +33,8 @@ def composer(settings: Settings) -> gr.MultimodalTextbox:
     return gr.MultimodalTextbox(
         elem_id="cl-input",
         show_label=False,
-        label="Message",
-        placeholder="Message ChatLens — Enter sends, Shift+Enter adds a line",
+        label=t("composer_label"),
+        placeholder=str(t("composer_placeholder")),
         lines=1,
         max_lines=12,
         scale=8,

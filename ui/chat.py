@@ -33,8 +33,9 @@ from ui import attachments, render
 from ui.account_panel import AccountPanel
 from ui.api import ChatApi, parse_conversation_id
 from ui.assets import SET_URL_JS
-from ui.errors import refusals_as_toasts, user_error
+from ui.errors import refusals_as_toasts, request_language, user_error
 from ui.history import CLOSE_ON_PHONES_JS, HistoryControls, HistoryPanel
+from ui.i18n import t
 from ui.portability import PortabilityControls, PortabilityPanel
 from ui.settings_panel import GenerationControls, GenerationPanel
 from ui.theme_panel import ThemePanel
@@ -42,11 +43,8 @@ from ui.trash import TrashControls, TrashPanel
 from ui.turns import MessageKey, Pending, TurnActions, TurnControls, can_continue
 from ui.versions import VersionControls, VersionSwitcher
 
-PLACEHOLDER_READY = "**Ask anything.** Every reply is timed: time to first token, tokens/s, tokens."
-PLACEHOLDER_UNCONFIGURED = (
-    "**No model server is configured.** Start ChatLens with `TGI_URL` pointing at a TGI, vLLM or llama.cpp "
-    "server, e.g. `TGI_URL=http://127.0.0.1:8080 make run`."
-)
+PLACEHOLDER_READY = "chat_placeholder_ready"  # keys of the catalogue (locales/)
+PLACEHOLDER_UNCONFIGURED = "chat_placeholder_unconfigured"
 
 
 @dataclass
@@ -154,21 +152,21 @@ class ChatPage:
             buttons=["copy"],
             editable="user",
             feedback_options=render.FEEDBACK_OPTIONS,
-            placeholder=PLACEHOLDER_READY if self._service.configured else PLACEHOLDER_UNCONFIGURED,
+            placeholder=str(t(PLACEHOLDER_READY if self._service.configured else PLACEHOLDER_UNCONFIGURED)),
         )
         status = gr.HTML("", elem_id="cl-status")
         with gr.Row(equal_height=True):
             textbox = attachments.composer(self._settings)
-            send = gr.Button("Send", variant="primary", elem_id="cl-send", scale=1, min_width=80)
-            stop = gr.Button("Stop", variant="stop", elem_id="cl-stop", scale=1, min_width=80, visible=False)
+            send = gr.Button(t("chat_send"), variant="primary", elem_id="cl-send", scale=1, min_width=80)
+            stop = gr.Button(t("chat_stop"), variant="stop", elem_id="cl-stop", scale=1, min_width=80, visible=False)
         comment = gr.Textbox(
-            visible=False, show_label=False, label="Comment", max_lines=3, elem_id="cl-comment",
-            placeholder="Add a comment to your rating (optional) — Enter saves",
+            visible=False, show_label=False, label=t("chat_comment"), max_lines=3, elem_id="cl-comment",
+            placeholder=t("chat_comment_placeholder"),
         )  # fmt: skip
         with gr.Row(elem_id="cl-actions"):
-            retry = gr.Button("↻ Retry", size="sm", elem_id="cl-retry")
-            continue_ = gr.Button("→ Continue", size="sm", elem_id="cl-continue", visible=False)
-            new_chat = gr.Button("+ New chat", size="sm", elem_id="cl-new")
+            retry = gr.Button(t("chat_retry"), size="sm", elem_id="cl-retry")
+            continue_ = gr.Button(t("chat_continue"), size="sm", elem_id="cl-continue", visible=False)
+            new_chat = gr.Button(t("chat_new"), size="sm", elem_id="cl-new")
             mode = self._settings.temporary_chats
             temporary = gr.Checkbox(
                 mode == "always", label="Temporary", interactive=mode == "allow", visible=mode != "never",
@@ -180,10 +178,13 @@ class ChatPage:
         pending = gr.State(None)
         message_key = gr.State(None)
         versions = self._versions.render()
-        with gr.Sidebar(label="Settings", position="right", open=False, elem_id="cl-panels", width=340), gr.Tabs():
-            with gr.Tab("Model", elem_id="cl-tab-model"):
+        with (
+            gr.Sidebar(label=t("chat_settings"), position="right", open=False, elem_id="cl-panels", width=340),
+            gr.Tabs(),
+        ):
+            with gr.Tab(t("chat_tab_model"), elem_id="cl-tab-model"):
                 generation = self._generation.render()
-            with gr.Tab("Theme", elem_id="cl-tab-theme"):
+            with gr.Tab(t("chat_tab_theme"), elem_id="cl-tab-theme"):
                 self._theme.render()
             if self._account is not None:
                 self._account.render()
@@ -445,6 +446,7 @@ class ChatPage:
         frames = self._live.follow(self._live.start(reply, user_id=user_id, session=session), session=session)
         phase = None
         shown = pending.shown
+        language = request_language()
         try:
             async with aclosing(frames):
                 async for frame in frames:
@@ -453,11 +455,11 @@ class ChatPage:
                     phase = frame.phase
                     if first:
                         shown = self._with_thumbnails(pending)
-                    update: dict[Any, Any] = {p.chatbot: [*shown, *render.reply_messages(frame)]}
+                    update: dict[Any, Any] = {p.chatbot: [*shown, *render.reply_messages(frame, language)]}
                     if first:
                         update[p.conversation_id] = str(frame.conversation_id)
                     if changed:
-                        update[p.status] = render.status_html(frame)
+                        update[p.status] = render.status_html(frame, language)
                     if frame.context:
                         update[p.context] = render.frame_context_html(frame)
                     if frame.is_final or first:
@@ -512,7 +514,7 @@ class ChatPage:
         await self._service.wait_until_idle(cid)
         await self._recorder.flush()
         view = await asyncio.to_thread(self._load, cid, user_id)
-        return {p.chatbot: render.conversation_messages(view), **idle} if view else idle
+        return {p.chatbot: render.conversation_messages(view, request_language()), **idle} if view else idle
 
     async def reattach(self, conversation_id: str, request: gr.Request) -> AsyncIterator[dict[Any, Any]]:
         """A conversation just shown (a reload, a sidebar click, another tab) whose reply is still streaming: show
@@ -614,7 +616,7 @@ class ChatPage:
         p = self._p
         model = {p.generation.model: view.model} if view.model in self._service.model_names else {}
         return {
-            p.chatbot: render.conversation_messages(view), p.conversation_id: str(view.id), **model,
+            p.chatbot: render.conversation_messages(view, request_language()), p.conversation_id: str(view.id), **model,
             p.generation.system_prompt: view.system_prompt, p.continue_: gr.update(visible=can_continue(view)),
         }  # fmt: skip
 

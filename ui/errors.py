@@ -2,7 +2,10 @@
 
 On the chat page a refused send (too long, settings the server would refuse, rate-limited, nothing to retry) is a
 toast (``refusals_as_toasts``), not an error of the event: Gradio marks every output of a failed event with a big
-"Error" badge, and the chat is one of them, so a refusal hid the whole conversation until its × was clicked."""
+"Error" badge, and the chat is one of them, so a refusal hid the whole conversation until its × was clicked.
+
+The sentence is in the browser's language (its ``Accept-Language``, read from the request Gradio is serving: the
+context variable its own ``ChatInterface`` reads) when it is its kind's standard sentence (``locales``)."""
 
 from __future__ import annotations
 
@@ -13,17 +16,26 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import gradio as gr
+from gradio.context import LocalContext
 
+import locales
 from errors import ChatLensError
 
 log = logging.getLogger(__name__)
 
 
+def request_language() -> str:
+    """The language of the request being served (``Accept-Language``); English outside a request."""
+    request = LocalContext.request.get(None)
+    return locales.negotiate(request.headers.get("accept-language") if request is not None else None)
+
+
 def user_error(exc: ChatLensError) -> gr.Error:
     if exc.detail:
         log.info("%s: %s", exc.kind, exc.detail)
+    sentence = locales.error_sentence(exc.user_message, request_language())
     # The modal renders HTML: escape markup, keep quotes readable for API clients too.
-    return gr.Error(html.escape(exc.user_message, quote=False), title="ChatLens", print_exception=False)
+    return gr.Error(html.escape(sentence, quote=False), title="ChatLens", print_exception=False)
 
 
 def refusals_as_toasts(

@@ -19,6 +19,7 @@ from errors import ChatLensError, MessageRejected
 from storage.store import ConversationSummary, Store
 from storage.writer import WriteBehindRecorder
 from ui.errors import user_error
+from ui.i18n import t
 
 MAX_TITLE_CHARS = 120
 T = TypeVar("T")
@@ -64,19 +65,19 @@ class HistoryPanel:
 
     def render(self, extra: Callable[[], T]) -> tuple[HistoryControls, T]:
         """The sidebar; ``extra`` renders more controls at its foot (export, import, share)."""
-        with gr.Sidebar(label="Conversations", position="left", open=True, elem_id="cl-history", width=290):
+        with gr.Sidebar(label=t("history_label"), position="left", open=True, elem_id="cl-history", width=290):
             search = gr.Textbox(
-                placeholder="Search titles and messages", label="Search conversations", show_label=False,
+                placeholder=t("history_search_placeholder"), label=t("history_search"), show_label=False,
                 elem_id="cl-search", max_lines=1,
             )  # fmt: skip
             conversations = gr.Radio(
-                [], label="Conversations", show_label=False, elem_id="cl-conversations", elem_classes=["cl-list"]
+                [], label=t("history_label"), show_label=False, elem_id="cl-conversations", elem_classes=["cl-list"]
             )
             with gr.Group():
-                title = gr.Textbox(label="Title of this chat", max_lines=1, elem_id="cl-title")
+                title = gr.Textbox(label=t("history_title"), max_lines=1, elem_id="cl-title")
                 with gr.Row():
-                    rename = gr.Button("Rename", size="sm", elem_id="cl-rename")
-                    delete = gr.Button("Delete", size="sm", variant="stop", elem_id="cl-delete")
+                    rename = gr.Button(t("history_rename"), size="sm", elem_id="cl-rename")
+                    delete = gr.Button(t("history_delete"), size="sm", variant="stop", elem_id="cl-delete")
             more = extra()
         self.controls = HistoryControls(search, conversations, title, rename, delete)
         return self.controls, more

@@ -32,6 +32,7 @@ from storage.writer import WriteBehindRecorder
 from ui.api import parse_conversation_id
 from ui.downloads import owned_download
 from ui.errors import user_error
+from ui.i18n import t
 from ui.imports import ImportControls, ImportPanel
 from ui.turns import UserIdOf
 from web.share import SHARE_PATH, token_hash
@@ -85,24 +86,28 @@ class PortabilityPanel:
         self._exports = Path(tempfile.mkdtemp(prefix="chatlens-exports-"))
 
     def render(self) -> PortabilityControls:
-        with gr.Accordion("Export · import · share", open=False, elem_id="cl-portability"):
+        with gr.Accordion(t("portability_label"), open=False, elem_id="cl-portability"):
             with gr.Row():
-                export = gr.Button("Export", size="sm", elem_id="cl-export")
+                export = gr.Button(t("portability_export"), size="sm", elem_id="cl-export")
                 upload = self.imports.render_button()
             imports = self.imports.render(upload)
             files = gr.File(
-                label="Downloads", visible=False, file_count="multiple", interactive=False, elem_id="cl-files"
+                label=t("portability_downloads"),
+                visible=False,
+                file_count="multiple",
+                interactive=False,
+                elem_id="cl-files",
             )
             with gr.Row():
-                share = gr.Button("Share link", size="sm", elem_id="cl-share")
-                revoke = gr.Button("Revoke links", size="sm", elem_id="cl-revoke")
+                share = gr.Button(t("portability_share"), size="sm", elem_id="cl-share")
+                revoke = gr.Button(t("portability_revoke"), size="sm", elem_id="cl-revoke")
             with gr.Row(visible=False, elem_id="cl-revoke-ask") as confirm:
                 revoke_confirm = gr.Button(
                     "Revoke every link of this chat", size="sm", variant="stop", elem_id="cl-revoke-confirm"
                 )
                 revoke_cancel = gr.Button("Cancel", size="sm", elem_id="cl-revoke-cancel")
             link = gr.Textbox(
-                label="Read-only link to this chat as it is now (shown once)", visible=False, elem_id="cl-link",
+                label=t("portability_link"), visible=False, elem_id="cl-link",
                 buttons=["copy"], interactive=False,
             )  # fmt: skip
         self.controls = PortabilityControls(

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import locales
 from errors import message_for_kind
 from inference.images import ImageRef
 from inference.model_output import without_form_controls
@@ -54,17 +55,19 @@ def answer_html(text: str) -> str:
 FEEDBACK_OPTIONS = ("Like", "Dislike", "Too slow", "Wrong", "Unsafe")
 
 
-def frame_metrics_line(frame: ReplyFrame) -> str:
+def frame_metrics_line(frame: ReplyFrame, language: str = locales.SOURCE) -> str:
     m: GenerationMetrics | None = frame.metrics
+    error = frame.error
     return metrics_line(
         time_to_first_token_ms=m.time_to_first_token_ms if m else None,
         tokens_per_s=m.tokens_per_s if m else None,
         output_tokens=m.output_tokens if m else 0,
         status=frame.phase,
-        error_message=frame.error.user_message if frame.error else None,
+        error_message=locales.error_sentence(error.user_message, language) if error else None,
         time_to_first_answer_ms=m.time_to_first_answer_ms if m else None,
         reasoning_tokens=m.reasoning_tokens if m else None,
         reply_id=str(frame.message_id) if frame.message_id else None,
+        language=language,
     )
 
 
@@ -90,9 +93,9 @@ def thinking_message(thinking: str, thinking_s: float | None, *, still_thinking:
     }
 
 
-def reply_messages(frame: ReplyFrame) -> ChatMessages:
+def reply_messages(frame: ReplyFrame, language: str = locales.SOURCE) -> ChatMessages:
     """The assistant's part of the chat for one frame: the thinking (if any), the answer so far, then the metrics
-    line once final."""
+    line once final (its error sentence in ``language``)."""
     messages: ChatMessages = []
     if frame.thinking.strip():
         still = frame.phase == "thinking"
@@ -100,7 +103,7 @@ def reply_messages(frame: ReplyFrame) -> ChatMessages:
     if frame.text or (not frame.is_final and frame.phase != "thinking"):
         messages.append({"role": "assistant", "content": answer_html(frame.text)})
     if frame.is_final:
-        messages.append({"role": "assistant", "content": frame_metrics_line(frame)})
+        messages.append({"role": "assistant", "content": frame_metrics_line(frame, language)})
     return messages
 
 
@@ -167,7 +170,7 @@ def _with_versions(content: str, versions: Versions | None) -> str:
     return content + versions_html(versions) if versions is not None else content
 
 
-def conversation_messages(view: ConversationView) -> ChatMessages:
+def conversation_messages(view: ConversationView, language: str = locales.SOURCE) -> ChatMessages:
     messages: ChatMessages = []
     for message in view.messages:
         if message.role == "user":
@@ -186,9 +189,10 @@ def conversation_messages(view: ConversationView) -> ChatMessages:
             tokens_per_s=m.get("tokens_per_s"),
             output_tokens=int(m.get("output_tokens") or 0),
             status=message.status,
-            error_message=_error_label(m.get("error_type")),
+            error_message=_error_label(m.get("error_type"), language),
             time_to_first_answer_ms=m.get("time_to_first_answer_ms"),
             reasoning_tokens=m.get("reasoning_tokens"),
+            language=language,
         )
         messages.append({"role": "assistant", "content": _with_versions(line, message.versions)})
     return messages
@@ -233,9 +237,9 @@ def context_html(used_tokens: int, limit_tokens: int | None, dropped_messages: i
     )
 
 
-def _error_label(error_type: str | None) -> str | None:
+def _error_label(error_type: str | None, language: str) -> str | None:
     """A stored error as the sentence the user saw when it happened (not its code)."""
-    return message_for_kind(error_type) if error_type else None
+    return locales.error_sentence(message_for_kind(error_type), language) if error_type else None
 
 
 def strip_reply(history: ChatMessages) -> ChatMessages:
@@ -246,20 +250,23 @@ def strip_reply(history: ChatMessages) -> ChatMessages:
     return history[:end]
 
 
-def status_html(frame: ReplyFrame) -> str:
+def status_html(frame: ReplyFrame, language: str = locales.SOURCE) -> str:
     """The running clock under the chat: ``waiting`` until the first token, then ``generating`` — for a model that
-    thinks first, ``thinking`` until its answer starts, then ``answering``."""
+    thinks first, ``thinking`` until its answer starts, then ``answering``. The page makes ``#cl-status`` a polite
+    live region (``ui/assets.py``): the phase is read out when it changes; the dot and the ticking clock are hidden
+    from screen readers, or the clock would be read out ten times a second."""
     if frame.is_final:
         return ""
     if frame.phase == "waiting":
-        label = "Waiting for first token"
+        label = locales.text("status_waiting", language)
     elif frame.phase == "thinking":
-        label = "Thinking"
+        label = locales.text("status_thinking", language)
     else:
-        label = "Answering" if frame.thinking else "Generating"
+        label = locales.text("status_answering" if frame.thinking else "status_generating", language)
     return (
         f'<div class="cl-clock" data-phase="{frame.phase}" data-elapsed="{frame.elapsed_s:.3f}">'
-        f'<span class="cl-dot"></span>{label} · <span class="cl-t">{frame.elapsed_s:.1f} s</span></div>'
+        f'<span class="cl-dot" aria-hidden="true"></span>{label}<span aria-hidden="true"> · </span>'
+        f'<span class="cl-t" aria-hidden="true">{frame.elapsed_s:.1f} s</span></div>'
     )
 
 

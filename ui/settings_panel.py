@@ -22,6 +22,7 @@ from inference import context, param_checks
 from inference.service import ChatService
 from inference.types import GenerationParams, ModelInfo
 from settings import Settings
+from ui.i18n import t
 
 BUILT_IN_PRESETS: dict[str, dict[str, Any]] = {
     "Precise": {"temperature": 0.2, "top_p": 0.9, "frequency_penalty": 0.0},
@@ -152,50 +153,56 @@ class GenerationPanel:
         d = self.defaults()
         with gr.Group():
             model = gr.Dropdown(
-                names, value=names[0] if names else None, label="Model", visible=len(names) > 1, elem_id="cl-model"
+                names,
+                value=names[0] if names else None,
+                label=t("model_model"),
+                visible=len(names) > 1,
+                elem_id="cl-model",
             )
             system_prompt = gr.Textbox(
-                self._settings.system_prompt, label="System prompt", lines=3, max_lines=10, elem_id="cl-system"
+                self._settings.system_prompt, label=t("model_system_prompt"), lines=3, max_lines=10, elem_id="cl-system"
             )
         with gr.Row():
-            preset = gr.Dropdown(list(BUILT_IN_PRESETS), value="Balanced", label="Preset", elem_id="cl-preset", scale=3)
-            reset = gr.Button("Reset", size="sm", elem_id="cl-reset-params", scale=1)
+            preset = gr.Dropdown(
+                list(BUILT_IN_PRESETS), value="Balanced", label=t("model_preset"), elem_id="cl-preset", scale=3
+            )
+            reset = gr.Button(t("model_reset"), size="sm", elem_id="cl-reset-params", scale=1)
         problems: dict[str, gr.Markdown] = {}
 
         def problem(name: str) -> None:
             problems[name] = gr.Markdown("", elem_id=f"cl-problem-{name}", elem_classes=["cl-problem"])
 
         temperature = gr.Slider(
-            0, 2, d["temperature"], step=0.05, label="Temperature (0 = greedy)", elem_id="cl-temperature"
+            0, 2, d["temperature"], step=0.05, label=t("model_temperature"), elem_id="cl-temperature"
         )
         problem("temperature")
-        top_p = gr.Slider(0.05, 1, d["top_p"], step=0.01, label="Top-p (1 = off)", elem_id="cl-top-p")
+        top_p = gr.Slider(0.05, 1, d["top_p"], step=0.01, label=t("model_top_p"), elem_id="cl-top-p")
         problem("top_p")
-        max_tokens = gr.Number(d["max_tokens"], label="Max new tokens", precision=0, elem_id="cl-max-tokens")
+        max_tokens = gr.Number(d["max_tokens"], label=t("model_max_tokens"), precision=0, elem_id="cl-max-tokens")
         problem("max_tokens")
         frequency_penalty = gr.Slider(
-            -2, 2, d["frequency_penalty"], step=0.1, label="Frequency penalty (0 = off)", elem_id="cl-frequency"
+            -2, 2, d["frequency_penalty"], step=0.1, label=t("model_frequency_penalty"), elem_id="cl-frequency"
         )
         problem("frequency_penalty")
-        seed = gr.Textbox("", label="Seed (empty = random)", max_lines=1, elem_id="cl-seed")
+        seed = gr.Textbox("", label=t("model_seed"), max_lines=1, elem_id="cl-seed")
         problem("seed")
-        stop = gr.Textbox("", label="Stop sequences (one per line)", lines=2, elem_id="cl-stop-sequences")
+        stop = gr.Textbox("", label=t("model_stop_sequences"), lines=2, elem_id="cl-stop-sequences")
         problem("stop")
         thinking = gr.Dropdown(
-            [DEFAULT, *THINKING], value=d["thinking"], label="Thinking (models that can turn it on or off)",
+            [DEFAULT, *THINKING], value=d["thinking"], label=t("model_thinking"),
             elem_id="cl-thinking-switch",
         )  # fmt: skip
         problem("thinking")
         reasoning_effort = gr.Dropdown(
-            list(REASONING_EFFORTS), value=d["reasoning_effort"], label="Reasoning effort (gpt-oss)",
+            list(REASONING_EFFORTS), value=d["reasoning_effort"], label=t("model_reasoning_effort"),
             elem_id="cl-reasoning-effort",
         )  # fmt: skip
         problem("reasoning_effort")
         with gr.Row():
             preset_name = gr.Textbox(
-                label="Save these settings as", placeholder="Preset name", scale=3, elem_id="cl-preset-name"
+                label=t("model_save_as"), placeholder=t("model_preset_name"), scale=3, elem_id="cl-preset-name"
             )
-            save_preset = gr.Button("Save", size="sm", scale=1, elem_id="cl-save-preset")
+            save_preset = gr.Button(t("model_save"), size="sm", scale=1, elem_id="cl-save-preset")
         self.controls = GenerationControls(
             model,
             system_prompt,

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from settings import Settings
+from ui.i18n import t
 
 STORAGE_KEY = "chatlens-appearance"
 
@@ -66,7 +67,7 @@ TOKEN_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 ACCENTS: dict[str, Accent] = {
-    "indigo": Accent("Indigo", gr.themes.colors.indigo, 500),  # the Soft theme's own, left as the theme has it
+    "indigo": Accent("Indigo", gr.themes.colors.indigo, 600),  # the Soft theme's own 500 is 4.47:1 behind white
     "blue": Accent("Blue", gr.themes.colors.blue, 600),
     "teal": Accent("Teal", gr.themes.colors.teal, 700),
     "green": Accent("Green", gr.themes.colors.emerald, 700),
@@ -258,7 +259,7 @@ LAYOUT_CSS = """
 
 def build_css() -> str:
     parts: list[str] = [LAYOUT_CSS, _swatch_css()]
-    parts += [_accent_css(name, accent) for name, accent in ACCENTS.items() if name != DEFAULTS["accent"]]
+    parts += [_accent_css(name, accent) for name, accent in ACCENTS.items()]
     parts += [_size_css(name, scale) for name, (_, scale) in TEXT_SIZES.items() if scale != 1.0]
     parts += [_font_css(name, stack) for name, (_, stack) in FONTS.items() if stack]
     parts += [_code_css(name, palette) for name, palette in CODE_PALETTES.items() if palette]
@@ -333,8 +334,6 @@ RESET_JS = """() => {
   return [...window.chatlensTheme.toControls(prefs), prefs];
 }"""
 
-SHORTCUTS_MD = "**Keyboard** — Enter sends · Shift+Enter new line · Esc stops a reply · Ctrl+Shift+O (⌘⇧O) new chat"
-
 
 def _choices(options: Mapping[str, str]) -> list[tuple[str, str]]:
     return [(label, value) for value, label in options.items()]
@@ -353,14 +352,14 @@ class ThemePanel:
             gr.Radio(
                 _choices(options),
                 value=DEFAULTS[key],
-                label=label,
+                label=t(f"theme_{key}"),
                 elem_id=f"cl-theme-{key}",
                 elem_classes=["cl-theme-control"],
             )
-            for key, (label, options) in PREFERENCES.items()
+            for key, (_, options) in PREFERENCES.items()
         ]
-        self._reset = gr.Button("Reset appearance", size="sm", elem_id="cl-theme-reset")
-        gr.Markdown(SHORTCUTS_MD, elem_id="cl-theme-keys")
+        self._reset = gr.Button(t("theme_reset"), size="sm", elem_id="cl-theme-reset")
+        gr.Markdown(t("theme_shortcuts"), elem_id="cl-theme-keys")
 
     def wire(self, demo: gr.Blocks) -> None:
         """Runs inside the page's Blocks, outside the sidebar: the storage is created here, at the top level."""

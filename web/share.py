@@ -3,7 +3,9 @@
 Message text is rendered as Markdown with its raw HTML escaped (``web.markdown_html``), so hostile model output
 stays inert; math is shown as written (no script typesets it). The page forbids scripts and outside resources by
 CSP, is not cached (a revoked link stops working at once) and not indexed.
-An unknown or revoked token gets the same plain 404 as any other path.
+An unknown or revoked token gets the same plain 404 as any other path. The page's own words follow the browser's
+``Accept-Language`` (``locales``); each message's text sets its own direction (``dir="auto"``: Arabic or Hebrew
+reads right to left, whatever the page's language).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+import locales
 from storage.store import Store
 from web.markdown_html import markdown_html
 from web.reply_html import metrics_line
@@ -48,11 +51,11 @@ body { font: 15px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto
 .md table { border-collapse: collapse; } .md th, .md td { border: 1px solid #d1d5db; padding: .2rem .5rem; }
 .math { background: #fef3c7; padding: 0 .2em; border-radius: .2rem; } .math.display { display: block; padding: .4rem; }
 .user { background: #eef2ff; } .assistant { background: #f3f4f6; }
-.who { font-size: .75rem; font-weight: 600; opacity: .6; display: block; margin-bottom: .2rem; }
-.cl-metrics { font-size: .75rem; opacity: .7; display: block; margin-top: .3rem; }
-.thought { font-size: .85rem; opacity: .75; margin-bottom: .4rem; white-space: pre-wrap; }
+.who { font-size: .75rem; font-weight: 600; color: #4b5563; display: block; margin-bottom: .2rem; }
+.cl-metrics { font-size: .75rem; color: #4b5563; display: block; margin-top: .3rem; }
+.thought { font-size: .85rem; color: #4b5563; margin-bottom: .4rem; white-space: pre-wrap; }
 .thumb { max-height: 12rem; max-width: 100%; border-radius: .45rem; display: block; margin-top: .4rem; }
-footer { font-size: .8rem; opacity: .6; margin-top: 2rem; }
+footer { font-size: .8rem; color: #4b5563; margin-top: 2rem; }
 """
 
 
@@ -67,8 +70,11 @@ def _images_html(token: str, images: Any) -> str:
     return "".join(shown)
 
 
-def share_page(snapshot: dict[str, Any], token: str = "") -> str:
-    title = html.escape(snapshot.get("title") or "Shared conversation")
+def share_page(snapshot: dict[str, Any], token: str = "", language: str = locales.SOURCE) -> str:
+    def say(key: str, **values: object) -> str:
+        return html.escape(locales.text(key, language, **values))
+
+    title = html.escape(snapshot.get("title") or "") or say("share_title")
     parts = [f"<h1>{title}</h1>"]
     for m in snapshot.get("messages", []):
         role = "user" if m.get("role") == "user" else "assistant"
@@ -82,21 +88,24 @@ def share_page(snapshot: dict[str, Any], token: str = "") -> str:
                 status=str(m.get("status") or "complete"),
                 time_to_first_answer_ms=x.get("time_to_first_answer_ms"),
                 reasoning_tokens=x.get("reasoning_tokens"),
+                language=language,
             )
         thought = ""
         if role == "assistant" and m.get("reasoning"):  # collapsed, escaped: the thinking is text
             thought = (
-                f'<details class="thought"><summary>Thinking</summary>{html.escape(str(m["reasoning"]))}</details>'
+                f'<details class="thought"><summary>{say("share_thinking")}</summary>'
+                f"{html.escape(str(m['reasoning']))}</details>"
             )
         parts.append(
-            f'<div class="msg {role}"><span class="who">{"User" if role == "user" else "Assistant"}</span>'
-            f'{thought}<div class="md">{markdown_html(str(m.get("content") or ""))}</div>'
+            f'<div class="msg {role}"><span class="who">{say("share_user" if role == "user" else "share_assistant")}'
+            f'</span>{thought}<div class="md" dir="auto">{markdown_html(str(m.get("content") or ""))}</div>'
             f"{_images_html(token, m.get('images'))}{metrics}</div>"
         )
-    shared_at = html.escape(str(snapshot.get("shared_at", ""))[:16].replace("T", " "))
-    parts.append(f"<footer>A read-only snapshot shared from ChatLens on {shared_at} UTC.</footer>")
+    shared_at = str(snapshot.get("shared_at", ""))[:16].replace("T", " ")  # escaped with the sentence
+    parts.append(f"<footer>{say('share_footer', when=shared_at)}</footer>")
+    direction = "rtl" if language in locales.RIGHT_TO_LEFT else "ltr"
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f'<!doctype html><html lang="{language}" dir="{direction}"><head><meta charset="utf-8"><title>{title}</title>'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
     )
@@ -108,6 +117,8 @@ def share_routes(store: Store) -> list[Route]:
         snapshot = await asyncio.to_thread(store.load_share, token_hash(token)) if len(token) <= 128 else None
         if snapshot is None:
             return PlainTextResponse("Not found", status_code=404, headers=HEADERS)
-        return HTMLResponse(share_page(snapshot, token), headers=HEADERS)
+        language = locales.negotiate(request.headers.get("accept-language"))
+        headers = {**HEADERS, "content-language": language, "vary": "Accept-Language"}
+        return HTMLResponse(share_page(snapshot, token, language), headers=headers)
 
     return [Route(SHARE_PATH + "{token}", shared, methods=["GET"])]

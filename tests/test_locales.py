@@ -1,0 +1,209 @@
+"""Languages: the catalogue (``locales``) is complete in every language, the page uses only keys it has, Chromium
+shows each language with no key left untranslated, the share page and error sentences follow ``Accept-Language``,
+and right-to-left messages read right to left.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+import errors
+import locales
+import storage.writer
+from tests.support.apps import RunningApp
+from tests.support.browser import finished, open_chat, send
+from tests.support.fake_tgi import Behaviour, FakeTgi
+from ui.i18n import t
+from web.share import share_page
+
+EN = locales.LANGUAGES["en"]
+OTHERS = [code for code in locales.LANGUAGES if code != locales.SOURCE]
+KEY_PATTERN = re.compile(r"\b(?:" + "|".join(sorted({key.split("_")[0] for key in EN})) + r")_[a-z_]+\b")
+
+
+def fields(sentence: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(sentence) if name}
+
+
+@pytest.mark.parametrize("code", OTHERS)
+def test_every_language_has_exactly_the_english_keys(code: str) -> None:
+    table = locales.LANGUAGES[code]
+    assert sorted(set(EN) - set(table)) == [], f"missing in locales/{code}.py"
+    assert sorted(set(table) - set(EN)) == [], f"in locales/{code}.py but not in English"
+    assert [k for k in EN if fields(table[k]) != fields(EN[k])] == [], "placeholders differ"
+    assert [k for k, v in table.items() if not v.strip()] == [], "empty sentences"
+
+
+def test_a_missing_or_extra_key_fails_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The completeness test above can fail: a language with one key fewer and one more."""
+    broken = {k: v for k, v in locales.LANGUAGES["de"].items() if k != "chat_send"} | {"chat_sned": "Senden"}
+    monkeypatch.setitem(locales.LANGUAGES, "de", broken)
+    with pytest.raises(AssertionError, match="missing"):
+        test_every_language_has_exactly_the_english_keys("de")
+    monkeypatch.setitem(locales.LANGUAGES, "de", {**locales.LANGUAGES["fr"], "chat_sned": "x"})
+    with pytest.raises(AssertionError, match="not in English"):
+        test_every_language_has_exactly_the_english_keys("de")
+
+
+def test_every_standard_error_sentence_is_catalogued_as_the_error_says_it() -> None:
+    """Each error class that has a sentence of its own (``default_message``) is in the catalogue, word for word;
+    errors that always carry a sentence written for the occasion (rate limits, refused imports) stay as written."""
+    own = {
+        cls.default_message
+        for cls in [errors.ChatLensError, *all_subclasses(errors.ChatLensError)]
+        if "default_message" in vars(cls)
+    }
+    assert storage.writer.ReplyNotSaved.default_message in own  # imported with the rest of the app
+    catalogued = [text for key, text in EN.items() if key.startswith("error_")]
+    assert sorted(catalogued) == sorted(own)
+
+
+def all_subclasses(cls: type) -> list[type]:
+    return [sub for direct in cls.__subclasses__() for sub in [direct, *all_subclasses(direct)]]
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        ("de-DE,de;q=0.9,en;q=0.8", "de"),
+        ("fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5", "fr"),
+        ("en;q=0.1, fr;q=0.5", "fr"),  # by weight, not by position
+        ("ja, de;q=0.2", "de"),  # the first one we speak
+        ("ja, zh", "en"),
+        ("de;q=0, fr;q=0.3", "fr"),  # q=0: not acceptable
+        ("", "en"),
+        (None, "en"),
+        ("de;q=abc, ;;, fr", "fr"),  # garbled ranges are skipped
+    ],
+)
+def test_the_language_follows_accept_language(header: str | None, language: str) -> None:
+    assert locales.negotiate(header) == language
+
+
+def test_a_standard_error_is_translated_and_a_written_one_is_kept() -> None:
+    overloaded = errors.Overloaded()
+    assert locales.error_sentence(overloaded.user_message, "de") == locales.LANGUAGES["de"]["error_overloaded"]
+    assert locales.error_sentence(overloaded.user_message, "en") == overloaded.user_message
+    written = "There is no reply to retry yet."
+    assert locales.error_sentence(written, "fr") == written
+
+
+def test_an_unknown_key_is_refused() -> None:
+    with pytest.raises(KeyError):
+        t("chat_sned")
+
+
+def test_every_key_the_page_sends_is_in_the_catalogue(app: RunningApp) -> None:
+    config = httpx.get(f"{app.url}/config", timeout=10).text
+    used = {json.loads(m)["key"] for m in re.findall(r"__i18n__(\{[^}]*\})", config.replace('\\"', '"'))}
+    used |= {m for m in re.findall(r'"key":\s*"([a-z_]+)"', config) if "_" in m}
+    assert {"chat_send", "composer_placeholder", "history_label", "model_temperature", "theme_scheme"} <= used
+    assert sorted(used - set(EN)) == []
+    assert set(json.loads(config)["i18n_translations"]) == set(locales.LANGUAGES)
+
+
+def test_the_share_page_speaks_the_language_it_is_given() -> None:
+    snapshot = {"title": "", "shared_at": "2026-12-03T10:00", "messages": [{"role": "user", "content": "Hallo"}]}
+    german = share_page(snapshot, language="de")
+    assert '<html lang="de" dir="ltr">' in german and "Geteilte Unterhaltung" in german and ">Nutzer<" in german
+    assert "geteilt aus ChatLens am 2026-12-03 10:00 UTC" in german
+    assert '<div class="md" dir="auto">' in german
+    assert "Shared conversation" in share_page(snapshot)
+
+
+# -- In Chromium -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def localized(browser: Browser) -> Iterator[object]:
+    contexts = []
+
+    def open_in(locale: str) -> Page:
+        context = browser.new_context(viewport={"width": 1100, "height": 800}, locale=locale)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_in
+    for context in contexts:
+        context.close()
+
+
+def visible_text(page: Page) -> str:
+    return page.locator("body").inner_text()
+
+
+@pytest.mark.parametrize(("locale", "code"), [("en-US", "en"), ("de-DE", "de"), ("fr-FR", "fr")])
+def test_each_language_renders_with_no_missing_key(localized: object, app: RunningApp, locale: str, code: str) -> None:
+    page = localized(locale)  # type: ignore[operator]
+    say = locales.LANGUAGES[code]
+    open_chat(page, app.url)
+    expect(page.locator("#cl-send")).to_have_text(say["chat_send"])
+    expect(page.locator("#cl-new")).to_have_text(say["chat_new"])
+    expect(page.locator("#cl-input textarea")).to_have_attribute("placeholder", say["composer_placeholder"])
+    expect(page.locator("#cl-history > .toggle-button")).to_have_attribute("aria-label", say["page_chats"])
+    expect(page.locator("#cl-chat")).to_contain_text(say["chat_placeholder_ready"].split("**")[1])
+    page.locator("#cl-panels > .toggle-button").click()
+    expect(page.locator("#cl-panels")).to_contain_text(say["model_temperature"])
+    page.locator("#cl-panels").get_by_role("tab", name=say["chat_tab_theme"]).click()
+    expect(page.locator("#cl-theme-scheme")).to_contain_text(say["theme_scheme"])
+    text = visible_text(page)
+    assert "__i18n__" not in text
+    assert KEY_PATTERN.findall(text) == []  # a key shown as itself is a key the browser could not find
+
+
+def test_errors_and_the_share_page_follow_the_browser_language(
+    localized: object, app: RunningApp, fake_tgi: FakeTgi
+) -> None:
+    page = localized("de-DE")  # type: ignore[operator]
+    open_chat(page, app.url)
+    send(page, "Hallo")
+    finished(page, 1)
+    expect(page.locator("#cl-chat .cl-metrics").first).to_contain_text(re.compile(r"\d,\d\d s bis zum ersten Token"))
+    fake_tgi.next(Behaviour(http_status=429))
+    send(page, "Noch einmal")
+    german = locales.LANGUAGES["de"]["error_overloaded"]
+    expect(page.get_by_text(german).first).to_be_visible(timeout=10_000)
+    assert locales.LANGUAGES["en"]["error_overloaded"] not in visible_text(page)
+
+    page.locator("#cl-portability").get_by_text(locales.LANGUAGES["de"]["portability_label"]).click()
+    page.locator("#cl-share").click()
+    link = page.locator("#cl-link textarea, #cl-link input").first
+    expect(link).to_have_value(re.compile(r"/share/[A-Za-z0-9_-]{43}$"))
+    page.goto(link.input_value())
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    expect(page.locator("footer")).to_contain_text("Ein schreibgeschützter Stand, geteilt aus ChatLens am")
+    expect(page.locator(".user .who").first).to_have_text("Nutzer")
+    expect(page.locator(".cl-metrics").first).to_contain_text("Tokens/s")
+
+
+ARABIC = "مرحبا، هذه رسالة باللغة العربية"
+HEBREW = "שלום, זו תשובה בעברית."
+
+
+def test_right_to_left_messages_read_right_to_left(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    fake_tgi.next(
+        Behaviour(reply=HEBREW, finish_reason="stop"), Behaviour(reply="Plain English.", finish_reason="stop")
+    )
+    open_chat(page, app.url)
+    send(page, ARABIC)
+    finished(page, 1)
+    send(page, "And now in English")
+    finished(page, 2)
+    direction = "e => getComputedStyle(e).direction"
+    chat = page.locator("#cl-chat")
+    expect(chat.get_by_text(ARABIC)).to_be_visible()
+    assert chat.get_by_text(ARABIC).evaluate(direction) == "rtl"
+    assert chat.get_by_text(HEBREW).evaluate(direction) == "rtl"
+    assert chat.get_by_text(ARABIC).evaluate("e => getComputedStyle(e).textAlign") in ("start", "right")
+    assert chat.get_by_text("And now in English").evaluate(direction) == "ltr"
+    assert chat.get_by_text("Plain English.").evaluate(direction) == "ltr"
+    box = page.locator("#cl-input textarea")
+    box.fill(ARABIC)
+    assert box.evaluate(direction) == "rtl"
