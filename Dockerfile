@@ -31,6 +31,7 @@ COPY inference/ inference/
 COPY storage/ storage/
 COPY ui/ ui/
 COPY web/ web/
+COPY locales/ locales/
 
 # Every file the app writes goes under /data: the database, the session key, and its scratch folder /data/tmp
 # (Gradio's uploads and cache, exports; removed at exit), so `docker run --read-only` needs nothing else writable.
