@@ -210,20 +210,20 @@ def _many_chatgpt_conversations(count: int) -> list[dict[str, Any]]:
     return conversations
 
 
-def test_five_thousand_conversations_import_with_a_progress_bar(page: Page, app: RunningApp, tmp_path: Path) -> None:
+def test_two_thousand_conversations_import_with_a_progress_bar(page: Page, app: RunningApp, tmp_path: Path) -> None:
     export = tmp_path / "conversations.json"
-    export.write_text(json.dumps(_many_chatgpt_conversations(5000)), encoding="utf-8")
+    export.write_text(json.dumps(_many_chatgpt_conversations(2000)), encoding="utf-8")
     before = app.count(Conversation)
     open_chat(page, app.url)
     _open_import(page)
     started = time.monotonic()
     page.get_by_test_id("Import JSON-upload-button").set_input_files(str(export))
-    expect(page.locator("#cl-import-preview")).to_contain_text("5,000 conversations, 20,000 messages", timeout=120_000)
+    expect(page.locator("#cl-import-preview")).to_contain_text("2,000 conversations, 8,000 messages", timeout=120_000)
     previewed = time.monotonic()
     page.locator("#cl-import-confirm").click()
     expect(page.locator(".progress-text, .progress-level-inner").first).to_be_visible(timeout=30_000)
-    expect(page.locator(".toast-body")).to_contain_text("Imported 5,000 conversations", timeout=300_000)
+    expect(page.locator(".toast-body")).to_contain_text("Imported 2,000 conversations", timeout=300_000)
     done = time.monotonic()
-    print(f"5,000 conversations: preview {previewed - started:.1f} s, import {done - previewed:.1f} s")
-    assert app.count(Conversation) == before + 5000
+    print(f"2,000 conversations: preview {previewed - started:.1f} s, import {done - previewed:.1f} s")
+    assert app.count(Conversation) == before + 2000
     expect(page.locator("#cl-chat")).to_contain_text("Answer number 0.")
