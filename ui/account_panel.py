@@ -18,7 +18,7 @@ from access.api_tokens import Tokens, TokenView
 from access.identity import Identities, Identity
 from errors import ChatLensError, MessageRejected
 from ui.errors import user_error
-from ui.i18n import t
+from ui.i18n import say, t
 
 USAGE = (
     "Scripts can call the API as you with a personal token: "
@@ -134,12 +134,14 @@ class AccountPanel:
         owner = self._owner(request)
         try:
             if not token_id:
-                raise MessageRejected("Choose a token to revoke.")
+                raise MessageRejected(say("refusal_choose_token"))
             await self._tokens.revoke(owner.user_id, uuid.UUID(token_id))
         except (ChatLensError, ValueError) as exc:
-            raise user_error(exc if isinstance(exc, ChatLensError) else MessageRejected("Unknown token.")) from exc
+            raise user_error(
+                exc if isinstance(exc, ChatLensError) else MessageRejected(say("refusal_unknown_token"))
+            ) from exc
         listed = await self._listed(owner)
-        gr.Info("Token revoked: it no longer works.")
+        gr.Info(say("toast_token_revoked"))
         return {**listed, self._shown: gr.update(value="", visible=False)}
 
     async def _listed(self, owner: Identity) -> dict[Any, Any]:

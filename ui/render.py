@@ -75,19 +75,22 @@ def frame_metrics_line(frame: ReplyFrame, language: str = locales.SOURCE) -> str
 THOUGHT_END = "\u2063"  # INVISIBLE SEPARATOR
 
 
-def thinking_title(thinking_s: float | None, *, still_thinking: bool) -> str:
-    if still_thinking:
-        return f"Thinking… {thinking_s:.1f} s" if thinking_s is not None else "Thinking…"
-    return f"Thought for {thinking_s:.1f} s" if thinking_s is not None else "Thought"
+def thinking_title(thinking_s: float | None, *, still_thinking: bool, language: str = locales.SOURCE) -> str:
+    key = "thought_now" if still_thinking else "thought_done"
+    if thinking_s is None:
+        return locales.text(key, language)
+    return locales.text(f"{key}_for", language, seconds=locales.number(thinking_s, language, 1))
 
 
-def thinking_message(thinking: str, thinking_s: float | None, *, still_thinking: bool) -> dict[str, Any]:
+def thinking_message(
+    thinking: str, thinking_s: float | None, *, still_thinking: bool, language: str = locales.SOURCE
+) -> dict[str, Any]:
     """The thought above an answer: collapsible, open (``pending``) while thinking, closed (``done``) after."""
     return {
         "role": "assistant",
         "content": html.escape(thinking.strip()) + THOUGHT_END,
         "metadata": {
-            "title": thinking_title(thinking_s, still_thinking=still_thinking),
+            "title": thinking_title(thinking_s, still_thinking=still_thinking, language=language),
             "status": "pending" if still_thinking else "done",
         },
     }
@@ -99,7 +102,7 @@ def reply_messages(frame: ReplyFrame, language: str = locales.SOURCE) -> ChatMes
     messages: ChatMessages = []
     if frame.thinking.strip():
         still = frame.phase == "thinking"
-        messages.append(thinking_message(frame.thinking, frame.thinking_s, still_thinking=still))
+        messages.append(thinking_message(frame.thinking, frame.thinking_s, still_thinking=still, language=language))
     if frame.text or (not frame.is_final and frame.phase != "thinking"):
         messages.append({"role": "assistant", "content": answer_html(frame.text)})
     if frame.is_final:
@@ -143,7 +146,7 @@ VERSIONS_START = '\n\n<span class="cl-versions"'
 _VERSIONS = re.compile(re.escape(VERSIONS_START) + r".*?</button></span>\Z", re.DOTALL)
 
 
-def versions_html(versions: Versions) -> str:
+def versions_html(versions: Versions, language: str = locales.SOURCE) -> str:
     """The ‹ n/m › switcher of a message that has versions (``storage.versions``). Each arrow names the version
     it shows (its ``value``); the page script (``ui.versions``) sends that id. Ends the message's content.
 
@@ -153,35 +156,36 @@ def versions_html(versions: Versions) -> str:
     def arrow(kind: str, name: str, target: object) -> str:
         shown = f' value="{target}"' if target is not None else " disabled"
         return (
-            f'<button class="cl-ver cl-ver-{kind}" type="button" title="{name}"{shown}>'
-            f'<span class="cl-sr">{name}</span></button>'
+            f'<button class="cl-ver cl-ver-{kind}" type="button" title="{html.escape(name, quote=True)}"{shown}>'
+            f'<span class="cl-sr">{html.escape(name)}</span></button>'
         )
 
     number = f"{versions.number}/{versions.count}"
+    group = locales.text("versions_group", language, number=versions.number, count=versions.count)
     return (
-        f'{VERSIONS_START} role="group" title="Version {versions.number} of {versions.count}">'
-        f"{arrow('prev', 'Previous version', versions.previous)}"
+        f'{VERSIONS_START} role="group" title="{html.escape(group, quote=True)}">'
+        f"{arrow('prev', locales.text('versions_previous', language), versions.previous)}"
         f'<span class="cl-ver-n">{number}</span>'
-        f"{arrow('next', 'Next version', versions.next)}</span>"
+        f"{arrow('next', locales.text('versions_next', language), versions.next)}</span>"
     )
 
 
-def _with_versions(content: str, versions: Versions | None) -> str:
-    return content + versions_html(versions) if versions is not None else content
+def _with_versions(content: str, versions: Versions | None, language: str) -> str:
+    return content + versions_html(versions, language) if versions is not None else content
 
 
 def conversation_messages(view: ConversationView, language: str = locales.SOURCE) -> ChatMessages:
     messages: ChatMessages = []
     for message in view.messages:
         if message.role == "user":
-            content = _with_versions(user_content(message.content, message.images), message.versions)
+            content = _with_versions(user_content(message.content, message.images), message.versions, language)
             messages.append({"role": "user", "content": content})
             continue
         m: Mapping[str, Any] = message.metrics or {}
         if message.reasoning:
             thinking_ms = m.get("thinking_ms")
             thinking_s = thinking_ms / 1000 if thinking_ms is not None else None
-            messages.append(thinking_message(message.reasoning, thinking_s, still_thinking=False))
+            messages.append(thinking_message(message.reasoning, thinking_s, still_thinking=False, language=language))
         if message.content:
             messages.append({"role": "assistant", "content": answer_html(message.content)})
         line = metrics_line(
@@ -194,7 +198,7 @@ def conversation_messages(view: ConversationView, language: str = locales.SOURCE
             reasoning_tokens=m.get("reasoning_tokens"),
             language=language,
         )
-        messages.append({"role": "assistant", "content": _with_versions(line, message.versions)})
+        messages.append({"role": "assistant", "content": _with_versions(line, message.versions, language)})
     return messages
 
 
