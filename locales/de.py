@@ -159,6 +159,7 @@ TEXT: dict[str, str] = {
     "theme_layout_panel": "Fläche",
     # Temporäre Chats, Versionen, Nachdenken, Rückgängig, Import, Widerruf
     "chat_tab_chat": "Chat",
+    "chat_label": "Chat",
     "chat_temporary": "Temporär",
     "number_thousands": "1.000",
     "list_separator": "; ",
@@ -205,6 +206,8 @@ TEXT: dict[str, str] = {
     "toast_conversation_not_found": "Diese Unterhaltung wurde nicht gefunden; ein neuer Chat beginnt.",
     "refusal_open_first": "Öffne zuerst eine Unterhaltung.",
     "refusal_title_empty": "Ein Titel braucht mindestens ein sichtbares Zeichen.",
+    "refusal_title_long": "Titel haben höchstens {most} Zeichen ({given} eingegeben).",
+    "refusal_comment_long": "Kommentare haben höchstens {most} Zeichen.",
     "refusal_temporary_images": (
         "Ein temporärer Chat speichert nichts auf der Festplatte, daher können keine Bilder angehängt werden."
     ),

@@ -153,6 +153,7 @@ TEXT: dict[str, str] = {
     # Temporary chats, versions, thinking, undo, imports, revoke (ui/chat.py, versions.py, render.py, trash.py,
     # imports.py, portability.py)
     "chat_tab_chat": "Chat",
+    "chat_label": "Chat",
     "chat_temporary": "Temporary",
     "number_thousands": "1,000",  # how a thousand is written: its second character groups the digits
     "list_separator": "; ",
@@ -199,6 +200,8 @@ TEXT: dict[str, str] = {
     "toast_conversation_not_found": "That conversation was not found; starting a new one.",
     "refusal_open_first": "Open a conversation first.",
     "refusal_title_empty": "A title needs at least one visible character.",
+    "refusal_title_long": "Titles are at most {most} characters ({given} given).",
+    "refusal_comment_long": "Comments are at most {most} characters.",
     "refusal_temporary_images": "A temporary chat keeps nothing on disk, so images cannot be attached to it.",
     "refusal_privacy_images": "Privacy mode keeps nothing you send, so images cannot be attached here.",
     "refusal_privacy_import": "Privacy mode: ChatLens keeps no text, so conversations cannot be imported here.",

@@ -158,7 +158,8 @@ TEXT: dict[str, str] = {
     "theme_layout_bubble": "Bulles",
     "theme_layout_panel": "Bloc",
     # Conversations temporaires, versions, réflexion, annulation, import, révocation
-    "chat_tab_chat": "Chat",
+    "chat_tab_chat": "Conversation",
+    "chat_label": "Conversation",
     "chat_temporary": "Temporaire",
     "number_thousands": "1\u202f000",  # an espace fine insécable between the groups
     "list_separator": " ; ",
@@ -205,6 +206,8 @@ TEXT: dict[str, str] = {
     "toast_conversation_not_found": "Cette conversation est introuvable ; une nouvelle commence.",
     "refusal_open_first": "Ouvrez d'abord une conversation.",
     "refusal_title_empty": "Un titre doit contenir au moins un caractère visible.",
+    "refusal_title_long": "Un titre compte au plus {most} caractères ({given} saisis).",
+    "refusal_comment_long": "Un commentaire compte au plus {most} caractères.",
     "refusal_temporary_images": (
         "Une conversation temporaire ne garde rien sur le disque : impossible d'y joindre des images."
     ),

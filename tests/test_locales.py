@@ -5,10 +5,12 @@ and right-to-left messages read right to left.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import string
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -116,6 +118,118 @@ def test_the_share_page_speaks_the_language_it_is_given() -> None:
     assert "geteilt aus ChatLens am 2026-12-03 10:00 UTC" in german
     assert '<div class="md" dir="auto">' in german
     assert "Shared conversation" in share_page(snapshot)
+
+
+# -- No sentence in ui/ bypasses the catalogue ---------------------------------------------------------------------
+
+UI = Path(__file__).resolve().parent.parent / "ui"
+# Keyword arguments that Gradio shows (a label, a button's text, a heading, a toast, a progress bar's words).
+SHOWN = frozenset(
+    {"label", "value", "info", "placeholder", "title", "x_title", "y_title", "color_title", "desc", "unit", "message",
+     "choices"}
+)  # fmt: skip
+# Words that are the same in every language: the product, a query language's name, units.
+SAME_EVERYWHERE = frozenset({"ChatLens", "SQL", "UTC", "ms", "tokens/s", "csv", "parquet"})
+# Sentences for API clients (no page shows them): they stay in English, like the API's parameter names.
+API_ONLY = frozenset({
+    ("api.py", "files must be uploaded with the request (gradio_client's handle_file)."),
+    ("api.py", "conversation_id must be an id returned by /new_conversation."),
+    ("account_panel.py", "Tokens are managed from the page, not with a token."),
+})  # fmt: skip
+REFUSALS = frozenset({"MessageRejected", "ChatLensError"})
+# A chooser's value is one of its choices' values, never shown (its choice's label is).
+CHOOSERS = frozenset({"gr.Dropdown", "gr.Radio", "gr.CheckboxGroup"})
+
+
+def _is_words(text: str) -> bool:
+    return bool(re.search(r"[A-Za-z]", text)) and text.strip() not in SAME_EVERYWHERE
+
+
+def _literals(node: ast.expr) -> Iterator[str]:
+    """The text a value would show as it is: a string, an f-string's own words (unless it holds a ``t(...)``: its
+    words are then glue around a catalogued sentence), the strings of a list of choices."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        yield node.value
+    elif isinstance(node, ast.JoinedStr):
+        if not any(isinstance(n, ast.Call) and ast.unparse(n.func) == "t" for n in ast.walk(node)):
+            yield "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+    elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        yield from _literals(node.left)
+        yield from _literals(node.right)
+    elif isinstance(node, ast.List | ast.Tuple):
+        for element in node.elts:
+            # a (shown, value) choice: only the shown half
+            yield from _literals(element.elts[0] if isinstance(element, ast.Tuple) and element.elts else element)
+
+
+def untranslated(source: str, name: str) -> list[str]:
+    """Each sentence in ``source`` (a ui/ module called ``name``) that reaches the page without the catalogue: a
+    string given to a Gradio component or toast (``gr.*``) as its text, label, title or choices, to a progress bar,
+    or as a refusal's sentence."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        called = ast.unparse(node.func)
+        gradio = called.startswith("gr.")
+        shown: list[ast.expr] = [
+            k.value
+            for k in node.keywords
+            if k.arg in SHOWN and (gradio or k.arg == "desc") and not (k.arg == "value" and called in CHOOSERS)
+        ]
+        if (gradio or called in REFUSALS) and node.args:
+            shown.append(node.args[0])
+        for value in shown:
+            for text in _literals(value):
+                if _is_words(text) and (name, text) not in API_ONLY:
+                    found.append(f"ui/{name}:{node.lineno}: {called}(… {text!r} …)")
+    return found
+
+
+def test_no_sentence_in_ui_bypasses_the_catalogue() -> None:
+    """Every string a ui/ module shows goes through ``t()`` (or ``say()``, ``choice()``): a new label, button or
+    toast written as a literal fails here, in every language at once."""
+    found = [line for path in sorted(UI.glob("*.py")) for line in untranslated(path.read_text(), path.name)]
+    assert found == [], "shown without the catalogue (ui/i18n.py: t, say, choice):\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'gr.Button("Run")',
+        'gr.Accordion("Speed A/B", open=False)',
+        'gr.Checkbox(False, label=f"Auto-refresh ({n} s)")',
+        'gr.Dropdown(["Last hour", "Custom"], value="Last hour")',
+        'gr.Textbox(value="Hello there")',
+        'gr.Radio([("Light", "light")])',
+        'gr.Info("Token revoked.")',
+        'gr.Warning(f"Imported {n} chats")',
+        'gr.Markdown("#### Failed " + suffix)',
+        'gr.LinePlot(x="time", y="ttft_ms", x_title="prompt tokens")',
+        'progress(0, desc="Reading the file…")',
+        'MessageRejected("Open a conversation first.")',
+    ],
+)
+def test_the_scan_finds_a_sentence_written_as_it_is(source: str) -> None:
+    assert untranslated(source, "example.py") != []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'gr.Button(t("chat_send"), size="sm", elem_id="cl-send", variant="stop")',
+        "gr.Checkbox(False, label=f\"{t('analytics_auto_refresh')} ({n} s)\")",
+        'gr.Dropdown([choice("analytics_range_day", "Last 24 hours")], value="Last 24 hours")',
+        'gr.HTML("", elem_id="cl-kpis")',
+        'gr.Textbox(buttons=["copy"], label=t("portability_link"))',
+        'gr.Blocks(title="ChatLens")',
+        'gr.Info(say("toast_token_revoked"))',
+        'gr.LinePlot(x="time", y="ttft_ms", x_title="UTC", y_title="ms")',
+        'gr.Button(value="↶")',
+    ],
+)
+def test_the_scan_lets_catalogued_and_wordless_strings_pass(source: str) -> None:
+    assert untranslated(source, "example.py") == []
 
 
 # -- In Chromium -------------------------------------------------------------------------------------------------

@@ -143,7 +143,7 @@ class ChatPage:
         header = gr.HTML(render.header_html(None), elem_id="cl-header")
         chatbot = gr.Chatbot(
             elem_id="cl-chat",
-            label="Chat",
+            label=t("chat_label"),
             show_label=False,
             height="62vh",
             sanitize_html=True,

@@ -101,7 +101,7 @@ class HistoryPanel:
             if not title:
                 raise MessageRejected(say("refusal_title_empty"))
             if len(title) > MAX_TITLE_CHARS:
-                raise MessageRejected(f"Titles are at most {MAX_TITLE_CHARS} characters ({len(title)} given).")
+                raise MessageRejected(say("refusal_title_long", most=MAX_TITLE_CHARS, given=len(title)))
             await self._recorder.rename(user_id=user_id, conversation_id=conversation_id, title=title)
         except ChatLensError as exc:
             raise user_error(exc) from exc

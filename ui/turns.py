@@ -264,7 +264,7 @@ class TurnActions:
         if cid is None or not last:
             raise user_error(MessageRejected(say("refusal_rate_first")))
         if len(comment) > MAX_COMMENT_CHARS:
-            raise user_error(MessageRejected(f"Comments are at most {MAX_COMMENT_CHARS:,} characters."))
+            raise user_error(MessageRejected(say("refusal_comment_long", most=f"{MAX_COMMENT_CHARS:,}")))
         joined = "; ".join(part for part in (last.get("comment") or "", comment) if part)
         job = RecordFeedback(self._user_id_of(request), cid, uuid.UUID(last["message_id"]), last["value"], joined)
         await self._submit(job)
