@@ -123,6 +123,11 @@ TEXT: dict[str, str] = {
     ),
     "error_shutdown": "ChatLens startet neu. Deine Nachricht wurde nicht gesendet; versuche es gleich noch einmal.",
     # Auswahlen im Einstellungsbereich
+    "model_max_tokens_fitted": (
+        "Standardwert, an diesen Modellserver angepasst: "
+        "sein Fenster fasst {window} Tokens, Prompt und Antwort zusammen."
+    ),
+    "model_max_tokens_default": "Standardwert für diesen Modellserver.",
     "model_preset_precise": "Präzise",
     "model_preset_balanced": "Ausgewogen",
     "model_preset_creative": "Kreativ",

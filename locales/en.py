@@ -115,7 +115,11 @@ TEXT: dict[str, str] = {
         "missing when you reopen the chat — copy it now if you need it."
     ),
     "error_shutdown": "ChatLens is restarting. Your message was not sent; retry in a moment.",
-    # Choices in the settings panel (ui/settings_panel.py, ui/theme_panel.py): shown in the browser's language
+    # The settings panel: the note under Max new tokens (written by the server), the choices (by the browser)
+    "model_max_tokens_fitted": (
+        "Default fitted to this model server: its window is {window} tokens, prompt and reply together."
+    ),
+    "model_max_tokens_default": "Default for this model server.",
     "model_preset_precise": "Precise",
     "model_preset_balanced": "Balanced",
     "model_preset_creative": "Creative",

@@ -123,6 +123,11 @@ TEXT: dict[str, str] = {
     ),
     "error_shutdown": "ChatLens redémarre. Votre message n'a pas été envoyé ; réessayez dans un instant.",
     # Choix du panneau de réglages
+    "model_max_tokens_fitted": (
+        "Valeur par défaut ajustée à ce serveur de modèle : "
+        "sa fenêtre est de {window} tokens, prompt et réponse compris."
+    ),
+    "model_max_tokens_default": "Valeur par défaut pour ce serveur de modèle.",
     "model_preset_precise": "Précis",
     "model_preset_balanced": "Équilibré",
     "model_preset_creative": "Créatif",

@@ -19,8 +19,10 @@ from playwright.sync_api import Browser, Page, expect
 import errors
 import locales
 import storage.writer
-from tests.support.apps import RunningApp
+from benchmarks.seed_analytics import seed_store
+from tests.support.apps import RunningApp, launched_app
 from tests.support.browser import finished, open_chat, send
+from tests.support.config import make_settings
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from ui.i18n import t
 from web.share import share_page
@@ -321,3 +323,101 @@ def test_right_to_left_messages_read_right_to_left(page: Page, app: RunningApp, 
     box = page.locator("#cl-input textarea")
     box.fill(ARABIC)
     assert box.evaluate(direction) == "rtl"
+
+
+DE = locales.LANGUAGES["de"]
+
+
+def shown_keys(text: str) -> list[str]:
+    """Catalogue keys the page shows as themselves: each a key the browser found no sentence for."""
+    return sorted({word for word in re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", text) if word in EN})
+
+
+def test_versions_undo_temporary_imports_and_revoke_speak_german(
+    localized: object, app: RunningApp, fake_tgi: FakeTgi
+) -> None:
+    fake_tgi.next(Behaviour(reply="Apfel.", finish_reason="stop"), Behaviour(reply="Birne.", finish_reason="stop"))
+    page = localized("de-DE")  # type: ignore[operator]
+    open_chat(page, app.url)
+    expect(page.locator("#cl-temporary")).to_contain_text(DE["chat_temporary"])
+    send(page, "Nenne eine Frucht")
+    finished(page, 1)
+    page.locator("#cl-retry").click()
+    switcher = page.locator("#cl-chat .cl-versions")
+    expect(switcher).to_have_count(1, timeout=10_000)
+    expect(switcher).to_have_attribute("title", "Version 2 von 2")
+    expect(switcher.get_by_role("button", name=DE["versions_next"])).to_be_disabled()
+    expect(switcher.get_by_role("button", name=DE["versions_previous"])).to_be_enabled()
+
+    page.locator("#cl-portability").get_by_text(DE["portability_label"]).click()
+    expect(page.locator("#cl-import")).to_have_text(DE["portability_import"])
+    page.locator("#cl-share").click()
+    expect(page.locator("#cl-link textarea, #cl-link input").first).to_have_value(re.compile(r"/share/"))
+    page.locator("#cl-revoke").click()
+    expect(page.locator("#cl-revoke-confirm")).to_have_text(DE["revoke_confirm"])
+    expect(page.locator("#cl-revoke-cancel")).to_have_text(DE["revoke_cancel"])
+    page.locator("#cl-revoke-confirm").click()
+    expect(page.locator(".toast-body")).to_contain_text("1 Link widerrufen")
+
+    page.locator("#cl-delete").click()
+    expect(page.locator("#cl-undo")).to_have_text(DE["trash_undo"])
+    expect(page.locator("#cl-trash")).to_contain_text(DE["trash_label"])
+    page.locator("#cl-trash").get_by_text(DE["trash_label"]).click()
+    expect(page.locator("#cl-restore")).to_have_text(DE["trash_restore"])
+    text = visible_text(page)
+    assert "__i18n__" not in text
+    assert shown_keys(text) == []
+    for english in ("Undo delete", "Recently deleted", "Revoke every link", "Temporary", "Restore"):
+        assert english not in text
+
+    page.locator("#cl-new").click()
+    page.locator("#cl-retry").click()  # nothing to retry: the refusal is the server's, in German too
+    expect(page.locator(".toast-body").last).to_contain_text(DE["refusal_no_reply_yet"])
+
+
+@pytest.fixture(scope="module")
+def seeded_admin_app(fake_tgi_server: FakeTgi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    root = tmp_path_factory.mktemp("analytics-de")
+    seed_store(root / "chatlens.duckdb", generations=600, days=3, users=5, seed=6, messages=True)
+    with launched_app(make_settings(root, tgi_url=fake_tgi_server.url, analytics_open=True)) as running:
+        yield running
+
+
+def test_the_analytics_tab_speaks_german(localized: object, seeded_admin_app: RunningApp) -> None:
+    page = localized("de-DE")  # type: ignore[operator]
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    open_chat(page, seeded_admin_app.url)
+    page.get_by_role("tab", name=DE["analytics_tab"]).click()
+    expect(page.locator("#cl-kpis [data-kpi=replies] .cl-kpi-name")).to_have_text(DE["kpi_replies"], timeout=20_000)
+    expect(page.locator("#cl-kpis [data-kpi=replies] .cl-kpi-change")).to_contain_text("Vorzeitraum")
+    expect(page.locator("#cl-analytics-summary")).to_contain_text("Antworten · ein Punkt je")
+    expect(page.locator("#cl-thinking")).to_contain_text(DE["thinking_answer_p50"])
+    expect(page.locator("#cl-range input")).to_have_value(DE["analytics_range_day"])
+    expect(page.locator("#cl-filter-model input")).to_have_value(DE["analytics_all_models"])
+    expect(page.locator("#cl-filter-source input")).to_have_value(DE["analytics_all_sources"])
+    expect(page.locator("#cl-filter-deleted")).to_contain_text(DE["analytics_with_deleted"])
+    expect(page.locator("#cl-chart-ttft")).to_contain_text(DE["chart_ttft"])
+    expect(page.locator("#cl-chart-requests")).to_contain_text(DE["axis_replies"])  # an axis, written by the refresh
+    expect(page.locator("#cl-tab-analytics")).to_contain_text(DE["dist_by_model"])
+    expect(page.locator("#cl-tab-analytics")).to_contain_text(DE["analytics_failed_heading"].removeprefix("#### "))
+
+    page.locator("#cl-console").get_by_text(DE["console_label"]).click()
+    expect(page.locator("#cl-console")).to_contain_text("Keine Schreibzugriffe")
+    expect(page.locator("#cl-console-run")).to_have_text(DE["console_run"])
+    page.locator("#cl-export").get_by_text(DE["export_label"]).click()
+    expect(page.locator("#cl-export")).to_contain_text(DE["export_generations"])
+
+    page.locator("#cl-ab").get_by_text(DE["speed_label"]).click()
+    expect(page.locator("#cl-ab-run")).to_have_text(DE["speed_run"])
+    expect(page.locator("#cl-ab")).to_contain_text(f"A: {DE['speed_model']}")
+    page.locator("#cl-ab-prompt textarea").fill("Wettlauf!")
+    page.locator("#cl-ab-run").click()
+    for side in ("A", "B"):
+        expect(page.locator(f"#cl-ab-stats-{side}")).to_contain_text("Tokens/s", timeout=15_000)
+        expect(page.locator(f"#cl-ab-stats-{side}")).to_contain_text("complete", timeout=15_000)
+
+    text = page.locator("#cl-tab-analytics").inner_text()
+    assert "__i18n__" not in text
+    assert shown_keys(text) == []
+    for english in ("Time range", "Include deleted chats", "Slowest replies", "vs previous period", "Run A and B"):
+        assert english not in text

@@ -19,10 +19,12 @@ from typing import Any
 
 import gradio as gr
 
+import locales
 from inference import context, param_checks
 from inference.service import ChatService
 from inference.types import GenerationParams, ModelInfo
 from settings import Settings
+from ui.errors import request_language
 from ui.i18n import choice, say, t
 
 BUILT_IN_PRESETS: dict[str, dict[str, Any]] = {
@@ -278,12 +280,13 @@ class GenerationPanel:
         """Max new tokens fitted to the model server, and the note under it; a value the user chose stays."""
         info = await self._service.known_model_info(model)
         fitted = self._fitted(model, info)
-        window = f"{info.max_total_tokens:,}" if info is not None and info.max_total_tokens else None
+        language = request_language()
+        window = info.max_total_tokens if info is not None else None
         unchosen = current is None or int(current) in (self._configured_max_tokens(model), fitted)
         note = (
-            f"Default fitted to this model server: its window is {window} tokens, prompt and reply together."
+            locales.text("model_max_tokens_fitted", language, window=locales.number(window, language))
             if window
-            else "Default for this model server."
+            else locales.text("model_max_tokens_default", language)
         )
         update = gr.update(info=note, value=fitted) if unchosen else gr.update(info=note)
         return {self._controls.max_tokens: update}
