@@ -342,6 +342,8 @@ def test_versions_undo_temporary_imports_and_revoke_speak_german(
     expect(page.locator("#cl-temporary")).to_contain_text(DE["chat_temporary"])
     send(page, "Nenne eine Frucht")
     finished(page, 1)
+    expect(page.locator("#cl-header")).to_contain_text("Tokens insgesamt")  # the model server's limits
+    expect(page.locator("#cl-context")).to_contain_text("Kontext")
     page.locator("#cl-retry").click()
     switcher = page.locator("#cl-chat .cl-versions")
     expect(switcher).to_have_count(1, timeout=10_000)

@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 
+import locales
 from access.downloads import Downloads
 from access.identity import Identities
 from access.message_gate import MessageGate
@@ -461,7 +462,7 @@ class ChatPage:
                     if changed:
                         update[p.status] = render.status_html(frame, language)
                     if frame.context:
-                        update[p.context] = render.frame_context_html(frame)
+                        update[p.context] = render.frame_context_html(frame, language)
                     if frame.is_final or first:
                         update[p.continue_] = gr.update(visible=render.stopped_on_length(frame))
                     yield update | self._key_after(pending, frame, first)
@@ -529,23 +530,22 @@ class ChatPage:
         if view is None:
             yield {p.status: gr.skip()}
             return
-        shown = render.conversation_messages(
-            view, request_language()
-        )  # up to the question: the reply is stored when it ends
+        language = request_language()
+        shown = render.conversation_messages(view, language)  # up to the question: the reply is stored when it ends
         if live.done:  # it ended (and was stored) while the conversation was read: the store has it all
             yield {p.chatbot: shown}
             return
         phase = None
         async with aclosing(self._live.follow(live, session=request.session_hash)) as frames:
             async for frame in frames:
-                update: dict[Any, Any] = {p.chatbot: [*shown, *render.reply_messages(frame)]}
+                update: dict[Any, Any] = {p.chatbot: [*shown, *render.reply_messages(frame, language)]}
                 if phase is None:
                     update |= {p.send: gr.update(visible=False), p.stop: gr.update(visible=True)}
                 if frame.phase != phase:
-                    update[p.status] = render.status_html(frame)
+                    update[p.status] = render.status_html(frame, language)
                 phase = frame.phase
                 if frame.context:
-                    update[p.context] = render.frame_context_html(frame)
+                    update[p.context] = render.frame_context_html(frame, language)
                 if frame.is_final:
                     update[p.continue_] = gr.update(visible=render.stopped_on_length(frame))
                 yield update
@@ -625,14 +625,16 @@ class ChatPage:
     async def server_state(self, model: str | None) -> dict[Any, Any]:
         """The header (the chosen model server, its limits or its state) and the composer's attach button, shown
         while that server says it sees images."""
-        p = self._p
+        p, language = self._p, request_language()
         if not self._service.configured:
-            header = render.header_html(None, "not_configured", "No model server is configured: set TGI_URL.")
+            hint = locales.text("server_not_configured_hint", language)
+            header = render.header_html(None, "not_configured", hint, language)
             return {p.header: header, p.textbox: attachments.attach_update(None, self._settings)}
         info = None
         try:
             info = await self._service.model_info(model or None)
-            header = render.header_html(info)
+            header = render.header_html(info, language=language)
         except ChatLensError as exc:
-            header = render.header_html(None, exc.kind, exc.user_message)
+            explanation = locales.error_sentence(exc.user_message, language)
+            header = render.header_html(None, exc.kind, explanation, language)
         return {p.header: header, p.textbox: attachments.attach_update(info, self._settings)}

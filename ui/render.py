@@ -211,9 +211,9 @@ def message_ids(view: ConversationView) -> list[Any]:
     return ids
 
 
-def frame_context_html(frame: ReplyFrame) -> str:
+def frame_context_html(frame: ReplyFrame, language: str = locales.SOURCE) -> str:
     use = frame.context
-    return context_html(use.used_tokens, use.limit_tokens, use.dropped_messages, use.measured) if use else ""
+    return context_html(use.used_tokens, use.limit_tokens, use.dropped_messages, use.measured, language) if use else ""
 
 
 def stopped_on_length(frame: ReplyFrame) -> bool:
@@ -221,23 +221,32 @@ def stopped_on_length(frame: ReplyFrame) -> bool:
     return frame.phase == "complete" and frame.metrics is not None and frame.metrics.finish_reason == "length"
 
 
-def context_html(used_tokens: int, limit_tokens: int | None, dropped_messages: int, measured: bool) -> str:
+def context_html(
+    used_tokens: int, limit_tokens: int | None, dropped_messages: int, measured: bool, language: str = locales.SOURCE
+) -> str:
     """How full the model's window is: "~" while estimated, exact once the server reported its usage."""
     if not limit_tokens:
         return ""
     share = min(used_tokens / limit_tokens, 1.0) if limit_tokens > 0 else 1.0
     approx = "" if measured else "~"
     left_out = (
-        f" · {dropped_messages} earlier message{'s' if dropped_messages != 1 else ''} left out"
+        locales.text(
+            "context_left_out_one" if dropped_messages == 1 else "context_left_out_many", language,
+            count=locales.number(dropped_messages, language),
+        )
         if dropped_messages
         else ""
-    )
+    )  # fmt: skip
+    used = locales.text(
+        "context_used", language, used=approx + locales.number(used_tokens, language),
+        limit=locales.number(limit_tokens, language),
+    )  # fmt: skip
     level = "cl-ctx-high" if share > 0.85 else ""
+    title = html.escape(locales.text("context_title", language), quote=True)
     return (
-        f'<div class="cl-context {level}" title="Prompt tokens the model can take for this reply">'
+        f'<div class="cl-context {level}" title="{title}">'
         f'<span class="cl-ctx-bar"><span style="width:{share * 100:.0f}%"></span></span>'
-        f'<span class="cl-ctx-text">Context {approx}{used_tokens:,} / {limit_tokens:,} tokens'
-        f"{html.escape(left_out)}</span></div>"
+        f'<span class="cl-ctx-text">{html.escape(used + left_out)}</span></div>'
     )
 
 
@@ -274,35 +283,37 @@ def status_html(frame: ReplyFrame, language: str = locales.SOURCE) -> str:
     )
 
 
-# The model server's state in the header's badge, by error kind (``errors``); the full sentence is its tooltip.
-SERVER_STATES = {
-    "connecting": "connecting…",
-    "not_configured": "no model server",
-    "unreachable": "server unreachable",
-    "timeout": "server not answering",
-    "unavailable": "server loading",
-    "overloaded": "server busy",
-    "auth": "credentials refused",
-}
+# The model server's states shown in the header's badge (``server_<state>``), by error kind (``errors``); the
+# full sentence is its tooltip. Any other kind reads ``server_error``.
+SERVER_STATES = frozenset(
+    {"connecting", "not_configured", "unreachable", "timeout", "unavailable", "overloaded", "auth"}
+)
 
 
-def server_badge(state: str, explanation: str = "") -> str:
-    label = SERVER_STATES.get(state, "server error")
+def server_badge(state: str, explanation: str = "", language: str = locales.SOURCE) -> str:
+    label = locales.text(f"server_{state}" if state in SERVER_STATES else "server_error", language)
     tone = "cl-badge-wait" if state == "connecting" else "cl-badge-down"
     title = f' title="{html.escape(explanation)}"' if explanation else ""
     return f'<span class="cl-badge {tone}" role="status"{title}>{html.escape(label)}</span>'
 
 
-def header_html(info: ModelInfo | None, state: str = "connecting", explanation: str = "") -> str:
+def header_html(
+    info: ModelInfo | None, state: str = "connecting", explanation: str = "", language: str = locales.SOURCE
+) -> str:
     """One line: the product, the model (or the server's state as a small badge) and its limits, cut with an
     ellipsis where the line is too narrow."""
     if info is None:
-        return f'<div class="cl-header"><b class="cl-brand">ChatLens</b> {server_badge(state, explanation)}</div>'
+        badge = server_badge(state, explanation, language)
+        return f'<div class="cl-header"><b class="cl-brand">ChatLens</b> {badge}</div>'
     limits = []
     if info.max_input_tokens:
-        limits.append(f"{info.max_input_tokens:,} input tokens")
+        limits.append(
+            locales.text("header_input_tokens", language, count=locales.number(info.max_input_tokens, language))
+        )
     if info.max_total_tokens:
-        limits.append(f"{info.max_total_tokens:,} total tokens")
+        limits.append(
+            locales.text("header_total_tokens", language, count=locales.number(info.max_total_tokens, language))
+        )
     backend = f"TGI {info.version}" if info.backend == "tgi" and info.version else info.backend
     detail = " · ".join([backend, *limits])
     return (
