@@ -184,7 +184,7 @@ TEXT: dict[str, str] = {
     "theme_layout_bubble": "Bulles",
     "theme_layout_panel": "Bloc",
     # Conversations temporaires, versions, réflexion, annulation, import, révocation
-    "chat_tab_chat": "Conversation",
+    "chat_tab_chat": "Chat",  # beside « Statistiques » in a narrow switch
     "chat_label": "Conversation",
     "chat_temporary": "Temporaire",
     "number_thousands": "1\u202f000",  # an espace fine insécable between the groups
