@@ -49,6 +49,17 @@ def text(key: str, language: str = SOURCE, **values: object) -> str:
     return sentence.format(**values) if values else sentence
 
 
+def number(value: float, language: str = SOURCE, digits: int = 0) -> str:
+    """``value`` as ``language`` writes it: its digit grouping (``number_thousands``) and decimal mark."""
+    grouping, decimal = text("number_thousands", language)[1], text("number_decimal", language)
+    return f"{value:,.{digits}f}".translate({ord(","): grouping, ord("."): decimal})
+
+
+def counted(noun: str, count: int, language: str = SOURCE) -> str:
+    """``3 conversations``: the ``count_<noun>`` key, or ``count_<noun>s`` for any count but one."""
+    return text(f"count_{noun}" if count == 1 else f"count_{noun}s", language, count=number(count, language))
+
+
 _ERROR_KEYS = {sentence: key for key, sentence in LANGUAGES[SOURCE].items() if key.startswith("error_")}
 
 

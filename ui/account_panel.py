@@ -14,11 +14,12 @@ from typing import Any
 
 import gradio as gr
 
+import locales
 from access.api_tokens import Tokens, TokenView
 from access.identity import Identities, Identity
 from errors import ChatLensError, MessageRejected
-from ui.errors import user_error
-from ui.i18n import t
+from ui.errors import request_language, user_error
+from ui.i18n import say, t
 
 USAGE = (
     "Scripts can call the API as you with a personal token: "
@@ -71,14 +72,17 @@ HEAD = """
 """
 
 
-def status_html(identity: Identity, *, login_enabled: bool) -> str:
+def status_html(identity: Identity, *, login_enabled: bool, language: str = locales.SOURCE) -> str:
+    def text(key: str) -> str:
+        return html.escape(locales.text(key, language))
+
     if identity.kind == "login":
-        admin = " (admin)" if identity.is_admin else ""
-        name = html.escape(identity.display_name)
-        return f"Signed in as <b>{name}</b>{admin} · <a href='/logout'>Log out</a>"
+        admin = text("account_admin") if identity.is_admin else ""
+        signed_in = text("account_signed_in").format(name=f"<b>{html.escape(identity.display_name)}</b>")
+        return f"{signed_in}{admin} · <a href='/logout'>{text('account_log_out')}</a>"
     if login_enabled:
-        return "Not signed in: your chats belong to this browser. <a href='/login?next=/'>Log in</a>"
-    return "No login here: your chats belong to this browser (kept by a cookie)."
+        return f"{text('account_not_signed_in')} <a href='/login?next=/'>{text('account_log_in')}</a>"
+    return text("account_no_login")
 
 
 def choices_of(tokens: list[TokenView]) -> list[tuple[str, str]]:
@@ -120,7 +124,8 @@ class AccountPanel:
 
     async def opened(self, request: gr.Request) -> dict[Any, Any]:
         identity = self._owner(request)
-        return {self._status: status_html(identity, login_enabled=self._login_enabled), **await self._listed(identity)}
+        status = status_html(identity, login_enabled=self._login_enabled, language=request_language())
+        return {self._status: status, **await self._listed(identity)}
 
     async def create(self, name: str, request: gr.Request) -> dict[Any, Any]:
         owner = self._owner(request)
@@ -134,12 +139,14 @@ class AccountPanel:
         owner = self._owner(request)
         try:
             if not token_id:
-                raise MessageRejected("Choose a token to revoke.")
+                raise MessageRejected(say("refusal_choose_token"))
             await self._tokens.revoke(owner.user_id, uuid.UUID(token_id))
         except (ChatLensError, ValueError) as exc:
-            raise user_error(exc if isinstance(exc, ChatLensError) else MessageRejected("Unknown token.")) from exc
+            raise user_error(
+                exc if isinstance(exc, ChatLensError) else MessageRejected(say("refusal_unknown_token"))
+            ) from exc
         listed = await self._listed(owner)
-        gr.Info("Token revoked: it no longer works.")
+        gr.Info(say("toast_token_revoked"))
         return {**listed, self._shown: gr.update(value="", visible=False)}
 
     async def _listed(self, owner: Identity) -> dict[Any, Any]:

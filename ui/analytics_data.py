@@ -6,6 +6,7 @@ files are written to a private temporary folder and handed to Gradio for downloa
 
 from __future__ import annotations
 
+import html
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any, cast
 
 import gradio as gr
 
+import locales
 from access.downloads import Downloads
 from access.identity import Identities
 from analytics import exports
@@ -22,6 +24,8 @@ from analytics.console import ConsoleRefused, SqlConsole
 from analytics.dashboard import AnalyticsReader
 from analytics.queries import Filters
 from ui.downloads import owned_download
+from ui.errors import request_language
+from ui.i18n import choice, say, t
 
 EXAMPLE_SQL = """SELECT model_id,
        count(*) AS replies,
@@ -67,26 +71,33 @@ class DataPanel:
         self._folder = Path(tempfile.mkdtemp(prefix="chatlens-analytics-"))
 
     def render(self) -> DataControls:
-        with gr.Accordion("SQL console (read-only)", open=False, elem_id="cl-console"):
-            gr.Markdown(
-                f"One `SELECT` over the store's tables (`generations`, `messages`, `conversations`, `feedback`, "
-                f"`users`). No writes, no files or other databases; at most {self._console.max_rows:,} rows and "
-                f"{self._console.time_limit_s:g} s.",
-                elem_classes=["cl-note"],
-            )
+        with gr.Accordion(t("console_label"), open=False, elem_id="cl-console") as console:
+            about = gr.Markdown(self.console_note(), elem_classes=["cl-note"])  # in English until opened
             sql = gr.Code(EXAMPLE_SQL, language="sql", label="SQL", elem_id="cl-console-sql", interactive=True)
-            run = gr.Button("Run", size="sm", elem_id="cl-console-run")
+            run = gr.Button(t("console_run"), size="sm", elem_id="cl-console-run")
             note = gr.HTML("", elem_id="cl-console-note")
             result = gr.Dataframe(interactive=False, elem_id="cl-console-result", max_height=360)
-            download = gr.File(label="Result as CSV", elem_id="cl-console-csv", interactive=False)
-        with gr.Accordion("Export the filtered range", open=False, elem_id="cl-export"):
+            download = gr.File(label=t("console_csv"), elem_id="cl-console-csv", interactive=False)
+        with gr.Accordion(t("export_label"), open=False, elem_id="cl-export"):
             with gr.Row():
-                table = gr.Radio(["generations", "messages"], value="generations", label="Rows")
-                fmt = gr.Radio(["csv", "parquet"], value="csv", label="Format")
-                export = gr.Button("Export", size="sm", elem_id="cl-export-run")
-            exported = gr.File(label="Export", elem_id="cl-export-file", interactive=False)
+                table = gr.Radio(
+                    [choice("export_generations", "generations"), choice("export_messages", "messages")],
+                    value="generations", label=t("export_rows"),
+                )  # fmt: skip
+                fmt = gr.Radio(["csv", "parquet"], value="csv", label=t("export_format"))
+                export = gr.Button(t("export_run"), size="sm", elem_id="cl-export-run")
+            exported = gr.File(label=t("export_file"), elem_id="cl-export-file", interactive=False)
         self.controls = DataControls(sql, run, note, result, download, table, fmt, export, exported)
+        # The note holds numbers, which the browser's catalogue cannot: written in the request's language on opening.
+        console.expand(lambda: self.console_note(request_language()), None, [about], api_visibility="private")
         return self.controls
+
+    def console_note(self, language: str = locales.SOURCE) -> str:
+        """What the console runs, and its limits."""
+        seconds = f"{self._console.time_limit_s:g}".replace(".", locales.text("number_decimal", language))
+        return locales.text(
+            "console_note", language, rows=locales.number(self._console.max_rows, language), seconds=seconds
+        )
 
     def wire(self, controls: DataControls, filters: list[Any]) -> None:
         c = controls
@@ -106,8 +117,13 @@ class DataPanel:
             raise gr.Error(str(exc), print_exception=False) from None
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         path = await self._reader.run(exports.write_csv, result.frame, self._folder / f"chatlens-query-{stamp}.csv")
-        capped = f" — only the first {self._console.max_rows:,} are shown" if result.truncated else ""
-        note = f'<span class="cl-note">{len(result.frame):,} rows{capped} · {result.elapsed_ms:.0f} ms</span>'
+        language = request_language()
+        line = locales.text(
+            "console_result_capped" if result.truncated else "console_result", language,
+            rows=locales.number(len(result.frame), language), shown=locales.number(self._console.max_rows, language),
+            ms=locales.number(result.elapsed_ms, language),
+        )  # fmt: skip
+        note = f'<span class="cl-note">{html.escape(line)}</span>'
         c = self.controls
         download = owned_download(self._downloads, path, self._identities.of(request).user_id)
         return {c.note: note, c.result: result.frame, c.download: download}
@@ -127,7 +143,7 @@ class DataPanel:
     ) -> str:
         self._require_admin(self._identities, request)
         if table not in ("generations", "messages") or fmt not in ("csv", "parquet"):
-            raise gr.Error("Choose what to export (generations or messages) and a format (csv or parquet).")
+            raise gr.Error(say("export_choose"))
         filters = self._filters_of(range_name, start, end, model, user, with_deleted, source)
         what = cast(exports.Table, table)
         how = cast(exports.Format, fmt)

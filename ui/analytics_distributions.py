@@ -12,6 +12,7 @@ import pandas as pd
 
 from analytics.dashboard import Dashboard
 from ui import analytics_render as view
+from ui.i18n import t
 
 _ROUNDED = ("ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms", "tokens_per_s_p5", "tokens_per_s_p50", "tokens_per_s_p95")
 _FELT = (
@@ -37,20 +38,17 @@ def _table(elem_id: str) -> gr.Dataframe:
 
 
 def render() -> DistributionTables:
-    gr.Markdown("#### TTFT p50 / p95 / p99 and tokens/s p5 / p50 / p95 (the slow tail first)")
+    gr.Markdown(t("dist_heading"))
     with gr.Tabs():
-        with gr.Tab("By model"):
+        with gr.Tab(t("dist_by_model")):
             by_model = _table("cl-dist-model")
-        with gr.Tab("By source"):
+        with gr.Tab(t("dist_by_source")):
             by_source = _table("cl-dist-source")
-        with gr.Tab("By user (most active)"):
+        with gr.Tab(t("dist_by_user")):
             by_user = _table("cl-dist-user")
-    gr.Markdown(
-        "#### Felt TTFT: from Send to the first token painted in the user's browser, beside ChatLens's TTFT "
-        "(request to first token) for the same replies; the gap is the network, the browser and the page's queue"
-    )
+    gr.Markdown(t("dist_felt_heading"))
     felt_ttft = _table("cl-felt-ttft")
-    gr.Markdown("#### Browser errors (JavaScript errors in the users' pages; the server's are in *Errors by type*)")
+    gr.Markdown(t("dist_browser_errors_heading"))
     browser_errors = _table("cl-browser-errors")
     return DistributionTables(by_model, by_source, by_user, felt_ttft, browser_errors)
 

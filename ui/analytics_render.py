@@ -12,19 +12,21 @@ from typing import Any
 
 import pandas as pd
 
+import locales
 from analytics.dashboard import Dashboard
 from analytics.queries import PROMPT_BUCKETS
 from analytics.slo import SloState
 
-KPI_LABELS = {
-    "conversations": ("Conversations", "count"),
-    "replies": ("Replies", "count"),
-    "active_users": ("Active users", "count"),
-    "tokens_in": ("Tokens in", "count"),
-    "tokens_out": ("Tokens out", "count"),
-    "error_rate": ("Error rate", "pct"),
-    "stop_rate": ("Stop rate", "pct"),
-    "thumbs_up_ratio": ("Thumbs-up ratio", "pct"),
+# Each KPI: its name in the catalogue (``kpi_<kpi>``) and how its value reads.
+KPI_KINDS = {
+    "conversations": "count",
+    "replies": "count",
+    "active_users": "count",
+    "tokens_in": "count",
+    "tokens_out": "count",
+    "error_rate": "pct",
+    "stop_rate": "pct",
+    "thumbs_up_ratio": "pct",
 }
 # For these, a rise is bad news (drawn red).
 LOWER_IS_BETTER = {"error_rate", "stop_rate"}
@@ -50,21 +52,23 @@ CSS = """
 """
 
 
-def _number(value: float, kind: str) -> str:
+def _number(value: float, kind: str, language: str = locales.SOURCE) -> str:
     if math.isnan(value):
         return "–"
     if kind == "pct":
-        return f"{value * 100:.1f}%"
-    return f"{value:,.0f}"
+        return f"{locales.number(value * 100, language, 1)}%"
+    return locales.number(value, language)
 
 
-def kpi_html(kpis: pd.DataFrame) -> str:
+def kpi_html(kpis: pd.DataFrame, language: str = locales.SOURCE) -> str:
+    """The KPI cards, their names and changes in ``language``."""
     cards = []
     for row in kpis.to_dict("records"):
-        name, kind = KPI_LABELS[row["kpi"]]
+        name, kind = locales.text(f"kpi_{row['kpi']}", language), KPI_KINDS[row["kpi"]]
         change = row["change"]
         if math.isnan(change):
-            delta = "no previous data" if row["previous"] == 0 or math.isnan(row["previous"]) else "–"
+            no_data = row["previous"] == 0 or math.isnan(row["previous"])
+            delta = locales.text("kpi_no_previous", language) if no_data else "–"
             tone = ""
         else:
             arrow = "▲" if change > 0 else "▼" if change < 0 else "＝"
@@ -74,10 +78,12 @@ def kpi_html(kpis: pd.DataFrame) -> str:
                 if change == 0 or row["kpi"] not in (*LOWER_IS_BETTER, "thumbs_up_ratio")
                 else ("cl-bad" if worse else "cl-good")
             )
-            delta = f"{arrow} {abs(change) * 100:.0f}% vs previous period"
+            delta = locales.text(
+                "kpi_change", language, arrow=arrow, percent=locales.number(abs(change) * 100, language)
+            )
         cards.append(
             f'<div class="cl-kpi" data-kpi="{row["kpi"]}"><div class="cl-kpi-name">{html.escape(name)}</div>'
-            f'<div class="cl-kpi-value">{_number(row["value"], kind)}</div>'
+            f'<div class="cl-kpi-value">{_number(row["value"], kind, language)}</div>'
             f'<div class="cl-kpi-change {tone}">{html.escape(delta)}</div></div>'
         )
     return f'<div class="cl-kpis">{"".join(cards)}</div>'
@@ -263,28 +269,39 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def thinking_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Thinking by model for display: the share as a percentage, times in seconds, tokens rounded."""
-    out = pd.DataFrame({"model": frame["model"], "replies": frame["replies"]})
-    out["thought %"] = (frame["thought_share"].astype("float64") * 100).round(0)
-    for name, column in (
-        ("thinking p50 s", "thinking_p50_ms"), ("thinking p95 s", "thinking_p95_ms"),
-        ("answer TTFT p50 s", "answer_ttft_p50_ms"), ("answer TTFT p95 s", "answer_ttft_p95_ms"),
+def thinking_table(frame: pd.DataFrame, language: str = locales.SOURCE) -> pd.DataFrame:
+    """Thinking by model for display: the share as a percentage, times in seconds, tokens rounded; the headers in
+    ``language``."""
+
+    def head(key: str) -> str:
+        return locales.text(f"thinking_{key}", language)
+
+    out = pd.DataFrame({head("model"): frame["model"], head("replies"): frame["replies"]})
+    out[head("share")] = (frame["thought_share"].astype("float64") * 100).round(0)
+    for key, column in (
+        ("p50", "thinking_p50_ms"), ("p95", "thinking_p95_ms"),
+        ("answer_p50", "answer_ttft_p50_ms"), ("answer_p95", "answer_ttft_p95_ms"),
     ):  # fmt: skip
-        out[name] = (frame[column].astype("float64") / 1000).round(2)
-    out["thinking tokens / reply"] = frame["thinking_tokens_per_reply"].astype("float64").round(0)
+        out[head(key)] = (frame[column].astype("float64") / 1000).round(2)
+    out[head("tokens")] = frame["thinking_tokens_per_reply"].astype("float64").round(0)
     return out
 
 
-def summary_line(elapsed_ms: float, step_s: int, replies: Any) -> str:
+def summary_line(elapsed_ms: float, step_s: int, replies: Any, language: str = locales.SOURCE) -> str:
     step = f"{step_s // 3600} h" if step_s >= 3600 else f"{step_s // 60} min"
-    return f'<span class="cl-note">{int(replies):,} replies · one point per {step} · read in {elapsed_ms:.0f} ms</span>'
+    line = locales.text(
+        "analytics_summary", language, replies=locales.number(int(replies), language), step=step,
+        ms=locales.number(elapsed_ms, language),
+    )  # fmt: skip
+    return f'<span class="cl-note">{html.escape(line)}</span>'
 
 
-def slo_banner(state: SloState, window_s: float) -> str:
-    """A red banner listing the SLOs breached now; empty when none is."""
+def slo_banner(state: SloState, window_s: float, language: str = locales.SOURCE) -> str:
+    """A red banner listing the SLOs breached now (the heading in ``language``; each SLO's sentence, written by
+    ``analytics.slo``, in English); empty when none is."""
     breaches = state.breaches
     if not breaches:
         return ""
     lines = "".join(f"<li>{html.escape(slo.sentence(window_s))}</li>" for slo in breaches)
-    return f'<div class="cl-banner" role="alert"><strong>SLO breached</strong><ul>{lines}</ul></div>'
+    heading = html.escape(locales.text("analytics_slo_breached", language))
+    return f'<div class="cl-banner" role="alert"><strong>{heading}</strong><ul>{lines}</ul></div>'

@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 
+import locales
 from access.downloads import Downloads
 from access.identity import Identities
 from analytics.console import SqlConsole
@@ -27,10 +28,14 @@ from settings import Settings
 from storage.store import Store
 from ui import analytics_distributions, render
 from ui import analytics_render as view
-from ui.analytics_charts import Plots, render_plots
+from ui.analytics_charts import Plots, axis_titles, render_plots
 from ui.analytics_data import DataControls, DataPanel
+from ui.errors import request_language
+from ui.i18n import choice, say, t
 from ui.speed_ab import SpeedAB
 
+# A filter's values are English whatever the page's language (the API takes them so); each is shown in the
+# browser's language (``choice``).
 RANGES = {
     "Last hour": timedelta(hours=1),
     "Last 24 hours": timedelta(days=1),
@@ -38,6 +43,7 @@ RANGES = {
     "Last 30 days": timedelta(days=30),
     "Last 90 days": timedelta(days=90),
 }
+RANGE_KEYS = dict(zip(RANGES, ("hour", "day", "week", "month", "quarter"), strict=True))
 CUSTOM = "Custom"
 ALL_MODELS = "All models"
 ALL_USERS = "All users"
@@ -49,12 +55,19 @@ SOURCES = [
     ("Gradio /chat", "gradio_api"),
     ("OpenAI API /v1", "openai_api"),
 ]
-REFUSED = "The analytics tab is for administrators."
+SOURCE_KEYS = {ALL_SOURCES: "all_sources", "chat": "source_chat", "gradio_api": "source_gradio",
+               "openai_api": "source_openai"}  # fmt: skip
+REFUSED = locales.text("analytics_refused")  # in English: what the API's callers are told
 
 
 def require_admin(identities: Identities, request: gr.Request | None) -> None:
     if not identities.of(request).is_admin:
-        raise gr.Error(REFUSED, print_exception=False)
+        raise gr.Error(say("analytics_refused"), print_exception=False)
+
+
+def _range_choices() -> list[tuple[str, str]]:
+    ranges = [choice(f"analytics_range_{RANGE_KEYS[name]}", name) for name in RANGES]
+    return [*ranges, choice("analytics_range_custom", CUSTOM)]
 
 
 @dataclass
@@ -135,38 +148,46 @@ class AnalyticsTab:
         return parts.tab
 
     def _render(self) -> _Parts:
-        with gr.Tab("Analytics", id="analytics", elem_id="cl-tab-analytics", visible=False) as tab:
+        with gr.Tab(t("analytics_tab"), id="analytics", elem_id="cl-tab-analytics", visible=False) as tab:
             banner = gr.HTML("", elem_id="cl-analytics-banner")
             with gr.Row(equal_height=True):
-                range_ = gr.Dropdown([*RANGES, CUSTOM], value="Last 24 hours", label="Time range", elem_id="cl-range")
-                start = gr.DateTime(label="From (UTC)", type="datetime", timezone="UTC", visible=False)
-                end = gr.DateTime(label="To (UTC)", type="datetime", timezone="UTC", visible=False)
-                model = gr.Dropdown(
-                    [ALL_MODELS], value=ALL_MODELS, label="Model", elem_id="cl-filter-model", allow_custom_value=True
+                range_ = gr.Dropdown(
+                    _range_choices(), value="Last 24 hours", label=t("analytics_range"), elem_id="cl-range"
                 )
+                start = gr.DateTime(label=t("analytics_from"), type="datetime", timezone="UTC", visible=False)
+                end = gr.DateTime(label=t("analytics_to"), type="datetime", timezone="UTC", visible=False)
+                model = gr.Dropdown(
+                    [choice("analytics_all_models", ALL_MODELS)], value=ALL_MODELS, label=t("analytics_model"),
+                    elem_id="cl-filter-model", allow_custom_value=True,
+                )  # fmt: skip
                 user = gr.Dropdown(
-                    [ALL_USERS], value=ALL_USERS, label="User (most active, or paste an id)",
+                    [choice("analytics_all_users", ALL_USERS)], value=ALL_USERS, label=t("analytics_user"),
                     elem_id="cl-filter-user", allow_custom_value=True,
                 )  # fmt: skip
-                source = gr.Dropdown(SOURCES, value=ALL_SOURCES, label="Source", elem_id="cl-filter-source")
+                source = gr.Dropdown(
+                    [choice(f"analytics_{SOURCE_KEYS[value]}", value) for _, value in SOURCES], value=ALL_SOURCES,
+                    label=t("analytics_source"), elem_id="cl-filter-source",
+                )  # fmt: skip
                 with gr.Column(min_width=120):
-                    refresh = gr.Button("Refresh", size="sm", elem_id="cl-analytics-refresh")
-                    auto = gr.Checkbox(False, label=f"Auto-refresh ({self._settings.analytics_refresh_s:.0f} s)")
-                    deleted = gr.Checkbox(True, label="Include deleted chats", elem_id="cl-filter-deleted")
+                    refresh = gr.Button(t("analytics_refresh"), size="sm", elem_id="cl-analytics-refresh")
+                    auto = gr.Checkbox(
+                        False, label=f"{t('analytics_auto_refresh')} ({self._settings.analytics_refresh_s:.0f} s)"
+                    )
+                    deleted = gr.Checkbox(True, label=t("analytics_with_deleted"), elem_id="cl-filter-deleted")
             timer = gr.Timer(self._settings.analytics_refresh_s, active=False)
             kpis = gr.HTML("", elem_id="cl-kpis")
             summary = gr.HTML("", elem_id="cl-analytics-summary")
             plots = render_plots()
-            gr.Markdown("#### Thinking by model: how long models think, beside when their answers start")
+            gr.Markdown(t("analytics_thinking_heading"))
             thinking = gr.Dataframe(interactive=False, elem_id="cl-thinking", max_height=240, wrap=False)
             distributions = analytics_distributions.render()
-            gr.Markdown("#### Slowest replies (select a row to read its conversation)")
+            gr.Markdown(t("analytics_slowest_heading"))
             slowest = gr.Dataframe(interactive=False, elem_id="cl-slowest", max_height=320, wrap=False)
-            gr.Markdown("#### Failed replies")
+            gr.Markdown(t("analytics_failed_heading"))
             failed = gr.Dataframe(interactive=False, elem_id="cl-failed", max_height=320, wrap=False)
-            gr.Markdown("#### Usage by user, API token and source (the most active first)")
+            gr.Markdown(t("analytics_callers_heading"))
             by_caller = gr.Dataframe(interactive=False, elem_id="cl-by-caller", max_height=320, wrap=False)
-            viewer = gr.Chatbot(label="Conversation (read-only)", elem_id="cl-analytics-viewer", height=360)
+            viewer = gr.Chatbot(label=t("analytics_viewer"), elem_id="cl-analytics-viewer", height=360)
             data = self._data.render()
             self._ab = self._speed.render()
         charts = _Charts(banner, kpis, summary, plots, thinking, distributions)
@@ -243,24 +264,26 @@ class AnalyticsTab:
         """Filters from the controls; a bad value is refused with a sentence saying what to fix."""
         if range_name == CUSTOM:
             if start is None or end is None:
-                raise gr.Error("Choose both ends of the custom range.", print_exception=False)
+                raise gr.Error(say("analytics_custom_both"), print_exception=False)
             low, high = _utc(start), _utc(end)
             if low >= high:
-                raise gr.Error("The start of the range must be before its end.", print_exception=False)
+                raise gr.Error(say("analytics_custom_order"), print_exception=False)
         elif range_name in RANGES:
             low, high = aligned_range(RANGES[range_name], self._reader.ttl_s)
         else:
-            raise gr.Error(f"Unknown time range {range_name!r}.", print_exception=False)
+            raise gr.Error(say("analytics_unknown_range", range=repr(range_name)), print_exception=False)
         user_id = None
         if user and user != ALL_USERS:
             try:
                 user_id = uuid.UUID(user)
             except ValueError:
-                raise gr.Error(f"{user!r} is not a user id.", print_exception=False) from None
+                raise gr.Error(say("analytics_not_a_user", user=repr(user)), print_exception=False) from None
         model_id = None if not model or model == ALL_MODELS else model
         sources = [value for _, value in SOURCES]
         if source and source not in sources:
-            raise gr.Error(f"Unknown source {source!r}: one of {', '.join(sources)}.", print_exception=False)
+            raise gr.Error(
+                say("analytics_unknown_source", source=repr(source), sources=", ".join(sources)), print_exception=False
+            )
         source_name = None if not source or source == ALL_SOURCES else source
         return Filters(low, high, model=model_id, user_id=user_id, without_deleted=not with_deleted, source=source_name)
 
@@ -278,20 +301,30 @@ class AnalyticsTab:
         require_admin(self._identities, request)
         filters = self.filters_of(range_name, start, end, model, user, with_deleted, source)
         board = await self._reader.dashboard(filters)
-        return self.outputs_of(board, model, user)
+        return self.outputs_of(board, model, user, request_language())
 
-    def outputs_of(self, board: Dashboard, model: str | None, user: str | None) -> dict[Any, Any]:
+    def outputs_of(
+        self, board: Dashboard, model: str | None, user: str | None, language: str = locales.SOURCE
+    ) -> dict[Any, Any]:
+        """What a refresh shows, written in ``language`` where the page does not translate it (the KPI cards, the
+        summary, the charts' axes, the thinking table's headers)."""
         p, charts = self._p, self._p.charts
         replies = board.kpis.set_index("kpi").loc["replies", "value"]
-        models = [ALL_MODELS, *board.models, *([model] if model and model not in (ALL_MODELS, *board.models) else [])]
-        users = [ALL_USERS, *board.users, *([user] if user and user not in (ALL_USERS, *board.users) else [])]
-        shaped = {getattr(charts.plots, name): gr.update(**chart) for name, chart in view.charts_of(board).items()}
+        extra_model = [model] if model and model not in (ALL_MODELS, *board.models) else []
+        extra_user = [user] if user and user not in (ALL_USERS, *board.users) else []
+        models = [choice("analytics_all_models", ALL_MODELS), *board.models, *extra_model]
+        users = [choice("analytics_all_users", ALL_USERS), *board.users, *extra_user]
+        axes = axis_titles(language)
+        shaped = {
+            getattr(charts.plots, name): gr.update(**axes[name], **chart)
+            for name, chart in view.charts_of(board).items()
+        }
         return {
-            charts.banner: view.slo_banner(self._slo.state, self._slo.thresholds.window_s),
-            charts.kpis: view.kpi_html(board.kpis),
-            charts.summary: view.summary_line(board.elapsed_ms, board.step_s, replies),
+            charts.banner: view.slo_banner(self._slo.state, self._slo.thresholds.window_s, language),
+            charts.kpis: view.kpi_html(board.kpis, language),
+            charts.summary: view.summary_line(board.elapsed_ms, board.step_s, replies, language),
             **shaped,
-            charts.thinking: view.thinking_table(board.thinking),
+            charts.thinking: view.thinking_table(board.thinking, language),
             **analytics_distributions.outputs_of(charts.distributions, board),
             p.slowest: view.table(board.slowest),
             p.failed: view.table(board.failed),
@@ -311,8 +344,8 @@ class AnalyticsTab:
             return []
         view_ = await self._reader.run(self._store.load_conversation, conversation_id, user_id)
         if view_ is None:
-            return [{"role": "assistant", "content": "This conversation was deleted."}]
-        return render.conversation_messages(view_)
+            return [{"role": "assistant", "content": say("analytics_viewer_deleted")}]
+        return render.conversation_messages(view_, request_language())
 
 
 def parse_ids(conversation: str, user: str) -> tuple[uuid.UUID | None, uuid.UUID | None]:

@@ -63,7 +63,7 @@ def build_app(
         if not settings.store_content:
             gr.HTML(PRIVACY_NOTICE, elem_id="cl-privacy")
         with gr.Tabs(elem_id="cl-tabs"):
-            with gr.Tab("Chat", id="chat", elem_id="cl-tab-chat"):
+            with gr.Tab(i18n.t("chat_tab_chat"), id="chat", elem_id="cl-tab-chat"):
                 ChatPage(
                     service=service,
                     store=store,

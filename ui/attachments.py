@@ -19,7 +19,7 @@ from errors import MessageRejected
 from inference.images import Image, checked_images
 from inference.types import ModelInfo
 from settings import Settings
-from ui.i18n import t
+from ui.i18n import say, t
 
 EMPTY: dict[str, Any] = {"text": "", "files": []}
 CSS = """
@@ -68,7 +68,7 @@ async def read_images(paths: Sequence[str | Path], settings: Settings) -> tuple[
     if not paths:
         return ()
     if not settings.store_content:
-        raise MessageRejected("Privacy mode keeps nothing you send, so images cannot be attached here.")
+        raise MessageRejected(say("refusal_privacy_images"))
     if len(paths) > settings.images_per_message:  # refused before anything is read
         return checked_images([("", b"")] * len(paths), max_images=settings.images_per_message)
     files = await asyncio.to_thread(lambda: [(Path(p).name, Path(p).read_bytes()) for p in paths])

@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 
+import locales
 from access.downloads import Downloads
 from access.identity import Identities
 from access.message_gate import MessageGate
@@ -35,7 +36,7 @@ from ui.api import ChatApi, parse_conversation_id
 from ui.assets import SET_URL_JS
 from ui.errors import refusals_as_toasts, request_language, user_error
 from ui.history import CLOSE_ON_PHONES_JS, HistoryControls, HistoryPanel
-from ui.i18n import t
+from ui.i18n import say, t
 from ui.portability import PortabilityControls, PortabilityPanel
 from ui.settings_panel import GenerationControls, GenerationPanel
 from ui.theme_panel import ThemePanel
@@ -143,7 +144,7 @@ class ChatPage:
         header = gr.HTML(render.header_html(None), elem_id="cl-header")
         chatbot = gr.Chatbot(
             elem_id="cl-chat",
-            label="Chat",
+            label=t("chat_label"),
             show_label=False,
             height="62vh",
             sanitize_html=True,
@@ -169,7 +170,7 @@ class ChatPage:
             new_chat = gr.Button(t("chat_new"), size="sm", elem_id="cl-new")
             mode = self._settings.temporary_chats
             temporary = gr.Checkbox(
-                mode == "always", label="Temporary", interactive=mode == "allow", visible=mode != "never",
+                mode == "always", label=t("chat_temporary"), interactive=mode == "allow", visible=mode != "never",
                 elem_id="cl-temporary", min_width=0,
             )  # fmt: skip
             context = gr.HTML("", elem_id="cl-context")
@@ -378,7 +379,7 @@ class ChatPage:
         temporary = self._temporary_wanted(temporary)
         try:
             if temporary and files:
-                raise MessageRejected("A temporary chat keeps nothing on disk, so images cannot be attached to it.")
+                raise MessageRejected(say("refusal_temporary_images"))
             images = await attachments.read_images(files, self._settings)
         except ChatLensError as exc:
             raise user_error(exc) from exc
@@ -398,7 +399,7 @@ class ChatPage:
         cid = parse_conversation_id(conversation_id)
         shown = render.strip_reply(await self._turns.shown(conversation_id, request))
         if cid is None or not shown:
-            raise user_error(MessageRejected("There is no reply to retry yet."))
+            raise user_error(MessageRejected(say("refusal_no_reply_yet")))
         pending = await self._pending(Retry(cid), settings)
         return self._turns.controls.accepted(replace(pending, shown=shown))
 
@@ -461,7 +462,7 @@ class ChatPage:
                     if changed:
                         update[p.status] = render.status_html(frame, language)
                     if frame.context:
-                        update[p.context] = render.frame_context_html(frame)
+                        update[p.context] = render.frame_context_html(frame, language)
                     if frame.is_final or first:
                         update[p.continue_] = gr.update(visible=render.stopped_on_length(frame))
                     yield update | self._key_after(pending, frame, first)
@@ -529,21 +530,22 @@ class ChatPage:
         if view is None:
             yield {p.status: gr.skip()}
             return
-        shown = render.conversation_messages(view)  # up to the question: the reply is stored when it ends
+        language = request_language()
+        shown = render.conversation_messages(view, language)  # up to the question: the reply is stored when it ends
         if live.done:  # it ended (and was stored) while the conversation was read: the store has it all
             yield {p.chatbot: shown}
             return
         phase = None
         async with aclosing(self._live.follow(live, session=request.session_hash)) as frames:
             async for frame in frames:
-                update: dict[Any, Any] = {p.chatbot: [*shown, *render.reply_messages(frame)]}
+                update: dict[Any, Any] = {p.chatbot: [*shown, *render.reply_messages(frame, language)]}
                 if phase is None:
                     update |= {p.send: gr.update(visible=False), p.stop: gr.update(visible=True)}
                 if frame.phase != phase:
-                    update[p.status] = render.status_html(frame)
+                    update[p.status] = render.status_html(frame, language)
                 phase = frame.phase
                 if frame.context:
-                    update[p.context] = render.frame_context_html(frame)
+                    update[p.context] = render.frame_context_html(frame, language)
                 if frame.is_final:
                     update[p.continue_] = gr.update(visible=render.stopped_on_length(frame))
                 yield update
@@ -569,7 +571,7 @@ class ChatPage:
         cid = parse_conversation_id(conversation_id)
         view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id(request)) if cid else None
         if view is None:
-            raise user_error(MessageRejected("That conversation no longer exists."))
+            raise user_error(MessageRejected(say("refusal_gone")))
         p = self._p
         hidden = gr.update(visible=False)
         return {
@@ -581,7 +583,7 @@ class ChatPage:
     async def rename(self, conversation_id: str, title: str, request: gr.Request) -> None:
         cid = parse_conversation_id(conversation_id)
         if self._temporary.holds(cid):
-            raise user_error(MessageRejected("A temporary chat is not kept, so it has no title to rename."))
+            raise user_error(MessageRejected(say("refusal_temporary_rename")))
         await self._history.rename(self._user_id(request), cid, title)
 
     async def delete(self, conversation_id: str, request: gr.Request) -> dict[Any, Any]:
@@ -607,7 +609,7 @@ class ChatPage:
             return unchanged
         view = await asyncio.to_thread(self._store.load_conversation, cid, self._user_id(request))
         if view is None:
-            gr.Warning("That conversation was not found; starting a new one.")
+            gr.Warning(say("toast_conversation_not_found"))
             return {self._p.chatbot: [], self._p.conversation_id: ""}
         return self._reopened(view)
 
@@ -623,14 +625,16 @@ class ChatPage:
     async def server_state(self, model: str | None) -> dict[Any, Any]:
         """The header (the chosen model server, its limits or its state) and the composer's attach button, shown
         while that server says it sees images."""
-        p = self._p
+        p, language = self._p, request_language()
         if not self._service.configured:
-            header = render.header_html(None, "not_configured", "No model server is configured: set TGI_URL.")
+            hint = locales.text("server_not_configured_hint", language)
+            header = render.header_html(None, "not_configured", hint, language)
             return {p.header: header, p.textbox: attachments.attach_update(None, self._settings)}
         info = None
         try:
             info = await self._service.model_info(model or None)
-            header = render.header_html(info)
+            header = render.header_html(info, language=language)
         except ChatLensError as exc:
-            header = render.header_html(None, exc.kind, exc.user_message)
+            explanation = locales.error_sentence(exc.user_message, language)
+            header = render.header_html(None, exc.kind, explanation, language)
         return {p.header: header, p.textbox: attachments.attach_update(info, self._settings)}

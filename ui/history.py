@@ -19,7 +19,7 @@ from errors import ChatLensError, MessageRejected
 from storage.store import ConversationSummary, Store
 from storage.writer import WriteBehindRecorder
 from ui.errors import user_error
-from ui.i18n import t
+from ui.i18n import say, t
 
 MAX_TITLE_CHARS = 120
 T = TypeVar("T")
@@ -97,11 +97,11 @@ class HistoryPanel:
         title = " ".join((title or "").split())
         try:
             if conversation_id is None:
-                raise MessageRejected("Open a conversation first.")
+                raise MessageRejected(say("refusal_open_first"))
             if not title:
-                raise MessageRejected("A title needs at least one visible character.")
+                raise MessageRejected(say("refusal_title_empty"))
             if len(title) > MAX_TITLE_CHARS:
-                raise MessageRejected(f"Titles are at most {MAX_TITLE_CHARS} characters ({len(title)} given).")
+                raise MessageRejected(say("refusal_title_long", most=MAX_TITLE_CHARS, given=len(title)))
             await self._recorder.rename(user_id=user_id, conversation_id=conversation_id, title=title)
         except ChatLensError as exc:
             raise user_error(exc) from exc
@@ -109,7 +109,7 @@ class HistoryPanel:
     async def delete(self, user_id: uuid.UUID, conversation_id: uuid.UUID | None) -> None:
         try:
             if conversation_id is None:
-                raise MessageRejected("Open a conversation first.")
+                raise MessageRejected(say("refusal_open_first"))
             await self._recorder.delete(user_id=user_id, conversation_id=conversation_id)
         except ChatLensError as exc:
             raise user_error(exc) from exc

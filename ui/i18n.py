@@ -3,6 +3,8 @@
 ``t("chat_send")`` stands for a key of the catalogue (``locales``); Gradio sends the key and the browser shows the
 text in the browser's language (English where it is none we speak). Where a component takes only ``str`` (the
 Chatbot's and the composer's placeholders), ``str(t(key))`` is Gradio's marker string, translated the same way.
+``say(key)`` is the sentence in the request's language, for what a handler writes (toasts, refusals, HTML, table
+headers, axis titles: Gradio translates none of them); ``choice(key, value)`` a dropdown's or radio's choice.
 ``catalogue()`` is what ``launch(i18n=...)`` gets. Strings the page script draws (``ui/assets.py``) come from
 ``page_text_head()``. How to add a language or a key: ``docs/languages.md``.
 """
@@ -14,7 +16,9 @@ import json
 import gradio as gr
 from gradio.i18n import I18nData
 
+import locales
 from locales import LANGUAGES, SOURCE
+from ui.errors import request_language
 
 PAGE_KEYS = ("page_chats", "page_settings", "page_composer_short")
 
@@ -24,6 +28,17 @@ def t(key: str) -> I18nData:
     if key not in LANGUAGES[SOURCE]:
         raise KeyError(f"no {key!r} in locales/{SOURCE}.py")
     return I18nData(key)
+
+
+def say(key: str, **values: object) -> str:
+    """The sentence ``key`` in the language of the request being served (English outside one): for what a handler
+    writes itself (toasts, refusals, HTML, a table's headers, a chart's axes), which ``gr.I18n`` does not translate."""
+    return locales.text(key, request_language(), **values)
+
+
+def choice(key: str, value: str) -> tuple[str, str]:
+    """A dropdown's or radio's choice: shown as ``key`` in the browser's language, ``value`` whatever the language."""
+    return str(t(key)), value
 
 
 def catalogue() -> gr.I18n:

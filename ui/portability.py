@@ -32,7 +32,7 @@ from storage.writer import WriteBehindRecorder
 from ui.api import parse_conversation_id
 from ui.downloads import owned_download
 from ui.errors import user_error
-from ui.i18n import t
+from ui.i18n import say, t
 from ui.imports import ImportControls, ImportPanel
 from ui.turns import UserIdOf
 from web.share import SHARE_PATH, token_hash
@@ -102,10 +102,8 @@ class PortabilityPanel:
                 share = gr.Button(t("portability_share"), size="sm", elem_id="cl-share")
                 revoke = gr.Button(t("portability_revoke"), size="sm", elem_id="cl-revoke")
             with gr.Row(visible=False, elem_id="cl-revoke-ask") as confirm:
-                revoke_confirm = gr.Button(
-                    "Revoke every link of this chat", size="sm", variant="stop", elem_id="cl-revoke-confirm"
-                )
-                revoke_cancel = gr.Button("Cancel", size="sm", elem_id="cl-revoke-cancel")
+                revoke_confirm = gr.Button(t("revoke_confirm"), size="sm", variant="stop", elem_id="cl-revoke-confirm")
+                revoke_cancel = gr.Button(t("revoke_cancel"), size="sm", elem_id="cl-revoke-cancel")
             link = gr.Textbox(
                 label=t("portability_link"), visible=False, elem_id="cl-link",
                 buttons=["copy"], interactive=False,
@@ -133,11 +131,11 @@ class PortabilityPanel:
     ) -> ConversationView:
         cid, user_id = parse_conversation_id(conversation_id), self._user_id_of(request)
         if self._temporary is not None and self._temporary.holds(cid):
-            raise user_error(MessageRejected("A temporary chat is kept nowhere, so it cannot be exported or shared."))
+            raise user_error(MessageRejected(say("refusal_temporary_share")))
         load = self._store.load_conversation
         view = await asyncio.to_thread(load, cid, user_id, every_version=every_version) if cid else None
         if view is None:
-            raise user_error(MessageRejected("Open a conversation first."))
+            raise user_error(MessageRejected(say("refusal_open_first")))
         return view
 
     async def export(self, conversation_id: str, request: gr.Request) -> Any:
@@ -183,5 +181,5 @@ class PortabilityPanel:
             count = await self._recorder.record(RevokeShares(self._user_id_of(request), view.id))
         except ChatLensError as exc:
             raise user_error(exc) from exc
-        gr.Info(f"Revoked {count} share link{'s' if count != 1 else ''}: they now show “not found”.")
+        gr.Info(say("revoke_done_one" if count == 1 else "revoke_done_many", count=count))
         return gr.update(value="", visible=False)

@@ -75,19 +75,22 @@ def frame_metrics_line(frame: ReplyFrame, language: str = locales.SOURCE) -> str
 THOUGHT_END = "\u2063"  # INVISIBLE SEPARATOR
 
 
-def thinking_title(thinking_s: float | None, *, still_thinking: bool) -> str:
-    if still_thinking:
-        return f"Thinking… {thinking_s:.1f} s" if thinking_s is not None else "Thinking…"
-    return f"Thought for {thinking_s:.1f} s" if thinking_s is not None else "Thought"
+def thinking_title(thinking_s: float | None, *, still_thinking: bool, language: str = locales.SOURCE) -> str:
+    key = "thought_now" if still_thinking else "thought_done"
+    if thinking_s is None:
+        return locales.text(key, language)
+    return locales.text(f"{key}_for", language, seconds=locales.number(thinking_s, language, 1))
 
 
-def thinking_message(thinking: str, thinking_s: float | None, *, still_thinking: bool) -> dict[str, Any]:
+def thinking_message(
+    thinking: str, thinking_s: float | None, *, still_thinking: bool, language: str = locales.SOURCE
+) -> dict[str, Any]:
     """The thought above an answer: collapsible, open (``pending``) while thinking, closed (``done``) after."""
     return {
         "role": "assistant",
         "content": html.escape(thinking.strip()) + THOUGHT_END,
         "metadata": {
-            "title": thinking_title(thinking_s, still_thinking=still_thinking),
+            "title": thinking_title(thinking_s, still_thinking=still_thinking, language=language),
             "status": "pending" if still_thinking else "done",
         },
     }
@@ -99,7 +102,7 @@ def reply_messages(frame: ReplyFrame, language: str = locales.SOURCE) -> ChatMes
     messages: ChatMessages = []
     if frame.thinking.strip():
         still = frame.phase == "thinking"
-        messages.append(thinking_message(frame.thinking, frame.thinking_s, still_thinking=still))
+        messages.append(thinking_message(frame.thinking, frame.thinking_s, still_thinking=still, language=language))
     if frame.text or (not frame.is_final and frame.phase != "thinking"):
         messages.append({"role": "assistant", "content": answer_html(frame.text)})
     if frame.is_final:
@@ -143,7 +146,7 @@ VERSIONS_START = '\n\n<span class="cl-versions"'
 _VERSIONS = re.compile(re.escape(VERSIONS_START) + r".*?</button></span>\Z", re.DOTALL)
 
 
-def versions_html(versions: Versions) -> str:
+def versions_html(versions: Versions, language: str = locales.SOURCE) -> str:
     """The ‹ n/m › switcher of a message that has versions (``storage.versions``). Each arrow names the version
     it shows (its ``value``); the page script (``ui.versions``) sends that id. Ends the message's content.
 
@@ -153,35 +156,36 @@ def versions_html(versions: Versions) -> str:
     def arrow(kind: str, name: str, target: object) -> str:
         shown = f' value="{target}"' if target is not None else " disabled"
         return (
-            f'<button class="cl-ver cl-ver-{kind}" type="button" title="{name}"{shown}>'
-            f'<span class="cl-sr">{name}</span></button>'
+            f'<button class="cl-ver cl-ver-{kind}" type="button" title="{html.escape(name, quote=True)}"{shown}>'
+            f'<span class="cl-sr">{html.escape(name)}</span></button>'
         )
 
     number = f"{versions.number}/{versions.count}"
+    group = locales.text("versions_group", language, number=versions.number, count=versions.count)
     return (
-        f'{VERSIONS_START} role="group" title="Version {versions.number} of {versions.count}">'
-        f"{arrow('prev', 'Previous version', versions.previous)}"
+        f'{VERSIONS_START} role="group" title="{html.escape(group, quote=True)}">'
+        f"{arrow('prev', locales.text('versions_previous', language), versions.previous)}"
         f'<span class="cl-ver-n">{number}</span>'
-        f"{arrow('next', 'Next version', versions.next)}</span>"
+        f"{arrow('next', locales.text('versions_next', language), versions.next)}</span>"
     )
 
 
-def _with_versions(content: str, versions: Versions | None) -> str:
-    return content + versions_html(versions) if versions is not None else content
+def _with_versions(content: str, versions: Versions | None, language: str) -> str:
+    return content + versions_html(versions, language) if versions is not None else content
 
 
 def conversation_messages(view: ConversationView, language: str = locales.SOURCE) -> ChatMessages:
     messages: ChatMessages = []
     for message in view.messages:
         if message.role == "user":
-            content = _with_versions(user_content(message.content, message.images), message.versions)
+            content = _with_versions(user_content(message.content, message.images), message.versions, language)
             messages.append({"role": "user", "content": content})
             continue
         m: Mapping[str, Any] = message.metrics or {}
         if message.reasoning:
             thinking_ms = m.get("thinking_ms")
             thinking_s = thinking_ms / 1000 if thinking_ms is not None else None
-            messages.append(thinking_message(message.reasoning, thinking_s, still_thinking=False))
+            messages.append(thinking_message(message.reasoning, thinking_s, still_thinking=False, language=language))
         if message.content:
             messages.append({"role": "assistant", "content": answer_html(message.content)})
         line = metrics_line(
@@ -194,7 +198,7 @@ def conversation_messages(view: ConversationView, language: str = locales.SOURCE
             reasoning_tokens=m.get("reasoning_tokens"),
             language=language,
         )
-        messages.append({"role": "assistant", "content": _with_versions(line, message.versions)})
+        messages.append({"role": "assistant", "content": _with_versions(line, message.versions, language)})
     return messages
 
 
@@ -207,9 +211,9 @@ def message_ids(view: ConversationView) -> list[Any]:
     return ids
 
 
-def frame_context_html(frame: ReplyFrame) -> str:
+def frame_context_html(frame: ReplyFrame, language: str = locales.SOURCE) -> str:
     use = frame.context
-    return context_html(use.used_tokens, use.limit_tokens, use.dropped_messages, use.measured) if use else ""
+    return context_html(use.used_tokens, use.limit_tokens, use.dropped_messages, use.measured, language) if use else ""
 
 
 def stopped_on_length(frame: ReplyFrame) -> bool:
@@ -217,23 +221,32 @@ def stopped_on_length(frame: ReplyFrame) -> bool:
     return frame.phase == "complete" and frame.metrics is not None and frame.metrics.finish_reason == "length"
 
 
-def context_html(used_tokens: int, limit_tokens: int | None, dropped_messages: int, measured: bool) -> str:
+def context_html(
+    used_tokens: int, limit_tokens: int | None, dropped_messages: int, measured: bool, language: str = locales.SOURCE
+) -> str:
     """How full the model's window is: "~" while estimated, exact once the server reported its usage."""
     if not limit_tokens:
         return ""
     share = min(used_tokens / limit_tokens, 1.0) if limit_tokens > 0 else 1.0
     approx = "" if measured else "~"
     left_out = (
-        f" · {dropped_messages} earlier message{'s' if dropped_messages != 1 else ''} left out"
+        locales.text(
+            "context_left_out_one" if dropped_messages == 1 else "context_left_out_many", language,
+            count=locales.number(dropped_messages, language),
+        )
         if dropped_messages
         else ""
-    )
+    )  # fmt: skip
+    used = locales.text(
+        "context_used", language, used=approx + locales.number(used_tokens, language),
+        limit=locales.number(limit_tokens, language),
+    )  # fmt: skip
     level = "cl-ctx-high" if share > 0.85 else ""
+    title = html.escape(locales.text("context_title", language), quote=True)
     return (
-        f'<div class="cl-context {level}" title="Prompt tokens the model can take for this reply">'
+        f'<div class="cl-context {level}" title="{title}">'
         f'<span class="cl-ctx-bar"><span style="width:{share * 100:.0f}%"></span></span>'
-        f'<span class="cl-ctx-text">Context {approx}{used_tokens:,} / {limit_tokens:,} tokens'
-        f"{html.escape(left_out)}</span></div>"
+        f'<span class="cl-ctx-text">{html.escape(used + left_out)}</span></div>'
     )
 
 
@@ -270,35 +283,37 @@ def status_html(frame: ReplyFrame, language: str = locales.SOURCE) -> str:
     )
 
 
-# The model server's state in the header's badge, by error kind (``errors``); the full sentence is its tooltip.
-SERVER_STATES = {
-    "connecting": "connecting…",
-    "not_configured": "no model server",
-    "unreachable": "server unreachable",
-    "timeout": "server not answering",
-    "unavailable": "server loading",
-    "overloaded": "server busy",
-    "auth": "credentials refused",
-}
+# The model server's states shown in the header's badge (``server_<state>``), by error kind (``errors``); the
+# full sentence is its tooltip. Any other kind reads ``server_error``.
+SERVER_STATES = frozenset(
+    {"connecting", "not_configured", "unreachable", "timeout", "unavailable", "overloaded", "auth"}
+)
 
 
-def server_badge(state: str, explanation: str = "") -> str:
-    label = SERVER_STATES.get(state, "server error")
+def server_badge(state: str, explanation: str = "", language: str = locales.SOURCE) -> str:
+    label = locales.text(f"server_{state}" if state in SERVER_STATES else "server_error", language)
     tone = "cl-badge-wait" if state == "connecting" else "cl-badge-down"
     title = f' title="{html.escape(explanation)}"' if explanation else ""
     return f'<span class="cl-badge {tone}" role="status"{title}>{html.escape(label)}</span>'
 
 
-def header_html(info: ModelInfo | None, state: str = "connecting", explanation: str = "") -> str:
+def header_html(
+    info: ModelInfo | None, state: str = "connecting", explanation: str = "", language: str = locales.SOURCE
+) -> str:
     """One line: the product, the model (or the server's state as a small badge) and its limits, cut with an
     ellipsis where the line is too narrow."""
     if info is None:
-        return f'<div class="cl-header"><b class="cl-brand">ChatLens</b> {server_badge(state, explanation)}</div>'
+        badge = server_badge(state, explanation, language)
+        return f'<div class="cl-header"><b class="cl-brand">ChatLens</b> {badge}</div>'
     limits = []
     if info.max_input_tokens:
-        limits.append(f"{info.max_input_tokens:,} input tokens")
+        limits.append(
+            locales.text("header_input_tokens", language, count=locales.number(info.max_input_tokens, language))
+        )
     if info.max_total_tokens:
-        limits.append(f"{info.max_total_tokens:,} total tokens")
+        limits.append(
+            locales.text("header_total_tokens", language, count=locales.number(info.max_total_tokens, language))
+        )
     backend = f"TGI {info.version}" if info.backend == "tgi" and info.version else info.backend
     detail = " · ".join([backend, *limits])
     return (

@@ -13,16 +13,19 @@ fits it to each message instead of refusing it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import gradio as gr
 
+import locales
 from inference import context, param_checks
 from inference.service import ChatService
 from inference.types import GenerationParams, ModelInfo
 from settings import Settings
-from ui.i18n import t
+from ui.errors import request_language
+from ui.i18n import choice, say, t
 
 BUILT_IN_PRESETS: dict[str, dict[str, Any]] = {
     "Precise": {"temperature": 0.2, "top_p": 0.9, "frequency_penalty": 0.0},
@@ -33,6 +36,11 @@ FIELDS = ("temperature", "top_p", "max_tokens", "frequency_penalty", "seed", "st
 DEFAULT = "Default"  # a thinking setting left to the server: not sent
 THINKING = {"On": True, "Off": False}
 REASONING_EFFORTS = (DEFAULT, *param_checks.REASONING_EFFORTS)
+
+
+def preset_choices(saved: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The presets to pick from: the built-in ones, named in the browser's language, then the user's own."""
+    return [*(choice(f"model_preset_{name.lower()}", name) for name in BUILT_IN_PRESETS), *((n, n) for n in saved)]
 
 
 def params_from(
@@ -164,7 +172,7 @@ class GenerationPanel:
             )
         with gr.Row():
             preset = gr.Dropdown(
-                list(BUILT_IN_PRESETS), value="Balanced", label=t("model_preset"), elem_id="cl-preset", scale=3
+                preset_choices({}), value="Balanced", label=t("model_preset"), elem_id="cl-preset", scale=3
             )
             reset = gr.Button(t("model_reset"), size="sm", elem_id="cl-reset-params", scale=1)
         problems: dict[str, gr.Markdown] = {}
@@ -189,12 +197,14 @@ class GenerationPanel:
         stop = gr.Textbox("", label=t("model_stop_sequences"), lines=2, elem_id="cl-stop-sequences")
         problem("stop")
         thinking = gr.Dropdown(
-            [DEFAULT, *THINKING], value=d["thinking"], label=t("model_thinking"),
+            [choice(f"model_thinking_{name.lower()}", name) for name in (DEFAULT, *THINKING)], value=d["thinking"],
+            label=t("model_thinking"),
             elem_id="cl-thinking-switch",
         )  # fmt: skip
         problem("thinking")
         reasoning_effort = gr.Dropdown(
-            list(REASONING_EFFORTS), value=d["reasoning_effort"], label=t("model_reasoning_effort"),
+            [choice(f"model_effort_{name.lower()}", name) for name in REASONING_EFFORTS],
+            value=d["reasoning_effort"], label=t("model_reasoning_effort"),
             elem_id="cl-reasoning-effort",
         )  # fmt: skip
         problem("reasoning_effort")
@@ -270,12 +280,13 @@ class GenerationPanel:
         """Max new tokens fitted to the model server, and the note under it; a value the user chose stays."""
         info = await self._service.known_model_info(model)
         fitted = self._fitted(model, info)
-        window = f"{info.max_total_tokens:,}" if info is not None and info.max_total_tokens else None
+        language = request_language()
+        window = info.max_total_tokens if info is not None else None
         unchosen = current is None or int(current) in (self._configured_max_tokens(model), fitted)
         note = (
-            f"Default fitted to this model server: its window is {window} tokens, prompt and reply together."
+            locales.text("model_max_tokens_fitted", language, window=locales.number(window, language))
             if window
-            else "Default for this model server."
+            else locales.text("model_max_tokens_default", language)
         )
         update = gr.update(info=note, value=fitted) if unchosen else gr.update(info=note)
         return {self._controls.max_tokens: update}
@@ -312,14 +323,14 @@ class GenerationPanel:
     def save_preset(self, name: str, saved: dict[str, Any] | None, *values: Any) -> dict[Any, Any]:
         name = (name or "").strip()[:40]
         if not name:
-            raise gr.Error("Give the preset a name first.")
+            raise gr.Error(say("refusal_preset_name"))
         if name in BUILT_IN_PRESETS:
-            raise gr.Error(f"{name!r} is a built-in preset; choose another name.")
+            raise gr.Error(say("refusal_preset_built_in", name=repr(name)))
         presets = {**(saved or {}), name: dict(zip(FIELDS, values, strict=True))}
         c = self._controls
         return {
             c.saved_presets: presets,
-            c.preset: gr.update(choices=[*BUILT_IN_PRESETS, *presets], value=name),
+            c.preset: gr.update(choices=preset_choices(presets), value=name),
             c.preset_name: "",
         }
 
@@ -336,7 +347,7 @@ class GenerationPanel:
         return restored or gr.skip()
 
     def list_presets(self, saved: dict[str, Any] | None) -> Any:
-        return gr.update(choices=[*BUILT_IN_PRESETS, *(saved or {})])
+        return gr.update(choices=preset_choices(saved or {}))
 
     @property
     def _controls(self) -> GenerationControls:

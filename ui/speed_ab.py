@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import html
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
+import locales
 from access.identity import Identities
 from errors import ChatLensError
 from inference.ports import ReplyFrame
 from inference.service import ChatService
 from inference.turns import NewMessage
 from inference.types import GenerationParams
+from ui.errors import request_language
+from ui.i18n import say, t
 
 SIDES = ("A", "B")
 
@@ -44,20 +48,30 @@ class _Live:
     final: str | None = None
     thinking_chars: int = 0
     thinking_s: float | None = None  # a thinking model: how long it has thought
+    language: str = locales.SOURCE  # what the stats are written in (the admin's browser's)
+
+    def _say(self, key: str, **values: object) -> str:
+        return html.escape(locales.text(key, self.language, **values))
+
+    def _n(self, value: float, digits: int) -> str:
+        return locales.number(value, self.language, digits) if not math.isnan(value) else "nan"
 
     def stats_html(self) -> str:
         if self.final is not None:
             return self.final
         if self.ttft_s is None:
-            return f'<span class="cl-note">waiting for the first token… {self.elapsed_s:.1f} s</span>'
+            return f'<span class="cl-note">{self._say("speed_waiting", seconds=self._n(self.elapsed_s, 1))}</span>'
         generating_s = max(self.elapsed_s - self.ttft_s, 1e-6)
         # A live estimate, thinking included; the measured count replaces it at the end.
         approx_tokens = (len(self.text) + self.thinking_chars) / 4
-        thought = f" · thinking {self.thinking_s:.1f} s" if self.thinking_s is not None else ""
-        return (
-            f'<span class="cl-note">TTFT {self.ttft_s:.2f} s{thought} · ≈{approx_tokens / generating_s:.0f} tokens/s '
-            f"(estimate while streaming)</span>"
+        thought = (
+            locales.text("speed_live_thinking", self.language, seconds=self._n(self.thinking_s, 1))
+            if self.thinking_s is not None
+            else ""
         )
+        rate = self._n(approx_tokens / generating_s, 0)
+        live = self._say("speed_live", ttft=self._n(self.ttft_s, 2), thought=thought, rate=rate)
+        return f'<span class="cl-note">{live}</span>'
 
     def take(self, frame: ReplyFrame) -> None:
         self.text, self.elapsed_s = frame.text, frame.elapsed_s
@@ -67,20 +81,24 @@ class _Live:
         if frame.is_final:
             m = frame.metrics
             if frame.error is not None:
-                self.final = f'<span class="cl-note">error: {html.escape(frame.error.user_message)}</span>'
+                message = locales.error_sentence(frame.error.user_message, self.language)
+                self.final = f'<span class="cl-note">{self._say("speed_error", message=message)}</span>'
             elif m is not None:
                 ttft = m.time_to_first_token_ms
                 rate = m.tokens_per_s
                 answer = m.time_to_first_answer_ms
                 thought = (
-                    f" · {answer / 1000:.2f} s to answer · {m.reasoning_tokens} thinking tokens"
+                    self._say("speed_final_thinking", seconds=self._n(answer / 1000, 2), count=m.reasoning_tokens)
                     if m.reasoning_tokens is not None and answer is not None
                     else ""
                 )
+                tokens = "metrics_token" if m.output_tokens == 1 else "metrics_tokens"
+                ttft_s = self._n(ttft / 1000 if ttft is not None else math.nan, 2)
+                rate_text = self._say("metrics_rate", rate=self._n(rate if rate is not None else math.nan, 1))
                 self.final = (
-                    f'<span class="cl-note"><b>TTFT {ttft / 1000 if ttft is not None else float("nan"):.2f} s</b>'
-                    f"{thought} · <b>{rate if rate is not None else float('nan'):.1f} tokens/s</b> · "
-                    f"{m.output_tokens} tokens · {m.duration_ms / 1000:.1f} s · {frame.phase}</span>"
+                    f'<span class="cl-note"><b>TTFT {ttft_s} s</b>{thought} · <b>{rate_text}</b> · '
+                    f"{self._say(tokens, count=m.output_tokens)} · {self._n(m.duration_ms / 1000, 1)} s · "
+                    f"{frame.phase}</span>"
                 )
 
 
@@ -94,20 +112,20 @@ class SpeedAB:
 
     def render(self) -> tuple[gr.Textbox, gr.Button, list[SideControls]]:
         models = self._service.model_names
-        with gr.Accordion("Speed A/B", open=False, elem_id="cl-ab"):
-            prompt = gr.Textbox(label="Prompt", lines=2, elem_id="cl-ab-prompt")
-            run = gr.Button("Run A and B", size="sm", elem_id="cl-ab-run")
+        with gr.Accordion(t("speed_label"), open=False, elem_id="cl-ab"):
+            prompt = gr.Textbox(label=t("speed_prompt"), lines=2, elem_id="cl-ab-prompt")
+            run = gr.Button(t("speed_run"), size="sm", elem_id="cl-ab-run")
             sides: list[SideControls] = []
             with gr.Row():
                 for i, side in enumerate(SIDES):
                     with gr.Column():
                         default = models[min(i, len(models) - 1)] if models else None
                         model = gr.Dropdown(
-                            models, value=default, label=f"{side}: model", elem_id=f"cl-ab-model-{side}"
+                            models, value=default, label=f"{side}: {t('speed_model')}", elem_id=f"cl-ab-model-{side}"
                         )
                         with gr.Row():
-                            temperature = gr.Number(0.7, label="temperature", minimum=0, maximum=2)
-                            max_tokens = gr.Number(256, label="max tokens", minimum=1, precision=0)
+                            temperature = gr.Number(0.7, label=t("speed_temperature"), minimum=0, maximum=2)
+                            max_tokens = gr.Number(256, label=t("speed_max_tokens"), minimum=1, precision=0)
                         stats = gr.HTML("", elem_id=f"cl-ab-stats-{side}")
                         reply = gr.Markdown("", elem_id=f"cl-ab-reply-{side}", height=280)
                         sides.append(SideControls(model, temperature, max_tokens, reply, stats))
@@ -135,12 +153,13 @@ class SpeedAB:
     ) -> AsyncIterator[dict[Any, Any]]:
         """Stream ``prompt`` from side A and side B at once; each update shows both sides' reply and stats."""
         if not self._identities.of(request).is_admin:
-            raise gr.Error("The analytics tab is for administrators.", print_exception=False)
+            raise gr.Error(say("analytics_refused"), print_exception=False)
         if not (prompt or "").strip():
-            raise gr.Error("Type a prompt to send to both sides.", print_exception=False)
+            raise gr.Error(say("speed_prompt_needed"), print_exception=False)
         sides = [(model_a, temperature_a, max_tokens_a), (model_b, temperature_b, max_tokens_b)]
         user_id = self._identities.of(request).user_id
-        lives = [_Live(), _Live()]
+        language = request_language()
+        lives = [_Live(language=language), _Live(language=language)]
         frames: asyncio.Queue[tuple[int, ReplyFrame | ChatLensError | None]] = asyncio.Queue()
 
         async def pump(index: int, model: str | None, temperature: float | None, max_tokens: float | None) -> None:
@@ -167,7 +186,10 @@ class SpeedAB:
                     running -= 1
                     continue
                 if isinstance(item, ChatLensError):
-                    lives[index].final = f'<span class="cl-note">refused: {html.escape(item.user_message)}</span>'
+                    refusal = locales.error_sentence(item.user_message, language)
+                    lives[
+                        index
+                    ].final = f'<span class="cl-note">{lives[index]._say("speed_refused", message=refusal)}</span>'
                 else:
                     lives[index].take(item)
                 yield {

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from locales import LANGUAGES, SOURCE
 from settings import Settings
-from ui.i18n import t
+from ui.i18n import choice, t
 
 STORAGE_KEY = "chatlens-appearance"
 
@@ -335,8 +336,13 @@ RESET_JS = """() => {
 }"""
 
 
-def _choices(options: Mapping[str, str]) -> list[tuple[str, str]]:
-    return [(label, value) for value, label in options.items()]
+def _choices(key: str, options: Mapping[str, str]) -> list[tuple[str, str]]:
+    """A control's choices, named in the browser's language (``theme_<key>_<value>``); a proper name (the code
+    palettes named after a product) as it is."""
+    return [
+        choice(f"theme_{key}_{value}", value) if f"theme_{key}_{value}" in LANGUAGES[SOURCE] else (label, value)
+        for value, label in options.items()
+    ]
 
 
 class ThemePanel:
@@ -350,7 +356,7 @@ class ThemePanel:
     def render(self) -> None:
         self._controls = [
             gr.Radio(
-                _choices(options),
+                _choices(key, options),
                 value=DEFAULTS[key],
                 label=t(f"theme_{key}"),
                 elem_id=f"cl-theme-{key}",

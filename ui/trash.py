@@ -20,6 +20,7 @@ from storage.writer import WriteBehindRecorder
 from ui.api import parse_conversation_id
 from ui.errors import user_error
 from ui.history import choices_of
+from ui.i18n import say, t
 from ui.turns import UserIdOf
 
 UNDO_S = 8.0  # how long the Undo button stays after a delete
@@ -45,11 +46,11 @@ class TrashPanel:
         self._user_id_of = user_id_of
 
     def render(self) -> TrashControls:
-        undo = gr.Button("↶ Undo delete", size="sm", visible=False, elem_id="cl-undo")
+        undo = gr.Button(t("trash_undo"), size="sm", visible=False, elem_id="cl-undo")
         timer = gr.Timer(UNDO_S, active=False)
-        with gr.Accordion("Recently deleted", open=False, elem_id="cl-trash") as accordion:
-            deleted = gr.Radio([], label="Recently deleted", show_label=False, elem_id="cl-deleted")
-            restore = gr.Button("Restore", size="sm", elem_id="cl-restore")
+        with gr.Accordion(t("trash_label"), open=False, elem_id="cl-trash") as accordion:
+            deleted = gr.Radio([], label=t("trash_label"), show_label=False, elem_id="cl-deleted")
+            restore = gr.Button(t("trash_restore"), size="sm", elem_id="cl-restore")
         self.controls = TrashControls(undo, gr.State(None), timer, accordion, deleted, restore, gr.State(None))
         return self.controls
 
@@ -82,7 +83,7 @@ class TrashPanel:
         cid = parse_conversation_id(conversation_id)
         try:
             if cid is None:
-                raise MessageRejected("Choose a deleted conversation first.")
+                raise MessageRejected(say("refusal_choose_deleted"))
             await self._recorder.restore(user_id=self._user_id_of(request), conversation_id=cid)
         except ChatLensError as exc:
             raise user_error(exc) from exc

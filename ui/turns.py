@@ -31,7 +31,8 @@ from storage.store import ConversationView, Store
 from storage.writer import WriteBehindRecorder
 from ui import render
 from ui.api import parse_conversation_id
-from ui.errors import refusals_as_toasts, user_error
+from ui.errors import refusals_as_toasts, request_language, user_error
+from ui.i18n import say
 
 MAX_COMMENT_CHARS = 2000
 
@@ -156,7 +157,7 @@ class TurnActions:
     async def shown(self, conversation_id: str, request: gr.Request | None) -> render.ChatMessages:
         """The conversation as the page shows it, read from the store (empty for a new chat)."""
         view = await self._view(conversation_id, request)
-        return render.conversation_messages(view) if view else []
+        return render.conversation_messages(view, request_language()) if view else []
 
     async def prepare_send(
         self, conversation_id: str, request: gr.Request | None, previous: MessageKey | None, text: str
@@ -171,7 +172,7 @@ class TurnActions:
         view = await self._view(conversation_id, request)
         if view is None:
             return key, [{"role": "user", "content": text}]
-        shown, ids = render.conversation_messages(view), render.message_ids(view)
+        shown, ids = render.conversation_messages(view, request_language()), render.message_ids(view)
         if key.id in ids:
             return key, shown[: ids.index(key.id) + 1]
         if key is previous:
@@ -186,9 +187,9 @@ class TurnActions:
         ``value`` is what the page showed there: when the store disagrees (another tab changed the chat), the
         action is refused rather than applied to another message."""
         view = await self._view(conversation_id, request)
-        shown = render.conversation_messages(view) if view else []
+        shown = render.conversation_messages(view, request_language()) if view else []
         if view is None or not isinstance(index, int) or not 0 <= index < len(shown) or not _same(shown[index], value):
-            raise user_error(MessageRejected("This chat changed elsewhere; reload the page and try again."))
+            raise user_error(MessageRejected(say("refusal_changed_elsewhere")))
         message_id = render.message_ids(view)[index]
         message = next(m for m in view.messages if m.id == message_id)
         return view, message.id, message.role, index
@@ -201,11 +202,11 @@ class TurnActions:
         previous = getattr(edit, "previous_value", None)
         view, message_id, role, index = await self._message_at(conversation_id, edit.index, previous, request)
         if role != "user":
-            raise user_error(MessageRejected("Only your own messages can be edited."))
+            raise user_error(MessageRejected(say("refusal_edit_own")))
         pending = await self._pending(Edit(view.id, message_id, text), settings)
         images = next(m.images for m in view.messages if m.id == message_id)  # an edit keeps them
         shown = [
-            *render.conversation_messages(view)[:index],
+            *render.conversation_messages(view, request_language())[:index],
             {"role": "user", "content": render.user_content(text, images)},
         ]
         return self.controls.accepted(replace(pending, shown=shown))
@@ -215,12 +216,12 @@ class TurnActions:
     ) -> dict[Any, Any]:
         """Answer again: Gradio names the question (``retry.index``) whose reply is to be replaced."""
         view, message_id, role, index = await self._message_at(conversation_id, retry.index, retry.value, request)
-        history = render.conversation_messages(view)
+        history = render.conversation_messages(view, request_language())
         if role == "user" and index + 1 < len(history):  # the reply shown right after the question
             message_id = render.message_ids(view)[index + 1]
             role = next(m.role for m in view.messages if m.id == message_id)
         if role != "assistant":
-            raise user_error(MessageRejected("There is no reply to retry there."))
+            raise user_error(MessageRejected(say("refusal_no_reply_there")))
         pending = await self._pending(Retry(view.id, message_id), settings)
         cut = index + 1 if history[index].get("role") == "user" else index
         while cut and history[cut - 1].get("role") == "assistant":
@@ -229,9 +230,9 @@ class TurnActions:
 
     async def take_continue(self, conversation_id: str, request: gr.Request, *settings: Any) -> dict[Any, Any]:
         view = await self._view(conversation_id, request)
-        shown = render.conversation_messages(view) if view else []
+        shown = render.conversation_messages(view, request_language()) if view else []
         if view is None or not shown:
-            raise user_error(MessageRejected("There is no reply to continue."))
+            raise user_error(MessageRejected(say("refusal_no_continue")))
         pending = await self._pending(Continue(view.id), settings)
         return self.controls.accepted(replace(pending, shown=shown), show_chat=False)
 
@@ -240,9 +241,9 @@ class TurnActions:
         view, message_id, role, _ = await self._message_at(conversation_id, like.index, like.value, request)
         cid = view.id
         if role != "assistant":
-            raise user_error(MessageRejected("Feedback goes on replies."))
+            raise user_error(MessageRejected(say("refusal_feedback_replies")))
         if self._is_temporary(cid):
-            raise user_error(MessageRejected("A temporary chat keeps nothing, ratings included."))
+            raise user_error(MessageRejected(say("refusal_temporary_rating")))
         if like.liked is True:
             value, comment = 1, ""
         elif like.liked is False or (isinstance(like.liked, str) and like.liked):
@@ -261,13 +262,13 @@ class TurnActions:
         cid = parse_conversation_id(conversation_id)
         comment = (comment or "").strip()
         if cid is None or not last:
-            raise user_error(MessageRejected("Rate a reply with 👍 or 👎 first."))
+            raise user_error(MessageRejected(say("refusal_rate_first")))
         if len(comment) > MAX_COMMENT_CHARS:
-            raise user_error(MessageRejected(f"Comments are at most {MAX_COMMENT_CHARS:,} characters."))
+            raise user_error(MessageRejected(say("refusal_comment_long", most=f"{MAX_COMMENT_CHARS:,}")))
         joined = "; ".join(part for part in (last.get("comment") or "", comment) if part)
         job = RecordFeedback(self._user_id_of(request), cid, uuid.UUID(last["message_id"]), last["value"], joined)
         await self._submit(job)
-        gr.Info("Thanks — your comment was saved with the rating.")
+        gr.Info(say("toast_comment_saved"))
         return gr.update(visible=False, value="")
 
     async def _submit(self, job: RecordFeedback) -> None:

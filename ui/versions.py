@@ -23,7 +23,8 @@ from storage.store import Store
 from storage.writer import WriteBehindRecorder
 from ui import render
 from ui.api import parse_conversation_id
-from ui.errors import user_error
+from ui.errors import request_language, user_error
+from ui.i18n import say, t
 from ui.turns import Pending, UserIdOf, can_continue
 
 # Capture phase: the Chatbot must not take the click as a click on the message.
@@ -65,7 +66,7 @@ class VersionSwitcher:
 
     def render(self) -> VersionControls:
         pick = gr.Textbox(visible=False, elem_id="cl-version-pick")
-        go = gr.Button("Show version", visible="hidden", elem_id="cl-version-go")
+        go = gr.Button(t("versions_show"), visible="hidden", elem_id="cl-version-go")
         return VersionControls(pick, go)
 
     def wire(
@@ -85,7 +86,7 @@ class VersionSwitcher:
         try:
             target = uuid.UUID(pick)
         except ValueError:
-            raise user_error(MessageRejected("That version is not in this conversation.")) from None
+            raise user_error(MessageRejected(say("refusal_version_unknown"))) from None
         user_id = self._user_id_of(request)
         try:
             await self._recorder.switch_version(user_id=user_id, conversation_id=cid, message_id=target)
@@ -105,7 +106,7 @@ class VersionSwitcher:
         if view is None:
             return {self._chatbot: gr.skip()}
         return {
-            self._chatbot: render.conversation_messages(view),
+            self._chatbot: render.conversation_messages(view, request_language()),
             self._continue: gr.update(visible=can_continue(view)),
         }
 
