@@ -224,6 +224,10 @@ class WriteBehindRecorder:
         done: Purged = await self._await(self._submit(Purge(user_id, tuple(conversation_ids), deleted_before)))
         return done
 
+    def purge_later(self, job: Purge) -> concurrent.futures.Future[Purged]:
+        """Queue a purge without waiting (a thread of its own: ``storage.expiry``); its future says what it did."""
+        return self._submit(job)
+
     async def switch_version(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID) -> None:
         """Show version ``message_id`` of a message on screen, with the continuation last shown under it."""
         await self._await(self._submit(writes.SwitchVersion(user_id, conversation_id, message_id)))

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from errors import MessageRejected
 from inference.images import Image, checked_images
 from inference.turns import NewMessage
+from storage.expiry import DeletedExpiry
 from storage.schema import Conversation, Generation, Message, MessageImage, Share, utcnow
 from storage.side_writes import CreateShare, RevokeShares
 from storage.store import Store
@@ -217,3 +218,29 @@ def test_a_replica_purging_waits_for_another_committing_the_same_image(
         release.set()
         other.close()
         other_store.close()
+
+
+def test_recently_deleted_expires_after_its_days_with_its_images(
+    files_store: Store, writer: WriteBehindRecorder
+) -> None:
+    owner, old_picture, new_picture = uuid.uuid4(), image(8), image(9)
+
+    async def steps() -> tuple[uuid.UUID, uuid.UUID]:
+        old = await conversation(writer, owner, old_picture)
+        recent = await conversation(writer, owner, new_picture)
+        for cid in (old, recent):
+            await writer.delete(user_id=owner, conversation_id=cid)
+        long_ago = utcnow() - timedelta(days=31)
+        await writer.run(
+            lambda session: session.execute(
+                update(Conversation).where(Conversation.id == old).values(deleted_at=long_ago)
+            )
+        )
+        return old, recent
+
+    old, recent = asyncio.run(steps())
+    assert DeletedExpiry(files_store, writer, keep_days=0).purge_expired() == []  # 0: kept
+    [purged] = DeletedExpiry(files_store, writer, keep_days=30).purge_expired()
+    assert purged.conversation_ids == (old,) and purged.files == 1
+    assert not on_disk(files_store, owner, old_picture) and on_disk(files_store, owner, new_picture)
+    assert [c.id for c in files_store.list_deleted(owner)] == [recent]
