@@ -157,7 +157,10 @@ class WriteBehindRecorder:
                 keep_images = store_text and self._store.keeper is None
                 every = images + tuple(image for message in earlier for image in message.images)
                 if every and keep_images:
-                    await asyncio.to_thread(self._store.images.save, user_id, every)
+                    try:
+                        await asyncio.to_thread(self._store.images.save, user_id, every)
+                    except OSError as exc:  # a full or read-only disk: nothing is stored, the caller keeps its turn
+                        raise StorageFailed(detail=f"saving image files: {exc!r}") from exc
                 job = UserTurn(
                     user_id, conversation_id, content, model_id, setup or ConversationSetup(), message_id,
                     earlier=earlier, store_text=store_text, images=tuple(image.ref for image in images),

@@ -28,6 +28,7 @@ from storage.schema import Generation, MessageImage
 from tests.support.apps import Launch, RunningApp, launched_app
 from tests.support.browser import conversation_of, finished, open_chat, send
 from tests.support.config import make_settings
+from tests.support.disks import fill, small_tmpfs
 from tests.support.fake_tgi import TEXT_PIPELINE, VISION_PIPELINE, Behaviour, FakeTgi
 from tests.support.images import png
 from tests.support.openai_sdk import openai_client
@@ -384,3 +385,37 @@ def test_a_purged_conversations_images_leave_the_disk_and_answer_404_while_a_sha
                 == {"shared": shared, "both": both}[name]
             )
     assert sorted(p.name for p in owner_folder.iterdir()) == sorted([sha["shared"], sha["both"]])
+
+
+@pytest.mark.process  # mount, umount
+def test_when_the_message_cannot_be_saved_the_text_and_the_images_go_back_in_the_box(
+    page: Page, launch: Launch, fake_tgi: FakeTgi, tmp_path: Path
+) -> None:
+    """A full disk: the send fails before its reply starts (StorageFailed), and the box holds what was in it."""
+    with small_tmpfs(tmp_path / "data", size_mb=16) as data:
+        settings = make_settings(
+            tmp_path, database_url=f"duckdb:///{data / 'chatlens.duckdb'}", data_dir=data,
+            tgi_url=fake_tgi.url, auto_title=False, info_ttl_s=0,
+        )  # fmt: skip
+        app = launch(settings)
+        fake_tgi.pipeline_tag = VISION_PIPELINE
+        open_chat(page, app.url)
+        picture = png(9, 4)
+        attach(page, [("kept.png", "image/png", picture)])
+        box = page.locator("#cl-input textarea")
+        box.fill("Look again")
+        filler = fill(data)
+        box.press("Enter")
+        expect(page.get_by_text("could not save this message")).to_be_visible(timeout=10_000)
+        expect(box).to_have_value("Look again")
+        expect(page.locator("#cl-input .thumbnail-item")).to_have_count(1)
+        assert fake_tgi.streams == []
+
+        filler.unlink()
+        fake_tgi.next(Behaviour(reply="Grey, still.", finish_reason="stop"))
+        box.press("Enter")  # sent again as it was: the same text and the same image
+        expect(page.locator("#cl-chat")).to_contain_text("Grey, still.", timeout=10_000)
+        [sent] = [m for m in fake_tgi.streams[-1].body["messages"] if m["role"] == "user"]
+        assert sent["content"][0] == {"type": "text", "text": "Look again"}
+        assert base64.b64decode(sent["content"][1]["image_url"]["url"].partition(",")[2]) == picture
+        thumbnails_loaded(page, 1)
