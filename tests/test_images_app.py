@@ -23,7 +23,7 @@ from gradio_client import Client, handle_file
 from playwright.sync_api import Page, expect
 
 from errors import MessageRejected
-from storage.purge import Purged
+from storage.purge import Purge, Purged
 from storage.schema import Generation, MessageImage
 from tests.support.apps import Launch, RunningApp, launched_app
 from tests.support.browser import conversation_of, finished, open_chat, send
@@ -72,8 +72,10 @@ def delete_conversation(app: RunningApp, user_id: object, cid: object) -> None:
 
 
 def purge_conversation(app: RunningApp, user_id: str, cid: str) -> Purged:
-    """Delete for good through the app's own recorder (as "Delete forever" and the expiry do)."""
-    return asyncio.run(app.chatlens.recorder.purge(user_id=uuid.UUID(user_id), conversation_ids=[uuid.UUID(cid)]))
+    """Delete for good through the app's own recorder (as "Delete forever" and the expiry do), from a test thread
+    that Playwright's loop may hold (no ``asyncio.run`` here)."""
+    purging = app.chatlens.recorder.purge_later(Purge(uuid.UUID(user_id), (uuid.UUID(cid),)))
+    return purging.result(10)
 
 
 def test_an_attached_image_is_shown_sent_kept_and_served_to_its_owner_only(
