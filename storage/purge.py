@@ -66,12 +66,14 @@ def purge(session: Session, job: Purge, files: ImageFiles) -> Purged:
     """Apply ``job`` inside the caller's transaction (its owner's lock held: ``lock_owners``). The files are set
     aside, not yet removed: the caller removes them once committed (``SetAside.remove``), or puts them back."""
     owner = job.user_id
-    chosen = select(Conversation.id).where(Conversation.user_id == owner, Conversation.deleted_at.is_not(None))
+    chosen = delete(Conversation).where(Conversation.user_id == owner, Conversation.deleted_at.is_not(None))
     if job.deleted_before is not None:
         chosen = chosen.where(Conversation.deleted_at < job.deleted_before)
     else:
         chosen = chosen.where(Conversation.id.in_(job.conversation_ids))
-    ids = list(session.scalars(chosen))
+    # The conversation rows first, their condition checked as each is deleted: on PostgreSQL a row another replica
+    # restores meanwhile is re-read after its commit and, no longer deleted, left alone with everything it holds.
+    ids = list(session.scalars(chosen.returning(Conversation.id)))
     if not ids:
         return Purged()
     named = set(session.scalars(select(MessageImage.sha256).where(MessageImage.conversation_id.in_(ids)).distinct()))
@@ -81,7 +83,6 @@ def purge(session: Session, job: Purge, files: ImageFiles) -> Purged:
     session.execute(delete(MessageImage).where(MessageImage.conversation_id.in_(ids)))
     session.execute(delete(Message).where(Message.conversation_id.in_(ids)))
     session.execute(delete(Share).where(Share.conversation_id.in_(ids)))
-    session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
     purged = Purged(tuple(ids))
     if not named:
         return purged

@@ -178,7 +178,7 @@ def test_a_message_saved_while_a_purge_removes_the_same_image_keeps_its_file(
     asyncio.run(steps())
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_a_replica_purging_waits_for_another_committing_the_same_image(
     files_store: Store, writer: WriteBehindRecorder, database_url: str, tmp_path: Path
 ) -> None:
@@ -244,3 +244,53 @@ def test_recently_deleted_expires_after_its_days_with_its_images(
     assert purged.conversation_ids == (old,) and purged.files == 1
     assert not on_disk(files_store, owner, old_picture) and on_disk(files_store, owner, new_picture)
     assert [c.id for c in files_store.list_deleted(owner)] == [recent]
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_a_conversation_restored_by_a_replica_while_another_purges_it_stays_whole(
+    files_store: Store, writer: WriteBehindRecorder, database_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL: one replica's restore is committing (its row updated, not yet committed) when another purges the
+    same conversation. The purge waits for the row, finds it no longer deleted, and removes nothing."""
+    owner, picture = uuid.uuid4(), image(10)
+    other_store = Store.open(database_url, images_dir=tmp_path / "images")
+    other = WriteBehindRecorder(other_store)
+    holding, queued, in_transaction, release = (threading.Event() for _ in range(4))
+
+    def hold_the_writer(session: Any) -> None:
+        holding.set()
+        queued.wait(10)
+
+    def wait_inside_the_restore(session: Any) -> None:
+        in_transaction.set()
+        release.wait(10)
+
+    async def steps() -> None:
+        cid = await conversation(writer, owner, picture)
+        await writer.delete(user_id=owner, conversation_id=cid)
+        other.submit(hold_the_writer)
+        assert await asyncio.to_thread(holding.wait, 10)
+        restoring = asyncio.ensure_future(other.restore(user_id=owner, conversation_id=cid))
+        await asyncio.sleep(0.05)
+        waiting = other.submit(wait_inside_the_restore)  # same batch: the restore's row stays locked meanwhile
+        queued.set()
+        assert await asyncio.to_thread(in_transaction.wait, 10)
+        purging = asyncio.ensure_future(writer.purge(user_id=owner, conversation_ids=[cid]))
+        await asyncio.sleep(0.5)
+        assert not purging.done()  # waiting for the restore's row
+        release.set()
+        await restoring
+        waiting.result(10)
+        done = await purging
+        assert done.conversation_ids == () and done.files == 0
+        assert on_disk(files_store, owner, picture) and count(files_store, Message, conversation_id=cid) == 2
+        view = files_store.load_conversation(cid, owner)
+        assert view is not None and view.messages[0].images == (picture.ref,)
+
+    try:
+        asyncio.run(steps())
+    finally:
+        queued.set()
+        release.set()
+        other.close()
+        other_store.close()
