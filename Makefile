@@ -45,7 +45,7 @@ run:
 # other processes one at a time (their timings assume a machine not also running another suite).
 test:
 	$(PY) -m pytest -n 2 -m "not browser and not postgres and not process"
-	$(PY) -m pytest -m "browser or postgres or process"
+	$(PY) -m pytest -n 2 --dist loadfile -m "browser or postgres or process"
 
 # No Chromium, no PostgreSQL, no subprocess (tests/support/markers.py), on both cores, a tenth of the property
 # examples: 97 s for 713 tests on an idle 2-core machine (commit 66d2ad3, 2026-12-03 13:09 UTC; -n 3 took 104 s;

@@ -47,6 +47,7 @@ from inference.pacing import FrameBudget
 from inference.service import ChatService
 from inference.tgi import TgiGenerator, model_server_answers
 from settings import ModelServer, Settings
+from storage.expiry import DeletedExpiry
 from storage.privacy import ContentKeeper
 from storage.scratch import ScratchDir
 from storage.store import Store, StoreUnavailable
@@ -79,6 +80,7 @@ class ChatLens:
     reader: AnalyticsReader
     slo: SloMonitor
     load_scraper: LoadScraper
+    expiry: DeletedExpiry
     tokens: Tokens
     identities: Identities
     demo: gr.Blocks
@@ -202,6 +204,7 @@ class ChatLens:
             reader=reader,
             slo=slo,
             load_scraper=load_scraper,
+            expiry=DeletedExpiry(store, recorder, keep_days=settings.deleted_keep_days),
             tokens=tokens,
             identities=identities,
             demo=demo,
@@ -219,6 +222,7 @@ class ChatLens:
         self.slo.check()
         self.slo.run_every(self.settings.slo_check_interval_s)
         self.load_scraper.start()  # its own thread: the model servers' /metrics, never on a reply's path
+        self.expiry.start()  # its own thread: "Recently deleted" purged after DELETED_KEEP_DAYS
         from ui.app import launch
 
         options = {**self.launch_options, **overrides}
@@ -236,6 +240,7 @@ class ChatLens:
         """Commit what is queued and close the database."""
         self.slo.stop()
         self.load_scraper.stop()
+        self.expiry.stop()
         self.reader.close()
         self.recorder.close()
         self.store.close()

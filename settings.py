@@ -208,6 +208,12 @@ class Settings(BaseSettings):
         description="Largest export file the sidebar imports (ChatGPT's conversations.json, Open WebUI's chat "
         "export); also the cap on any file upload.",
     )
+    deleted_keep_days: float = Field(
+        default=30.0,
+        ge=0,
+        description='How long "Recently deleted" keeps a deleted conversation; then it is purged for good, with the '
+        "image files nothing else names (its metrics stay). 0: kept until restored or deleted forever by hand.",
+    )
     analytics_open: bool = Field(
         default=False, description="Show the analytics tab to everyone (local use only: it bypasses the admin check)."
     )

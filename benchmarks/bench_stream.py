@@ -207,12 +207,14 @@ async def direct_stream(base: str, messages: list[dict[str, str]], max_tokens: i
     return await completion_stream(f"{base}/v1/chat/completions", body, "upstream error")
 
 
-async def completion_stream(url: str, body: dict[str, Any], error_label: str) -> StreamResult:
+async def completion_stream(
+    url: str, body: dict[str, Any], error_label: str, headers: dict[str, str] | None = None
+) -> StreamResult:
     """One streamed ``/v1/chat/completions`` call (``body`` has ``"stream": true``), read as OpenAI's SSE: ``data:``
     chunks until ``[DONE]``; an ``error`` chunk is recorded as ``<error_label>: …``."""
     result = StreamResult(started=time.perf_counter())
     try:
-        async for line in rawhttp.lines(url, "POST", body):
+        async for line in rawhttp.lines(url, "POST", body, headers):
             if not line.startswith("data:"):
                 continue
             data, now = line[5:].strip(), time.perf_counter()

@@ -23,8 +23,9 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, assert_never
 
 from sqlalchemy import delete, insert
@@ -36,6 +37,7 @@ from inference.images import Image, ImageRef
 from inference.turns import Continue, Edit, NewMessage, Retry, Turn
 from inference.types import ChatMessage, ConversationSetup, Origin, TurnRecord, TurnStart
 from storage import writes
+from storage.purge import Purge, Purged, lock_owners, purge
 from storage.schema import Generation, RateEvent, utcnow
 from storage.side_writes import Extra
 from storage.store import Store
@@ -69,7 +71,7 @@ class Work:
 
 @dataclass(slots=True)
 class _Job:
-    spec: WriteJob | Work | None  # None: a barrier, done once everything queued before it is committed
+    spec: WriteJob | Work | Purge | None  # None: a barrier, done once everything queued before it is committed
     future: concurrent.futures.Future[Any]
     # A new message's: its result as soon as it is decided, before the batch commits (``begin``).
     early: concurrent.futures.Future[Any] | None = None
@@ -102,7 +104,7 @@ class WriteBehindRecorder:
         self._thread = threading.Thread(target=self._run, name="chatlens-db-writer", daemon=True)
         self._thread.start()
 
-    def _submit(self, spec: WriteJob | Work | None) -> concurrent.futures.Future[Any]:
+    def _submit(self, spec: WriteJob | Work | Purge | None) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._jobs.put(_Job(spec, future))
         return future
@@ -155,11 +157,14 @@ class WriteBehindRecorder:
                 keep_images = store_text and self._store.keeper is None
                 every = images + tuple(image for message in earlier for image in message.images)
                 if every and keep_images:
-                    await asyncio.to_thread(self._store.images.save, user_id, every)
+                    try:
+                        await asyncio.to_thread(self._store.images.save, user_id, every)
+                    except OSError as exc:  # a full or read-only disk: nothing is stored, the caller keeps its turn
+                        raise StorageFailed(detail=f"saving image files: {exc!r}") from exc
                 job = UserTurn(
                     user_id, conversation_id, content, model_id, setup or ConversationSetup(), message_id,
                     earlier=earlier, store_text=store_text, images=tuple(image.ref for image in images),
-                    keep_images=keep_images,
+                    keep_images=keep_images, files=every if keep_images else (),
                 )  # fmt: skip
             case Retry(conversation_id, reply_id):
                 job = writes.Retry(user_id, conversation_id, reply_id)
@@ -213,6 +218,18 @@ class WriteBehindRecorder:
 
     async def delete(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
         await self._await(self._submit(Delete(user_id, conversation_id)))
+
+    async def purge(
+        self, *, user_id: uuid.UUID, conversation_ids: Sequence[uuid.UUID] = (), deleted_before: datetime | None = None
+    ) -> Purged:
+        """Delete for good the user's deleted conversations (``storage.purge``), and the image files only they
+        named; returns what was removed, once committed and the files are gone."""
+        done: Purged = await self._await(self._submit(Purge(user_id, tuple(conversation_ids), deleted_before)))
+        return done
+
+    def purge_later(self, job: Purge) -> concurrent.futures.Future[Purged]:
+        """Queue a purge without waiting (a thread of its own: ``storage.expiry``); its future says what it did."""
+        return self._submit(job)
 
     async def switch_version(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID) -> None:
         """Show version ``message_id`` of a message on screen, with the continuation last shown under it."""
@@ -361,12 +378,16 @@ class WriteBehindRecorder:
         return self._store.engine.dialect.name == "postgresql" and isinstance(exc, OperationalError)
 
     def _apply(
-        self, specs: list[WriteJob | Work], early: dict[int, concurrent.futures.Future[Any]] | None = None
+        self, specs: list[WriteJob | Work | Purge], early: dict[int, concurrent.futures.Future[Any]] | None = None
     ) -> list[Any]:
         """Apply ``specs`` in one transaction and commit; one result (or exception) per spec. The ``early`` futures
-        (by ``id`` of their spec) get their spec's result once it is decided, before the commit."""
+        (by ``id`` of their spec) get their spec's result once it is decided, before the commit.
+
+        Purges run after the batch's turns, so they find the image rows those add; the files they set aside are
+        removed once the commit is made, and put back if it is not (``storage.purge``)."""
+        purged: list[Purged] = []
         with self._store.sessions() as session:
-            turns = [spec for spec in specs if not isinstance(spec, Work)]
+            turns = [spec for spec in specs if not isinstance(spec, Work | Purge)]
 
             def applied(results: list[Any]) -> None:
                 for spec, result in zip(turns, results, strict=True):
@@ -375,20 +396,51 @@ class WriteBehindRecorder:
                         _settle(future, result)
 
             try:
+                self._hold_images(session, specs)
                 turn_results = iter(
                     apply_batch(session, turns, self._known_users, self._store.keeper, self._cache, applied)
                     if turns
                     else []
                 )
-                results = [s.apply(session) if isinstance(s, Work) else next(turn_results) for s in specs]
+                results = [self._apply_one(session, s, turn_results, purged) for s in specs]
                 session.commit()
             except BaseException:
                 if self._cache is not None:
                     self._cache.discard()
+                for done in purged:
+                    for aside in done.set_aside:
+                        aside.put_back()
                 raise
         if self._cache is not None:
             self._cache.keep()
+        for done in purged:
+            for aside in done.set_aside:
+                aside.remove()
         return results
+
+    def _hold_images(self, session: Session, specs: Sequence[WriteJob | Work | Purge]) -> None:
+        """The image lock of every owner whose images this batch adds or purges, then the files of the messages
+        it adds, written again where a purge removed them since they were saved (``storage.purge``)."""
+        adding = [spec for spec in specs if isinstance(spec, UserTurn) and spec.files]
+        purging = [spec for spec in specs if isinstance(spec, Purge)]
+        if not adding and not purging:
+            return
+        lock_owners(session, [spec.user_id for spec in adding + purging])
+        for spec in adding:
+            self._store.images.ensure(spec.user_id, spec.files)
+
+    def _apply_one(
+        self, session: Session, spec: WriteJob | Work | Purge, turn_results: Iterator[Any], purged: list[Purged]
+    ) -> Any:
+        if isinstance(spec, Work):
+            return spec.apply(session)
+        if isinstance(spec, Purge):
+            done = purge(session, spec, self._store.images)
+            purged.append(done)
+            if self._cache is not None:
+                self._cache.forget(done.conversation_ids)
+            return done
+        return next(turn_results)
 
     def _failed(self, batch: list[_Job], exc: Exception, again: bool) -> None:
         if not isinstance(exc, IntegrityError):  # a conflicting row is the job's fault, not the database's

@@ -17,7 +17,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.orm import Session
 
 from errors import MessageRejected
-from inference.images import ImageRef
+from inference.images import Image, ImageRef
 from inference.titles import title_from
 from inference.types import ChatMessage, ConversationSetup, Role, TurnRecord, TurnStart
 from storage.privacy import PRIVATE_TITLE, ContentKeeper
@@ -55,6 +55,9 @@ class UserTurn:
     images: tuple[ImageRef, ...] = ()  # the message's images, their files already written (``storage.images``)
     # False (metrics only, privacy mode): no image rows (and no files); the history returned still names them.
     keep_images: bool = True
+    # The bytes of every image the job adds rows for, written again at commit if a purge removed a file that
+    # ``ImageFiles.save`` found there (``storage.purge``).
+    files: tuple[Image, ...] = ()
     # The ids a new conversation and message get, fixed when the job is made: a batch that fails is applied again
     # job by job, and a caller that started on the first application's ids must find them committed.
     new_conversation_id: uuid.UUID = field(default_factory=uuid.uuid4)
@@ -197,6 +200,13 @@ class ConversationCache:
 
     def discard(self) -> None:
         self.pending = {}
+
+    def forget(self, ids: Iterable[uuid.UUID]) -> None:
+        """Conversations that no longer exist (purged): read again, and not found, by any later batch."""
+        for cid in ids:
+            self.pending.pop(cid, None)
+            if (old := self._kept.pop(cid, None)) is not None:
+                self._chars -= old.chars
 
 
 @dataclass(slots=True)

@@ -91,9 +91,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    """A store on a fresh database (each ``database_url``), closed after the test."""
-    opened = Store.open(database_url)
+def store(database_url: str, tmp_path: Path) -> Iterator[Store]:
+    """A store on a fresh database (each ``database_url``), its image files under tmp_path (PostgreSQL's would go to
+    ./data/images otherwise), closed after the test."""
+    opened = Store.open(database_url, images_dir=tmp_path / "images")
     yield opened
     opened.close()
 

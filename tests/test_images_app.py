@@ -23,13 +23,16 @@ from gradio_client import Client, handle_file
 from playwright.sync_api import Page, expect
 
 from errors import MessageRejected
+from storage.purge import Purge, Purged
 from storage.schema import Generation, MessageImage
 from tests.support.apps import Launch, RunningApp, launched_app
 from tests.support.browser import conversation_of, finished, open_chat, send
 from tests.support.config import make_settings
+from tests.support.disks import fill, small_tmpfs
 from tests.support.fake_tgi import TEXT_PIPELINE, VISION_PIPELINE, Behaviour, FakeTgi
 from tests.support.images import png
 from tests.support.openai_sdk import openai_client
+from tests.support.rawqueue import call, fn_index
 from ui.api import uploaded_paths
 
 HOSTILE_NAME = '"><img src=x onerror=alert(1)>.png'
@@ -66,6 +69,13 @@ def delete_conversation(app: RunningApp, user_id: object, cid: object) -> None:
     done = threading.Thread(target=lambda: asyncio.run(recorder.delete(user_id=user_id, conversation_id=cid)))  # type: ignore[arg-type]
     done.start()
     done.join(10)
+
+
+def purge_conversation(app: RunningApp, user_id: str, cid: str) -> Purged:
+    """Delete for good through the app's own recorder (as "Delete forever" and the expiry do), from a test thread
+    that Playwright's loop may hold (no ``asyncio.run`` here)."""
+    purging = app.chatlens.recorder.purge_later(Purge(uuid.UUID(user_id), (uuid.UUID(cid),)))
+    return purging.result(10)
 
 
 def test_an_attached_image_is_shown_sent_kept_and_served_to_its_owner_only(
@@ -332,3 +342,82 @@ def test_v1_in_privacy_mode_sends_images_and_writes_none(launch: Launch, tmp_pat
     assert base64.b64decode(sent["content"][1]["image_url"]["url"].partition(",")[2]) == picture
     assert app.last(Generation).status == "complete"
     assert app.count(MessageImage) == 0 and image_files(app) == []
+
+
+def test_a_purged_conversations_images_leave_the_disk_and_answer_404_while_a_shared_one_stays(
+    images_app: RunningApp, fake_tgi: FakeTgi, tmp_path: Path
+) -> None:
+    fake_tgi.pipeline_tag = VISION_PIPELINE
+    fake_tgi.next(Behaviour(reply="Grey.", finish_reason="stop"), Behaviour(reply="Greyer.", finish_reason="stop"))
+    only, shared, both = png(11, 3), png(12, 3), png(13, 3)
+    for name, data in (("only", only), ("shared", shared), ("both", both)):
+        (tmp_path / f"{name}.png").write_bytes(data)
+    client = Client(images_app.url, verbose=False)
+    purged = client.predict(api_name="/new_conversation")
+    client.predict(
+        "These?", purged, files=[handle_file(str(tmp_path / n)) for n in ("only.png", "both.png")], api_name="/chat"
+    )
+    kept = client.predict(api_name="/new_conversation")
+    client.predict(
+        "And these?", kept, files=[handle_file(str(tmp_path / n)) for n in ("shared.png", "both.png")], api_name="/chat"
+    )
+    sha = {
+        name: hashlib.sha256(data).hexdigest() for name, data in (("only", only), ("shared", shared), ("both", both))
+    }
+    owner_folder = images_app.chatlens.store.images.root / str(
+        images_app.rows(MessageImage, conversation_id=uuid.UUID(purged))[0].user_id
+    )
+    demo = images_app.demo
+    with httpx.Client(base_url=images_app.url, cookies=client.cookies) as owner:
+        assert owner.get(f"/images/{sha['only']}").content == only  # the owner's session, as /chat was called
+        link = call(owner, fn_index(demo, "share"), [kept])["output"]["data"][0]["value"]
+        token = link.rsplit("/", 1)[1]
+        call(owner, fn_index(demo, "delete"), [purged])
+        assert (owner_folder / sha["only"]).is_file()  # deleted, not purged: restorable with its images
+        done = purge_conversation(images_app, owner_folder.name, purged)  # "Delete forever": tests/test_undo.py
+        assert done.files == 1
+
+        assert not (owner_folder / sha["only"]).exists()
+        assert owner.get(f"/images/{sha['only']}").status_code == 404
+        assert images_app.count(MessageImage, conversation_id=uuid.UUID(purged)) == 0
+        assert owner.get(f"/images/{sha['both']}").content == both  # the kept conversation names it too
+        for name in ("shared", "both"):
+            assert (
+                httpx.get(f"{images_app.url}/share/{token}/images/{sha[name]}").content
+                == {"shared": shared, "both": both}[name]
+            )
+    assert sorted(p.name for p in owner_folder.iterdir()) == sorted([sha["shared"], sha["both"]])
+
+
+@pytest.mark.process  # mount, umount
+def test_when_the_message_cannot_be_saved_the_text_and_the_images_go_back_in_the_box(
+    page: Page, launch: Launch, fake_tgi: FakeTgi, tmp_path: Path
+) -> None:
+    """A full disk: the send fails before its reply starts (StorageFailed), and the box holds what was in it."""
+    with small_tmpfs(tmp_path / "data", size_mb=16) as data:
+        settings = make_settings(
+            tmp_path, database_url=f"duckdb:///{data / 'chatlens.duckdb'}", data_dir=data,
+            tgi_url=fake_tgi.url, auto_title=False, info_ttl_s=0,
+        )  # fmt: skip
+        app = launch(settings)
+        fake_tgi.pipeline_tag = VISION_PIPELINE
+        open_chat(page, app.url)
+        picture = png(9, 4)
+        attach(page, [("kept.png", "image/png", picture)])
+        box = page.locator("#cl-input textarea")
+        box.fill("Look again")
+        filler = fill(data)
+        box.press("Enter")
+        expect(page.get_by_text("could not save this message")).to_be_visible(timeout=10_000)
+        expect(box).to_have_value("Look again")
+        expect(page.locator("#cl-input .thumbnail-item")).to_have_count(1)
+        assert fake_tgi.streams == []
+
+        filler.unlink()
+        fake_tgi.next(Behaviour(reply="Grey, still.", finish_reason="stop"))
+        box.press("Enter")  # sent again as it was: the same text and the same image
+        expect(page.locator("#cl-chat")).to_contain_text("Grey, still.", timeout=10_000)
+        [sent] = [m for m in fake_tgi.streams[-1].body["messages"] if m["role"] == "user"]
+        assert sent["content"][0] == {"type": "text", "text": "Look again"}
+        assert base64.b64decode(sent["content"][1]["image_url"]["url"].partition(",")[2]) == picture
+        thumbnails_loaded(page, 1)

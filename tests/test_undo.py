@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from errors import MessageRejected
 from inference.turns import NewMessage
+from storage.schema import Conversation, Message
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
 from tests.support.apps import RunningApp
@@ -117,3 +118,26 @@ def test_revoking_share_links_waits_for_a_confirmation(page: Page, app: RunningA
     page.locator("#cl-revoke-confirm").click()
     expect(page.locator(".toast-body")).to_contain_text("Revoked 1 share link")
     assert httpx.get(url).status_code == 404
+
+
+def test_delete_forever_asks_then_purges_the_conversation(page: Page, app: RunningApp, fake_tgi: FakeTgi) -> None:
+    fake_tgi.next(Behaviour(reply="Gone soon.", finish_reason="stop"))
+    open_chat(page, app.url)
+    send(page, "Forget this chat")
+    finished(page, 1)
+    cid = conversation_of(page)
+    page.locator("#cl-delete").click()
+    expect(page.locator("#cl-conversations")).not_to_contain_text("Forget this chat")
+
+    page.locator("#cl-trash").get_by_text("Recently deleted").click()
+    page.locator("#cl-deleted label", has_text="Forget this chat").click()
+    page.locator("#cl-purge").click()
+    expect(page.locator("#cl-purge-confirm")).to_be_visible()
+    page.locator("#cl-purge-cancel").click()
+    expect(page.locator("#cl-purge-confirm")).to_be_hidden()
+    assert app.count(Conversation, id=cid) == 1  # cancelled: still restorable
+
+    page.locator("#cl-purge").click()
+    page.locator("#cl-purge-confirm").click()
+    expect(page.locator("#cl-deleted")).not_to_contain_text("Forget this chat")
+    assert app.count(Conversation, id=cid) == 0 and app.count(Message, conversation_id=cid) == 0

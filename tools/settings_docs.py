@@ -87,7 +87,7 @@ GROUPS: tuple[Group, ...] = (
         "Storage and privacy",
         "One SQLAlchemy URL: a DuckDB file (one ChatLens process per file) or PostgreSQL (several replicas). "
         "See [deploy.md](deploy.md) and [security.md](security.md#privacy-mode).",
-        ("database_url", "data_dir", "store_content", "temporary_chats", "import_max_bytes"),
+        ("database_url", "data_dir", "store_content", "temporary_chats", "import_max_bytes", "deleted_keep_days"),
     ),
     Group(
         "Analytics",

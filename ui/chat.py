@@ -392,7 +392,7 @@ class ChatPage:
         key, shown = await self._turns.prepare_send(conversation_id, request, key, message)
         if images and shown and shown[-1].get("content") == message:  # thumbnails once stored: the first frame
             shown = [*shown[:-1], {"role": "user", "content": render.attaching(message, len(images))}]
-        pending = replace(pending, turn=replace(turn, message_id=key.id), shown=shown)
+        pending = replace(pending, turn=replace(turn, message_id=key.id), shown=shown, files=tuple(files))
         return {p.textbox: attachments.EMPTY, p.message_key: key, **self._turns.controls.accepted(pending)}
 
     async def take_retry(self, conversation_id: str, request: gr.Request, *settings: Any) -> dict[Any, Any]:
@@ -469,11 +469,12 @@ class ChatPage:
         except ChatLensError as exc:
             text = typed_text(pending.turn)
             if text is not None and phase is None:
-                # Nothing was stored: give the text back to the box so nothing is lost.
+                # Nothing was stored: give the text and the attached files back to the box so nothing is lost.
                 shown = render.strip_reply(pending.shown)[:-1]
                 # An id the store will not take again (the message was edited away meanwhile): the next send is new.
                 forget = {p.message_key: None} if isinstance(exc, MessageIdTaken) else {}
-                yield {p.chatbot: shown, p.status: "", p.textbox: {"text": text, "files": []}, **forget}
+                box = {"text": text, "files": list(pending.files)}
+                yield {p.chatbot: shown, p.status: "", p.textbox: box, **forget}
             if text is not None and phase is None:  # refused before the reply began (too long…): a toast
                 refusal = user_error(exc)
                 gr.Warning(refusal.message, title=refusal.title or "ChatLens")

@@ -1,8 +1,11 @@
-"""Undoing a delete: an "Undo" button for a few seconds after Delete, and "Recently deleted" to restore from later.
+"""Undoing a delete: an "Undo" button for a few seconds after Delete, and "Recently deleted" to restore from later,
+or to delete for good.
 
 Delete is a soft delete (``storage.writes.Delete``): the rows stay, so restoring (``storage.writes.Restore``) brings
-the conversation back exactly as it was — messages, metrics, share links. Both go through the writer thread and
-are scoped to the caller in the store.
+the conversation back exactly as it was — messages, metrics, share links. "Delete forever" (asked first) purges it
+(``storage.purge``): its messages, share links and the image files nothing else names are gone; so is every
+deleted conversation once ``DELETED_KEEP_DAYS`` have passed (``storage.expiry``). All go through the writer thread
+and are scoped to the caller in the store.
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ class TrashControls:
     deleted: gr.Radio  # "Recently deleted"
     restore: gr.Button
     restored: gr.State  # the conversation just brought back, for the page to open
+    purge: gr.Button  # "Delete forever": asks first
+    purge_ask: gr.Row
+    purge_confirm: gr.Button
+    purge_cancel: gr.Button
 
 
 class TrashPanel:
@@ -50,8 +57,19 @@ class TrashPanel:
         timer = gr.Timer(UNDO_S, active=False)
         with gr.Accordion(t("trash_label"), open=False, elem_id="cl-trash") as accordion:
             deleted = gr.Radio([], label=t("trash_label"), show_label=False, elem_id="cl-deleted")
-            restore = gr.Button(t("trash_restore"), size="sm", elem_id="cl-restore")
-        self.controls = TrashControls(undo, gr.State(None), timer, accordion, deleted, restore, gr.State(None))
+            with gr.Row():
+                restore = gr.Button(t("trash_restore"), size="sm", elem_id="cl-restore")
+                purge = gr.Button(t("trash_purge"), size="sm", elem_id="cl-purge")
+            with gr.Row(visible=False, elem_id="cl-purge-ask") as purge_ask:
+                purge_confirm = gr.Button(
+                    t("trash_purge_confirm"), size="sm", variant="stop",
+                    elem_id="cl-purge-confirm",
+                )  # fmt: skip
+                purge_cancel = gr.Button(t("trash_purge_cancel"), size="sm", elem_id="cl-purge-cancel")
+        self.controls = TrashControls(
+            undo, gr.State(None), timer, accordion, deleted, restore, gr.State(None),
+            purge, purge_ask, purge_confirm, purge_cancel,
+        )  # fmt: skip
         return self.controls
 
     def wire(self) -> None:
@@ -59,6 +77,15 @@ class TrashPanel:
         c = self.controls
         c.timer.tick(self.undo_expired, None, [c.undo, c.deleted_id, c.timer], api_visibility="private")
         c.accordion.expand(self.listing, None, [c.deleted], api_visibility="private", show_progress="hidden")
+
+        def ask(shown: bool) -> dict[Any, Any]:
+            return {c.purge_ask: gr.update(visible=shown)}
+
+        c.purge.click(lambda: ask(True), None, [c.purge_ask], api_visibility="private", show_progress="hidden")
+        c.purge_cancel.click(lambda: ask(False), None, [c.purge_ask], api_visibility="private", show_progress="hidden")
+        c.purge_confirm.click(lambda: ask(False), None, [c.purge_ask], api_visibility="private").then(
+            self.purge_chosen, [c.deleted], [c.deleted], api_visibility="private"
+        )
 
     def offer_undo(self, conversation_id: uuid.UUID) -> dict[Any, Any]:
         """After a delete: the Undo button, for ``UNDO_S`` seconds."""
@@ -88,6 +115,18 @@ class TrashPanel:
         except ChatLensError as exc:
             raise user_error(exc) from exc
         return str(cid)
+
+    async def purge_chosen(self, chosen: str | None, request: gr.Request) -> dict[Any, Any]:
+        """Delete the conversation chosen in "Recently deleted" for good, with the images only it named."""
+        cid = parse_conversation_id(chosen)
+        user_id = self._user_id_of(request)
+        try:
+            if cid is None:
+                raise MessageRejected(say("refusal_choose_deleted"))
+            await self._recorder.purge(user_id=user_id, conversation_ids=[cid])
+        except ChatLensError as exc:
+            raise user_error(exc) from exc
+        return await self.listing(request)
 
     def collapse(self) -> dict[Any, Any]:
         """ "Recently deleted" closed after a change made while it may be closed: the list is read when it opens

@@ -46,6 +46,7 @@ class Pending:
     system_prompt: str | None
     params: GenerationParams
     shown: render.ChatMessages = field(default_factory=list)  # the chat before the reply, as the page shows it
+    files: tuple[str, ...] = ()  # a new message's uploaded files, given back to the box if it is not sent
 
 
 @dataclass(frozen=True)
