@@ -40,6 +40,12 @@ The table (``render_table()``; a test keeps this text equal to ``PATCHES``):
   Why: The library turns every streamed SSE line into nested dataclasses mirrored into dicts at every level, the
   largest part of ChatLens's CPU per streamed token; inference.tgi_chunks reads the same lines into plain slotted
   objects: 72 -> 22 µs of CPU per streamed token.
+* **fast request bodies** — httpx2 2.16.2; applied by apply_all().
+  Touches: httpx2._content.json_dumps.
+  Why: httpx2 encodes huggingface_hub's request bodies with json.dumps, which walks a message's base64 images
+  character by character; orjson writes the same bytes (checked by a test) several times faster. What orjson would
+  write differently (non-finite floats, non-string keys, huge integers) still goes to json.dumps. Measured by
+  benchmarks.bench_images (docs/benchmarks.md, Images).
 * **queue poll interval** — gradio 6.31.0; applied by compat.set_queue_poll_interval in ui.app.build_app.
   Touches: Blocks._queue, Queue.sleep_when_free.
   Why: Gradio polls its queue every 1 ms when idle (5% of a core, measured); every 5 ms costs a fifth of that and
@@ -57,7 +63,7 @@ import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from compat import gradio_patches, gradio_tracebacks, hub_chunks
+from compat import fast_json_bodies, gradio_patches, gradio_tracebacks, hub_chunks
 from compat.gradio_patches import queue_length, set_queue_poll_interval
 from compat.switch import SWITCH, switched_off
 
@@ -80,6 +86,7 @@ class Patch:
 GRADIO = ("gradio", "6.31.0")
 FASTAPI = ("fastapi", "0.165.0")
 HUGGINGFACE_HUB = ("huggingface_hub", "2.4.0")
+HTTPX2 = ("httpx2", "2.16.2")
 
 PATCHES: tuple[Patch, ...] = (
     Patch(
@@ -147,6 +154,17 @@ PATCHES: tuple[Patch, ...] = (
         "level, the largest part of ChatLens's CPU per streamed token; inference.tgi_chunks reads the same lines "
         "into plain slotted objects: 72 -> 22 µs of CPU per streamed token.",
         install=hub_chunks.install_fast_chunk_reading,
+    ),
+    Patch(
+        "fast request bodies",
+        (HTTPX2,),
+        exact=False,
+        private_names=("httpx2._content.json_dumps",),
+        reason="httpx2 encodes huggingface_hub's request bodies with json.dumps, which walks a message's base64 "
+        "images character by character; orjson writes the same bytes (checked by a test) several times faster. "
+        "What orjson would write differently (non-finite floats, non-string keys, huge integers) still goes to "
+        "json.dumps. Measured by benchmarks.bench_images (docs/benchmarks.md, Images).",
+        install=fast_json_bodies.install_fast_json_bodies,
     ),
     Patch(
         "queue poll interval",

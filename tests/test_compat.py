@@ -7,6 +7,7 @@ import dataclasses
 import importlib
 import inspect
 import io
+import json
 import logging
 import math
 import timeit
@@ -15,13 +16,17 @@ from pathlib import Path
 import duckdb
 import gradio as gr
 import httpx
+import orjson
 import pytest
 from gradio import queueing, state_holder
 from gradio_client import Client
+from httpx2 import _content as httpx_content
 from huggingface_hub.inference import _common as hub_streaming
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import compat
-from compat import gradio_patches, gradio_tracebacks
+from compat import fast_json_bodies, gradio_patches, gradio_tracebacks
 from compat.hub_chunks import LIBRARY_READER
 from tests.support.apps import RunningApp
 from tests.support.fake_tgi import Behaviour, FakeTgi
@@ -113,6 +118,63 @@ def test_chunks_are_read_by_the_fast_reader_with_the_same_fields_and_faster() ->
     fast_s = min(timeit.repeat(lambda: installed(line), number=500, repeat=5))
     library_s = min(timeit.repeat(lambda: LIBRARY_READER(line), number=500, repeat=5))
     assert fast_s < library_s, (fast_s, library_s)
+
+
+HTTPX_JSON = {"ensure_ascii": False, "separators": (",", ":"), "allow_nan": False}  # httpx2's one call
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)  # fmt: skip
+
+
+def test_request_bodies_are_encoded_by_orjson_to_the_same_bytes() -> None:
+    """Installed where httpx2 encodes ``json=`` bodies; a message with an image, quotes, control characters,
+    line separators and non-ASCII text comes out byte for byte as the standard encoder writes it."""
+    assert compat.apply(patch("fast request bodies"))
+    assert httpx_content.json_dumps is fast_json_bodies.dumps
+    payload = {
+        "model": "tgi",
+        "messages": [
+            {"role": "system", "content": 'Quote "this", a \\ path, a tab\t, NUL \u0000, \u2028 and </script>'},
+            {"role": "user", "content": [
+                {"type": "text", "text": "Qu'y a-t-il sur l'image ? 日本語 🙂"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "iVBORw0KGgo" * 5000}},
+            ]},
+        ],
+        "max_tokens": 512, "temperature": 0.7, "top_p": 0.95, "stream": True, "seed": None,
+        "stream_options": {"include_usage": True},
+    }  # fmt: skip
+    headers, stream = httpx_content.encode_json(payload)
+    body = b"".join(stream)
+    assert body == json.dumps(payload, **HTTPX_JSON).encode("utf-8")
+    assert headers["Content-Length"] == str(len(body))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(JSON_VALUES)
+def test_any_json_value_encodes_to_what_the_standard_encoder_means(value: object) -> None:
+    """Floats may be spelled differently (``1e+16`` / ``1e16``); what a server parses is the same."""
+    assert json.loads(fast_json_bodies.dumps(value, **HTTPX_JSON)) == json.loads(json.dumps(value, **HTTPX_JSON))
+
+
+@pytest.mark.parametrize("value", [float("nan"), {"t": [float("inf")]}, {1: "a non-string key"}, 2**64])
+def test_what_orjson_would_write_differently_goes_to_the_standard_encoder(value: object) -> None:
+    try:
+        expected: object = json.dumps(value, **HTTPX_JSON)
+    except ValueError as refused:  # non-finite floats: refused, as before the patch
+        with pytest.raises(ValueError, match=str(refused)):
+            fast_json_bodies.dumps(value, **HTTPX_JSON)
+        return
+    assert fast_json_bodies.dumps(value, **HTTPX_JSON) == expected
+    with pytest.raises(orjson.JSONEncodeError):
+        orjson.dumps(value)  # why it goes there
+
+
+def test_another_call_shape_is_the_standard_encoders() -> None:
+    value = {"b": 1, "a": [1.5, "é"]}
+    assert fast_json_bodies.dumps(value, indent=2, sort_keys=True) == json.dumps(value, indent=2, sort_keys=True)
 
 
 def test_the_idle_queue_polls_every_5_ms_instead_of_every_1_ms(app: RunningApp) -> None:
