@@ -135,30 +135,42 @@ KPI_NAMES = (
     "stop_rate",
     "thumbs_up_ratio",
 )
+KPI_COUNTS = ("conversations", "replies", "active_users", "tokens_in", "tokens_out", "errors", "stopped")
 
 
 def kpis(connection: Connection, filters: Filters) -> pd.DataFrame:
     """One row per KPI: ``kpi``, ``value`` (this period), ``previous`` (the period before), ``change`` (relative)."""
     previous = filters.previous()
     where, params = where_clause(filters, start=previous.start)
-    current = "created_at >= :split"
-    before = "created_at < :split"
+    # One scan for both periods; the distinct counts as distinct (period, id) pairs counted per period: a hash
+    # aggregate each, where four ``count(DISTINCT …) FILTER`` took 2.5× as long (90 days, 1M replies, DuckDB).
     sql = f"""
-        SELECT
-          {
-        ", ".join(
-            f"count(DISTINCT conversation_id) FILTER (WHERE {p}) AS conversations_{s},"
-            f" count(*) FILTER (WHERE {p}) AS replies_{s},"
-            f" count(DISTINCT user_id) FILTER (WHERE {p}) AS active_users_{s},"
-            f" CAST(coalesce(sum(prompt_tokens) FILTER (WHERE {p}), 0) AS BIGINT) AS tokens_in_{s},"
-            f" CAST(coalesce(sum(output_tokens) FILTER (WHERE {p}), 0) AS BIGINT) AS tokens_out_{s},"
-            f" count(*) FILTER (WHERE {p} AND status = 'error') AS errors_{s},"
-            f" count(*) FILTER (WHERE {p} AND status = 'stopped') AS stopped_{s}"
-            for p, s in ((current, "now"), (before, "before"))
+        WITH picked AS (
+          SELECT CASE WHEN created_at >= :split THEN 'now' ELSE 'before' END AS period, conversation_id, user_id,
+                 prompt_tokens, output_tokens, status
+          FROM generations WHERE {where}
         )
-    }
-        FROM generations WHERE {where}"""
-    row = _frame(connection, sql, {**params, "split": filters.start}).iloc[0]
+        SELECT period, 'totals' AS part, count(*) AS replies,
+               CAST(coalesce(sum(prompt_tokens), 0) AS BIGINT) AS tokens_in,
+               CAST(coalesce(sum(output_tokens), 0) AS BIGINT) AS tokens_out,
+               count(*) FILTER (WHERE status = 'error') AS errors, count(*) FILTER (WHERE status = 'stopped') AS stopped
+        FROM picked GROUP BY 1
+        UNION ALL
+        SELECT period, 'conversations', count(*), 0, 0, 0, 0
+        FROM (SELECT DISTINCT period, conversation_id FROM picked) AS pairs GROUP BY 1
+        UNION ALL
+        SELECT period, 'active_users', count(*), 0, 0, 0, 0
+        FROM (SELECT DISTINCT period, user_id FROM picked) AS pairs GROUP BY 1"""
+    row = {f"{name}_{s}": 0 for name in KPI_COUNTS for s in ("now", "before")}
+    for period, part, count, tokens_in, tokens_out, errors, stopped in connection.execute(
+        text(sql), {**params, "split": filters.start}
+    ).fetchall():
+        if part == "totals":
+            counts = {"replies": count, "tokens_in": tokens_in, "tokens_out": tokens_out}
+            row.update({f"{name}_{period}": int(value) for name, value in counts.items()})
+            row.update({f"errors_{period}": int(errors), f"stopped_{period}": int(stopped)})
+        else:
+            row[f"{part}_{period}"] = int(count)
     feedback = _feedback_totals(connection, filters, previous)
 
     def values(s: str) -> dict[str, float]:
@@ -188,13 +200,15 @@ def kpis(connection: Connection, filters: Filters) -> pd.DataFrame:
 
 
 def _latest_feedback_sql(where: str) -> str:
-    """Feedback on the filtered replies: the latest vote per (message, user) counts."""
+    """Feedback on the filtered replies: the latest vote per (message, user) counts. The latest is picked over all
+    the votes (a message's votes are all kept whatever the range), then joined to the replies: restricting the votes
+    first with ``IN (SELECT message_id FROM replies)`` hashed every reply of the range once more."""
     return f"""
         WITH replies AS (SELECT message_id, created_at, time_to_first_token_ms FROM generations WHERE {where}),
         votes AS (
           SELECT f.message_id, f.value,
                  row_number() OVER (PARTITION BY f.message_id, f.user_id ORDER BY f.created_at DESC, f.id) AS nth
-          FROM feedback f WHERE f.message_id IN (SELECT message_id FROM replies)
+          FROM feedback f
         )"""
 
 
