@@ -24,6 +24,7 @@ from sqlalchemy import Connection, text
 PROMPT_BUCKETS = ((256, "<256"), (1024, "256–1k"), (4096, "1k–4k"), (None, "≥4k"))
 TTFT_BUCKETS_MS = ((500, "<0.5 s"), (1000, "0.5–1 s"), (2000, "1–2 s"), (5000, "2–5 s"), (None, "≥5 s"))
 IN_FLIGHT_BUCKETS = ((1, "0"), (2, "1"), (4, "2–3"), (8, "4–7"), (16, "8–15"), (32, "16–31"), (None, "≥32"))
+TTFT_OVER_TIME = (0.5, 0.95, 0.99)
 NICE_STEPS_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400)
 EPOCH = "CAST(floor(CAST(extract(epoch FROM created_at) AS double precision) / :step) * :step AS double precision)"
 # A reply's server state is the reading of ``server_load`` nearest its start (``created_at`` is when it ended, so
@@ -94,6 +95,25 @@ def where_clause(
 def _frame(connection: Connection, sql: str, params: dict[str, Any]) -> pd.DataFrame:
     result = connection.execute(text(sql), params)
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def quantiles(column: str, fractions: tuple[float, ...]) -> str:
+    """Several percentiles of ``column`` in one ordered-set aggregate (an array: one sort for all of them, not one
+    each; measured 175 ms against 521 ms for six over a million rows on DuckDB). PostgreSQL and DuckDB both take an
+    array of fractions."""
+    listed = ", ".join(str(q) for q in fractions)
+    return f"CAST(percentile_cont(ARRAY[{listed}]) WITHIN GROUP (ORDER BY {column}) AS double precision[])"
+
+
+def spread(frame: pd.DataFrame, column: str, names: list[str]) -> pd.DataFrame:
+    """An array column of ``quantiles`` as one float column per fraction (NaN where there was no value)."""
+    values = [
+        [float("nan") if x is None else float(x) for x in v] if isinstance(v, list | tuple) and v else
+        [float("nan")] * len(names)
+        for v in frame.pop(column)
+    ]  # fmt: skip
+    spread_out = pd.DataFrame(values, columns=names, index=frame.index, dtype="float64")
+    return pd.concat([frame, spread_out], axis=1)
 
 
 def _bucket_case(column: str, buckets: tuple[tuple[int | None, str], ...]) -> str:
@@ -231,27 +251,32 @@ def _feedback_totals(connection: Connection, filters: Filters, previous: Filters
 # -- over time ---------------------------------------------------------------------------------------------------
 
 
-def requests_over_time(connection: Connection, filters: Filters, step_s: int | None = None) -> pd.DataFrame:
-    """``time``, ``replies``, ``errors``, ``stopped`` per interval (only intervals that had replies)."""
+def over_time(connection: Connection, filters: Filters, step_s: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``requests_over_time`` and ``ttft_over_time`` in one pass (one scan, one group per interval, the three
+    percentiles in one ordered-set aggregate): ``percentile_cont`` leaves out the replies without a TTFT, and an
+    interval where none had one is left out of the TTFT frame, as a separate read gave them."""
     where, params = where_clause(filters)
     sql = f"""
-        SELECT {EPOCH} AS epoch_s, count(*) AS replies,
-               count(*) FILTER (WHERE status = 'error') AS errors, count(*) FILTER (WHERE status = 'stopped') AS stopped
+        SELECT {EPOCH} AS epoch_s, count(*) AS replies, count(*) FILTER (WHERE status = 'error') AS errors,
+               count(*) FILTER (WHERE status = 'stopped') AS stopped, count(time_to_first_token_ms) AS timed,
+               {quantiles("time_to_first_token_ms", TTFT_OVER_TIME)} AS ttft
         FROM generations WHERE {where} GROUP BY 1 ORDER BY 1"""
-    return _times(_frame(connection, sql, {**params, "step": step_s or filters.interval_s()}))
+    both = _times(_frame(connection, sql, {**params, "step": step_s or filters.interval_s()}))
+    requests = both[["replies", "errors", "stopped", "time"]].reset_index(drop=True)
+    timed = both[both["timed"] > 0][["ttft", "time"]].reset_index(drop=True)
+    wide = spread(timed, "ttft", ["p50", "p95", "p99"])
+    ttft = wide.melt(id_vars="time", value_vars=["p50", "p95", "p99"], var_name="stat", value_name="ttft_ms")
+    return requests, ttft
+
+
+def requests_over_time(connection: Connection, filters: Filters, step_s: int | None = None) -> pd.DataFrame:
+    """``time``, ``replies``, ``errors``, ``stopped`` per interval (only intervals that had replies)."""
+    return over_time(connection, filters, step_s)[0]
 
 
 def ttft_over_time(connection: Connection, filters: Filters, step_s: int | None = None) -> pd.DataFrame:
     """Long form for one line per statistic: ``time``, ``stat`` (p50 / p95 / p99), ``ttft_ms``."""
-    where, params = where_clause(filters)
-    sql = f"""
-        SELECT {EPOCH} AS epoch_s,
-               CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p50,
-               CAST(percentile_cont(0.95) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p95,
-               CAST(percentile_cont(0.99) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p99
-        FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL GROUP BY 1 ORDER BY 1"""
-    wide = _times(_frame(connection, sql, {**params, "step": step_s or filters.interval_s()}))
-    return wide.melt(id_vars="time", value_vars=["p50", "p95", "p99"], var_name="stat", value_name="ttft_ms")
+    return over_time(connection, filters, step_s)[1]
 
 
 def errors_over_time(connection: Connection, filters: Filters, step_s: int | None = None) -> pd.DataFrame:
@@ -306,38 +331,59 @@ def thinking_by_model(connection: Connection, filters: Filters) -> pd.DataFrame:
         SELECT coalesce(model_id, '(unknown)') AS model,
                count(*) AS replies,
                count(reasoning_tokens) AS thought,
-               CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY thinking_ms) AS double precision) AS thinking_p50_ms,
-               CAST(percentile_cont(0.95) WITHIN GROUP (ORDER BY thinking_ms) AS double precision) AS thinking_p95_ms,
-               CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY {answer}) AS double precision) AS answer_ttft_p50_ms,
-               CAST(percentile_cont(0.95) WITHIN GROUP (ORDER BY {answer}) AS double precision) AS answer_ttft_p95_ms,
+               {quantiles("thinking_ms", (0.5, 0.95))} AS thinking, {quantiles(answer, (0.5, 0.95))} AS answer,
                CAST(avg(reasoning_tokens) AS double precision) AS thinking_tokens_per_reply
         FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL GROUP BY 1 ORDER BY 1"""
-    frame = _frame(connection, sql, params)
+    frame = spread(_frame(connection, sql, params), "thinking", ["thinking_p50_ms", "thinking_p95_ms"])
+    frame = spread(frame, "answer", ["answer_ttft_p50_ms", "answer_ttft_p95_ms"])
+    frame = frame[[
+        "model", "replies", "thought", "thinking_p50_ms", "thinking_p95_ms", "answer_ttft_p50_ms",
+        "answer_ttft_p95_ms", "thinking_tokens_per_reply",
+    ]]  # fmt: skip
     frame.insert(2, "thought_share", _ratio(frame["thought"], frame["replies"]))
     return frame.drop(columns=["thought"])
 
 
-def _latency_by(connection: Connection, filters: Filters, column: str, buckets: Any) -> pd.DataFrame:
+def latency_buckets(connection: Connection, filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``ttft_by_prompt_length`` and ``ttft_by_in_flight`` in one scan (two grouping sets); a reply counts in a
+    bucket when it has a TTFT and the bucketed value (a NULL bucket is dropped, as a separate read left it out)."""
     where, params = where_clause(filters)
+    ttft = "time_to_first_token_ms"
+
+    def bucket(column: str, buckets: Any) -> str:
+        return f"CASE WHEN {column} IS NULL OR {ttft} IS NULL THEN NULL ELSE {_bucket_case(column, buckets)} END"
+
     sql = f"""
-        SELECT {_bucket_case(column, buckets)} AS bucket_no,
-               CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p50,
-               CAST(percentile_cont(0.95) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision) AS p95,
-               count(*) AS n
-        FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL AND {column} IS NOT NULL
-        GROUP BY 1"""
-    wide = _label_buckets(_frame(connection, sql, params), buckets, ("n",))
+        SELECT GROUPING(prompt_no) AS by_in_flight, coalesce(prompt_no, in_flight_no) AS bucket_no,
+               {quantiles(ttft, (0.5, 0.95))} AS ttft, count({ttft}) AS n
+        FROM (
+          SELECT {bucket("prompt_tokens", PROMPT_BUCKETS)} AS prompt_no,
+                 {bucket("in_flight_at_start", IN_FLIGHT_BUCKETS)} AS in_flight_no, {ttft}
+          FROM generations WHERE {where} AND {ttft} IS NOT NULL
+        ) AS picked
+        GROUP BY GROUPING SETS ((prompt_no), (in_flight_no))"""
+    both = _frame(connection, sql, params)
+    both = both[both["bucket_no"].notna()]
+    return (
+        _latency_frame(both[both["by_in_flight"] == 0], PROMPT_BUCKETS),
+        _latency_frame(both[both["by_in_flight"] == 1], IN_FLIGHT_BUCKETS),
+    )
+
+
+def _latency_frame(counted: pd.DataFrame, buckets: Any) -> pd.DataFrame:
+    wide = spread(counted[["bucket_no", "ttft", "n"]].reset_index(drop=True), "ttft", ["p50", "p95"])
+    wide = _label_buckets(wide[["bucket_no", "p50", "p95", "n"]], buckets, ("n",))
     return wide.rename(columns={"p50": "ttft_p50_ms", "p95": "ttft_p95_ms", "n": "replies"})
 
 
 def ttft_by_prompt_length(connection: Connection, filters: Filters) -> pd.DataFrame:
     """``bucket`` (prompt tokens), ``ttft_p50_ms``, ``ttft_p95_ms``, ``replies``."""
-    return _latency_by(connection, filters, "prompt_tokens", PROMPT_BUCKETS)
+    return latency_buckets(connection, filters)[0]
 
 
 def ttft_by_in_flight(connection: Connection, filters: Filters) -> pd.DataFrame:
     """``bucket`` (streams in flight when the request started), ``ttft_p50_ms``, ``ttft_p95_ms``, ``replies``."""
-    return _latency_by(connection, filters, "in_flight_at_start", IN_FLIGHT_BUCKETS)
+    return latency_buckets(connection, filters)[1]
 
 
 def feedback_by_ttft(connection: Connection, filters: Filters) -> pd.DataFrame:
