@@ -21,7 +21,9 @@ from analytics.queries import (
     _label_buckets,
     _state_params,
     _times,
+    quantiles,
     server_state_sql,
+    spread,
     where_clause,
 )
 
@@ -30,6 +32,7 @@ SAMPLE_EPOCH = (
 )
 # Requests waiting at the server when a reply started, bucketed like ChatLens's own streams in flight.
 WAITING_BUCKETS = IN_FLIGHT_BUCKETS
+TTFT_P50_P95 = ["ttft_p50_ms", "ttft_p95_ms"]
 
 
 def _readings_where(filters: Filters) -> tuple[str, dict[str, Any]]:
@@ -64,18 +67,17 @@ def ttft_by_server_queue(connection: Connection, filters: Filters, near_s: float
     """``bucket`` (requests waiting at the model server when the reply started), ``ttft_p50_ms``, ``ttft_p95_ms``,
     ``replies`` (replies with a reading near their start)."""
     where, params = where_clause(filters)
-    picked = f"SELECT * FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL"
+    ttft = "time_to_first_token_ms"
+    picked = (
+        f"SELECT id, server_url, created_at, duration_ms, {ttft} FROM generations WHERE {where} AND {ttft} IS NOT NULL"
+    )
+    state = server_state_sql(picked, carry=(ttft,), state=("server_waiting",))
     sql = f"""
-        WITH picked AS ({picked}), state AS ({server_state_sql("SELECT * FROM picked")})
-        SELECT {_bucket_case("state.server_waiting", WAITING_BUCKETS)} AS bucket_no,
-               CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY picked.time_to_first_token_ms) AS double precision)
-                   AS ttft_p50_ms,
-               CAST(percentile_cont(0.95) WITHIN GROUP (ORDER BY picked.time_to_first_token_ms) AS double precision)
-                   AS ttft_p95_ms,
-               count(*) AS replies
-        FROM picked JOIN state ON state.generation_id = picked.id
-        WHERE state.server_waiting IS NOT NULL GROUP BY 1"""
-    frame = _frame(connection, sql, {**params, **_state_params(filters, near_s)})
+        SELECT {_bucket_case("server_waiting", WAITING_BUCKETS)} AS bucket_no,
+               {quantiles(ttft, (0.5, 0.95))} AS ttft, count(*) AS replies
+        FROM ({state}) AS state WHERE server_waiting IS NOT NULL GROUP BY 1"""
+    frame = spread(_frame(connection, sql, {**params, **_state_params(filters, near_s)}), "ttft", TTFT_P50_P95)
+    frame = frame[["bucket_no", *TTFT_P50_P95, "replies"]]
     return _label_buckets(frame, WAITING_BUCKETS, ("replies",))
 
 

@@ -292,17 +292,23 @@ def usage_by_caller(connection: Connection, filters: Filters, limit: int = 50) -
     """Who uses the model server, and through what: ``user_id``, ``token`` (the API token's prefix and name; empty
     without one), ``source``, ``replies``, ``tokens_in``, ``tokens_out``, ``ttft_p50_ms``, ``errors``; the most
     active first."""
-    where, params = where_clause(filters, prefix="g.")
+    where, params = where_clause(filters)
+    # Grouped by the token's id, then named: the cast and the token's label made once per caller, not per reply
+    # (two tokens of one user with the same prefix and name would be two rows; prefixes are random).
     sql = f"""
-        SELECT CAST(g.user_id AS VARCHAR) AS user_id,
-               coalesce(t.prefix || '… ' || t.name, '') AS token, g.source AS source,
-               count(*) AS replies, CAST(coalesce(sum(g.prompt_tokens), 0) AS BIGINT) AS tokens_in,
-               CAST(coalesce(sum(g.output_tokens), 0) AS BIGINT) AS tokens_out,
-               CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY g.time_to_first_token_ms) AS double precision)
-                   AS ttft_p50_ms,
-               count(*) FILTER (WHERE g.status = 'error') AS errors
-        FROM generations g LEFT JOIN api_tokens t ON t.id = g.token_id
-        WHERE {where} GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT :limit"""
+        WITH callers AS (
+          SELECT user_id, token_id, source, count(*) AS replies,
+                 CAST(coalesce(sum(prompt_tokens), 0) AS BIGINT) AS tokens_in,
+                 CAST(coalesce(sum(output_tokens), 0) AS BIGINT) AS tokens_out,
+                 CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY time_to_first_token_ms) AS double precision)
+                     AS ttft_p50_ms,
+                 count(*) FILTER (WHERE status = 'error') AS errors
+          FROM generations WHERE {where} GROUP BY 1, 2, 3
+        )
+        SELECT CAST(c.user_id AS VARCHAR) AS user_id, coalesce(t.prefix || '… ' || t.name, '') AS token,
+               c.source AS source, c.replies, c.tokens_in, c.tokens_out, c.ttft_p50_ms, c.errors
+        FROM callers c LEFT JOIN api_tokens t ON t.id = c.token_id
+        ORDER BY 4 DESC, 1, 2, 3 LIMIT :limit"""
     return _frame(connection, sql, {**params, "limit": limit})
 
 
@@ -468,36 +474,47 @@ def models_and_users(connection: Connection, filters: Filters, limit: int = 200)
 # -- the model server's state at each reply's start ---------------------------------------------------------------
 
 
-def server_state_sql(generations: str) -> str:
+STATE_COLUMNS = {
+    "server_waiting": "waiting",
+    "server_running": "running",
+    "server_kv_cache": "kv_cache_use",
+    "server_sampled_at": "sampled_at",
+}
+
+
+def server_state_sql(generations: str, *, carry: tuple[str, ...] = (), state: tuple[str, ...] = ()) -> str:
     """SQL giving ``generation_id``, ``server_waiting``, ``server_running``, ``server_kv_cache``,
     ``server_sampled_at`` for each row of ``generations`` (a SELECT with ``id``, ``server_url``, ``created_at`` and
     ``duration_ms``) that has a reading within ``:near_s`` of its start; binds ``:near_s``, ``:load_start``,
-    ``:load_end``.
+    ``:load_end``. ``state`` names fewer of the server columns; ``carry`` names columns of ``generations`` to pass
+    through (a caller that needs only those then needs no join back to its rows by id).
 
     Portable and hash-joinable: readings and starts are put in slots of ``:near_s`` seconds, each start is joined
     with its own slot and the two beside it (an equi-join on server and slot, no per-row range scan), then the
     nearest reading within ``:near_s`` wins (ties: the earlier)."""
     epoch = "CAST(extract(epoch FROM {0}) AS double precision)"
+    wanted = {name: STATE_COLUMNS[name] for name in (state or tuple(STATE_COLUMNS))}
+    carried = "".join(f", {column}" for column in carry)
     return f"""
         WITH g AS (
-          SELECT id, server_url, {epoch.format("created_at")} - duration_ms / 1000.0 AS started_s
+          SELECT id, server_url, {epoch.format("created_at")} - duration_ms / 1000.0 AS started_s{carried}
           FROM ({generations}) AS picked WHERE server_url IS NOT NULL
         ),
         s AS (
-          SELECT server_url, sampled_at, waiting, running, kv_cache_use, {epoch.format("sampled_at")} AS at_s,
+          SELECT server_url, {", ".join(wanted.values())}, {epoch.format("sampled_at")} AS at_s,
                  CAST(floor({epoch.format("sampled_at")} / :near_s) AS BIGINT) AS slot
           FROM server_load WHERE sampled_at >= :load_start AND sampled_at < :load_end
         ),
         near AS (
-          SELECT g.id AS generation_id, s.waiting, s.running, s.kv_cache_use, s.sampled_at,
+          SELECT g.id AS generation_id{"".join(f", g.{column}" for column in carry)},
+                 {", ".join(f"s.{column}" for column in wanted.values())},
                  row_number() OVER (PARTITION BY g.id ORDER BY abs(s.at_s - g.started_s), s.at_s) AS nth
           FROM (SELECT * FROM g WHERE started_s >= (SELECT min(at_s) FROM s) - :near_s) AS g
           CROSS JOIN (VALUES (-1), (0), (1)) AS o(d)
           JOIN s ON s.server_url = g.server_url AND s.slot = CAST(floor(g.started_s / :near_s) AS BIGINT) + o.d
           WHERE abs(s.at_s - g.started_s) <= :near_s
         )
-        SELECT generation_id, waiting AS server_waiting, running AS server_running, kv_cache_use AS server_kv_cache,
-               sampled_at AS server_sampled_at
+        SELECT generation_id{carried}, {", ".join(f"{column} AS {name}" for name, column in wanted.items())}
         FROM near WHERE nth = 1"""
 
 
