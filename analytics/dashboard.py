@@ -68,7 +68,7 @@ def read_dashboard(engine: Engine, filters: Filters) -> Dashboard:
     with engine.connect() as c:
         models, users = queries.models_and_users(c, filters)
         ttft_histogram, tokens_per_s_histogram = distributions.histograms(c, filters)
-        by_model = distributions.percentiles_by(c, filters, "model")
+        by_model, by_source = distributions.percentiles_by_model_and_source(c, filters)
         requests, ttft = queries.over_time(c, filters, step_s)
         ttft_by_prompt, ttft_by_in_flight = queries.latency_buckets(c, filters)
         board = Dashboard(
@@ -93,7 +93,7 @@ def read_dashboard(engine: Engine, filters: Filters) -> Dashboard:
             ttft_histogram=ttft_histogram,
             tokens_per_s_histogram=tokens_per_s_histogram,
             by_model=by_model,
-            by_source=distributions.percentiles_by(c, filters, "source"),
+            by_source=by_source,
             by_user=distributions.percentiles_by(c, filters, "user"),
             felt_ttft=browser_queries.felt_vs_server_ttft(c, filters),
             browser_errors=browser_queries.browser_errors(c, filters),
