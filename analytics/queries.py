@@ -440,7 +440,7 @@ def slowest_generations(
     slowest = f"""SELECT * FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL
                   ORDER BY time_to_first_token_ms DESC, created_at DESC LIMIT :limit"""
     sql = f"""
-        WITH slowest AS ({slowest}), state AS ({server_state_sql("SELECT * FROM slowest")})
+        WITH slowest AS ({slowest}), state AS ({server_state_sql("SELECT * FROM slowest", few=True)})
         SELECT {_RECENT_METRICS}, server_waiting, server_running, server_kv_cache, {_RECENT_IDS}
         FROM slowest LEFT JOIN state ON state.generation_id = slowest.id
         ORDER BY slowest.time_to_first_token_ms DESC, slowest.created_at DESC"""
@@ -482,12 +482,15 @@ STATE_COLUMNS = {
 }
 
 
-def server_state_sql(generations: str, *, carry: tuple[str, ...] = (), state: tuple[str, ...] = ()) -> str:
+def server_state_sql(
+    generations: str, *, carry: tuple[str, ...] = (), state: tuple[str, ...] = (), few: bool = False
+) -> str:
     """SQL giving ``generation_id``, ``server_waiting``, ``server_running``, ``server_kv_cache``,
     ``server_sampled_at`` for each row of ``generations`` (a SELECT with ``id``, ``server_url``, ``created_at`` and
     ``duration_ms``) that has a reading within ``:near_s`` of its start; binds ``:near_s``, ``:load_start``,
     ``:load_end``. ``state`` names fewer of the server columns; ``carry`` names columns of ``generations`` to pass
-    through (a caller that needs only those then needs no join back to its rows by id).
+    through (a caller that needs only those then needs no join back to its rows by id). ``few``: ``generations``
+    is a handful of rows (the slowest replies), so only the readings in their slots are hashed, not the range's.
 
     Portable and hash-joinable: readings and starts are put in slots of ``:near_s`` seconds, each start is joined
     with its own slot and the two beside it (an equi-join on server and slot, no per-row range scan), then the
@@ -495,6 +498,10 @@ def server_state_sql(generations: str, *, carry: tuple[str, ...] = (), state: tu
     epoch = "CAST(extract(epoch FROM {0}) AS double precision)"
     wanted = {name: STATE_COLUMNS[name] for name in (state or tuple(STATE_COLUMNS))}
     carried = "".join(f", {column}" for column in carry)
+    near_few = f"""
+            AND CAST(floor({epoch.format("sampled_at")} / :near_s) AS BIGINT) IN (
+              SELECT CAST(floor(started_s / :near_s) AS BIGINT) + o.d FROM g CROSS JOIN (VALUES (-1), (0), (1)) AS o(d)
+            )"""
     return f"""
         WITH g AS (
           SELECT id, server_url, {epoch.format("created_at")} - duration_ms / 1000.0 AS started_s{carried}
@@ -503,7 +510,7 @@ def server_state_sql(generations: str, *, carry: tuple[str, ...] = (), state: tu
         s AS (
           SELECT server_url, {", ".join(wanted.values())}, {epoch.format("sampled_at")} AS at_s,
                  CAST(floor({epoch.format("sampled_at")} / :near_s) AS BIGINT) AS slot
-          FROM server_load WHERE sampled_at >= :load_start AND sampled_at < :load_end
+          FROM server_load WHERE sampled_at >= :load_start AND sampled_at < :load_end{near_few if few else ""}
         ),
         near AS (
           SELECT g.id AS generation_id{"".join(f", g.{column}" for column in carry)},
