@@ -20,6 +20,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from storage.server_state import LONGEST_REPLY, NEAREST_SAMPLE_S, STATE_COLUMNS
+
 # Upper bounds (exclusive) and labels of the buckets; the last label takes everything above.
 PROMPT_BUCKETS = ((256, "<256"), (1024, "256–1k"), (4096, "1k–4k"), (None, "≥4k"))
 TTFT_BUCKETS_MS = ((500, "<0.5 s"), (1000, "0.5–1 s"), (2000, "1–2 s"), (5000, "2–5 s"), (None, "≥5 s"))
@@ -27,13 +29,11 @@ IN_FLIGHT_BUCKETS = ((1, "0"), (2, "1"), (4, "2–3"), (8, "4–7"), (16, "8–1
 TTFT_OVER_TIME = (0.5, 0.95, 0.99)
 NICE_STEPS_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400)
 EPOCH = "CAST(floor(CAST(extract(epoch FROM created_at) AS double precision) / :step) * :step AS double precision)"
-# A reply's server state is the reading of ``server_load`` nearest its start (``created_at`` is when it ended, so
-# the start is ``created_at - duration_ms``) on the same server, if one is within this many seconds: twice the
-# default MODEL_METRICS_INTERVAL_S, so one missed reading still finds one. (30 s tripled the candidates per reply:
-# the 7-day TTFT-by-queue read of 300,000 replies and 30 days of readings took 970 ms instead of 220 ms.)
-NEAREST_SAMPLE_S = 10.0
-# Readings are searched from this long before the range: a reply that ended in the range may have started before it.
-LONGEST_REPLY = timedelta(hours=1)
+# A reply's server state is its server's latest reading of ``server_load`` at or before its start (``created_at``
+# is when it ended, so the start is ``created_at - duration_ms``), if one is at most NEAREST_SAMPLE_S old: twice the
+# default MODEL_METRICS_INTERVAL_S, so one missed reading still finds one. It is stored on the row when the row is
+# written (``storage.server_state``, the same rule); the join below finds it for rows written without it. Readings
+# are searched from LONGEST_REPLY before the range: a reply that ended in the range may have started before it.
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,13 +435,17 @@ def slowest_generations(
     connection: Connection, filters: Filters, limit: int = 20, near_s: float = NEAREST_SAMPLE_S
 ) -> pd.DataFrame:
     """The replies with the longest time to first token in the range, slowest first, each with the model server's
-    state at its start (``server_waiting``, ``server_running``, ``server_kv_cache``; NULL without a reading)."""
+    state at its start (``server_waiting``, ``server_running``, ``server_kv_cache``; NULL without a reading): as
+    stored on the row, or joined for a row written without it."""
     where, params = where_clause(filters)
     slowest = f"""SELECT * FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL
                   ORDER BY time_to_first_token_ms DESC, created_at DESC LIMIT :limit"""
+    unstored = "SELECT * FROM slowest WHERE server_sampled_at IS NULL"
     sql = f"""
-        WITH slowest AS ({slowest}), state AS ({server_state_sql("SELECT * FROM slowest", few=True)})
-        SELECT {_RECENT_METRICS}, server_waiting, server_running, server_kv_cache, {_RECENT_IDS}
+        WITH slowest AS ({slowest}), state AS ({server_state_sql(unstored, few=True)})
+        SELECT {_RECENT_METRICS}, {
+        _stored_or_joined("slowest", "state", ("server_waiting", "server_running", "server_kv_cache"))
+    }, {_RECENT_IDS}
         FROM slowest LEFT JOIN state ON state.generation_id = slowest.id
         ORDER BY slowest.time_to_first_token_ms DESC, slowest.created_at DESC"""
     return _frame(connection, sql, {**params, "limit": limit, **_state_params(filters, near_s)})
@@ -474,33 +478,26 @@ def models_and_users(connection: Connection, filters: Filters, limit: int = 200)
 # -- the model server's state at each reply's start ---------------------------------------------------------------
 
 
-STATE_COLUMNS = {
-    "server_waiting": "waiting",
-    "server_running": "running",
-    "server_kv_cache": "kv_cache_use",
-    "server_sampled_at": "sampled_at",
-}
-
-
 def server_state_sql(
     generations: str, *, carry: tuple[str, ...] = (), state: tuple[str, ...] = (), few: bool = False
 ) -> str:
     """SQL giving ``generation_id``, ``server_waiting``, ``server_running``, ``server_kv_cache``,
     ``server_sampled_at`` for each row of ``generations`` (a SELECT with ``id``, ``server_url``, ``created_at`` and
-    ``duration_ms``) that has a reading within ``:near_s`` of its start; binds ``:near_s``, ``:load_start``,
+    ``duration_ms``) that has a reading at most ``:near_s`` before its start; binds ``:near_s``, ``:load_start``,
     ``:load_end``. ``state`` names fewer of the server columns; ``carry`` names columns of ``generations`` to pass
     through (a caller that needs only those then needs no join back to its rows by id). ``few``: ``generations``
     is a handful of rows (the slowest replies), so only the readings in their slots are hashed, not the range's.
 
-    Portable and hash-joinable: readings and starts are put in slots of ``:near_s`` seconds, each start is joined
-    with its own slot and the two beside it (an equi-join on server and slot, no per-row range scan), then the
-    nearest reading within ``:near_s`` wins (ties: the earlier)."""
+    The rule of ``storage.server_state`` (which fills the row's own columns when it is written): the server's latest
+    reading at or before the start, at most ``:near_s`` old. Portable and hash-joinable: readings and starts are put
+    in slots of ``:near_s`` seconds, each start is joined with its own slot and the one before (an equi-join on
+    server and slot, no per-row range scan), then the latest reading in the window wins."""
     epoch = "CAST(extract(epoch FROM {0}) AS double precision)"
     wanted = {name: STATE_COLUMNS[name] for name in (state or tuple(STATE_COLUMNS))}
     carried = "".join(f", {column}" for column in carry)
     near_few = f"""
             AND CAST(floor({epoch.format("sampled_at")} / :near_s) AS BIGINT) IN (
-              SELECT CAST(floor(started_s / :near_s) AS BIGINT) + o.d FROM g CROSS JOIN (VALUES (-1), (0), (1)) AS o(d)
+              SELECT CAST(floor(started_s / :near_s) AS BIGINT) + o.d FROM g CROSS JOIN (VALUES (-1), (0)) AS o(d)
             )"""
     return f"""
         WITH g AS (
@@ -515,14 +512,26 @@ def server_state_sql(
         near AS (
           SELECT g.id AS generation_id{"".join(f", g.{column}" for column in carry)},
                  {", ".join(f"s.{column}" for column in wanted.values())},
-                 row_number() OVER (PARTITION BY g.id ORDER BY abs(s.at_s - g.started_s), s.at_s) AS nth
-          FROM (SELECT * FROM g WHERE started_s >= (SELECT min(at_s) FROM s) - :near_s) AS g
-          CROSS JOIN (VALUES (-1), (0), (1)) AS o(d)
+                 row_number() OVER (PARTITION BY g.id ORDER BY s.at_s DESC) AS nth
+          FROM (
+            SELECT * FROM g WHERE started_s >= (SELECT min(at_s) FROM s)
+                              AND started_s <= (SELECT max(at_s) FROM s) + :near_s
+          ) AS g
+          CROSS JOIN (VALUES (-1), (0)) AS o(d)
           JOIN s ON s.server_url = g.server_url AND s.slot = CAST(floor(g.started_s / :near_s) AS BIGINT) + o.d
-          WHERE abs(s.at_s - g.started_s) <= :near_s
+          WHERE s.at_s <= g.started_s AND s.at_s >= g.started_s - :near_s
         )
         SELECT generation_id{carried}, {", ".join(f"{column} AS {name}" for name, column in wanted.items())}
         FROM near WHERE nth = 1"""
+
+
+def _stored_or_joined(rows: str, joined: str, names: tuple[str, ...]) -> str:
+    """The state columns of ``rows`` where the row has them stored, else those of ``joined`` (the join over the
+    rows without: ``server_sampled_at`` NULL; a stored reading may lack a value its server does not publish)."""
+    return ", ".join(
+        f"CASE WHEN {rows}.server_sampled_at IS NULL THEN {joined}.{name} ELSE {rows}.{name} END AS {name}"
+        for name in names
+    )
 
 
 def _state_params(filters: Filters, near_s: float) -> dict[str, Any]:
@@ -538,15 +547,17 @@ def generations_with_server_state(
 ) -> pd.DataFrame:
     """Every reply in the range with the model server's state at its start: ``generation_id``, ``created_at``,
     ``model``, ``server_url``, ``ttft_ms``, ``server_waiting``, ``server_running``, ``server_kv_cache`` (0–1) and
-    ``server_sampled_at``; the server columns are NULL where no reading was near (a server without ``/metrics``)."""
+    ``server_sampled_at``; the server columns are NULL where no reading was near (a server without ``/metrics``).
+    As stored on each row; joined to ``server_load`` for rows written without it."""
     where, params = where_clause(filters)
     outer, _ = where_clause(filters, prefix="g.")
-    picked = f"SELECT id, server_url, created_at, duration_ms FROM generations WHERE {where}"
+    picked = (
+        f"SELECT id, server_url, created_at, duration_ms FROM generations WHERE {where} AND server_sampled_at IS NULL"
+    )
     sql = f"""
         WITH state AS ({server_state_sql(picked)})
         SELECT CAST(g.id AS VARCHAR) AS generation_id, g.created_at, g.model_id AS model, g.server_url,
-               g.time_to_first_token_ms AS ttft_ms, state.server_waiting, state.server_running,
-               state.server_kv_cache, state.server_sampled_at
+               g.time_to_first_token_ms AS ttft_ms, {_stored_or_joined("g", "state", tuple(STATE_COLUMNS))}
         FROM generations g LEFT JOIN state ON state.generation_id = g.id
         WHERE {outer}
         ORDER BY g.created_at, g.id"""

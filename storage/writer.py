@@ -37,6 +37,7 @@ from inference.turns import Continue, Edit, NewMessage, Retry, Turn
 from inference.types import ChatMessage, ConversationSetup, Origin, TurnRecord, TurnStart
 from storage import writes
 from storage.schema import Generation, RateEvent, utcnow
+from storage.server_state import RecentReadings
 from storage.side_writes import Extra
 from storage.store import Store
 from storage.writes import ConversationCache, Delete, Rename, Reply, Restore, UserTurn, WriteJob, apply_batch
@@ -84,8 +85,12 @@ class WriteBehindRecorder:
         max_batch: int = 512,
         reconnect_s: float = 10.0,
         cache_conversations: bool | None = None,
+        readings: RecentReadings | None = None,
     ) -> None:
+        """``readings``: the model servers' recent load readings (the load scraper adds them); each reply's row
+        gets its server's state at its start from them."""
         self._store = store
+        self._readings = readings
         self._max_batch = max_batch
         self._reconnect_s = reconnect_s
         self.failing: str | None = None  # why the last commit failed, until one succeeds
@@ -239,7 +244,7 @@ class WriteBehindRecorder:
         """A reply whose text is kept nowhere (a temporary chat, ``storage.temporary``): its generation row alone,
         observed like any other reply."""
         self._observe(record)
-        row = writes.generation_row(record, utcnow())
+        row = writes.generation_row(record, utcnow(), self._readings)
 
         def write(session: Session) -> None:
             session.execute(insert(Generation), [row])
@@ -376,7 +381,9 @@ class WriteBehindRecorder:
 
             try:
                 turn_results = iter(
-                    apply_batch(session, turns, self._known_users, self._store.keeper, self._cache, applied)
+                    apply_batch(
+                        session, turns, self._known_users, self._store.keeper, self._cache, applied, self._readings
+                    )
                     if turns
                     else []
                 )

@@ -144,19 +144,21 @@ def sample(server_url: str, sampled_at: datetime, **values: Any) -> dict[str, An
     return {**row, "server_ttft_ms": values.get("server_ttft_ms"), "server_queue_ms": None}
 
 
-def test_each_reply_gets_the_server_state_nearest_its_start(store: Store) -> None:
-    """The seed's replies all ran on http://tgi for 1 s (one for 0.3 s): each started 1 s before its ``at``."""
+def test_each_reply_gets_its_servers_latest_reading_at_or_before_its_start(store: Store) -> None:
+    """The seed's replies all ran on http://tgi for 1 s (one for 0.3 s): each started 1 s before its ``at``. Their
+    rows have no stored state (as rows written before it was kept): the reads join them to ``server_load``."""
     seed(store)
     s = timedelta(seconds=1)
     readings = [
         sample("http://tgi", at(9, 11, 59) + 54 * s, waiting=2, running=1),  # row 1 started 11:59:59, before DAY
-        sample("http://tgi", at(9, 12) + 4 * s, waiting=3, running=1),  # as near, later: the earlier wins
+        sample("http://tgi", at(9, 12) + 4 * s, waiting=3, running=1),  # nearer, but after the start: never
         sample("http://tgi", at(10, 10, 29) + 50 * s, waiting=1),
         sample(
             "http://tgi", at(10, 10, 29) + 57 * s, waiting=7, running=3, kv_cache_use=0.5, server_ttft_ms=150
         ),  # row 2
         sample("http://tgi", at(10, 10, 30) + 10 * s, waiting=9),
-        sample("http://tgi", at(10, 11) + 8 * s, waiting=4, running=2),  # row 3 (10:59:59): 9 s after
+        sample("http://tgi", at(10, 10, 59) + 51 * s, waiting=4, running=2),  # row 3 (10:59:59): 8 s before
+        sample("http://tgi", at(10, 11) + 1 * s, waiting=6),  # 2 s after row 3's start: nearer, not taken
         sample("http://tgi", at(10, 11, 9) + 48 * s, waiting=8),  # row 4 (11:09:59): 11 s before, too far
         sample("http://other", at(10, 11, 29) + 59 * s, waiting=5),  # row 6's start, another server's
     ]
@@ -190,11 +192,11 @@ def test_each_reply_gets_the_server_state_nearest_its_start(store: Store) -> Non
     # TTFT by the queue at the start: rows 1 (100 ms, 2 waiting), 2 (200 ms, 7) and 3 (400 ms, 4).
     buckets = {row["bucket"]: (row["replies"], row["ttft_p50_ms"]) for row in by_queue.to_dict("records")}
     assert buckets["2–3"] == (1, 100) and buckets["4–7"] == (2, 300) and buckets["0"][0] == 0
-    # Per day: each server's mean, summed over servers (http://tgi's five readings on the 10th average 5.8 waiting,
+    # Per day: each server's mean, summed over servers (http://tgi's six readings on the 10th average 35/6 waiting,
     # http://other's one adds 5); the KV cache is the servers' mean of what was published.
     days = {row["time"].day: (row["waiting"], row["running"], row["kv_cache"]) for row in over_time.to_dict("records")}
     assert days[9] == (3, 1, None) or (days[9][:2] == (3, 1) and days[9][2] != days[9][2])
-    assert days[10][0] == pytest.approx(10.8) and days[10][1:] == (2.5, 0.5)
+    assert days[10][0] == pytest.approx(35 / 6 + 5) and days[10][1:] == (2.5, 0.5)
     # ChatLens's mean TTFT on the 10th (200, 400, 800, 6000 ms) beside the server's own (150 ms).
     assert {row["side"]: row["ttft_ms"] for row in sides.to_dict("records")} == {"ChatLens": 1850, "model server": 150}
 
