@@ -299,6 +299,24 @@ def test_stored_state_and_the_join_give_the_same_numbers(store: Store) -> None:
     assert stored[1]["server_waiting"].notna().sum() == 6  # the slowest ten (33 s and longer): six with a reading
 
 
+def test_recent_readings_take_the_latest_at_or_before_a_start_and_stay_bounded() -> None:
+    readings = RecentReadings(keep=timedelta(minutes=1), max_per_server=100)
+    t0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    readings.add(sample("http://a", t0 + timedelta(seconds=5 * n), waiting=n) for n in range(1, 40))  # to 3:15
+    readings.add([sample("http://a", t0 + timedelta(seconds=12), waiting=99)])  # a clock stepped back: too old, cut
+    state = readings.state_at("http://a", t0 + timedelta(seconds=192))
+    assert (state["server_waiting"], state["server_sampled_at"]) == (38, t0 + timedelta(seconds=190))
+    assert readings.state_at("http://a", t0 + timedelta(seconds=190))["server_waiting"] == 38  # at the start: taken
+    assert readings.state_at("http://a", t0 + timedelta(seconds=400))["server_sampled_at"] is None  # 205 s old
+    assert readings.state_at("http://a", t0 + timedelta(seconds=100))["server_waiting"] is None  # cut: over a minute
+    assert readings.state_at("http://b", t0 + timedelta(seconds=190))["server_waiting"] is None  # another server
+    assert readings.state_at(None, t0)["server_waiting"] is None
+    few = RecentReadings(max_per_server=3)
+    few.add(sample("http://a", t0 + timedelta(seconds=n), waiting=n) for n in range(10))
+    assert few.state_at("http://a", t0 + timedelta(seconds=6))["server_waiting"] is None  # only 7, 8, 9 kept
+    assert few.state_at("http://a", t0 + timedelta(seconds=7.5))["server_waiting"] == 7
+
+
 def test_retention_keeps_running_after_every_server_answers_404(own_tgi: FakeTgi, tmp_path: Path) -> None:
     """The fake TGI has no /metrics page (404): the server is turned off, but old readings still age out."""
     store = Store.open(f"duckdb:///{tmp_path / 'load.duckdb'}")
