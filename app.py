@@ -50,6 +50,7 @@ from settings import ModelServer, Settings
 from storage.expiry import DeletedExpiry
 from storage.privacy import ContentKeeper
 from storage.scratch import ScratchDir
+from storage.server_state import RecentReadings
 from storage.store import Store, StoreUnavailable
 from storage.temporary import TemporaryAwareRecorder, TemporaryChats
 from storage.writer import WriteBehindRecorder
@@ -112,7 +113,9 @@ class ChatLens:
             queue_size=lambda: compat.queue_length(demo),
             slo=slo,
         )
-        recorder = WriteBehindRecorder(store, observers=[metrics.observe])
+        # The scraper's latest readings, in memory: each reply's row gets its server's state at its start from them.
+        readings = RecentReadings()
+        recorder = WriteBehindRecorder(store, observers=[metrics.observe], readings=readings)
         generators = {
             model.name: TgiGenerator(
                 base_url=model.url,
@@ -151,6 +154,7 @@ class ChatLens:
             keep_days=settings.model_metrics_keep_days,
             full_days=settings.model_metrics_full_days,
             timeout_s=settings.connect_timeout_s,
+            readings=readings,
         )
         tokens = Tokens(store, recorder)
         identities = Identities(settings, tokens=tokens)

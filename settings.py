@@ -250,8 +250,9 @@ class Settings(BaseSettings):
     model_metrics_full_days: float = Field(
         default=3.0,
         gt=0,
-        description="Model server load readings older than this are merged to one per server per 20 s (the means), "
-        "so a reply's nearest reading is still found; not less than MODEL_METRICS_KEEP_DAYS: never merged.",
+        description="Model server load readings older than this are merged to one per server per 20 s (the means); "
+        "each reply's server state at its start is on its own row already. Not less than MODEL_METRICS_KEEP_DAYS: "
+        "never merged.",
     )
     browser_metrics: bool = Field(
         default=True,

@@ -15,8 +15,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import Connection
 
-from analytics.distributions import quantiles, spread
-from analytics.queries import Filters, _frame, where_clause
+from analytics.queries import Filters, _frame, quantiles, spread, where_clause
 
 
 def felt_vs_server_ttft(connection: Connection, filters: Filters) -> pd.DataFrame:

@@ -68,17 +68,19 @@ def read_dashboard(engine: Engine, filters: Filters) -> Dashboard:
     with engine.connect() as c:
         models, users = queries.models_and_users(c, filters)
         ttft_histogram, tokens_per_s_histogram = distributions.histograms(c, filters)
-        by_model = distributions.percentiles_by(c, filters, "model")
+        by_model, by_source = distributions.percentiles_by_model_and_source(c, filters)
+        requests, ttft = queries.over_time(c, filters, step_s)
+        ttft_by_prompt, ttft_by_in_flight = queries.latency_buckets(c, filters)
         board = Dashboard(
             filters=filters,
             step_s=step_s,
             kpis=queries.kpis(c, filters),
-            requests=queries.requests_over_time(c, filters, step_s),
-            ttft=queries.ttft_over_time(c, filters, step_s),
+            requests=requests,
+            ttft=ttft,
             errors=queries.errors_over_time(c, filters, step_s),
             tokens_per_s=distributions.tokens_per_s_p50(by_model),
-            ttft_by_prompt=queries.ttft_by_prompt_length(c, filters),
-            ttft_by_in_flight=queries.ttft_by_in_flight(c, filters),
+            ttft_by_prompt=ttft_by_prompt,
+            ttft_by_in_flight=ttft_by_in_flight,
             feedback_by_ttft=queries.feedback_by_ttft(c, filters),
             stop_rate=queries.stop_rate_by_latency(c, filters),
             thinking=queries.thinking_by_model(c, filters),
@@ -91,7 +93,7 @@ def read_dashboard(engine: Engine, filters: Filters) -> Dashboard:
             ttft_histogram=ttft_histogram,
             tokens_per_s_histogram=tokens_per_s_histogram,
             by_model=by_model,
-            by_source=distributions.percentiles_by(c, filters, "source"),
+            by_source=by_source,
             by_user=distributions.percentiles_by(c, filters, "user"),
             felt_ttft=browser_queries.felt_vs_server_ttft(c, filters),
             browser_errors=browser_queries.browser_errors(c, filters),

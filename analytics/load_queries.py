@@ -14,22 +14,25 @@ from sqlalchemy import Connection
 
 from analytics.queries import (
     IN_FLIGHT_BUCKETS,
-    NEAREST_SAMPLE_S,
     Filters,
     _bucket_case,
     _frame,
     _label_buckets,
     _state_params,
     _times,
+    quantiles,
     server_state_sql,
+    spread,
     where_clause,
 )
+from storage.server_state import NEAREST_SAMPLE_S
 
 SAMPLE_EPOCH = (
     "CAST(floor(CAST(extract(epoch FROM sampled_at) AS double precision) / :step) * :step AS double precision)"
 )
 # Requests waiting at the server when a reply started, bucketed like ChatLens's own streams in flight.
 WAITING_BUCKETS = IN_FLIGHT_BUCKETS
+TTFT_P50_P95 = ["ttft_p50_ms", "ttft_p95_ms"]
 
 
 def _readings_where(filters: Filters) -> tuple[str, dict[str, Any]]:
@@ -62,20 +65,23 @@ def server_load_over_time(connection: Connection, filters: Filters, step_s: int 
 
 def ttft_by_server_queue(connection: Connection, filters: Filters, near_s: float = NEAREST_SAMPLE_S) -> pd.DataFrame:
     """``bucket`` (requests waiting at the model server when the reply started), ``ttft_p50_ms``, ``ttft_p95_ms``,
-    ``replies`` (replies with a reading near their start)."""
+    ``replies`` (replies with a reading near their start): the waiting count stored on each row, joined to
+    ``server_load`` for the rows written without it."""
     where, params = where_clause(filters)
-    picked = f"SELECT * FROM generations WHERE {where} AND time_to_first_token_ms IS NOT NULL"
+    ttft = "time_to_first_token_ms"
+    timed = f"FROM generations WHERE {where} AND {ttft} IS NOT NULL"
+    picked = f"SELECT id, server_url, created_at, duration_ms, {ttft} {timed} AND server_sampled_at IS NULL"
+    joined = server_state_sql(picked, carry=(ttft,), state=("server_waiting",))
     sql = f"""
-        WITH picked AS ({picked}), state AS ({server_state_sql("SELECT * FROM picked")})
-        SELECT {_bucket_case("state.server_waiting", WAITING_BUCKETS)} AS bucket_no,
-               CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY picked.time_to_first_token_ms) AS double precision)
-                   AS ttft_p50_ms,
-               CAST(percentile_cont(0.95) WITHIN GROUP (ORDER BY picked.time_to_first_token_ms) AS double precision)
-                   AS ttft_p95_ms,
-               count(*) AS replies
-        FROM picked JOIN state ON state.generation_id = picked.id
-        WHERE state.server_waiting IS NOT NULL GROUP BY 1"""
-    frame = _frame(connection, sql, {**params, **_state_params(filters, near_s)})
+        SELECT {_bucket_case("server_waiting", WAITING_BUCKETS)} AS bucket_no,
+               {quantiles(ttft, (0.5, 0.95))} AS ttft, count(*) AS replies
+        FROM (
+          SELECT server_waiting, {ttft} {timed} AND server_sampled_at IS NOT NULL
+          UNION ALL
+          SELECT server_waiting, {ttft} FROM ({joined}) AS joined
+        ) AS state WHERE server_waiting IS NOT NULL GROUP BY 1"""
+    frame = spread(_frame(connection, sql, {**params, **_state_params(filters, near_s)}), "ttft", TTFT_P50_P95)
+    frame = frame[["bucket_no", *TTFT_P50_P95, "replies"]]
     return _label_buckets(frame, WAITING_BUCKETS, ("replies",))
 
 

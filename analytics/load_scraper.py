@@ -10,7 +10,8 @@ Invariants:
   read; readings older than ``keep_days`` are deleted at start and then hourly, in the same job as a round's rows,
   and readings older than ``full_days`` merged to one per 20 s (``storage.load_samples``). The retention keeps
   running when every server is off (the thread then wakes hourly), so what was recorded before still ages out.
-* One write job per round, all servers' rows in one INSERT.
+* One write job per round, all servers' rows in one INSERT. The same rows go to ``readings`` (in memory), where the
+  writer finds each reply's server state at its start (``storage.server_state``) without reading the database.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from analytics.server_load import LoadPage, interval_mean_ms, read_load_page
 from storage.load_samples import Downsample, SaveLoadSamples
+from storage.server_state import RecentReadings
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +65,14 @@ class LoadScraper:
         timeout_s: float = 3.0,
         prune_every_s: float = PRUNE_EVERY_S,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        readings: RecentReadings | None = None,
     ) -> None:
-        """``servers``: (base URL, bearer token or None); a URL named twice is read once."""
+        """``servers``: (base URL, bearer token or None); a URL named twice is read once. ``readings``: where each
+        round's rows are also kept in memory (the writer's, for the replies' server state)."""
         unique = dict(servers)
         self._servers = [_Server(url.rstrip("/"), token) for url, token in unique.items()]
         self._writer = writer
+        self._readings = readings
         self.interval_s = interval_s
         self._keep = timedelta(days=keep_days)
         self._full = timedelta(days=full_days) if full_days is not None and full_days < keep_days else None
@@ -96,6 +101,8 @@ class LoadScraper:
                 merge_from = drop_before if self._merged_to is None else self._merged_to - timedelta(hours=1)
                 downsample = Downsample(max(merge_from, drop_before), now - self._full)
                 self._merged_to = downsample.end
+        if rows and self._readings is not None:
+            self._readings.add(rows)
         if rows or drop_before is not None:
             self._writer.submit(SaveLoadSamples(rows, drop_before, downsample)).add_done_callback(_log_failure)
         return rows

@@ -6,9 +6,10 @@
 Deterministic (``--seed``). Five models with their own speed; TTFT grows with prompt length and load; slow replies
 are stopped more often and get fewer 👍; ~2% of replies fail with a typed error. Optionally: the model servers'
 load readings (``server_load``) as the retention keeps them (every 5 s for the last 3 days, one per 20 s before;
-the replies' own server is the first), and the browsers' reports of a share of the replies (``browser_replies``,
-felt TTFT a little above the server's; ``browser_errors``). Rows are generated with numpy and
-written by DuckDB in bulk (one INSERT … SELECT per table), so a million rows take seconds. DuckDB files only.
+the replies' own server is the first, and every reply carries that server's state at its start as the app stores
+it, taken from its readings before they were merged or deleted), and the browsers' reports of a share of the
+replies (``browser_replies``, felt TTFT a little above the server's; ``browser_errors``). Rows are generated with
+numpy and written by DuckDB in bulk (one INSERT … SELECT per table), so a million rows take seconds. DuckDB files only.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from storage.server_state import NEAREST_SAMPLE_S
 from storage.store import Store
 
 MODELS = (  # name, TTFT median (ms), tokens/s median
@@ -110,33 +112,83 @@ def synthetic_feedback(generations: pd.DataFrame, *, seed: int, share: float = 0
 SAMPLE_EVERY_S, MERGED_EVERY_S, FULL_DAYS = 5, 20, 3
 
 
-def synthetic_load(*, days: int, servers: int, seed: int, end: datetime) -> pd.DataFrame:
-    """``server_load`` rows for ``servers`` servers over the last ``days``, spaced as the retention leaves them."""
+def full_readings(*, start_s: float, end_s: float, rng: np.random.Generator) -> pd.DataFrame:
+    """One server's readings every ``SAMPLE_EVERY_S`` as the scraper takes them: ``at_s`` (epoch) and the values."""
+    times = np.arange(start_s, end_s, SAMPLE_EVERY_S, dtype="float64")
+    busy = 1 + np.sin(2 * np.pi * (times % 86400) / 86400)
+    return pd.DataFrame(
+        {
+            "at_s": times,
+            "waiting": rng.poisson(2 * busy).astype("float64"),
+            "running": rng.poisson(8 * busy).astype("float64"),
+            "kv_cache_use": np.clip(rng.normal(0.3 * busy, 0.05), 0, 1),
+        }
+    )
+
+
+def as_kept(full: pd.DataFrame, *, end_s: float, days: int) -> pd.DataFrame:
+    """What the retention leaves of ``full``: the last ``days``, each reading of the last ``FULL_DAYS`` and the
+    readings before merged to one per ``MERGED_EVERY_S`` (their means, stamped at the bucket's middle)."""
+    kept = full[full["at_s"] >= end_s - days * 86400]
+    cut = end_s - FULL_DAYS * 86400
+    old = kept[kept["at_s"] < cut]
+    bucket = np.floor(old["at_s"] / MERGED_EVERY_S)
+    merged = old.drop(columns="at_s").groupby(bucket.to_numpy()).mean()
+    merged.insert(0, "at_s", merged.index.to_numpy() * MERGED_EVERY_S + MERGED_EVERY_S / 2)
+    return pd.concat([merged.reset_index(drop=True), kept[kept["at_s"] >= cut]], ignore_index=True)
+
+
+def synthetic_load(
+    *, days: int, servers: int, seed: int, end: datetime, first: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """``server_load`` rows for ``servers`` servers over the last ``days``, as the retention leaves them; ``first``:
+    the first server's (the replies' own) full readings, from which the replies' stored state was taken."""
     rng = np.random.default_rng(seed + 2)
-    full = np.arange(end.timestamp() - min(days, FULL_DAYS) * 86400, end.timestamp(), SAMPLE_EVERY_S)
-    merged = np.arange(end.timestamp() - days * 86400, end.timestamp() - FULL_DAYS * 86400, MERGED_EVERY_S)
-    times = np.concatenate([merged, full]) if days > FULL_DAYS else full
+    end_s = end.timestamp()
     frames = []
     for number in range(servers):
-        busy = 1 + np.sin(2 * np.pi * (times % 86400) / 86400)
-        n = times.size
+        full = first if number == 0 and first is not None else None
+        if full is None:
+            full = full_readings(start_s=end_s - days * 86400, end_s=end_s, rng=rng)
+        kept = as_kept(full, end_s=end_s, days=days)
+        n = len(kept)
         frames.append(
             pd.DataFrame(
                 {
                     "id": _ids(6 + number, np.arange(n)),
                     "server_url": "http://tgi:80" if number == 0 else f"http://tgi-{number + 1}:80",
                     "backend": "vllm",
-                    "sampled_at": pd.to_datetime(times * 1e9, utc=True),
-                    "waiting": rng.poisson(2 * busy).astype("float64"),
-                    "running": rng.poisson(8 * busy).astype("float64"),
+                    "sampled_at": pd.to_datetime(kept["at_s"].to_numpy() * 1e9, utc=True),
+                    "waiting": kept["waiting"].to_numpy(),
+                    "running": kept["running"].to_numpy(),
                     "batch_size": None,
-                    "kv_cache_use": np.clip(rng.normal(0.3 * busy, 0.05), 0, 1),
+                    "kv_cache_use": kept["kv_cache_use"].to_numpy(),
                     "server_ttft_ms": rng.lognormal(5.0, 0.4, n),
                     "server_queue_ms": rng.lognormal(3.0, 0.6, n),
                 }
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def with_server_state(generations: pd.DataFrame, full: pd.DataFrame) -> None:
+    """The replies' state at their start as the app stores it when it writes a row (``storage.server_state``): the
+    latest of ``full`` (their server's readings as scraped, before any was merged or deleted) at or before the start
+    (``created_at`` less the duration), at most ``NEAREST_SAMPLE_S`` old."""
+    started_s = generations["created_at"].astype("int64").to_numpy() / 1e9 - generations["duration_ms"].to_numpy() / 1e3
+    times = full["at_s"].to_numpy()
+    index = np.searchsorted(times, started_s, side="right") - 1
+    found = (index >= 0) & (started_s - times[np.maximum(index, 0)] <= NEAREST_SAMPLE_S)
+    picked = full.iloc[np.maximum(index, 0)]
+    for name, column in (
+        ("server_waiting", "waiting"),
+        ("server_running", "running"),
+        ("server_kv_cache", "kv_cache_use"),
+    ):
+        generations[name] = np.where(found, picked[column].to_numpy(), np.nan)
+    generations["server_sampled_at"] = pd.to_datetime(
+        np.where(found, times[np.maximum(index, 0)], np.nan) * 1e9, utc=True
+    )
 
 
 def synthetic_browser_replies(generations: pd.DataFrame, *, seed: int, share: float) -> pd.DataFrame:
@@ -195,6 +247,13 @@ def seed_store(
     end = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
     started = time.monotonic()
     frame = synthetic_generations(generations, days=days, users=users, seed=seed, end=end)
+    # The replies' server was scraped all along (only the last ``load_days`` of its readings are kept): each row has
+    # the state at its start, as the app writes it.
+    first = None
+    if load_days:
+        rng = np.random.default_rng(seed + 4)
+        first = full_readings(start_s=end.timestamp() - max(days, load_days) * 86400, end_s=end.timestamp(), rng=rng)
+        with_server_state(frame, first)
     votes = synthetic_feedback(frame, seed=seed)
     rows = frame.drop(columns="_ttft")  # noqa: F841 — read by DuckDB below
     browser_errors_frame = synthetic_browser_errors(end=end)  # noqa: F841 — read by DuckDB below
@@ -204,7 +263,7 @@ def seed_store(
         con.execute("INSERT INTO generations BY NAME SELECT * FROM rows")
         con.execute("INSERT INTO feedback BY NAME SELECT * FROM votes")
         if load_days:
-            load = synthetic_load(days=load_days, servers=load_servers, seed=seed, end=end)
+            load = synthetic_load(days=load_days, servers=load_servers, seed=seed, end=end, first=first)
             con.execute("INSERT INTO server_load BY NAME SELECT * FROM load")
             print(f"{len(load):,} model server load readings ({load_servers} servers, {load_days} days)")
         if browser_share:

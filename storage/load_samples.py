@@ -5,10 +5,12 @@ One job per scrape round: that round's rows in one INSERT, and, once in a while,
 * readings older than the keep cut-off (``MODEL_METRICS_KEEP_DAYS``) are deleted in one DELETE (on the
   ``(server_url, sampled_at)`` index's second column: a range scan per server);
 * readings older than the downsampling cut-off (``MODEL_METRICS_FULL_DAYS``) are merged, per server, into one per
-  ``DOWNSAMPLE_STEP_S`` bucket: the bucket's mean of each value, stamped at the bucket's middle. The step is twice
-  the window a reply's start is joined to its nearest reading in (``analytics.queries.NEAREST_SAMPLE_S``, 10 s), so
-  every old reply still finds one. At a 5 s interval this keeps a quarter of the rows past the cut-off: with the
-  defaults (3 full days, 30 kept) a server has at most 17,280 × 3 + 4,320 × 27 ≈ 168,000 rows, not 518,400.
+  ``DOWNSAMPLE_STEP_S`` bucket: the bucket's mean of each value, stamped at the bucket's middle. A reply's state at
+  its start is copied onto its row when the row is written (``storage.server_state``), from the full readings, so
+  merging loses it for no reply written since; a row written before that is joined to the latest reading at most
+  ``NEAREST_SAMPLE_S`` (10 s) before its start, which half the starts over merged readings no longer find. At a 5 s
+  interval this keeps a quarter of the rows past the cut-off: with the defaults (3 full days, 30 kept) a server has
+  at most 17,280 × 3 + 4,320 × 27 ≈ 168,000 rows, not 518,400.
 
 Merging is idempotent (a merged bucket's one row merges into itself), so a window may be merged twice: the DELETE and
 the INSERT of a window are in the same transaction as everything else of the batch.

@@ -143,7 +143,10 @@ class Generation(Base):
 
     ``time_to_first_token_ms`` is the first token of any kind, ``time_to_first_answer_ms`` the first answer text;
     ``output_tokens`` counts thinking and answer, ``reasoning_tokens`` the thinking (NULL: the reply did not think);
-    ``thinking_ms`` how long it thought; ``tokens_per_s`` is over the whole generation."""
+    ``thinking_ms`` how long it thought; ``tokens_per_s`` is over the whole generation. ``server_waiting``,
+    ``server_running``, ``server_kv_cache`` are the model server's state at the reply's start: its latest reading
+    (``server_load``) at or before the start and at most ``NEAREST_SAMPLE_S`` old, taken at ``server_sampled_at``
+    (``storage.server_state``); NULL without one, or on rows written before it was kept."""
 
     __tablename__ = "generations"
     __table_args__ = (Index("ix_generations_created", "created_at"),)
@@ -173,6 +176,10 @@ class Generation(Base):
     time_to_first_answer_ms: Mapped[float | None]
     reasoning_tokens: Mapped[int | None]
     thinking_ms: Mapped[float | None]
+    server_waiting: Mapped[float | None]
+    server_running: Mapped[float | None]
+    server_kv_cache: Mapped[float | None]
+    server_sampled_at: Mapped[datetime | None]
 
 
 class ServerLoadSample(Base):

@@ -39,6 +39,7 @@ from inference.types import ChatMessage, ConversationSetup, Origin, TurnRecord, 
 from storage import writes
 from storage.purge import Purge, Purged, lock_owners, purge
 from storage.schema import Generation, RateEvent, utcnow
+from storage.server_state import RecentReadings
 from storage.side_writes import Extra
 from storage.store import Store
 from storage.writes import ConversationCache, Delete, Rename, Reply, Restore, UserTurn, WriteJob, apply_batch
@@ -86,8 +87,12 @@ class WriteBehindRecorder:
         max_batch: int = 512,
         reconnect_s: float = 10.0,
         cache_conversations: bool | None = None,
+        readings: RecentReadings | None = None,
     ) -> None:
+        """``readings``: the model servers' recent load readings (the load scraper adds them); each reply's row
+        gets its server's state at its start from them."""
         self._store = store
+        self._readings = readings
         self._max_batch = max_batch
         self._reconnect_s = reconnect_s
         self.failing: str | None = None  # why the last commit failed, until one succeeds
@@ -256,7 +261,7 @@ class WriteBehindRecorder:
         """A reply whose text is kept nowhere (a temporary chat, ``storage.temporary``): its generation row alone,
         observed like any other reply."""
         self._observe(record)
-        row = writes.generation_row(record, utcnow())
+        row = writes.generation_row(record, utcnow(), self._readings)
 
         def write(session: Session) -> None:
             session.execute(insert(Generation), [row])
@@ -398,7 +403,9 @@ class WriteBehindRecorder:
             try:
                 self._hold_images(session, specs)
                 turn_results = iter(
-                    apply_batch(session, turns, self._known_users, self._store.keeper, self._cache, applied)
+                    apply_batch(
+                        session, turns, self._known_users, self._store.keeper, self._cache, applied, self._readings
+                    )
                     if turns
                     else []
                 )

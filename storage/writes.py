@@ -19,7 +19,7 @@ import contextlib
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select, update
@@ -33,6 +33,7 @@ from inference.types import ChatMessage, ConversationSetup, Role, TurnRecord, Tu
 from storage.privacy import PRIVATE_TITLE, ContentKeeper
 from storage.resends import placed_ids, resent_turn
 from storage.schema import Conversation, Generation, Message, MessageImage, User, utcnow
+from storage.server_state import NO_STATE, RecentReadings
 from storage.side_writes import Extra, RecordFeedback, RevokeShares, apply_extra
 from storage.versions import Node, Tree
 
@@ -229,13 +230,15 @@ def apply_batch(
     keeper: ContentKeeper | None = None,
     cache: ConversationCache | None = None,
     applied: Callable[[list[Any]], None] | None = None,
+    readings: RecentReadings | None = None,
 ) -> list[Any]:
     """Apply ``jobs`` in order inside the caller's transaction. Returns one result (or exception) per job.
 
     With a ``keeper`` (privacy mode), message text and first-message titles stay in its memory, not in the rows.
     With a ``cache`` (the only writer), conversations it holds are not read again; the batch's state is left in
     ``cache.pending`` for the writer to keep once committed. ``applied`` is called with the results once they are
-    decided, before the rows are written (callers may start on them while the batch commits)."""
+    decided, before the rows are written (callers may start on them while the batch commits). ``readings``: the
+    model servers' recent load readings, for each reply's state at its start (``storage.server_state``)."""
     now = utcnow()
     placed = placed_ids(session, {job.message_id for job in jobs if isinstance(job, UserTurn) and job.message_id})
     conversation_ids = {cid for job in jobs if (cid := _conversation_of(job)) is not None} | set(placed.values())
@@ -280,7 +283,7 @@ def apply_batch(
                 _restore(state, job, rows)
                 results.append(None)
             else:
-                _reply(job.record, state, rows, now)
+                _reply(job.record, state, rows, now, readings)
                 results.append(None)
         except MessageRejected as exc:
             results.append(exc)
@@ -516,7 +519,13 @@ def _add(
     )
 
 
-def _reply(record: TurnRecord, state: dict[uuid.UUID, _Conversation], rows: _Rows, now: datetime) -> None:
+def _reply(
+    record: TurnRecord,
+    state: dict[uuid.UUID, _Conversation],
+    rows: _Rows,
+    now: datetime,
+    readings: RecentReadings | None = None,
+) -> None:
     conversation = state.get(record.conversation_id)
     if conversation is None:
         raise MessageRejected("The conversation of this reply no longer exists.")
@@ -532,16 +541,22 @@ def _reply(record: TurnRecord, state: dict[uuid.UUID, _Conversation], rows: _Row
         reasoning=record.reasoning or None,
     )  # fmt: skip
     model = record.model
-    rows.generations.append(generation_row(record, now))
+    rows.generations.append(generation_row(record, now, readings))
     rows.touched.add(record.conversation_id)
     if model is not None and model.model_id != conversation.model_id:  # the model a conversation last answered with
         conversation.model_id = model.model_id
         rows.models[record.conversation_id] = model.model_id
 
 
-def generation_row(record: TurnRecord, now: datetime) -> dict[str, Any]:
-    """A reply's ``generations`` row: its metrics, whatever happens to its text (``storage.temporary`` too)."""
+def generation_row(record: TurnRecord, now: datetime, readings: RecentReadings | None = None) -> dict[str, Any]:
+    """A reply's ``generations`` row: its metrics, whatever happens to its text (``storage.temporary`` too), and the
+    model server's state at its start from ``readings`` (its start is ``now`` less its duration, as the analytics
+    join computes it from the row)."""
     m, model = record.metrics, record.model
+    server_url = model.server_url if model else None
+    state = (
+        readings.state_at(server_url, now - timedelta(milliseconds=m.duration_ms)) if readings is not None else NO_STATE
+    )
     return {
         "id": uuid.uuid4(),
         "message_id": record.message_id,
@@ -567,6 +582,7 @@ def generation_row(record: TurnRecord, now: datetime) -> dict[str, Any]:
         "time_to_first_answer_ms": m.time_to_first_answer_ms,
         "reasoning_tokens": m.reasoning_tokens,
         "thinking_ms": m.thinking_ms,
+        **state,
     }
 
 

@@ -4,27 +4,35 @@ real store (DuckDB file and PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
-from sqlalchemy import insert
+from gradio_client import Client
+from sqlalchemy import insert, update
 
 from analytics import load_queries, queries
 from analytics.load_scraper import LoadScraper
+from analytics.queries import Filters
 from analytics.server_load import read_load_page
+from inference.turns import NewMessage
 from storage.load_samples import Downsample, SaveLoadSamples
-from storage.schema import ServerLoadSample
+from storage.schema import Generation, ServerLoadSample
+from storage.server_state import RecentReadings
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
 from tests.support.apps import Launch
 from tests.support.config import make_settings
 from tests.support.fake_metrics import TgiLoad, VllmLoad
 from tests.support.fake_tgi import FakeTgi
-from tests.support.seeds import DAY, at, seed
+from tests.support.records import MODEL, reply
+from tests.support.seeds import DAY, U1, at, seed
 from tests.support.wait import wait_until
 
 
@@ -92,6 +100,30 @@ def test_the_scraper_records_what_tgi_reports_and_follows_its_changes(
     assert all(r.server_ttft_ms is None for r in rows)
 
 
+def test_a_chat_turn_carries_the_server_state_the_scraper_read_before_it(
+    own_tgi: FakeTgi, launch: Launch, tmp_path: Path
+) -> None:
+    own_tgi.metrics = load = VllmLoad()
+    load.set(waiting=4, running=6, kv_cache=0.375)
+    running = launch(make_settings(tmp_path, tgi_url=own_tgi.url, model_metrics_interval_s=0.2))
+    client = Client(running.url, verbose=False)
+
+    def turn_after_a_reading_of(waiting: int) -> Generation:
+        assert wait_until(lambda: any(r.waiting == waiting for r in running.rows(ServerLoadSample)), timeout_s=10)
+        client.predict("how busy are you?", api_name="/chat")
+        return running.last(Generation)  # type: ignore[no-any-return]
+
+    for waiting, running_now, kv_cache in ((4, 6, 0.375), (9, 2, 0.875)):
+        load.set(waiting=waiting, running=running_now, kv_cache=kv_cache)
+        row = turn_after_a_reading_of(waiting)
+        assert (row.server_waiting, row.server_running, row.server_kv_cache) == (waiting, running_now, kv_cache)
+        # The reading it names is in server_load, at most 10 s before the reply's start.
+        (reading,) = running.rows(ServerLoadSample, sampled_at=row.server_sampled_at)
+        assert (reading.waiting, reading.running, reading.kv_cache_use) == (waiting, running_now, kv_cache)
+        started = row.created_at - timedelta(milliseconds=row.duration_ms)
+        assert started - timedelta(seconds=10) <= reading.sampled_at <= started
+
+
 def test_a_server_without_metrics_is_asked_once(own_tgi: FakeTgi, launch: Launch, tmp_path: Path) -> None:
     running = launch(make_settings(tmp_path, tgi_url=own_tgi.url, model_metrics_interval_s=0.1))
     assert wait_until(lambda: own_tgi.metrics_calls >= 1, timeout_s=10)
@@ -144,19 +176,21 @@ def sample(server_url: str, sampled_at: datetime, **values: Any) -> dict[str, An
     return {**row, "server_ttft_ms": values.get("server_ttft_ms"), "server_queue_ms": None}
 
 
-def test_each_reply_gets_the_server_state_nearest_its_start(store: Store) -> None:
-    """The seed's replies all ran on http://tgi for 1 s (one for 0.3 s): each started 1 s before its ``at``."""
+def test_each_reply_gets_its_servers_latest_reading_at_or_before_its_start(store: Store) -> None:
+    """The seed's replies all ran on http://tgi for 1 s (one for 0.3 s): each started 1 s before its ``at``. Their
+    rows have no stored state (as rows written before it was kept): the reads join them to ``server_load``."""
     seed(store)
     s = timedelta(seconds=1)
     readings = [
         sample("http://tgi", at(9, 11, 59) + 54 * s, waiting=2, running=1),  # row 1 started 11:59:59, before DAY
-        sample("http://tgi", at(9, 12) + 4 * s, waiting=3, running=1),  # as near, later: the earlier wins
+        sample("http://tgi", at(9, 12) + 4 * s, waiting=3, running=1),  # nearer, but after the start: never
         sample("http://tgi", at(10, 10, 29) + 50 * s, waiting=1),
         sample(
             "http://tgi", at(10, 10, 29) + 57 * s, waiting=7, running=3, kv_cache_use=0.5, server_ttft_ms=150
         ),  # row 2
         sample("http://tgi", at(10, 10, 30) + 10 * s, waiting=9),
-        sample("http://tgi", at(10, 11) + 8 * s, waiting=4, running=2),  # row 3 (10:59:59): 9 s after
+        sample("http://tgi", at(10, 10, 59) + 51 * s, waiting=4, running=2),  # row 3 (10:59:59): 8 s before
+        sample("http://tgi", at(10, 11) + 1 * s, waiting=6),  # 2 s after row 3's start: nearer, not taken
         sample("http://tgi", at(10, 11, 9) + 48 * s, waiting=8),  # row 4 (11:09:59): 11 s before, too far
         sample("http://other", at(10, 11, 29) + 59 * s, waiting=5),  # row 6's start, another server's
     ]
@@ -190,13 +224,97 @@ def test_each_reply_gets_the_server_state_nearest_its_start(store: Store) -> Non
     # TTFT by the queue at the start: rows 1 (100 ms, 2 waiting), 2 (200 ms, 7) and 3 (400 ms, 4).
     buckets = {row["bucket"]: (row["replies"], row["ttft_p50_ms"]) for row in by_queue.to_dict("records")}
     assert buckets["2–3"] == (1, 100) and buckets["4–7"] == (2, 300) and buckets["0"][0] == 0
-    # Per day: each server's mean, summed over servers (http://tgi's five readings on the 10th average 5.8 waiting,
+    # Per day: each server's mean, summed over servers (http://tgi's six readings on the 10th average 35/6 waiting,
     # http://other's one adds 5); the KV cache is the servers' mean of what was published.
     days = {row["time"].day: (row["waiting"], row["running"], row["kv_cache"]) for row in over_time.to_dict("records")}
     assert days[9] == (3, 1, None) or (days[9][:2] == (3, 1) and days[9][2] != days[9][2])
-    assert days[10][0] == pytest.approx(10.8) and days[10][1:] == (2.5, 0.5)
+    assert days[10][0] == pytest.approx(35 / 6 + 5) and days[10][1:] == (2.5, 0.5)
     # ChatLens's mean TTFT on the 10th (200, 400, 800, 6000 ms) beside the server's own (150 ms).
     assert {row["side"]: row["ttft_ms"] for row in sides.to_dict("records")} == {"ChatLens": 1850, "model server": 150}
+
+
+def test_stored_state_and_the_join_give_the_same_numbers(store: Store) -> None:
+    """Replies written through the real writer, with the scraper's readings in memory, carry their server's state;
+    the same reads over the same rows with those columns cleared (as rows written before they were kept) join
+    ``server_load`` and give the same frames."""
+    readings = RecentReadings()
+    recorder = WriteBehindRecorder(store, readings=readings)
+    wall = datetime.now(UTC)
+    ago = [*range(200, 60, -5), *range(30, 0, -5)]  # every 5 s, but none from 60 s to 30 s ago
+    load = [
+        sample(MODEL.server_url, wall - timedelta(seconds=s), waiting=s % 7, running=s % 5, kv_cache_use=s / 400)
+        for s in ago
+    ]
+    load.append(sample(MODEL.server_url, wall - timedelta(seconds=197.5), waiting=3))  # a reading without the rest
+    with store.sessions() as session:
+        session.execute(insert(ServerLoadSample), load)
+        session.commit()
+    readings.add(load)
+    # Durations (s): each reply ends as it is written, so it started that long before (the writes take a second or
+    # two at most, so the starts fall on the same sides of the readings).
+    durations = (1, 3, 7, 12, 22, 33, 40, 47, 58, 62, 70, 97, 150, 197, 230)
+    other = replace(MODEL, server_url="http://other")  # a server with no readings
+
+    async def replies() -> None:
+        for n, duration_s in enumerate(durations):
+            turn = await recorder.begin(NewMessage(f"q{n}"), user_id=U1, model_id="m")
+            record = reply(turn.conversation_id, U1, f"a{n}")
+            ended = record.metrics.ended_at
+            metrics = replace(
+                record.metrics,
+                started_at=ended - duration_s,
+                request_sent_at=ended - duration_s + 0.01,
+                first_token_at=ended - duration_s + 0.1 + n / 100,
+            )
+            await recorder.finish_turn(replace(record, metrics=metrics, model=other if n == 4 else MODEL))
+
+    try:
+        asyncio.run(replies())
+    finally:
+        recorder.close()
+    span = Filters(wall - timedelta(hours=1), wall + timedelta(hours=1))
+
+    def reads() -> list[pd.DataFrame]:
+        with store.engine.connect() as connection:
+            return [
+                queries.generations_with_server_state(connection, span).drop(columns="generation_id"),
+                queries.slowest_generations(connection, span, limit=10),
+                load_queries.ttft_by_server_queue(connection, span),
+            ]
+
+    stored = reads()
+    with store.sessions() as session:
+        kept = {round(g.duration_ms / 1000): g.server_sampled_at for g in session.query(Generation).all()}
+        cleared = dict.fromkeys(("server_waiting", "server_running", "server_kv_cache", "server_sampled_at"))
+        session.execute(update(Generation).values(**cleared))
+        session.commit()
+    # Stored where a reading was at most 10 s before the start: not in the gap (33, 40, 47 s), not before the first
+    # reading (230 s), not for the server without readings (22 s).
+    assert sorted(d for d, taken in kept.items() if taken is None) == [22, 33, 40, 47, 230]
+    for d, taken in kept.items():
+        assert taken is None or wall - timedelta(seconds=d + 10) <= taken <= wall - timedelta(seconds=d - 3)
+    joined = reads()
+    for mine, theirs in zip(stored, joined, strict=True):
+        pd.testing.assert_frame_equal(mine, theirs)
+    assert stored[1]["server_waiting"].notna().sum() == 6  # the slowest ten (33 s and longer): six with a reading
+
+
+def test_recent_readings_take_the_latest_at_or_before_a_start_and_stay_bounded() -> None:
+    readings = RecentReadings(keep=timedelta(minutes=1), max_per_server=100)
+    t0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    readings.add(sample("http://a", t0 + timedelta(seconds=5 * n), waiting=n) for n in range(1, 40))  # to 3:15
+    readings.add([sample("http://a", t0 + timedelta(seconds=12), waiting=99)])  # a clock stepped back: too old, cut
+    state = readings.state_at("http://a", t0 + timedelta(seconds=192))
+    assert (state["server_waiting"], state["server_sampled_at"]) == (38, t0 + timedelta(seconds=190))
+    assert readings.state_at("http://a", t0 + timedelta(seconds=190))["server_waiting"] == 38  # at the start: taken
+    assert readings.state_at("http://a", t0 + timedelta(seconds=400))["server_sampled_at"] is None  # 205 s old
+    assert readings.state_at("http://a", t0 + timedelta(seconds=100))["server_waiting"] is None  # cut: over a minute
+    assert readings.state_at("http://b", t0 + timedelta(seconds=190))["server_waiting"] is None  # another server
+    assert readings.state_at(None, t0)["server_waiting"] is None
+    few = RecentReadings(max_per_server=3)
+    few.add(sample("http://a", t0 + timedelta(seconds=n), waiting=n) for n in range(10))
+    assert few.state_at("http://a", t0 + timedelta(seconds=6))["server_waiting"] is None  # only 7, 8, 9 kept
+    assert few.state_at("http://a", t0 + timedelta(seconds=7.5))["server_waiting"] == 7
 
 
 def test_retention_keeps_running_after_every_server_answers_404(own_tgi: FakeTgi, tmp_path: Path) -> None:
