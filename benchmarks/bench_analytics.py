@@ -59,7 +59,10 @@ async def refresh(base: str, fn_index: int, range_name: str) -> dict[str, float]
                 if not event.get("success"):
                     raise RuntimeError(f"analytics_refresh failed: {event}")
                 summary = event["output"]["data"][2]
-                read_ms = float(re.search(r"read in (\d+) ms", summary).group(1))  # type: ignore[union-attr]
+                found = re.search(r"read in ([\d,]+) ms", str(summary))
+                if found is None:
+                    raise RuntimeError(f"no read time in the summary: {summary!r}")
+                read_ms = float(found.group(1).replace(",", ""))  # 1,234: the summary groups thousands
                 return {
                     "server_ms": event["output"]["duration"] * 1000,
                     "read_ms": read_ms,
