@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 from benchmarks.seed_analytics import seed_store
 from tests.support.apps import Launch, RunningApp, launched_app
 from tests.support.axe import describe, run_axe, serious_violations
-from tests.support.browser import finished, open_chat, send
+from tests.support.browser import finished, open_accordion, open_chat, send
 from tests.support.config import make_settings
 from tests.support.fake_tgi import Behaviour, FakeTgi
 
@@ -142,7 +142,7 @@ def test_an_analytics_tab_without_votes_is_clean_but_for_the_one_exclusion(
 
 def test_a_share_page_has_no_serious_violation(page: Page, site: RunningApp, fake_tgi: FakeTgi) -> None:
     chat_with_a_reply(page, site)
-    page.locator("#cl-portability").get_by_text("Export · import · share").click()
+    open_accordion(page, "cl-portability", "Export · import · share")
     page.locator("#cl-share").click()
     link = page.locator("#cl-link textarea, #cl-link input").first
     expect(link).to_have_value(re.compile(r"/share/[A-Za-z0-9_-]{43}$"))

@@ -24,7 +24,7 @@ from playwright.sync_api import Page, expect
 from benchmarks.seed_analytics import seed_store
 from storage.schema import Generation, ServerLoadSample
 from tests.support.apps import Launch, RunningApp, launched_app
-from tests.support.browser import finished, open_chat, send
+from tests.support.browser import finished, open_accordion, open_chat, send
 from tests.support.config import make_settings
 from tests.support.fake_metrics import VllmLoad
 from tests.support.fake_tgi import Behaviour, FakeTgi
@@ -161,7 +161,7 @@ def test_the_tab_in_chromium_with_seeded_data(page: Page, admin_app: RunningApp)
     page.wait_for_timeout(1000)  # let the plots finish drawing
     page.screenshot(path=str(ARTIFACTS / "analytics-tab.png"), full_page=True)
 
-    page.locator("#cl-ab").get_by_text("Speed A/B").click()
+    open_accordion(page, "cl-ab", "Speed A/B")
     page.locator("#cl-ab-prompt textarea").fill("Race!")
     page.locator("#cl-ab-run").click()
     for side in ("A", "B"):

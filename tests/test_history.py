@@ -10,6 +10,16 @@ from tests.support.apps import RunningApp
 from tests.support.browser import open_chat, send
 from tests.support.fake_tgi import Behaviour, FakeTgi
 
+# Every request that puts an event on the server's queue leaves a second late, as from a busy server.
+HOLD_QUEUE_REQUESTS_JS = """() => {
+  const send = window.fetch.bind(window);
+  window.fetch = (input, init) => {
+    const url = typeof input === "string" ? input : input.url;
+    if (!url.includes("/queue/join")) return send(input, init);
+    return new Promise((resolve) => setTimeout(resolve, 1000)).then(() => send(input, init));
+  };
+}"""
+
 
 def finish(page: Page, count: int) -> None:
     expect(page.locator("#cl-chat .cl-metrics.cl-complete")).to_have_count(count, timeout=10_000)
@@ -56,3 +66,28 @@ def test_conversations_are_listed_opened_renamed_searched_and_deleted(
     expect(page.locator("#cl-conversations")).not_to_contain_text("Portugal")
     page.goto(lisbon_url)  # a deleted conversation's link opens nothing
     expect(page.get_by_text("not found")).to_be_visible()
+
+
+def test_a_message_sent_right_after_new_chat_starts_a_new_conversation(
+    page: Page, app: RunningApp, fake_tgi: FakeTgi
+) -> None:
+    """New chat takes effect in the page at once: a message typed before the server has answered the click (a
+    slow or busy server; here every queue request is held back a second) goes to a new conversation, not the old."""
+    fake_tgi.next(
+        Behaviour(reply="Ships sail.", finish_reason="stop"), Behaviour(reply="Bread rises.", finish_reason="stop")
+    )
+    open_chat(page, app.url)
+    send(page, "Tell me about harbours")
+    finish(page, 1)
+    first_url = page.url
+
+    page.evaluate(HOLD_QUEUE_REQUESTS_JS)
+    page.locator("#cl-new").click()
+    send(page, "Tell me about bakeries")
+    finish(page, 1)
+    chat = page.locator("#cl-chat")
+    expect(chat).to_contain_text("Bread rises.")
+    expect(chat).not_to_contain_text("Ships sail.")
+    expect(page.locator("#cl-conversations label").first).to_contain_text("Tell me about bakeries")
+    expect(page.locator("#cl-conversations")).to_contain_text("Tell me about harbours")
+    assert page.url != first_url

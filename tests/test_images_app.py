@@ -26,7 +26,7 @@ from errors import MessageRejected
 from storage.purge import Purge, Purged
 from storage.schema import Generation, MessageImage
 from tests.support.apps import Launch, RunningApp, launched_app
-from tests.support.browser import conversation_of, finished, open_chat, send
+from tests.support.browser import conversation_of, finished, open_accordion, open_chat, send
 from tests.support.config import make_settings
 from tests.support.disks import fill, small_tmpfs
 from tests.support.fake_tgi import TEXT_PIPELINE, VISION_PIPELINE, Behaviour, FakeTgi
@@ -117,7 +117,7 @@ def test_an_attached_image_is_shown_sent_kept_and_served_to_its_owner_only(
     assert own.headers["x-content-type-options"] == "nosniff"
     assert httpx.get(images_app.url + src).status_code == 404  # another caller (a new anonymous user)
 
-    page.locator("#cl-portability").get_by_text("Export · import · share").click()
+    open_accordion(page, "cl-portability", "Export · import · share")
     page.locator("#cl-share").click()
     link = page.locator("#cl-link textarea, #cl-link input").first
     expect(link).to_have_value(re.compile(r"/share/[A-Za-z0-9_-]{43}$"))

@@ -22,7 +22,7 @@ from storage.side_writes import ForgetImport, ImportConversations
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
 from tests.support.apps import Launch, RunningApp
-from tests.support.browser import conversation_of, open_chat
+from tests.support.browser import conversation_of, open_accordion, open_chat
 from tests.support.config import make_settings
 from tests.support.fake_tgi import FakeTgi
 
@@ -149,7 +149,7 @@ def test_a_bulk_import_keeps_the_tools_timestamps_and_is_taken_back_only_for_its
 
 
 def _open_import(page: Page) -> None:
-    page.locator("#cl-portability").get_by_text("Export · import · share").click()
+    open_accordion(page, "cl-portability", "Export · import · share")
     expect(page.locator("#cl-export")).to_be_visible()
 
 

@@ -21,7 +21,7 @@ import locales
 import storage.writer
 from benchmarks.seed_analytics import seed_store
 from tests.support.apps import RunningApp, launched_app
-from tests.support.browser import finished, open_chat, send
+from tests.support.browser import finished, open_accordion, open_chat, send
 from tests.support.config import make_settings
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from ui.i18n import t
@@ -288,7 +288,7 @@ def test_errors_and_the_share_page_follow_the_browser_language(
     expect(page.get_by_text(german).first).to_be_visible(timeout=10_000)
     assert locales.LANGUAGES["en"]["error_overloaded"] not in visible_text(page)
 
-    page.locator("#cl-portability").get_by_text(locales.LANGUAGES["de"]["portability_label"]).click()
+    open_accordion(page, "cl-portability", locales.LANGUAGES["de"]["portability_label"])
     page.locator("#cl-share").click()
     link = page.locator("#cl-link textarea, #cl-link input").first
     expect(link).to_have_value(re.compile(r"/share/[A-Za-z0-9_-]{43}$"))
@@ -351,7 +351,7 @@ def test_versions_undo_temporary_imports_and_revoke_speak_german(
     expect(switcher.get_by_role("button", name=DE["versions_next"])).to_be_disabled()
     expect(switcher.get_by_role("button", name=DE["versions_previous"])).to_be_enabled()
 
-    page.locator("#cl-portability").get_by_text(DE["portability_label"]).click()
+    open_accordion(page, "cl-portability", DE["portability_label"])
     expect(page.locator("#cl-import")).to_have_text(DE["portability_import"])
     page.locator("#cl-share").click()
     expect(page.locator("#cl-link textarea, #cl-link input").first).to_have_value(re.compile(r"/share/"))
@@ -364,7 +364,7 @@ def test_versions_undo_temporary_imports_and_revoke_speak_german(
     page.locator("#cl-delete").click()
     expect(page.locator("#cl-undo")).to_have_text(DE["trash_undo"])
     expect(page.locator("#cl-trash")).to_contain_text(DE["trash_label"])
-    page.locator("#cl-trash").get_by_text(DE["trash_label"]).click()
+    open_accordion(page, "cl-trash", DE["trash_label"])
     expect(page.locator("#cl-restore")).to_have_text(DE["trash_restore"])
     text = visible_text(page)
     assert "__i18n__" not in text
@@ -403,13 +403,13 @@ def test_the_analytics_tab_speaks_german(localized: object, seeded_admin_app: Ru
     expect(page.locator("#cl-tab-analytics")).to_contain_text(DE["dist_by_model"])
     expect(page.locator("#cl-tab-analytics")).to_contain_text(DE["analytics_failed_heading"].removeprefix("#### "))
 
-    page.locator("#cl-console").get_by_text(DE["console_label"]).click()
+    open_accordion(page, "cl-console", DE["console_label"])
     expect(page.locator("#cl-console")).to_contain_text("Keine Schreibzugriffe")
     expect(page.locator("#cl-console-run")).to_have_text(DE["console_run"])
-    page.locator("#cl-export").get_by_text(DE["export_label"]).click()
-    expect(page.locator("#cl-export")).to_contain_text(DE["export_generations"])
+    open_accordion(page, "cl-data-export", DE["export_label"])
+    expect(page.locator("#cl-data-export")).to_contain_text(DE["export_generations"])
 
-    page.locator("#cl-ab").get_by_text(DE["speed_label"]).click()
+    open_accordion(page, "cl-ab", DE["speed_label"])
     expect(page.locator("#cl-ab-run")).to_have_text(DE["speed_run"])
     expect(page.locator("#cl-ab")).to_contain_text(f"A: {DE['speed_model']}")
     page.locator("#cl-ab-prompt textarea").fill("Wettlauf!")

@@ -13,14 +13,14 @@ from playwright.sync_api import Page, expect
 from storage import portability
 from storage.schema import Conversation, Generation, Message
 from tests.support.apps import RunningApp
-from tests.support.browser import conversation_of, finished, open_chat, send
+from tests.support.browser import conversation_of, finished, open_accordion, open_chat, send
 from tests.support.fake_tgi import Behaviour, FakeTgi
 
 HOSTILE = 'Look <img src=x onerror="alert(1)"> <script>alert(2)</script> [x](javascript:alert(3))'
 
 
 def open_portability(page: Page) -> None:
-    page.locator("#cl-portability").get_by_text("Export · import · share").click()
+    open_accordion(page, "cl-portability", "Export · import · share")
     expect(page.locator("#cl-export")).to_be_visible()
 
 

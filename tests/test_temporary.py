@@ -17,7 +17,7 @@ from storage.store import Store
 from storage.temporary import TemporaryAwareRecorder, TemporaryChats
 from storage.writer import WriteBehindRecorder
 from tests.support.apps import Launch, RunningApp
-from tests.support.browser import finished, open_chat, send
+from tests.support.browser import finished, open_accordion, open_chat, send
 from tests.support.config import make_settings
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.records import reply
@@ -94,7 +94,7 @@ def test_a_temporary_chat_through_the_page_is_never_stored_listed_or_kept_after_
     ]  # fmt: skip
     page.get_by_role("button", name="Like", exact=True).last.click()
     expect(page.locator(".toast-body")).to_contain_text("ratings included")
-    page.locator("#cl-portability").get_by_text("Export · import · share").click()
+    open_accordion(page, "cl-portability", "Export · import · share")
     page.locator("#cl-share").click()
     expect(page.locator(".toast-body")).to_contain_text("cannot be exported or shared")
 

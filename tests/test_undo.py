@@ -17,7 +17,7 @@ from storage.schema import Conversation, Message
 from storage.store import Store
 from storage.writer import WriteBehindRecorder
 from tests.support.apps import RunningApp
-from tests.support.browser import conversation_of, finished, open_chat, send
+from tests.support.browser import conversation_of, finished, open_accordion, open_chat, send
 from tests.support.fake_tgi import Behaviour, FakeTgi
 from tests.support.records import reply
 
@@ -88,7 +88,7 @@ def test_delete_then_undo_brings_the_conversation_back_and_recently_deleted_rest
     expect(listing).not_to_contain_text("Bake sourdough bread")
     expect(page.locator("#cl-undo")).to_be_hidden(timeout=15_000)  # the undo lasts a few seconds only
 
-    page.locator("#cl-trash").get_by_text("Recently deleted").click()
+    open_accordion(page, "cl-trash", "Recently deleted")
     deleted = page.locator("#cl-deleted label", has_text="Bake sourdough bread")
     deleted.click()
     page.locator("#cl-restore").click()
@@ -102,7 +102,7 @@ def test_revoking_share_links_waits_for_a_confirmation(page: Page, app: RunningA
     open_chat(page, app.url)
     send(page, "share this")
     finished(page, 1)
-    page.locator("#cl-portability").get_by_text("Export · import · share").click()
+    open_accordion(page, "cl-portability", "Export · import · share")
     page.locator("#cl-share").click()
     link = page.locator("#cl-link textarea, #cl-link input").first
     expect(link).to_have_value(re.compile(r"/share/"))
@@ -129,7 +129,7 @@ def test_delete_forever_asks_then_purges_the_conversation(page: Page, app: Runni
     page.locator("#cl-delete").click()
     expect(page.locator("#cl-conversations")).not_to_contain_text("Forget this chat")
 
-    page.locator("#cl-trash").get_by_text("Recently deleted").click()
+    open_accordion(page, "cl-trash", "Recently deleted")
     page.locator("#cl-deleted label", has_text="Forget this chat").click()
     page.locator("#cl-purge").click()
     expect(page.locator("#cl-purge-confirm")).to_be_visible()

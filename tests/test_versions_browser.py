@@ -10,7 +10,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.support.apps import RunningApp
-from tests.support.browser import finished, open_chat, send
+from tests.support.browser import finished, open_accordion, open_chat, send
 from tests.support.fake_tgi import Behaviour, FakeTgi
 
 
@@ -44,7 +44,7 @@ def test_retry_then_flip_back_and_the_next_message_answers_the_reply_on_screen(
     expect(chat).to_contain_text("Apple.")
     expect(chat).not_to_contain_text("Banana.")
 
-    page.locator("#cl-portability").get_by_text("Export · import · share").click()
+    open_accordion(page, "cl-portability", "Export · import · share")
     page.locator("#cl-share").click()
     link = page.locator("#cl-link textarea, #cl-link input").first
     expect(link).to_have_value(re.compile(r"/share/"))

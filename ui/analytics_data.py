@@ -78,7 +78,7 @@ class DataPanel:
             note = gr.HTML("", elem_id="cl-console-note")
             result = gr.Dataframe(interactive=False, elem_id="cl-console-result", max_height=360)
             download = gr.File(label=t("console_csv"), elem_id="cl-console-csv", interactive=False)
-        with gr.Accordion(t("export_label"), open=False, elem_id="cl-export"):
+        with gr.Accordion(t("export_label"), open=False, elem_id="cl-data-export"):
             with gr.Row():
                 table = gr.Radio(
                     [choice("export_generations", "generations"), choice("export_messages", "messages")],

@@ -249,6 +249,15 @@ class ChatPage:
             api_visibility="private",
             show_progress="hidden",
         )
+        # New chat takes effect in the page at once, before the server answers the click: a message typed and sent
+        # meanwhile (a busy server) starts a new conversation instead of joining the one left.
+        gr.on(
+            [p.new_chat.click, p.chatbot.clear, p.temporary.input],
+            None,
+            None,
+            [p.chatbot, p.conversation_id],
+            js="() => [[], '']",
+        )
         # The Chatbot's own clear button means the same as New chat.
         gr.on(
             [p.new_chat.click, p.chatbot.clear],

@@ -48,3 +48,20 @@ def finished(page: Page, count: int) -> None:
     """Wait until ``count`` replies show their metrics and the page can send again."""
     expect(page.locator("#cl-chat .cl-metrics")).to_have_count(count, timeout=10_000)
     expect(page.locator("#cl-send")).to_be_visible()
+
+
+def open_accordion(page: Page, elem_id: str, label: str) -> None:
+    """Open the closed accordion ``#elem_id`` by clicking its label, as a user does, and wait until it is open.
+
+    Once more if the click was lost: right after a reply the sidebar's listing refreshes and can move the label
+    from under the pointer between Playwright's aim and its click (seen under load in CI). Fails unless it opens."""
+    button = page.locator(f"#{elem_id} button.label-wrap").first
+    is_open = re.compile(r"(^|\s)open(\s|$)")
+    for _ in range(2):
+        button.get_by_text(label).click()
+        try:
+            expect(button).to_have_class(is_open, timeout=5_000)
+            return
+        except AssertionError:
+            continue
+    expect(button).to_have_class(is_open)
