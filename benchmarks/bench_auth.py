@@ -3,9 +3,10 @@
     python -m benchmarks.bench_auth [--database-url URL]
 
 Prints, on this machine: µs of event-loop time the gate (access.gate) spends on a request with a live session cookie,
-without one (a new anonymous session is minted) and with a renewal due; and the latency of ``RateLimits.admit`` (one
-round trip through the single writer: count in the window, then append) for messages one at a time and 64 at once,
-on a table already holding 50,000 events.
+without one (a new anonymous session is minted) and with a renewal due; and the latency of ``RateLimits.admit`` for
+messages one at a time and 64 at once, on a table already holding 50,000 events: as the app counts on that store (in
+memory on DuckDB; one round trip through the single writer, count in the window then append, on PostgreSQL) and,
+on DuckDB, the writer's way beside it.
 """
 
 from __future__ import annotations
@@ -97,12 +98,17 @@ def main() -> None:
         with store.sessions() as session:
             session.execute(RateEvent.__table__.insert(), rows)
             session.commit()
-        limits = RateLimits(recorder, per_user_per_min=10**6, per_ip_per_min=10**6)
-        one = asyncio.run(admit_latencies(limits, users=1, per_user=500))
-        many = asyncio.run(admit_latencies(limits, users=64, per_user=10))
-        print(f"rate-limit check per message ({store.engine.dialect.name}, 50,000 events in the table):")
-        print(f"  one at a time (500)  {percentiles(one)}")
-        print(f"  64 at once (640)     {percentiles(many)}")
+        dialect = store.engine.dialect.name
+        # As the app counts on this store (app.py): in memory on DuckDB (one process owns the file), on the writer
+        # on PostgreSQL (replicas share the table); on DuckDB the writer's way too, in the same run, to compare.
+        ways = [("in memory (as deployed)", True), ("on the writer", False)] if dialect == "duckdb" else []
+        for name, here in ways or [("on the writer (as deployed)", False)]:
+            limits = RateLimits(recorder, per_user_per_min=10**6, per_ip_per_min=10**6, counted_here=here)
+            one = asyncio.run(admit_latencies(limits, users=1, per_user=500))
+            many = asyncio.run(admit_latencies(limits, users=64, per_user=10))
+            print(f"rate-limit check per message, {name} ({dialect}, 50,000 events in the table):")
+            print(f"  one at a time (500)  {percentiles(one)}")
+            print(f"  64 at once (640)     {percentiles(many)}")
     finally:
         recorder.close()
         store.close()
