@@ -49,8 +49,8 @@ test:
 	$(PY) -m pytest -n 2 --dist loadfile -m "browser or postgres or process"
 
 # No Chromium, no PostgreSQL, no subprocess (tests/support/markers.py), on both cores, a tenth of the property
-# examples: 97 s for 713 tests on an idle 2-core machine (commit 66d2ad3, 2026-12-03 13:09 UTC; -n 3 took 104 s;
-# the target is under a minute).
+# examples: 95 s for 861 tests on an idle 2-core machine (commit ceeb6f2, 2026-12-04 19:02 UTC; 146 s on one core;
+# the target is under a minute). `make test` took 13 min 50 s there (117 s + 701 s, commit f90bf5a, 18:48 UTC).
 test-fast:
 	CHATLENS_FAST_PROPERTIES=1 $(PY) -m pytest -n 2 -m "not browser and not postgres and not process"
 
