@@ -15,7 +15,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import Connection
 
-from analytics.queries import Filters, _frame, quantiles, spread, where_clause
+from analytics.queries import LATER_ROWS_SLACK, Filters, _frame, quantiles, spread, where_clause
 
 
 def felt_vs_server_ttft(connection: Connection, filters: Filters) -> pd.DataFrame:
@@ -32,8 +32,9 @@ def felt_vs_server_ttft(connection: Connection, filters: Filters) -> pd.DataFram
                CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY b.fps) AS double precision) AS fps_p50,
                CAST(sum(b.long_frames) AS double precision) / nullif(sum(b.frames), 0) AS long_frame_share
         FROM browser_replies b JOIN generations g ON g.id = b.generation_id
-        WHERE {where} AND g.time_to_first_token_ms IS NOT NULL GROUP BY 1 ORDER BY 1"""
-    frame = _frame(connection, sql, params)
+        WHERE {where} AND g.time_to_first_token_ms IS NOT NULL AND b.created_at >= :reports_since
+        GROUP BY 1 ORDER BY 1"""
+    frame = _frame(connection, sql, {**params, "reports_since": filters.start - LATER_ROWS_SLACK})
     for side in ("felt", "server", "gap"):
         names = [f"{side}_ttft_p50_ms", f"{side}_ttft_p95_ms"] if side != "gap" else ["gap_p50_ms", "gap_p95_ms"]
         frame = spread(frame, side, names)

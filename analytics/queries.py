@@ -28,6 +28,10 @@ TTFT_BUCKETS_MS = ((500, "<0.5 s"), (1000, "0.5–1 s"), (2000, "1–2 s"), (500
 IN_FLIGHT_BUCKETS = ((1, "0"), (2, "1"), (4, "2–3"), (8, "4–7"), (16, "8–15"), (32, "16–31"), (None, "≥32"))
 TTFT_OVER_TIME = (0.5, 0.95, 0.99)
 NICE_STEPS_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400)
+# A vote or a browser report on a reply comes after the reply's row was written, so only rows written since the
+# range's start (less this, for the clocks of replicas that disagree) can be about its replies: the reads over them
+# skip the older ones (the whole history of votes and reports otherwise, whatever the range).
+LATER_ROWS_SLACK = timedelta(hours=1)
 EPOCH = "CAST(floor(CAST(extract(epoch FROM created_at) AS double precision) / :step) * :step AS double precision)"
 # A reply's server state is its server's latest reading of ``server_load`` at or before its start (``created_at``
 # is when it ended, so the start is ``created_at - duration_ms``), if one is at most NEAREST_SAMPLE_S old: twice the
@@ -220,15 +224,16 @@ def kpis(connection: Connection, filters: Filters) -> pd.DataFrame:
 
 
 def _latest_feedback_sql(where: str) -> str:
-    """Feedback on the filtered replies: the latest vote per (message, user) counts. The latest is picked over all
-    the votes (a message's votes are all kept whatever the range), then joined to the replies: restricting the votes
-    first with ``IN (SELECT message_id FROM replies)`` hashed every reply of the range once more."""
+    """Feedback on the filtered replies: the latest vote per (message, user) counts. The latest is picked over the
+    votes cast since ``:votes_since`` (every vote on a reply of the range; ``LATER_ROWS_SLACK``), then joined to the
+    replies: restricting the votes first with ``IN (SELECT message_id FROM replies)`` hashed every reply of the range
+    once more."""
     return f"""
         WITH replies AS (SELECT message_id, created_at, time_to_first_token_ms FROM generations WHERE {where}),
         votes AS (
           SELECT f.message_id, f.value,
                  row_number() OVER (PARTITION BY f.message_id, f.user_id ORDER BY f.created_at DESC, f.id) AS nth
-          FROM feedback f
+          FROM feedback f WHERE f.created_at >= :votes_since
         )"""
 
 
@@ -243,7 +248,10 @@ def _feedback_totals(connection: Connection, filters: Filters, previous: Filters
         WHERE v.nth = 1 GROUP BY 1"""
     )
     totals = {"now": (0, 0), "before": (0, 0)}
-    for period, up, down in connection.execute(text(sql), {**params, "split": filters.start}).fetchall():
+    votes_since = previous.start - LATER_ROWS_SLACK
+    for period, up, down in connection.execute(
+        text(sql), {**params, "split": filters.start, "votes_since": votes_since}
+    ).fetchall():
         totals[period] = (int(up), int(down))
     return totals
 
@@ -403,6 +411,7 @@ def feedback_by_ttft(connection: Connection, filters: Filters) -> pd.DataFrame:
         FROM votes v JOIN replies r ON r.message_id = v.message_id
         WHERE v.nth = 1 AND r.time_to_first_token_ms IS NOT NULL GROUP BY 1"""
     )
+    params["votes_since"] = filters.start - LATER_ROWS_SLACK
     frame = _label_buckets(_frame(connection, sql, params), TTFT_BUCKETS_MS, ("up", "down"))
     frame["thumbs_up_ratio"] = _ratio(frame["up"], frame["up"] + frame["down"])
     return frame

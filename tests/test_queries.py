@@ -17,9 +17,9 @@ from sqlalchemy import insert, update
 from analytics import queries
 from analytics.dashboard import AnalyticsReader, aligned_range
 from analytics.queries import Filters
-from storage.schema import ApiToken, Conversation, Generation
+from storage.schema import ApiToken, Conversation, Feedback, Generation
 from storage.store import Store
-from tests.support.seeds import DAY, MESSAGE, NOW, U1, U2, C, at, seed
+from tests.support.seeds import DAY, MESSAGE, NOW, ROWS, U1, U2, C, at, seed
 
 
 @pytest.fixture
@@ -164,6 +164,24 @@ def test_feedback_ratio_by_ttft_counts_the_latest_vote(store: Store) -> None:
     assert same(frame["<0.5 s"]["thumbs_up_ratio"], 2 / 3)
     assert (frame["0.5–1 s"]["thumbs_up_ratio"], frame["≥5 s"]["thumbs_up_ratio"]) == (1.0, 0.0)
     assert math.isnan(frame["1–2 s"]["thumbs_up_ratio"]) and frame["1–2 s"]["up"] == 0
+
+
+def test_a_vote_counts_even_when_its_clock_was_behind_the_replys(store: Store) -> None:
+    """The reads skip votes older than the range (a vote comes after its reply), yet a vote stamped a little before
+    its reply — another replica's clock behind — still counts, here on the range's very first reply."""
+    first = ROWS[0]
+    assert first["at"] == DAY.start
+    late_clock = {
+        "id": uuid.uuid4(), "message_id": MESSAGE[1], "generation_id": None, "user_id": uuid.UUID(int=3),
+        "value": -1, "comment": "", "created_at": first["at"] - timedelta(minutes=20),
+    }  # fmt: skip
+    with store.sessions() as session:
+        session.execute(insert(Feedback), [late_clock])
+        session.commit()
+    frame = by(run(store, queries.feedback_by_ttft, DAY), "bucket")
+    assert (frame["<0.5 s"]["up"], frame["<0.5 s"]["down"]) == (2, 2)
+    kpis = by(run(store, queries.kpis, DAY), "kpi")
+    assert same(kpis["thumbs_up_ratio"]["value"], 3 / 6)
 
 
 def test_stop_rate_by_wait_for_the_first_token(store: Store) -> None:
