@@ -21,7 +21,8 @@ import duckdb
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from analytics.queries import Filters, where_clause
+from analytics.queries import Filters, _state_params, _stored_or_joined, server_state_sql, where_clause
+from storage.server_state import NEAREST_SAMPLE_S, STATE_COLUMNS
 
 Table = Literal["generations", "messages"]
 Format = Literal["csv", "parquet"]
@@ -43,13 +44,30 @@ def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-GENERATIONS_SQL = """
-    SELECT CAST(id AS VARCHAR) AS id, CAST(message_id AS VARCHAR) AS message_id,
-           CAST(conversation_id AS VARCHAR) AS conversation_id, CAST(user_id AS VARCHAR) AS user_id,
-           model_id, backend, server_url, CAST(params AS VARCHAR) AS params, status, queue_wait_ms,
-           time_to_first_token_ms, duration_ms, prompt_tokens, output_tokens, tokens_per_s, finish_reason,
-           error_type, in_flight_at_start, created_at, time_to_first_answer_ms, thinking_ms, reasoning_tokens
-    FROM generations WHERE {where} ORDER BY created_at, id"""
+# Every column of a reply as the tab reads it, its source and API token, and the model server's state at its start
+# (stored on the row, or joined to the readings for a row written without it, as the tab does).
+GENERATIONS_COLUMNS = """
+    CAST(g.id AS VARCHAR) AS id, CAST(g.message_id AS VARCHAR) AS message_id,
+    CAST(g.conversation_id AS VARCHAR) AS conversation_id, CAST(g.user_id AS VARCHAR) AS user_id,
+    g.model_id, g.backend, g.server_url, CAST(g.params AS VARCHAR) AS params, g.status, g.queue_wait_ms,
+    g.time_to_first_token_ms, g.duration_ms, g.prompt_tokens, g.output_tokens, g.tokens_per_s, g.finish_reason,
+    g.error_type, g.in_flight_at_start, g.created_at, g.time_to_first_answer_ms, g.thinking_ms, g.reasoning_tokens,
+    g.source, CAST(g.token_id AS VARCHAR) AS token_id"""
+
+
+def generations_sql(filters: Filters) -> tuple[str, dict[str, Any]]:
+    where, params = where_clause(filters)
+    outer, _ = where_clause(filters, prefix="g.")
+    unstored = (
+        f"SELECT id, server_url, created_at, duration_ms FROM generations WHERE {where} AND server_sampled_at IS NULL"
+    )
+    sql = f"""
+        WITH state AS ({server_state_sql(unstored)})
+        SELECT {GENERATIONS_COLUMNS}, {_stored_or_joined("g", "state", tuple(STATE_COLUMNS))}
+        FROM generations g LEFT JOIN state ON state.generation_id = g.id
+        WHERE {outer} ORDER BY g.created_at, g.id"""
+    return sql, {**params, **_state_params(filters, NEAREST_SAMPLE_S)}
+
 
 MESSAGES_SQL = """
     SELECT CAST(m.id AS VARCHAR) AS id, CAST(m.conversation_id AS VARCHAR) AS conversation_id,
@@ -61,8 +79,7 @@ MESSAGES_SQL = """
 
 def read_rows(engine: Engine, table: Table, filters: Filters) -> pd.DataFrame:
     if table == "generations":
-        where, params = where_clause(filters)
-        sql = GENERATIONS_SQL.format(where=where)
+        sql, params = generations_sql(filters)
     else:
         where, params = where_clause(filters, prefix="m.", owner="c.")
         sql = MESSAGES_SQL.format(where=where)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -14,9 +14,9 @@ from sqlalchemy import insert, update
 
 from analytics.exports import export, neutralise
 from analytics.queries import Filters
-from storage.schema import Conversation, Message
+from storage.schema import Conversation, Generation, Message, ServerLoadSample
 from storage.store import Store
-from tests.support.seeds import DAY, ROWS, U1, U2, C, seed
+from tests.support.seeds import DAY, MESSAGE, ROWS, U1, U2, C, seed
 
 HOSTILE = ['=HYPERLINK("http://evil","x")', "+1+2", "-2+3", "@SUM(A1)", "\tTAB", "\rCR", 'plain, "quoted"\nline']
 
@@ -96,3 +96,39 @@ def test_exports_leave_out_deleted_conversations_when_the_admin_asks(store: Stor
     generations = pd.read_csv(export(store.engine, "generations", "csv", kept, tmp_path))
     assert str(C[2]) not in generations["conversation_id"].tolist() and len(generations) == 4
     assert len(pd.read_csv(export(store.engine, "generations", "csv", DAY, tmp_path))) == 6  # kept by default
+
+
+def test_exported_replies_carry_their_source_and_the_servers_state_at_their_start(store: Store, tmp_path: Path) -> None:
+    """As the tab reads them: the state stored on the row, or, for a row written without it, the server's latest
+    reading at or before the reply's start (here 3 s before reply 2's, which ran for 1 s)."""
+    reading_at = ROWS[1]["at"] - timedelta(seconds=4)
+    stored_at = datetime(2026, 1, 10, 10, 59, 50, tzinfo=UTC)
+    with store.sessions() as session:
+        session.execute(
+            insert(ServerLoadSample),
+            [{"id": uuid.uuid4(), "server_url": "http://tgi", "backend": "tgi", "sampled_at": reading_at,
+              "waiting": 4, "running": 2, "batch_size": None, "kv_cache_use": 0.5, "server_ttft_ms": None,
+              "server_queue_ms": None}],
+        )  # fmt: skip
+        session.execute(
+            update(Generation)
+            .where(Generation.message_id == MESSAGE[3])
+            .values(source="openai_api", server_waiting=7, server_running=1, server_kv_cache=0.25,
+                    server_sampled_at=stored_at)
+        )  # fmt: skip
+        session.commit()
+    csv = pd.read_csv(export(store.engine, "generations", "csv", DAY, tmp_path))
+    parquet = (
+        duckdb.connect()
+        .execute("SELECT * FROM read_parquet(?)", [str(export(store.engine, "generations", "parquet", DAY, tmp_path))])
+        .df()
+    )
+    for frame in (csv, parquet):
+        rows = {row["message_id"]: row for row in frame.to_dict("records")}
+        joined, kept = rows[str(MESSAGE[2])], rows[str(MESSAGE[3])]
+        assert (joined["server_waiting"], joined["server_running"], joined["server_kv_cache"]) == (4, 2, 0.5)
+        assert (kept["server_waiting"], kept["server_running"], kept["server_kv_cache"]) == (7, 1, 0.25)
+        assert (joined["source"], kept["source"]) == ("chat", "openai_api")
+        assert frame["server_waiting"].notna().sum() == 2  # no reading near the others: empty, not invented
+        assert frame["token_id"].isna().all()
+    assert pd.Timestamp(parquet.set_index("message_id").loc[str(MESSAGE[2]), "server_sampled_at"]) == reading_at
