@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 from gradio_client import Client
+from sqlalchemy import event
 
 from storage.schema import Conversation, Generation, Message
 from tests.support.apps import RunningApp, launched_app
@@ -57,16 +60,30 @@ def test_conversation_history_is_sent_to_the_model(client: Client, fake_tgi: Fak
     assert fake_tgi.streams[-1].body["stream_options"] == {"include_usage": True}
 
 
-def test_user_message_is_committed_before_the_model_is_called(
+def test_user_message_is_committed_before_the_reply_is_shown(
     client: Client, app: RunningApp, fake_tgi: FakeTgi
 ) -> None:
-    fake_tgi.next(Behaviour(tokens=5, first_token_delay_s=1.0))
+    """The question is durable before the caller sees the reply's first token. The request to the model may leave
+    while it commits (``ChatService(early_start=True)``): here the model answers at once while every commit takes a
+    second (a slow disk), and the store is read the moment the first text arrives, while the reply still streams."""
+    fake_tgi.next(Behaviour(tokens=20, first_token_delay_s=0.0, token_interval_s=0.1))
     conversation_id = client.predict(api_name="/new_conversation")
-    job = client.submit("is it saved yet?", conversation_id, api_name="/chat")
-    assert wait_until(lambda: bool(fake_tgi.streams)), "the model was never called"
-    with app.chatlens.store.sessions() as session:
-        saved = session.query(Message).filter_by(conversation_id=_uuid(conversation_id)).all()
-    assert [(m.role, m.content) for m in saved] == [("user", "is it saved yet?")]
+    engine = app.chatlens.store.engine
+
+    def slow_disk(connection: Any) -> None:
+        time.sleep(1.0)
+
+    event.listen(engine, "commit", slow_disk)
+    try:
+        job = client.submit("is it saved yet?", conversation_id, api_name="/chat")
+        assert wait_until(lambda: any(str(output).strip() for output in job.outputs())), "no reply text arrived"
+        with app.chatlens.store.sessions() as session:
+            saved = session.query(Message).filter_by(conversation_id=_uuid(conversation_id), role="user").all()
+        streaming = not job.done()
+    finally:
+        event.remove(engine, "commit", slow_disk)
+    assert [m.content for m in saved] == ["is it saved yet?"]
+    assert streaming, "the reply had ended before the store was read: this checked nothing"
     job.result(timeout=10)
 
 
