@@ -50,7 +50,7 @@ test:
 
 # No Chromium, no PostgreSQL, no subprocess (tests/support/markers.py), on both cores, a tenth of the property
 # examples: 95 s for 861 tests on an idle 2-core machine (commit ceeb6f2, 2026-12-04 19:02 UTC; 146 s on one core;
-# the target is under a minute). `make test` took 13 min 50 s there (117 s + 701 s, commit f90bf5a, 18:48 UTC).
+# the target is under a minute). `make test` took 10 min 43 s there (114 s + 518 s, commit 293419c, 20:03 UTC).
 test-fast:
 	CHATLENS_FAST_PROPERTIES=1 $(PY) -m pytest -n 2 -m "not browser and not postgres and not process"
 
