@@ -21,8 +21,7 @@ import duckdb
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from analytics.queries import Filters, _state_params, _stored_or_joined, server_state_sql, where_clause
-from storage.server_state import NEAREST_SAMPLE_S, STATE_COLUMNS
+from analytics.queries import Filters, where_clause, with_server_state_sql
 
 Table = Literal["generations", "messages"]
 Format = Literal["csv", "parquet"]
@@ -55,20 +54,6 @@ GENERATIONS_COLUMNS = """
     g.source, CAST(g.token_id AS VARCHAR) AS token_id"""
 
 
-def generations_sql(filters: Filters) -> tuple[str, dict[str, Any]]:
-    where, params = where_clause(filters)
-    outer, _ = where_clause(filters, prefix="g.")
-    unstored = (
-        f"SELECT id, server_url, created_at, duration_ms FROM generations WHERE {where} AND server_sampled_at IS NULL"
-    )
-    sql = f"""
-        WITH state AS ({server_state_sql(unstored)})
-        SELECT {GENERATIONS_COLUMNS}, {_stored_or_joined("g", "state", tuple(STATE_COLUMNS))}
-        FROM generations g LEFT JOIN state ON state.generation_id = g.id
-        WHERE {outer} ORDER BY g.created_at, g.id"""
-    return sql, {**params, **_state_params(filters, NEAREST_SAMPLE_S)}
-
-
 MESSAGES_SQL = """
     SELECT CAST(m.id AS VARCHAR) AS id, CAST(m.conversation_id AS VARCHAR) AS conversation_id,
            CAST(c.user_id AS VARCHAR) AS user_id, c.model_id, m.seq, m.role, m.content, m.reasoning, m.status,
@@ -79,7 +64,7 @@ MESSAGES_SQL = """
 
 def read_rows(engine: Engine, table: Table, filters: Filters) -> pd.DataFrame:
     if table == "generations":
-        sql, params = generations_sql(filters)
+        sql, params = with_server_state_sql(filters, GENERATIONS_COLUMNS)
     else:
         where, params = where_clause(filters, prefix="m.", owner="c.")
         sql = MESSAGES_SQL.format(where=where)

@@ -551,6 +551,26 @@ def _state_params(filters: Filters, near_s: float) -> dict[str, Any]:
     }
 
 
+def with_server_state_sql(
+    filters: Filters, columns: str, near_s: float = NEAREST_SAMPLE_S
+) -> tuple[str, dict[str, Any]]:
+    """SQL and parameters for every reply in the range, oldest first: ``columns`` (of ``generations g``), then
+    ``server_waiting``, ``server_running``, ``server_kv_cache`` and ``server_sampled_at`` at its start — as stored
+    on the row, or joined to ``server_load`` for a row written without it; NULL where no reading was near."""
+    where, params = where_clause(filters)
+    outer, _ = where_clause(filters, prefix="g.")
+    unstored = (
+        f"SELECT id, server_url, created_at, duration_ms FROM generations WHERE {where} AND server_sampled_at IS NULL"
+    )
+    sql = f"""
+        WITH state AS ({server_state_sql(unstored)})
+        SELECT {columns}, {_stored_or_joined("g", "state", tuple(STATE_COLUMNS))}
+        FROM generations g LEFT JOIN state ON state.generation_id = g.id
+        WHERE {outer}
+        ORDER BY g.created_at, g.id"""
+    return sql, {**params, **_state_params(filters, near_s)}
+
+
 def generations_with_server_state(
     connection: Connection, filters: Filters, near_s: float = NEAREST_SAMPLE_S
 ) -> pd.DataFrame:
@@ -558,16 +578,7 @@ def generations_with_server_state(
     ``model``, ``server_url``, ``ttft_ms``, ``server_waiting``, ``server_running``, ``server_kv_cache`` (0–1) and
     ``server_sampled_at``; the server columns are NULL where no reading was near (a server without ``/metrics``).
     As stored on each row; joined to ``server_load`` for rows written without it."""
-    where, params = where_clause(filters)
-    outer, _ = where_clause(filters, prefix="g.")
-    picked = (
-        f"SELECT id, server_url, created_at, duration_ms FROM generations WHERE {where} AND server_sampled_at IS NULL"
-    )
-    sql = f"""
-        WITH state AS ({server_state_sql(picked)})
-        SELECT CAST(g.id AS VARCHAR) AS generation_id, g.created_at, g.model_id AS model, g.server_url,
-               g.time_to_first_token_ms AS ttft_ms, {_stored_or_joined("g", "state", tuple(STATE_COLUMNS))}
-        FROM generations g LEFT JOIN state ON state.generation_id = g.id
-        WHERE {outer}
-        ORDER BY g.created_at, g.id"""
-    return _frame(connection, sql, {**params, **_state_params(filters, near_s)})
+    columns = """CAST(g.id AS VARCHAR) AS generation_id, g.created_at, g.model_id AS model, g.server_url,
+               g.time_to_first_token_ms AS ttft_ms"""
+    sql, params = with_server_state_sql(filters, columns, near_s)
+    return _frame(connection, sql, params)

@@ -48,13 +48,15 @@ def test_neutralise_only_formula_starts() -> None:
     assert neutralise(-2) == -2 and neutralise("a=b") == "a=b" and neutralise(None) is None
 
 
-def test_generations_round_trip_through_csv_and_parquet(store: Store, tmp_path: Path) -> None:
+def generations_both_ways(store: Store, tmp_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The day's generations exported as CSV and as Parquet, each read back."""
     csv = pd.read_csv(export(store.engine, "generations", "csv", DAY, tmp_path))
-    parquet = (
-        duckdb.connect()
-        .execute("SELECT * FROM read_parquet(?)", [str(export(store.engine, "generations", "parquet", DAY, tmp_path))])
-        .df()
-    )
+    parquet_path = export(store.engine, "generations", "parquet", DAY, tmp_path)
+    return csv, duckdb.connect().execute("SELECT * FROM read_parquet(?)", [str(parquet_path)]).df()
+
+
+def test_generations_round_trip_through_csv_and_parquet(store: Store, tmp_path: Path) -> None:
+    csv, parquet = generations_both_ways(store, tmp_path)
     for frame in (csv, parquet):
         assert len(frame) == 6
         assert sorted(frame["time_to_first_token_ms"].dropna().tolist()) == [100, 200, 400, 800, 6000]
@@ -117,12 +119,7 @@ def test_exported_replies_carry_their_source_and_the_servers_state_at_their_star
                     server_sampled_at=stored_at)
         )  # fmt: skip
         session.commit()
-    csv = pd.read_csv(export(store.engine, "generations", "csv", DAY, tmp_path))
-    parquet = (
-        duckdb.connect()
-        .execute("SELECT * FROM read_parquet(?)", [str(export(store.engine, "generations", "parquet", DAY, tmp_path))])
-        .df()
-    )
+    csv, parquet = generations_both_ways(store, tmp_path)
     for frame in (csv, parquet):
         rows = {row["message_id"]: row for row in frame.to_dict("records")}
         joined, kept = rows[str(MESSAGE[2])], rows[str(MESSAGE[3])]
